@@ -1,0 +1,31 @@
+# Two set-up commands (README): `make run` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint check-types unit
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p var
+	@echo "Discovery URL: http://127.0.0.1:8080/cds-services"
+	CDS_AUTH=optional CDS_TRUSTED_ISSUERS=dev/trusted-issuers.dev.json CDS_DATA_DIR=var \
+	  $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'cds_service:create_app()'
+
+lint: $(STAMP)
+	$(BIN)/ruff check cds_service tests
+
+check-types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint check-types unit

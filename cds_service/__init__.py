@@ -1,0 +1,84 @@
+"""bzd-taper-cds: a CDS Hooks 2.0 service for benzodiazepine taper safety.
+
+``create_app()`` is the WSGI entry point (``gunicorn 'cds_service:create_app()'``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from cds_service.config import Settings
+from cds_service.errors import ServiceError, operation_outcome
+from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_client_jwt
+
+log = logging.getLogger("cds_service")
+
+_PUBLIC_PATHS = ("/healthz", "/readyz")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``test_config`` overrides settings fields (e.g. ``{"auth": "off"}``)."""
+    settings = Settings.from_env()
+    if test_config:
+        settings = settings.with_overrides(test_config)
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["TRUSTED_ISSUERS"] = (
+        TrustedIssuers.from_file(settings.trusted_issuers_file)
+        if settings.trusted_issuers_file else TrustedIssuers.empty()
+    )
+    if settings.auth == "off":
+        log.warning("CDS_AUTH=off: client JWTs are NOT verified — development only")
+
+    from cds_service.api import discovery, health, hooks
+
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(health.bp)
+    _register_client_trust(app, settings)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_client_trust(app: Flask, settings: Settings) -> None:
+    @app.before_request
+    def verify_client() -> Response | None:
+        if settings.auth == "off" or request.method == "OPTIONS" or request.path in _PUBLIC_PATHS:
+            return None
+        authorization = request.headers.get("Authorization")
+        if settings.auth == "optional" and not authorization:
+            return None
+        try:
+            g.client_claims = verify_client_jwt(
+                authorization, settings.public_base_url + request.path, app.config["TRUSTED_ISSUERS"]
+            )
+        except Untrusted as exc:
+            log.warning("client JWT rejected", extra={"reason": str(exc), "path": request.path})
+            response = jsonify(operation_outcome("unauthorized", "login"))
+            response.status_code = 401
+            return response
+        return None
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError) -> tuple[Response, int]:
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(status, "invalid")
+        return jsonify(operation_outcome(exc.description or exc.name, code)), status  # type: ignore[arg-type]
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        log.error("unexpected error", extra={"error_type": type(exc).__name__})
+        return jsonify(operation_outcome("internal error", "exception")), 500

@@ -1,0 +1,1 @@
+"""Thin Flask blueprints: parse the HTTP request, call the service layer, shape the HTTP response."""

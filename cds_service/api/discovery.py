@@ -1,0 +1,14 @@
+"""``GET /cds-services`` — CDS Hooks discovery (cds-hooks.md §2, service-contract.md §3)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from cds_service.services import SERVICES
+
+bp = Blueprint("discovery", __name__)
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    return jsonify({"services": [service.discovery_entry() for service in SERVICES.values()]})

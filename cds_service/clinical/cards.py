@@ -1,0 +1,114 @@
+"""Findings → CDS Hooks 2.0 cards (service-contract.md §5, cds-hooks.md §5).
+
+This is the one place cards are assembled, so the invariants hold for every rule: a UUID on every card
+and suggestion; summary under 140 characters; ``source`` with label, url and topic; override reasons
+with a display; ``selectionBehavior`` whenever there are suggestions; ``delete`` actions carry
+``resourceId`` and no resource; no empty strings, arrays or objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from cds_service.clinical.findings import Action, Finding
+
+SOURCE_LABEL = "Benzodiazepine Taper Safety"
+CARD_TYPE_SYSTEM = "urn:bzd-taper-cds:card-type"
+OVERRIDE_REASON_SYSTEM = "urn:bzd-taper-cds:override-reason"
+MAX_SUMMARY = 139
+
+CARD_TYPES: dict[str, str] = {
+    "baclofen-adjunct": "Baclofen is not a taper adjunct",
+    "baclofen-cotherapy": "Baclofen co-therapy during a taper",
+    "abrupt-discontinuation": "Abrupt benzodiazepine discontinuation",
+    "taper-too-fast": "Taper step too fast",
+    "long-term-rate": "Long-term user: slow taper",
+    "conversion-ambiguity": "Benzodiazepine conversion ambiguity",
+    "older-adult": "Older adult taper",
+    "pregnancy-specialist": "Pregnancy: specialist consultation",
+    "specialist-referral": "Refer to a specialist",
+    "gabapentinoid-renal-dose": "Gabapentinoid renal dose",
+    "gabapentin-sud": "Gabapentin with a sedative use disorder",
+    "carbamazepine-safety": "Carbamazepine safety",
+    "z-drug-during-taper": "Z-drug during a taper",
+    "taper-support": "Taper support",
+}
+"""Card-type codes (``source.topic.code``) and their displays — fixed by service-contract.md §5."""
+
+OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
+    ("will-act", "Acknowledged — will change the order"),
+    ("patient-specific-plan", "Patient-specific plan agreed with the patient"),
+    ("specialist-managing", "A specialist is managing this taper"),
+    ("not-applicable", "Does not apply to this patient"),
+)
+"""Override reasons offered on warning and critical cards (system ``urn:bzd-taper-cds:override-reason``)."""
+
+
+def build_card(
+    finding: Finding,
+    data_notes: tuple[str, ...] = (),
+    new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> dict[str, Any]:
+    """``data_notes`` say which parts of the record could not be read (service-contract.md §3: history the
+    client could not supply is never silently treated as "no history")."""
+    if finding.card_type not in CARD_TYPES:
+        raise ValueError(f"unknown card type {finding.card_type!r}")
+    card: dict[str, Any] = {
+        "uuid": new_uuid(),
+        "summary": _summary(finding.summary),
+        "indicator": finding.indicator,
+        "source": {
+            "label": SOURCE_LABEL,
+            "url": finding.source_url,
+            "topic": {"system": CARD_TYPE_SYSTEM, "code": finding.card_type,
+                      "display": CARD_TYPES[finding.card_type]},
+        },
+    }
+    detail = finding.detail.strip()
+    if data_notes:
+        detail += "\n\n**Data not fully read:** " + "; ".join(data_notes) + "."
+    if detail:
+        card["detail"] = detail
+    if finding.indicator in ("warning", "critical"):
+        card["overrideReasons"] = [
+            {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS
+        ]
+    suggestions = [
+        _suggestion(s.label, s.actions, s.is_recommended, new_uuid) for s in finding.suggestions if s.actions
+    ]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = finding.selection_behavior
+    if finding.links:
+        card["links"] = [{"label": link.label, "url": link.url, "type": "absolute"} for link in finding.links]
+    return card
+
+
+def _summary(summary: str) -> str:
+    summary = " ".join(summary.split())
+    if len(summary) > MAX_SUMMARY:
+        summary = summary[: MAX_SUMMARY - 1].rstrip() + "…"
+    return summary
+
+
+def _suggestion(label: str, actions: tuple[Action, ...], recommended: bool, new_uuid: Callable[[], str]
+                ) -> dict[str, Any]:
+    suggestion: dict[str, Any] = {"label": label, "uuid": new_uuid(), "actions": [_action(a) for a in actions]}
+    if recommended:
+        suggestion["isRecommended"] = True
+    return suggestion
+
+
+def _action(action: Action) -> dict[str, Any]:
+    built: dict[str, Any] = {"type": action.type, "description": action.description}
+    if action.type == "delete":
+        if not action.resource_id:
+            raise ValueError("a delete action needs resourceId")
+        built["resourceId"] = action.resource_id
+    else:
+        if not action.resource:
+            raise ValueError(f"a {action.type} action needs the resource")
+        built["resource"] = action.resource
+    return built

@@ -1,0 +1,56 @@
+"""Runs every rule, isolates failures, and applies alert discipline (service-contract.md §5, §7).
+
+- A rule that raises is logged (rule name and exception type only — never patient data) and counted;
+  the other rules' findings still return.
+- Never two findings of the same card type for the same order; most severe first; at most
+  ``MAX_CARDS`` (issue #4 "Alert discipline").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import SEVERITY, Finding
+from cds_service.clinical.rules import RULES, Rule
+
+MAX_CARDS = 5
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineResult:
+    findings: list[Finding]
+    failed_rules: list[str] = field(default_factory=list)
+
+
+def run_rules(
+    facts: ClinicalFacts,
+    rules: tuple[Rule, ...] = RULES,
+    on_rule_failure: Callable[[str], None] | None = None,
+) -> EngineResult:
+    findings: list[Finding] = []
+    failed: list[str] = []
+    for rule in rules:
+        try:
+            findings.extend(rule.evaluate(facts))
+        except Exception as exc:  # noqa: BLE001 — one rule's bug must not take the other cards down
+            log.error("rule failed", extra={"rule": rule.card_type, "error_type": type(exc).__name__})
+            failed.append(rule.card_type)
+            if on_rule_failure is not None:
+                on_rule_failure(rule.card_type)
+    return EngineResult(findings=disciplined(findings), failed_rules=failed)
+
+
+def disciplined(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str | None]] = set()
+    unique = []
+    for finding in sorted(findings, key=lambda f: SEVERITY[f.indicator]):
+        key = (finding.card_type, finding.order_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique[:MAX_CARDS]

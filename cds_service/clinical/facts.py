@@ -1,0 +1,56 @@
+"""Everything the rules read about one evaluation, computed once (architecture.md "clinical facts")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, course_de
+from cds_service.clinical.medications import MedicationCourse, MedicationCourses, medication_courses
+from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.patient import PatientFacts, patient_facts
+from cds_service.clinical.record import Evaluation
+from cds_service.clinical.terminology import Terminology
+
+
+@dataclass(frozen=True)
+class ClinicalFacts:
+    evaluation: Evaluation
+    terminology: Terminology
+
+    @cached_property
+    def courses(self) -> MedicationCourses:
+        record = self.evaluation.record
+        return medication_courses(
+            record.medication_requests,
+            record.medication_dispenses,
+            record.medication_statements,
+            record.draft_orders,
+            self.terminology,
+            self.evaluation.at,
+        )
+
+    @cached_property
+    def evaluated_drafts(self) -> tuple[MedicationCourse, ...]:
+        """Draft courses the call asks about (all drafts, or the order-select selections)."""
+        wanted = self.evaluation.evaluated_order_ids
+        return tuple(d for d in self.courses.drafts if wanted is None or d.resource_id in wanted)
+
+    @cached_property
+    def history(self) -> BenzodiazepineHistory:
+        """Benzodiazepine history under the configured equivalence table."""
+        return self.history_under(self.evaluation.settings.equivalence_table)
+
+    def history_under(self, table: EquivalenceTable) -> BenzodiazepineHistory:
+        return benzodiazepine_history(
+            self.courses, self.evaluation.at, lambda course: course_de(course, self.terminology, table)
+        )
+
+    @cached_property
+    def patient(self) -> PatientFacts:
+        record = self.evaluation.record
+        return patient_facts(record.patient, record.conditions, self.terminology)
+
+    @property
+    def table(self) -> EquivalenceTable:
+        return self.evaluation.settings.equivalence_table

@@ -1,0 +1,48 @@
+"""What a rule concludes, before it becomes a CDS Hooks card (architecture.md: rules → findings → cards)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Indicator = Literal["info", "warning", "critical"]
+SelectionBehavior = Literal["at-most-one", "any"]
+
+SEVERITY: dict[Indicator, int] = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Action:
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resource_id: str | None = None
+    """Relative reference (``MedicationRequest/<id>``) of the resource a ``delete`` removes."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    label: str
+    actions: tuple[Action, ...]
+    is_recommended: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    card_type: str
+    """A card-type code of service-contract.md §5 (``source.topic.code``)."""
+    indicator: Indicator
+    summary: str
+    detail: str
+    order_id: str | None
+    """The draft order the finding concerns, for de-duplication (one card per order and type)."""
+    source_url: str
+    suggestions: tuple[Suggestion, ...] = ()
+    selection_behavior: SelectionBehavior = "at-most-one"
+    links: tuple[Link, ...] = field(default_factory=tuple)

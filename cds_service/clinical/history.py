@@ -1,0 +1,215 @@
+"""Benzodiazepine history: total diazepam-equivalent over time, dose-change steps, and the proposed step.
+
+Implements clinical.md §6b ("Current DE", "Proposed DE", "Step reduction %", "Step interval",
+"Taper context", "Exposure episode") and §8.2–8.3: every check uses the patient's *total*
+diazepam-equivalent (DE) across all benzodiazepines, after all draft orders of the call are applied.
+
+De-duplication: for each ingredient on each day, orders are the authority; fills count only where no
+order covers that day, and patient statements only where neither does. Z-drugs and rescue or
+injectable products are not part of the taper total (clinical.md §1b, §6b "BZD order set").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+
+from cds_service.clinical.dosing import DailyDose, diazepam_equivalent_mg, percent_reduction
+from cds_service.clinical.medications import MedicationCourse, MedicationCourses
+from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.terminology import Terminology
+
+TAPER_CONTEXT_DAYS = 90
+"""A reduction within this many days puts the patient in a taper (clinical.md §6b "Taper context")."""
+EPISODE_GAP_DAYS = 30
+"""Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
+
+DeOf = Callable[[MedicationCourse], Fraction | None]
+
+
+@dataclass(frozen=True)
+class DoseStep:
+    """A change of the total daily diazepam-equivalent, effective from ``day``."""
+
+    day: date
+    previous_de: Fraction
+    new_de: Fraction
+
+    @property
+    def percent_reduction(self) -> Fraction:
+        """(DE_prev − DE_new) / DE_prev × 100 (clinical.md §6b "Step reduction %"); negative for an increase."""
+        return percent_reduction(self.previous_de, self.new_de)
+
+    @property
+    def is_reduction(self) -> bool:
+        return self.new_de < self.previous_de
+
+
+@dataclass(frozen=True)
+class BenzodiazepineHistory:
+    at: date
+    timeline: tuple[tuple[date, Fraction | None], ...]
+    """Days on which the total DE changed, with the new total (``None`` where a dose was unknown)."""
+    steps: tuple[DoseStep, ...]
+    """Past changes of the total DE within the current exposure episode, oldest first."""
+    episode_start: date | None
+    current_de: Fraction | None
+    """Total DE at t before this call's drafts; ``None`` if a dose could not be computed."""
+    proposed_de: Fraction | None
+    """Total DE at t after all drafts of this call are applied."""
+    unknown_doses: tuple[str, ...]
+    """Courses whose dose could not be computed, named for the card."""
+
+    @property
+    def proposed_step(self) -> DoseStep | None:
+        if self.current_de is None or self.proposed_de is None or self.current_de == self.proposed_de:
+            return None
+        return DoseStep(self.at, self.current_de, self.proposed_de)
+
+    @property
+    def recent_reduction(self) -> DoseStep | None:
+        """The latest reduction within the last 90 days, if any."""
+        since = self.at - timedelta(days=TAPER_CONTEXT_DAYS)
+        reductions = [step for step in self.steps if step.is_reduction and since < step.day <= self.at]
+        return reductions[-1] if reductions else None
+
+    @property
+    def in_taper_context(self) -> bool:
+        """DE decreased at least once in the last 90 days, or the drafts decrease it (clinical.md §6b)."""
+        step = self.proposed_step
+        return self.recent_reduction is not None or (step is not None and step.is_reduction)
+
+    @property
+    def taper_start(self) -> date | None:
+        """The first reduction of the current episode (the proposed step if there is none before it)."""
+        for step in self.steps:
+            if step.is_reduction:
+                return step.day
+        step = self.proposed_step
+        return step.day if step is not None and step.is_reduction else None
+
+
+def course_de(course: MedicationCourse, terminology: Terminology, table: EquivalenceTable) -> Fraction | None:
+    """Daily DE of one course under ``table`` (clinical.md §6b "DE of an order")."""
+    if not isinstance(course.dose, DailyDose):
+        return None
+    equivalent = terminology.equivalent_oral_dose_mg(course.product.ingredient, table)
+    if equivalent is None:
+        return None
+    return diazepam_equivalent_mg(course.dose.mg, equivalent)
+
+
+def counts_toward_taper(course: MedicationCourse) -> bool:
+    return course.product.drug_class == "benzodiazepine" and course.product.in_taper_math and not course.inpatient
+
+
+def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf) -> BenzodiazepineHistory:
+    today = at.date()
+    existing = _with_superseded_orders_ended([c for c in courses.existing if counts_toward_taper(c)])
+    drafts = [c for c in courses.drafts if counts_toward_taper(c)]
+    timeline = _timeline(existing, today, de_of)
+    episode_start, steps = _episode_steps(timeline)
+    proposed_courses, touched = _apply_drafts(existing, drafts, today)
+    unknown = tuple(sorted({c.label for c in [*existing, *drafts] if c.covers(today) and de_of(c) is None
+                            and not c.ends_order}))
+    return BenzodiazepineHistory(
+        at=today,
+        timeline=tuple(timeline),
+        steps=tuple(steps),
+        episode_start=episode_start,
+        current_de=_total_de_on(today, existing, de_of),
+        proposed_de=_total_de_on(today, proposed_courses, de_of, orders_only_for=touched),
+        unknown_doses=unknown,
+    )
+
+
+def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[MedicationCourse]:
+    """End each order where its successor begins (service-contract.md §4b, applied to history).
+
+    An order named in a later order's ``priorPrescription`` was in effect until that order replaced it,
+    even when its own status is stopped or completed. A later order of the same ingredient without that
+    link ends it too, but never extends it.
+    """
+    result = []
+    for course in courses:
+        if course.kind != "order" or course.start is None:
+            result.append(course)
+            continue
+        start = course.start
+        later_orders = [c for c in courses if c.kind == "order" and c.start is not None and c is not course]
+        replaced_on = [c.start for c in later_orders
+                       if c.replaces is not None and c.replaces == course.resource_id and c.start >= start]
+        same_drug_on = [c.start for c in later_orders
+                        if c.product.ingredient == course.product.ingredient and c.start > start]
+        if replaced_on:
+            course = replace(course, end=min(d for d in replaced_on if d is not None))
+        elif same_drug_on:
+            first = min(d for d in same_drug_on if d is not None)
+            course = replace(course, end=min(first, course.end) if course.end else first)
+        result.append(course)
+    return result
+
+
+def _total_de_on(
+    day: date, courses: Iterable[MedicationCourse], de_of: DeOf, orders_only_for: frozenset[str] = frozenset()
+) -> Fraction | None:
+    covering = [c for c in courses if c.covers(day)]
+    total = Fraction(0)
+    for ingredient in {c.product.ingredient for c in covering}:
+        mine = [c for c in covering if c.product.ingredient == ingredient]
+        authoritative = [c for c in mine if c.kind in ("order", "draft")]
+        if not authoritative and ingredient not in orders_only_for:
+            authoritative = [c for c in mine if c.kind == "dispense"] or [c for c in mine if c.kind == "statement"]
+        for course in authoritative:
+            de = de_of(course)
+            if de is None:
+                return None
+            total += de
+    return total
+
+
+def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
+    boundaries = sorted({d for c in courses for d in (c.start, c.end) if d is not None and d <= today})
+    timeline: list[tuple[date, Fraction | None]] = []
+    for day in boundaries:
+        total = _total_de_on(day, courses, de_of)
+        if not timeline or timeline[-1][1] != total:
+            timeline.append((day, total))
+    return timeline
+
+
+def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date | None, list[DoseStep]]:
+    """Dose changes of the current exposure episode; a gap of more than 30 days at zero starts a new one."""
+    episode_start: date | None = None
+    steps: list[DoseStep] = []
+    previous_day: date | None = None
+    previous_total: Fraction | None = None
+    for day, total in timeline:
+        restarted = previous_total == 0 and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
+        if total not in (None, 0) and (episode_start is None or restarted):
+            episode_start, steps = day, []
+        elif episode_start is not None and previous_total and total is not None and total != previous_total:
+            steps.append(DoseStep(day, previous_total, total))
+        previous_day, previous_total = day, total
+    return episode_start, steps
+
+
+def _apply_drafts(
+    existing: list[MedicationCourse], drafts: list[MedicationCourse], today: date
+) -> tuple[list[MedicationCourse], frozenset[str]]:
+    """The courses covering t after all drafts (service-contract.md §4b), and the ingredients drafts touched."""
+    removed: set[int] = set()
+    for draft in drafts:
+        for index, course in enumerate(existing):
+            if course.kind != "order":
+                continue
+            named = course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id)
+            same_drug = (draft.replaces is None and not draft.ends_order
+                         and course.product.ingredient == draft.product.ingredient and course.covers(today))
+            if named or same_drug:
+                removed.add(index)
+    kept = [course for index, course in enumerate(existing) if index not in removed]
+    added = [replace(draft, start=today, end=None) for draft in drafts if not draft.ends_order]
+    return kept + added, frozenset(d.product.ingredient for d in drafts)

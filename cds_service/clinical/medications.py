@@ -1,0 +1,253 @@
+"""From FHIR medication resources to medication courses: what, how much per day, and when.
+
+A *course* is one source of exposure — an order, a fill, a patient statement, or a draft order of the
+current call — with its product, daily dose and coverage interval. History and rules reason about
+courses, never about raw FHIR.
+
+Coverage intervals (clinical.md §6a/§6b, CDC opioid CDS "Prescription Relevant Period"):
+- active order: from ``authoredOn`` (or the first dosage bounds start) with no end; a later order of the
+  same ingredient, or one naming it in ``priorPrescription``, ends it (see history.py);
+- completed/stopped order: until ``authoredOn`` + expected supply × (1 + repeats), else 30 days —
+  an assumption, because such orders rarely carry an end date;
+- dispense: ``whenHandedOver`` + ``daysSupply``;
+- statement: its effective period, open-ended while ``active``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from typing import Any, Literal
+
+from fhir.resources.R4B.medicationdispense import MedicationDispense
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+
+from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, daily_dose
+from cds_service.clinical.model import Product
+from cds_service.clinical.terminology import Terminology
+
+CourseKind = Literal["order", "dispense", "statement", "draft"]
+
+ASSUMED_SUPPLY_DAYS = 30
+"""Supply assumed for a completed or stopped order that states none (one month, the usual fill)."""
+
+_ENDED_STATUSES = {"completed", "stopped", "cancelled"}
+_IGNORED_STATUSES = {"entered-in-error", "not-taken", "intended"}
+_DURATION_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "mo": 30, "month": 30}
+
+
+@dataclass(frozen=True)
+class MedicationCourse:
+    kind: CourseKind
+    resource_id: str | None
+    product: Product
+    status: str
+    start: date | None
+    end: date | None
+    """Exclusive end of coverage; ``None`` while the course is open-ended."""
+    dose: DoseResult
+    replaces: str | None = None
+    """Id of the MedicationRequest this one replaces (``priorPrescription``)."""
+    inpatient: bool = False
+
+    @property
+    def ends_order(self) -> bool:
+        """A draft with status stopped/cancelled ends the order it names (service-contract.md §4b)."""
+        return self.kind == "draft" and self.status in ("stopped", "cancelled")
+
+    def covers(self, day: date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
+
+    @property
+    def label(self) -> str:
+        """How a card names this order: the product as written, and its id."""
+        ident = f" (MedicationRequest/{self.resource_id})" if self.kind in ("order", "draft") and self.resource_id \
+            else ""
+        return f"{self.product.display}{ident}"
+
+
+def reference_id(reference: Any) -> str | None:
+    """The id part of a FHIR Reference (``MedicationRequest/123``, a full URL, or ``urn:uuid:...``)."""
+    target = getattr(reference, "reference", None)
+    if not isinstance(target, str) or not target:
+        return None
+    return target.rstrip("/").split("/")[-1].removeprefix("urn:uuid:").removeprefix("#")
+
+
+def as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time.min, tzinfo=UTC)
+    return None
+
+
+def _duration_days(duration: Any) -> Fraction | None:
+    if duration is None or duration.value is None:
+        return None
+    unit = (duration.code or duration.unit or "d").lower()
+    per = _DURATION_DAYS.get(unit)
+    return Fraction(str(duration.value)) * per if per else None
+
+
+def _medication_concept(resource: Any) -> tuple[list[Any], str | None]:
+    concept = getattr(resource, "medicationCodeableConcept", None)
+    codings: list[Any] = list(concept.coding or []) if concept is not None else []
+    text = concept.text if concept is not None else None
+    reference = getattr(resource, "medicationReference", None)
+    if reference is not None:
+        target = reference.reference or ""
+        for contained in resource.contained or []:
+            if contained.get_resource_type() == "Medication" and f"#{contained.id}" == target and contained.code:
+                codings.extend(contained.code.coding or [])
+                text = text or contained.code.text
+        text = text or reference.display
+    return codings, text
+
+
+def product_of(resource: Any, terminology: Terminology) -> Product | None:
+    codings, text = _medication_concept(resource)
+    return terminology.product(codings, text)
+
+
+def _is_inpatient(order: MedicationRequest) -> bool:
+    return any(
+        (coding.code or "").lower() == "inpatient"
+        for category in order.category or [] for coding in category.coding or []
+    )
+
+
+def order_course(order: MedicationRequest, product: Product, at: datetime, *, draft: bool) -> MedicationCourse:
+    start = as_date(order.authoredOn)
+    supply_days = _duration_days(order.dispenseRequest.expectedSupplyDuration) if order.dispenseRequest else None
+    quantity = order.dispenseRequest.quantity if order.dispenseRequest else None
+    dose = daily_dose(
+        order.dosageInstruction or [],
+        product,
+        at,
+        start=start,
+        dispensed_quantity=Fraction(str(quantity.value)) if quantity and quantity.value is not None else None,
+        supply_days=supply_days,
+    )
+    end: date | None = None
+    if not draft and order.status in _ENDED_STATUSES and start is not None:
+        repeats = order.dispenseRequest.numberOfRepeatsAllowed or 0 if order.dispenseRequest else 0
+        days = supply_days * (1 + repeats) if supply_days else Fraction(ASSUMED_SUPPLY_DAYS)
+        end = start + timedelta(days=int(days))
+    return MedicationCourse(
+        kind="draft" if draft else "order",
+        resource_id=order.id,
+        product=product,
+        status=order.status or "unknown",
+        start=start,
+        end=end,
+        dose=dose,
+        replaces=reference_id(order.priorPrescription),
+        inpatient=_is_inpatient(order),
+    )
+
+
+def dispense_course(dispense: MedicationDispense, product: Product, at: datetime) -> MedicationCourse | None:
+    start = as_date(dispense.whenHandedOver) or as_date(dispense.whenPrepared)
+    supply_days = _duration_days(dispense.daysSupply)
+    if start is None or supply_days is None:
+        return None  # a fill without a date or a supply says nothing about when the drug was taken
+    quantity = dispense.quantity
+    dose = daily_dose(
+        dispense.dosageInstruction or [],
+        product,
+        at,
+        start=start,
+        dispensed_quantity=Fraction(str(quantity.value)) if quantity and quantity.value is not None else None,
+        supply_days=supply_days,
+    )
+    if isinstance(dose, UnknownDose) and quantity is not None and quantity.value is not None \
+            and product.strength_mg is not None and supply_days > 0:
+        # A fill without directions still tells the average daily amount: quantity ÷ days supply.
+        units_per_day = Fraction(str(quantity.value)) / supply_days
+        dose = DailyDose(
+            mg=units_per_day * product.strength_mg,
+            as_needed=False,
+            explanation=f"{quantity.value} {product.unit} over {supply_days} days",
+        )
+    return MedicationCourse(
+        kind="dispense",
+        resource_id=dispense.id,
+        product=product,
+        status=dispense.status or "unknown",
+        start=start,
+        end=start + timedelta(days=int(supply_days)),
+        dose=dose,
+    )
+
+
+def statement_course(statement: MedicationStatement, product: Product, at: datetime) -> MedicationCourse | None:
+    period = statement.effectivePeriod
+    start = as_date(period.start) if period else as_date(statement.effectiveDateTime)
+    end = as_date(period.end) if period else None
+    if start is None and statement.status != "active":
+        return None
+    if statement.status in ("completed", "stopped") and end is None and start is not None:
+        end = start + timedelta(days=ASSUMED_SUPPLY_DAYS)
+    return MedicationCourse(
+        kind="statement",
+        resource_id=statement.id,
+        product=product,
+        status=statement.status or "unknown",
+        start=start,
+        end=end,
+        dose=daily_dose(statement.dosage or [], product, at, start=start),
+    )
+
+
+@dataclass(frozen=True)
+class MedicationCourses:
+    existing: tuple[MedicationCourse, ...]
+    """Orders, fills and statements already in the record."""
+    drafts: tuple[MedicationCourse, ...]
+    """Draft orders of this call whose product is known to the terminology."""
+
+
+def medication_courses(
+    requests: tuple[MedicationRequest, ...],
+    dispenses: tuple[MedicationDispense, ...],
+    statements: tuple[MedicationStatement, ...],
+    drafts: tuple[MedicationRequest, ...],
+    terminology: Terminology,
+    at: datetime,
+) -> MedicationCourses:
+    existing: list[MedicationCourse] = []
+    for order in requests:
+        product = product_of(order, terminology)
+        # Unsigned drafts found by the history search are this session's orders, not history.
+        if product is None or order.status in _IGNORED_STATUSES or order.status == "draft":
+            continue
+        existing.append(order_course(order, product, at, draft=False))
+    for dispense in dispenses:
+        product = product_of(dispense, terminology)
+        if product is not None and dispense.status not in ("entered-in-error", "cancelled", "declined"):
+            course = dispense_course(dispense, product, at)
+            if course is not None:
+                existing.append(course)
+    for statement in statements:
+        product = product_of(statement, terminology)
+        if product is not None and statement.status not in _IGNORED_STATUSES:
+            course = statement_course(statement, product, at)
+            if course is not None:
+                existing.append(course)
+    draft_courses = []
+    for draft in drafts:
+        product = product_of(draft, terminology)
+        if product is not None:
+            draft_courses.append(order_course(draft, product, at, draft=True))
+    return MedicationCourses(existing=tuple(existing), drafts=tuple(draft_courses))

@@ -1,0 +1,54 @@
+"""What the clinical core is given: the patient's parsed record and the call being evaluated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationdispense import MedicationDispense
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+
+from cds_service.clinical.model import EquivalenceTable
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """The parts of the FHIR record the rules read, already filtered to relevant codes."""
+
+    patient: Patient | None
+    medication_requests: tuple[MedicationRequest, ...]
+    medication_dispenses: tuple[MedicationDispense, ...]
+    medication_statements: tuple[MedicationStatement, ...]
+    conditions: tuple[Condition, ...]
+    observations: tuple[Observation, ...]
+    draft_orders: tuple[MedicationRequest, ...]
+    """Every draft medication order of the call (R4 shape), evaluated or not."""
+    incomplete: tuple[str, ...] = ()
+    """Plain-language notes on data that could not be read; cards whose answer depends on them repeat them."""
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    profile: str = "summary"
+    """``summary`` (the seed guidance) or ``joint-2025`` (clinical.md §5)."""
+    equivalence_table: EquivalenceTable = "ashton"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One hook call as the clinical core sees it."""
+
+    patient_id: str
+    record: PatientRecord
+    at: datetime
+    """Reference time t: the evaluated draft's authoredOn, else the server's time (service-contract.md §4)."""
+    evaluated_order_ids: frozenset[str] | None
+    """Draft orders the call asks about (order-select ``selections``); ``None`` means all drafts."""
+    settings: EvaluationSettings = EvaluationSettings()
+
+    def is_evaluated(self, order: MedicationRequest) -> bool:
+        return self.evaluated_order_ids is None or (order.id is not None and order.id in self.evaluated_order_ids)

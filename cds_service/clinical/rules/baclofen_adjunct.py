@@ -1,0 +1,153 @@
+"""Card ``baclofen-adjunct``: baclofen is not a benzodiazepine-taper adjunct.
+
+Guidance (seed, "Baclofen Should Not Be Used for Diazepam Tapers"): "Baclofen is not recommended as an
+adjunctive agent during benzodiazepine (diazepam) tapering. The available evidence does not support
+this practice, and there are significant safety concerns." — "Adding baclofen during a diazepam taper
+creates the risk of managing withdrawal from two different medications simultaneously."
+2025 Joint Guideline: baclofen is not among the symptom-targeted adjuncts (Tables 10–11); pausing or
+slowing the taper comes first (rec. 11).
+
+Trigger (clinical.md §6b "Baclofen adjunct"): a new *oral* baclofen draft order while the patient is in
+a taper context (a reduction in the last 90 days, or one proposed by another draft), with no spasticity
+indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy) and no baclofen
+coverage from before the taper began (that is pre-existing therapy: card ``baclofen-cotherapy``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.history import BenzodiazepineHistory
+from cds_service.clinical.medications import MedicationCourse
+from cds_service.clinical.orders import (
+    BEDTIME_TIMING,
+    COGNITIVE_BEHAVIOURAL_THERAPY,
+    GABAPENTIN_100_MG_CAPSULE,
+    consultation_request,
+    draft_medication_request,
+)
+from cds_service.clinical.wording import mg, percent
+
+CARD_TYPE = "baclofen-adjunct"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
+"""2025 Joint Guideline pocket guide, Table 10 (adjuncts for taper-related symptoms)."""
+
+_AVOID_GABAPENTIN = ("sedative-use-disorder", "substance-use-disorder")
+"""Joint Guideline Table 10: gabapentin — "Avoid in patients with history of sedative use disorder"."""
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    history = facts.history
+    if not history.in_taper_context:
+        return
+    if any(facts.patient.current("spasticity")):
+        return
+    for draft in facts.evaluated_drafts:
+        if not _is_new_oral_baclofen(draft, facts, history):
+            continue
+        yield _finding(draft, facts, history)
+
+
+def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> bool:
+    if draft.product.drug_class != "baclofen" or draft.product.route != "oral" or draft.ends_order:
+        return False
+    taper_start = history.taper_start
+    for course in facts.courses.existing:
+        if course.product.drug_class != "baclofen" or course.start is None:
+            continue
+        # Baclofen already running before the taper is co-therapy, and a dose change of an existing
+        # baclofen order is not "adding" it.
+        replaced = course.resource_id == draft.replaces or (
+            draft.replaces is None and course.kind == "order" and course.covers(facts.evaluation.at.date())
+        )
+        if taper_start is None or course.start < taper_start or replaced:
+            return False
+    return True
+
+
+def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> Finding:
+    order = draft.label
+    dose = f" ({mg(draft.dose.mg)}/day)" if isinstance(draft.dose, DailyDose) else ""
+    table = "Ashton" if facts.table == "ashton" else "VA/DoD"
+    taper_lines = []
+    if (step := history.recent_reduction) is not None:
+        taper_lines.append(
+            f"- Benzodiazepine total reduced from {mg(step.previous_de)} to {mg(step.new_de)} diazepam-equivalent/day "
+            f"on {step.day.isoformat()} ({percent(step.percent_reduction)}; {table} table)."
+        )
+    if (proposed := history.proposed_step) is not None and proposed.is_reduction:
+        taper_lines.append(
+            f"- This session's orders reduce it from {mg(proposed.previous_de)} to {mg(proposed.new_de)} "
+            f"diazepam-equivalent/day ({percent(proposed.percent_reduction)})."
+        )
+    avoid_gabapentin = [p for concept in _AVOID_GABAPENTIN for p in facts.patient.current(concept)]
+    detail = "\n".join([
+        f"**Order:** {order}{dose} — new oral baclofen during a benzodiazepine taper.",
+        "",
+        "**Why this card:**",
+        *taper_lines,
+        "- No spasticity indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy) "
+        "is recorded, and baclofen was not taken before the taper began.",
+        "",
+        "**Guidance:** Baclofen is not recommended as an adjunct during benzodiazepine tapering: there is no "
+        "evidence for it in benzodiazepine withdrawal, and stopping or reducing baclofen itself can cause "
+        "hallucinations, delirium and seizures — the patient would then face withdrawal from two drugs. "
+        "If taper symptoms are the problem, first pause or slow the taper (2025 Joint Guideline rec. 11). "
+        "Evidence-based options: carbamazepine 200–800 mg/day; gabapentin 100–300 mg at bedtime or three "
+        "times daily, titrated by 100–300 mg every 1–7 days; CBT during the taper.",
+        *([
+            "",
+            "**Gabapentin not suggested:** the record shows "
+            + ", ".join(sorted({p.display for p in avoid_gabapentin}))
+            + " — the 2025 Joint Guideline advises avoiding gabapentin with a sedative use disorder.",
+        ] if avoid_gabapentin else []),
+    ])
+    return Finding(
+        card_type=CARD_TYPE,
+        indicator="warning",
+        summary="Baclofen is not a benzodiazepine-taper adjunct: remove it; consider gabapentin or CBT instead",
+        detail=detail,
+        order_id=draft.resource_id,
+        source_url=SOURCE_URL,
+        suggestions=tuple(_suggestions(draft, facts, offer_gabapentin=not avoid_gabapentin)),
+    )
+
+
+def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapentin: bool) -> Iterator[Suggestion]:
+    patient_id = facts.evaluation.patient_id
+    authored_on = facts.evaluation.at.date().isoformat()
+    if draft.resource_id:
+        remove = Action(
+            type="delete",
+            description=f"Remove the baclofen order {draft.product.display}",
+            resource_id=f"MedicationRequest/{draft.resource_id}",
+        )
+        yield Suggestion(label="Remove the baclofen order", actions=(remove,), is_recommended=True)
+        if offer_gabapentin:
+            gabapentin = draft_medication_request(
+                patient_id, GABAPENTIN_100_MG_CAPSULE, 1, "{capsule}", BEDTIME_TIMING,
+                "gabapentin 100 mg by mouth at bedtime; titrate by 100–300 mg every 1–7 days as tolerated",
+                authored_on,
+            )
+            yield Suggestion(
+                label="Replace baclofen with gabapentin 100 mg at bedtime",
+                actions=(remove, Action(type="create", description="Order gabapentin 100 mg at bedtime",
+                                        resource=gabapentin)),
+            )
+    cbt = consultation_request(
+        patient_id,
+        COGNITIVE_BEHAVIOURAL_THERAPY,
+        reason="Cognitive behavioural therapy to support a benzodiazepine taper",
+        clinical_summary=(
+            "Patient is tapering a benzodiazepine; CBT during the taper increases success rates. "
+            "Please confirm you can accept this patient."
+        ),
+        authored_on=authored_on,
+    )
+    yield Suggestion(
+        label="Refer for CBT to support the taper",
+        actions=(Action(type="create", description="Request cognitive behavioural therapy", resource=cbt),),
+    )

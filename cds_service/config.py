@@ -1,0 +1,98 @@
+"""One typed settings object, read from the environment (service-contract.md §6).
+
+The defaults are safe for production (JWT verification required, no CORS origins); the development
+run command sets the relaxed values explicitly, and :meth:`Settings.from_env` refuses combinations
+that are unsafe outside development.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+AuthMode = Literal["required", "optional", "off"]
+TaperProfile = Literal["summary", "joint-2025"]
+EquivalenceTableName = Literal["ashton", "va-dod"]
+
+_AUTH_MODES: tuple[AuthMode, ...] = ("required", "optional", "off")
+_PROFILES: tuple[TaperProfile, ...] = ("summary", "joint-2025")
+_TABLES: tuple[EquivalenceTableName, ...] = ("ashton", "va-dod")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing, malformed or unsafe."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("CDS_DATA_DIR", "var")).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    public_base_url: str = "http://127.0.0.1:8080"
+    auth: AuthMode = "required"
+    trusted_issuers_file: Path | None = None
+    cors_origins: tuple[str, ...] = ()
+    database_url: str = field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'bzd-taper-cds.db'}")
+    taper_profile: TaperProfile = "summary"
+    equivalence_table: EquivalenceTableName = "ashton"
+    fhir_timeout_s: float = 3.0
+    fhir_max_pages: int = 10
+    """How many Bundle pages one FHIR fallback search may follow before giving up (cds-hooks.md §4.2)."""
+    max_body_bytes: int = 2 * 1024 * 1024
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        settings = cls()
+        values: dict[str, Any] = {}
+        if "CDS_PUBLIC_BASE_URL" in env:
+            values["public_base_url"] = env["CDS_PUBLIC_BASE_URL"].rstrip("/")
+        if "CDS_AUTH" in env:
+            values["auth"] = _choice("CDS_AUTH", env["CDS_AUTH"], _AUTH_MODES)
+        if env.get("CDS_TRUSTED_ISSUERS"):
+            values["trusted_issuers_file"] = Path(env["CDS_TRUSTED_ISSUERS"])
+        if env.get("CDS_CORS_ORIGINS"):
+            values["cors_origins"] = tuple(o.strip() for o in env["CDS_CORS_ORIGINS"].split(",") if o.strip())
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if "CDS_TAPER_PROFILE" in env:
+            values["taper_profile"] = _choice("CDS_TAPER_PROFILE", env["CDS_TAPER_PROFILE"], _PROFILES)
+        if "CDS_EQUIVALENCE_TABLE" in env:
+            values["equivalence_table"] = _choice("CDS_EQUIVALENCE_TABLE", env["CDS_EQUIVALENCE_TABLE"], _TABLES)
+        if "CDS_FHIR_TIMEOUT_S" in env:
+            values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
+        return replace(settings, **values).validated()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        return replace(self, **dict(overrides)).validated()
+
+    def validated(self) -> Settings:
+        _choice("auth", self.auth, _AUTH_MODES)
+        _choice("taper_profile", self.taper_profile, _PROFILES)
+        _choice("equivalence_table", self.equivalence_table, _TABLES)
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")
+        if self.fhir_timeout_s <= 0:
+            raise SettingsError("CDS_FHIR_TIMEOUT_S must be positive")
+        return self
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return cast(Any, value)
+
+
+def _positive_float(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number (got {value!r})") from exc
+    if not number > 0 or number != number:
+        raise SettingsError(f"{name} must be positive (got {value!r})")
+    return number

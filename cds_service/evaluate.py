@@ -1,0 +1,81 @@
+"""The path of one hook call, without HTTP: validated request → record → facts → rules → cards.
+
+Used by the HTTP blueprint and (later) the offline ``bzd-taper-cds evaluate`` command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from cds_service.clinical.cards import build_card
+from cds_service.clinical.engine import run_rules
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.medications import as_datetime
+from cds_service.clinical.record import Evaluation, EvaluationSettings
+from cds_service.clinical.terminology import load_terminology
+from cds_service.config import Settings
+from cds_service.fhir.client import FhirClient, bundle_resources
+from cds_service.fhir.parse import build_patient_record
+from cds_service.fhir.prefetch import resolve_prefetch
+from cds_service.services import ServiceDefinition, prefetch_templates
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    response: dict[str, Any]
+    failed_rules: tuple[str, ...]
+    card_types: tuple[tuple[str, str], ...]
+    """(card type, indicator) of each card returned, for metrics and the card log."""
+
+
+def evaluate_hook_call(
+    service: ServiceDefinition,
+    request: dict[str, Any],
+    settings: Settings,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    session: requests.Session | None = None,
+) -> HookOutcome:
+    """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
+    context = request["context"]
+    terminology = load_terminology()
+    client = None
+    if "fhirServer" in request:
+        token = request.get("fhirAuthorization", {}).get("access_token")
+        client = FhirClient(request["fhirServer"], access_token=token, timeout_s=settings.fhir_timeout_s,
+                            max_pages=settings.fhir_max_pages, session=session)
+    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
+    drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
+    record = build_patient_record(raw.resources, bundle_resources(drafts_bundle), terminology, raw.notes)
+    evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
+    evaluation = Evaluation(
+        patient_id=context["patientId"],
+        record=record,
+        at=_reference_time(record.draft_orders, evaluated, now),
+        evaluated_order_ids=evaluated,
+        settings=EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table),
+    )
+    result = run_rules(ClinicalFacts(evaluation, terminology))
+    cards = [build_card(finding, record.incomplete) for finding in result.findings]
+    return HookOutcome(
+        response={"cards": cards},
+        failed_rules=tuple(result.failed_rules),
+        card_types=tuple((f.card_type, f.indicator) for f in result.findings),
+    )
+
+
+def _evaluated_ids(selections: list[str] | None) -> frozenset[str]:
+    """``MedicationRequest/123`` → ``123``; selections of other resource types never match a medication draft."""
+    return frozenset(s.split("/", 1)[1] for s in selections or [] if s.startswith("MedicationRequest/"))
+
+
+def _reference_time(drafts: Any, evaluated: frozenset[str] | None, now: Callable[[], datetime]) -> datetime:
+    """t = the evaluated draft's ``authoredOn`` (the latest, if several), else now (service-contract.md §4)."""
+    times = [as_datetime(d.authoredOn) for d in drafts if evaluated is None or d.id in evaluated]
+    known = [t for t in times if t is not None]
+    return max(known) if known else now()

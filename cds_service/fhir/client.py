@@ -1,0 +1,121 @@
+"""A small FHIR R4 REST client for the fallback fetch (cds-hooks.md §4.3).
+
+Every call presents the hook's ``fhirAuthorization`` bearer token when one was given, uses a
+per-request timeout from the settings, and follows ``next`` links only up to a bound and only on
+the same server (a link elsewhere would leak the token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+
+class FhirUnavailable(Exception):
+    """The FHIR server could not give us what we asked for (timeout, error status, not JSON)."""
+
+
+class FhirClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_token: str | None,
+        timeout_s: float,
+        max_pages: int,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._max_pages = max_pages
+        self._session = session or requests.Session()
+        self._headers = {"Accept": "application/fhir+json"}
+        if access_token:
+            self._headers["Authorization"] = f"Bearer {access_token}"
+
+    def get(self, relative_url: str) -> dict[str, Any]:
+        """GET ``{fhirServer}/{relative_url}`` and return the JSON resource."""
+        return self._get_absolute(f"{self.base_url}/{relative_url.lstrip('/')}")
+
+    def entries_following_pages(self, bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """All entry resources of ``bundle`` and of its ``next`` pages; the flag says the page bound cut it short."""
+        resources: list[dict[str, Any]] = []
+        pages = 0
+        for page in self._pages(bundle):
+            pages += 1
+            resources.extend(bundle_resources(page))
+            if pages >= self._max_pages and next_link(page):
+                return resources, True
+        return resources, False
+
+    def _pages(self, bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        page: dict[str, Any] | None = bundle
+        while page is not None:
+            yield page
+            link = next_link(page)
+            if link is None:
+                return
+            if not link.startswith(self.base_url + "/") and not link.startswith(self.base_url + "?"):
+                raise FhirUnavailable("a next link points outside the FHIR server")
+            page = self._get_absolute(link)
+
+    def _get_absolute(self, url: str) -> dict[str, Any]:
+        try:
+            response = self._session.get(url, headers=self._headers, timeout=self._timeout_s)
+        except requests.RequestException as exc:
+            raise FhirUnavailable(f"request failed ({type(exc).__name__})") from exc
+        if response.status_code == 404:
+            raise FhirUnavailable("not found (404)")
+        if not response.ok:
+            raise FhirUnavailable(f"status {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise FhirUnavailable("response is not JSON") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+            raise FhirUnavailable("response is not a FHIR resource")
+        return body
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entry resources of a Bundle, skipping ``search.mode = outcome`` entries and non-objects."""
+    resources = []
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        search = entry.get("search")
+        if isinstance(search, dict) and search.get("mode") == "outcome":
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, dict):
+            resources.append(resource)
+    return resources
+
+
+def has_error_outcome(bundle: dict[str, Any]) -> bool:
+    """Whether the Bundle reports an error (an OperationOutcome entry with an error or fatal issue).
+
+    Servers often add informational outcomes to a search result; only errors mean the data are incomplete.
+    """
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome" \
+                and is_error_outcome(resource):
+            return True
+    return False
+
+
+def is_error_outcome(outcome: dict[str, Any]) -> bool:
+    issues = outcome.get("issue") or []
+    return not issues or any(
+        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in issues
+    )

@@ -1,0 +1,225 @@
+"""Lenient parsing of what real clients send into fhir.resources R4B models (architecture.md "Parse leniently").
+
+Only resources whose codes a rule can use are parsed: the filter runs on the raw JSON first, because
+model validation is the expensive step. A resource that cannot be repaired is skipped and said so;
+it never fails the whole call.
+
+Repairs, each observed in real clients (cds-hooks.md §12.4):
+- an object where R4 wants an array (the sandbox's ``category``; STU3's single ``category``) is wrapped;
+- members R4 does not know (other FHIR versions, vendor additions) are dropped;
+- a draft MedicationRequest without ``intent`` (the sandbox before a medication is chosen) gets ``order``;
+- STU3/DSTU2 dosage (``doseQuantity`` directly on the dosage) moves into ``doseAndRate``, and a DSTU2
+  MedicationOrder is read as a MedicationRequest.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationdispense import MedicationDispense
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from cds_service.clinical.record import PatientRecord
+from cds_service.clinical.terminology import SimpleCoding, Terminology
+
+ModelT = TypeVar("ModelT", bound=Resource)
+
+_MODELS: dict[str, type[Resource]] = {
+    "Patient": Patient,
+    "MedicationRequest": MedicationRequest,
+    "MedicationDispense": MedicationDispense,
+    "MedicationStatement": MedicationStatement,
+    "Condition": Condition,
+    "Observation": Observation,
+}
+_MAX_REPAIR_ROUNDS = 4
+_MEDICATION_TYPES = ("MedicationRequest", "MedicationDispense", "MedicationStatement")
+
+
+class ParseNotes:
+    """Collects what was skipped, without patient data: resource type and the reason only."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def skip(self, resource_type: str, reason: str) -> None:
+        self.skipped.append(f"one {resource_type} could not be read ({reason}) and was skipped")
+
+
+def parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes) -> ModelT | None:
+    """Validate ``data`` as ``model``, repairing the known client quirks; ``None`` (and a note) if impossible."""
+    candidate = copy.deepcopy(data)
+    for _ in range(_MAX_REPAIR_ROUNDS):
+        try:
+            return model.model_validate(candidate)
+        except ValidationError as exc:
+            if not _repair(candidate, exc):
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                notes.skip(model.__name__, f"{first['type']} at {where}")
+                return None
+    notes.skip(model.__name__, "too many structural problems")
+    return None
+
+
+def _repair(data: dict[str, Any], exc: ValidationError) -> bool:
+    repaired = True
+    for error in exc.errors():
+        location = list(error["loc"])
+        parent = _walk(data, location[:-1])
+        last = location[-1] if location else None
+        if parent is None or last is None:
+            return False
+        if error["type"] == "extra_forbidden":
+            parent.pop(last, None)  # type: ignore[arg-type]
+        elif error["type"] == "list_type" and isinstance(error.get("input"), dict):
+            parent[last] = [error["input"]]
+        elif error["type"].endswith("missing") and location == ["intent"] \
+                and data.get("resourceType") == "MedicationRequest":
+            data["intent"] = "order"
+        else:
+            repaired = False
+    return repaired
+
+
+def _walk(data: Any, path: list[Any]) -> Any:
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
+    """Read an STU3 MedicationRequest or a DSTU2 MedicationOrder draft with R4 names (best effort)."""
+    converted = copy.deepcopy(resource)
+    if converted.get("resourceType") == "MedicationOrder":
+        converted["resourceType"] = "MedicationRequest"
+        if "patient" in converted and "subject" not in converted:
+            converted["subject"] = converted.pop("patient")
+        if "dateWritten" in converted and "authoredOn" not in converted:
+            converted["authoredOn"] = converted.pop("dateWritten")
+        converted.setdefault("intent", "order")
+    for dosage in converted.get("dosageInstruction") or []:
+        if isinstance(dosage, dict):
+            _move_dose_into_dose_and_rate(dosage)
+    return converted
+
+
+def _move_dose_into_dose_and_rate(dosage: dict[str, Any]) -> None:
+    moved = {key: dosage.pop(key) for key in ("doseQuantity", "doseRange", "rateRatio", "rateRange",
+                                               "rateQuantity") if key in dosage}
+    if moved and "doseAndRate" not in dosage:
+        dosage["doseAndRate"] = [moved]
+    # DSTU2 names the when-needed flag differently; the meaning is the same.
+    if "asNeededBoolean" not in dosage and isinstance(dosage.get("asNeeded"), bool):
+        dosage["asNeededBoolean"] = dosage.pop("asNeeded")
+
+
+def codings_of(concept: Any) -> list[SimpleCoding]:
+    """The codings of a raw CodeableConcept (or list of them), tolerating odd shapes."""
+    concepts = concept if isinstance(concept, list) else [concept]
+    codings = []
+    for item in concepts:
+        if not isinstance(item, dict):
+            continue
+        for coding in item.get("coding") or []:
+            if isinstance(coding, dict):
+                codings.append(SimpleCoding(_str(coding.get("system")), _str(coding.get("code")),
+                                            _str(coding.get("display"))))
+    return codings
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def medication_concepts(resource: dict[str, Any]) -> list[Any]:
+    """The medication CodeableConcepts of a raw medication resource, including a contained Medication."""
+    concepts: list[Any] = []
+    if isinstance(resource.get("medicationCodeableConcept"), dict):
+        concepts.append(resource["medicationCodeableConcept"])
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict):
+        target = reference.get("reference")
+        for contained in resource.get("contained") or []:
+            if isinstance(contained, dict) and contained.get("resourceType") == "Medication" \
+                    and f"#{contained.get('id')}" == target and isinstance(contained.get("code"), dict):
+                concepts.append(contained["code"])
+        if isinstance(reference.get("display"), str):
+            concepts.append({"text": reference["display"]})
+    return concepts
+
+
+def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
+    for concept in medication_concepts(resource):
+        for coding in codings_of(concept):
+            if terminology.is_relevant_medication_code(coding.system, coding.code):
+                return True
+            if coding.display and terminology.mentions_relevant_ingredient(coding.display):
+                return True
+        if isinstance(concept.get("text"), str) and terminology.mentions_relevant_ingredient(concept["text"]):
+            return True
+    return False
+
+
+def _is_relevant(resource: dict[str, Any], terminology: Terminology) -> bool:
+    kind = resource.get("resourceType")
+    if kind in _MEDICATION_TYPES:
+        return is_relevant_medication(resource, terminology)
+    if kind == "Condition":
+        return bool(terminology.condition_concepts(codings_of(resource.get("code"))))
+    if kind == "Observation":
+        return bool(terminology.observation_concepts(codings_of(resource.get("code"))))
+    return kind == "Patient"
+
+
+def build_patient_record(
+    raw: dict[str, list[dict[str, Any]]],
+    draft_orders: Iterable[dict[str, Any]],
+    terminology: Terminology,
+    incomplete: Iterable[str] = (),
+) -> PatientRecord:
+    """Parse the resources the rules can use into a :class:`PatientRecord`."""
+    notes = ParseNotes()
+    parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
+    seen: set[tuple[str, str]] = set()
+    for resources in raw.values():
+        for resource in resources:
+            kind = resource.get("resourceType")
+            if not isinstance(kind, str) or kind not in _MODELS or not _is_relevant(resource, terminology):
+                continue
+            identity = (kind, str(resource.get("id")))
+            if resource.get("id") is not None and identity in seen:
+                continue  # the same resource reached us twice (e.g. prefetch page overlap)
+            seen.add(identity)
+            model = parse_lenient(_MODELS[kind], resource, notes)
+            if model is not None:
+                parsed[kind].append(model)
+    drafts = []
+    for resource in draft_orders:
+        if resource.get("resourceType") not in ("MedicationRequest", "MedicationOrder"):
+            continue
+        model = parse_lenient(MedicationRequest, as_r4_medication_request(resource), notes)
+        if model is not None:
+            drafts.append(model)
+    return PatientRecord(
+        patient=parsed["Patient"][0] if parsed["Patient"] else None,
+        medication_requests=tuple(parsed["MedicationRequest"]),
+        medication_dispenses=tuple(parsed["MedicationDispense"]),
+        medication_statements=tuple(parsed["MedicationStatement"]),
+        conditions=tuple(parsed["Condition"]),
+        observations=tuple(parsed["Observation"]),
+        draft_orders=tuple(drafts),
+        incomplete=tuple(incomplete) + tuple(notes.skipped),
+    )

@@ -1,0 +1,110 @@
+"""Resolve each prefetch key: use what the client sent, else fetch it (cds-hooks.md §4.2–4.3).
+
+A key is fetched from ``fhirServer`` when it is absent, ``null``, an OperationOutcome, a Bundle that
+reports an error, or a Bundle with a ``next`` link (only its first page was sent). When a key can be
+neither used nor fetched the call fails with 412 (service-contract.md §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from cds_service.errors import PreconditionFailed
+from cds_service.fhir.client import (
+    FhirClient,
+    FhirUnavailable,
+    bundle_resources,
+    has_error_outcome,
+    is_error_outcome,
+    next_link,
+)
+
+
+@dataclass
+class RawRecord:
+    """The patient's record as raw FHIR JSON, per prefetch key, before any parsing."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What could not be read completely (e.g. a search cut short at the page bound); cards repeat these."""
+    fetched_keys: list[str] = field(default_factory=list)
+
+
+def render_template(template: str, context: dict[str, Any]) -> str:
+    """Substitute ``{{context.X}}`` tokens with URL-encoded context values."""
+    rendered = template
+    for name, value in context.items():
+        if isinstance(value, str):
+            rendered = rendered.replace("{{context.%s}}" % name, quote(value, safe=""))
+    return rendered
+
+
+def resolve_prefetch(
+    templates: tuple[tuple[str, str], ...],
+    prefetch: dict[str, Any],
+    context: dict[str, Any],
+    client: FhirClient | None,
+) -> RawRecord:
+    record = RawRecord()
+    unavailable: list[str] = []
+    for key, template in templates:
+        value = prefetch.get(key)
+        try:
+            if _usable(value):
+                assert value is not None
+                record.resources[key] = _resources_of(value, key, client, record)
+                continue
+            if client is None:
+                unavailable.append(key)
+                continue
+            record.resources[key] = _fetch(client, render_template(template, context), key, record)
+            record.fetched_keys.append(key)
+        except FhirUnavailable as exc:
+            unavailable.append(f"{key} ({exc})")
+    if unavailable:
+        how = "and no fhirServer to fetch them from" if client is None else "and fetching them failed"
+        raise PreconditionFailed(
+            f"prefetch data missing or incomplete: {', '.join(unavailable)}; {how}"
+        )
+    return record
+
+
+def _usable(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    if value.get("resourceType") == "OperationOutcome":
+        return False
+    if value.get("resourceType") == "Bundle":
+        return not has_error_outcome(value)
+    return True
+
+
+def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None, record: RawRecord
+                  ) -> list[dict[str, Any]]:
+    if value.get("resourceType") != "Bundle":
+        return [value]
+    if next_link(value) is None:
+        return bundle_resources(value)
+    if client is None:
+        raise FhirUnavailable("only the first page was prefetched")
+    resources, cut_short = client.entries_following_pages(value)
+    if cut_short:
+        record.notes.append(f"{key}: more pages than the service reads; older history may be missing")
+    return resources
+
+
+def _fetch(client: FhirClient, relative_url: str, key: str, record: RawRecord) -> list[dict[str, Any]]:
+    try:
+        result = client.get(relative_url)
+    except FhirUnavailable as exc:
+        # A read of a resource that does not exist is "no data", not a failure (cds-hooks.md §4.2).
+        if "/" in relative_url.split("?")[0] and "404" in str(exc):
+            return []
+        raise
+    if result.get("resourceType") == "OperationOutcome":
+        if is_error_outcome(result):
+            raise FhirUnavailable("the server answered with an OperationOutcome")
+        return []
+    return _resources_of(result, key, client, record)

@@ -1,0 +1,1 @@
+"""The wire format, described once: marshmallow schemas for what clients send us."""

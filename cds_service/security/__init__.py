@@ -1,0 +1,1 @@
+"""Client trust: JWT verification of CDS clients (cds-hooks.md §9.2)."""

@@ -1,0 +1,110 @@
+"""Each hook's happy path and the quirks of real clients (cds-hooks.md §12.4, §16 "Service call")."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from tests.conftest import HookCalls, card_types
+from tests.utils.fhir import (
+    BACLOFEN_10_MG_TABLET,
+    DIAZEPAM_2_MG_TABLET,
+    DIAZEPAM_5_MG_TABLET,
+    RXNORM,
+    medication_request,
+)
+
+
+def _taper() -> list[dict[str, Any]]:
+    return [
+        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", status="stopped",
+                           id="dzp-15"),
+        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-02", id="dzp-10",
+                           prior="dzp-15"),
+        medication_request(DIAZEPAM_2_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-02", id="dzp-2"),
+    ]
+
+
+def _baclofen() -> dict[str, Any]:
+    return medication_request(BACLOFEN_10_MG_TABLET, tablets=1, per_day=3, authored_on="2026-03-16",
+                              status="draft", id="bac-1")
+
+
+def test_order_sign_with_nothing_to_say_returns_empty_cards(hooks: HookCalls) -> None:
+    response = hooks.post(hooks.request(drafts=[]))
+    assert response.status_code == 200
+    assert response.content_type.startswith("application/json")
+    assert response.get_json() == {"cards": []}
+
+
+def test_order_select_evaluates_only_the_selections(hooks: HookCalls) -> None:
+    body = hooks.request("order-select", drafts=[_baclofen()], history=_taper(),
+                         selections=["MedicationRequest/bac-1"])
+    assert card_types(hooks.cards(body, "bzd-taper-order-select")) == [("baclofen-adjunct", "warning")]
+    body["context"]["selections"] = ["MedicationRequest/someone-else"]
+    assert hooks.cards(body, "bzd-taper-order-select") == []
+
+
+def _stu3(resource: dict[str, Any]) -> dict[str, Any]:
+    """The same draft as an STU3 MedicationRequest: dose directly on the dosage, category a single object."""
+    stu3 = copy.deepcopy(resource)
+    for dosage in stu3["dosageInstruction"]:
+        dosage["doseQuantity"] = dosage.pop("doseAndRate")[0]["doseQuantity"]
+    stu3["category"] = {"coding": [{"code": "outpatient"}]}
+    return stu3
+
+
+def test_medication_prescribe_reads_stu3_drafts(hooks: HookCalls) -> None:
+    body = hooks.request("medication-prescribe", drafts=[_stu3(_baclofen())], history=_taper())
+    [card] = hooks.cards(body, "bzd-taper-medication-prescribe")
+    assert card["source"]["topic"]["code"] == "baclofen-adjunct"
+    assert "(30 mg/day)" in card["detail"]
+
+
+def test_medication_prescribe_reads_dstu2_medication_orders(hooks: HookCalls) -> None:
+    order = _stu3(_baclofen())
+    order["resourceType"] = "MedicationOrder"
+    order["patient"] = order.pop("subject")
+    order["dateWritten"] = order.pop("authoredOn")
+    del order["intent"]
+    body = hooks.request("medication-prescribe", drafts=[order], history=_taper())
+    assert card_types(hooks.cards(body, "bzd-taper-medication-prescribe")) == [("baclofen-adjunct", "warning")]
+
+
+def test_sandbox_style_order_select_before_a_medication_is_chosen(hooks: HookCalls) -> None:
+    """The sandbox fires order-select with a bare draft: no intent, no medication, Bundle without type."""
+    body = hooks.request("order-select", history=_taper())
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": {
+        "resourceType": "MedicationRequest", "id": "request-123", "status": "draft",
+        "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-03-16"}}]}
+    body["context"]["selections"] = ["MedicationRequest/request-123"]
+    response = hooks.post(body, "bzd-taper-order-select")
+    assert response.status_code == 200 and response.get_json() == {"cards": []}
+
+
+def test_sandbox_style_draft_with_object_category_and_pill_units(hooks: HookCalls) -> None:
+    draft = {
+        "resourceType": "MedicationRequest", "id": "request-123", "status": "draft", "intent": "order",
+        "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-03-16",
+        "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                                 "code": "outpatient"}]},
+        "medicationCodeableConcept": {"text": "Baclofen 10 MG Oral Tablet", "coding": [
+            {"system": RXNORM, "code": "197391", "display": "Baclofen 10 MG Oral Tablet"}]},
+        "dosageInstruction": [{"timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                               "doseAndRate": [{"doseQuantity": {"value": 1, "system": "http://unitsofmeasure.org",
+                                                                 "code": "{pill}"}}]}],
+        "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "unit": "days"}},
+        "reasonCode": [{"text": "withdrawal anxiety"}],
+    }
+    body = hooks.request("order-select", drafts=[draft], history=_taper())
+    [card] = hooks.cards(body, "bzd-taper-order-select")
+    assert "(30 mg/day)" in card["detail"]
+
+
+def test_malformed_history_resource_is_skipped_and_said(hooks: HookCalls) -> None:
+    broken = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2026-01-01", id="odd")
+    broken["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = "three"
+    body = hooks.request(drafts=[_baclofen()], history=[*_taper(), broken])
+    [card] = hooks.cards(body)
+    assert "one MedicationRequest could not be read" in card["detail"]
+    assert "three" not in card["detail"], "the note names the problem, not the patient's data"

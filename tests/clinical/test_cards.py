@@ -1,0 +1,64 @@
+"""The card builder enforces the CDS Hooks card invariants for every rule (cds-hooks.md §5.7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.clinical.cards import build_card
+from cds_service.clinical.findings import Action, Finding, Link, Suggestion
+from tests.utils.cards import assert_valid_card
+
+
+def _finding(**overrides: object) -> Finding:
+    values: dict[str, object] = {
+        "card_type": "taper-too-fast", "indicator": "warning", "summary": "Slow this step", "detail": "Why.",
+        "order_id": "o1", "source_url": "https://example.org/guideline",
+    }
+    values.update(overrides)
+    return Finding(**values)  # type: ignore[arg-type]
+
+
+def test_long_summary_is_cut_below_140_characters() -> None:
+    card = build_card(_finding(summary="x" * 300))
+    assert len(card["summary"]) == 139 and card["summary"].endswith("…")
+
+
+def test_warning_card_carries_override_reasons_with_display() -> None:
+    card = build_card(_finding())
+    assert {r["code"] for r in card["overrideReasons"]} >= {"patient-specific-plan", "will-act"}
+    assert_valid_card(card)
+
+
+def test_info_card_has_no_override_reasons_and_no_empty_members() -> None:
+    card = build_card(_finding(indicator="info", card_type="taper-support", detail="  "))
+    assert "overrideReasons" not in card and "detail" not in card and "suggestions" not in card
+    assert_valid_card(card)
+
+
+def test_suggestions_bring_selection_behavior_and_uuids() -> None:
+    delete = Action(type="delete", description="Remove", resource_id="MedicationRequest/o1")
+    card = build_card(_finding(suggestions=(Suggestion("Remove", (delete,)), Suggestion("Nothing", ())),
+                               links=(Link("Plan", "https://example.org/plan"),)))
+    assert card["selectionBehavior"] == "at-most-one"
+    assert [s["label"] for s in card["suggestions"]] == ["Remove"], "a suggestion without actions is dropped"
+    assert card["links"] == [{"label": "Plan", "url": "https://example.org/plan", "type": "absolute"}]
+    assert_valid_card(card, {"o1"})
+
+
+def test_data_notes_are_added_to_the_detail() -> None:
+    card = build_card(_finding(), ("conditions: more pages than the service reads",))
+    assert card["detail"].endswith("**Data not fully read:** conditions: more pages than the service reads.")
+
+
+@pytest.mark.parametrize("action", [
+    Action(type="delete", description="Remove"),
+    Action(type="create", description="Order"),
+])
+def test_actions_missing_their_target_are_refused(action: Action) -> None:
+    with pytest.raises(ValueError):
+        build_card(_finding(suggestions=(Suggestion("Fix", (action,)),)))
+
+
+def test_unknown_card_type_is_refused() -> None:
+    with pytest.raises(ValueError):
+        build_card(_finding(card_type="something-else"))

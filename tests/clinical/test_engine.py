@@ -1,0 +1,54 @@
+"""Failure isolation and alert discipline of the rule engine (service-contract.md §5, §7)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from cds_service.clinical.engine import MAX_CARDS, disciplined, run_rules
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Finding, Indicator
+from cds_service.clinical.rules import Rule
+
+
+def _finding(card_type: str, indicator: Indicator = "warning", order_id: str | None = "o1") -> Finding:
+    return Finding(card_type=card_type, indicator=indicator, summary="s", detail="d", order_id=order_id,
+                   source_url="https://example.org")
+
+
+def test_a_failing_rule_is_logged_without_data_and_the_others_still_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(facts: ClinicalFacts) -> Iterator[Finding]:
+        raise KeyError("Jane Doe 1961-02-03")
+
+    def working(facts: ClinicalFacts) -> Iterator[Finding]:
+        yield _finding("taper-support", "info")
+
+    failures: list[str] = []
+    with caplog.at_level(logging.ERROR):
+        result = run_rules(None, (Rule("taper-too-fast", broken), Rule("taper-support", working)),  # type: ignore[arg-type]
+                           on_rule_failure=failures.append)
+    assert [f.card_type for f in result.findings] == ["taper-support"]
+    assert result.failed_rules == ["taper-too-fast"] and failures == ["taper-too-fast"]
+    assert "Jane Doe" not in caplog.text and "1961" not in caplog.text
+
+
+def test_one_card_per_order_and_type_most_severe_first_at_most_five() -> None:
+    findings = [
+        _finding("taper-support", "info"),
+        _finding("taper-too-fast", "warning"),
+        _finding("taper-too-fast", "warning"),
+        _finding("abrupt-discontinuation", "critical"),
+        _finding("long-term-rate", "warning", "o2"),
+        _finding("older-adult", "warning"),
+        _finding("specialist-referral", "warning"),
+        _finding("pregnancy-specialist", "warning"),
+    ]
+    kept = disciplined(findings)
+    assert len(kept) == MAX_CARDS == 5
+    assert kept[0].card_type == "abrupt-discontinuation"
+    assert [f.card_type for f in kept].count("taper-too-fast") == 1
+    assert "taper-support" not in [f.card_type for f in kept], "info cards give way first"

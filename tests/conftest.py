@@ -1,0 +1,98 @@
+"""Shared fixtures: the app (Flask tutorial style), its client, and a helper for hook calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_service import create_app
+from tests.utils.cards import assert_valid_response
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    app = create_app({"auth": "off", "testing": True})
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class HookCalls:
+    """Domain actions on the service (like the Flask tutorial's ``AuthActions``): build and post hook calls.
+
+    Every 200 response is checked against the card rules, so no test can see an invalid card pass.
+    """
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    @staticmethod
+    def request(
+        hook: str = "order-sign",
+        *,
+        drafts: list[dict[str, Any]] | None = None,
+        patient: dict[str, Any] | None = None,
+        history: list[dict[str, Any]] | None = None,
+        conditions: list[dict[str, Any]] | None = None,
+        observations: list[dict[str, Any]] | None = None,
+        dispenses: list[dict[str, Any]] | None = None,
+        statements: list[dict[str, Any]] | None = None,
+        selections: list[str] | None = None,
+        patient_id: str = "p1",
+    ) -> dict[str, Any]:
+        from tests.utils.fhir import patient as make_patient
+        from tests.utils.fhir import searchset
+
+        drafts_bundle = {"resourceType": "Bundle", "type": "collection",
+                         "entry": [{"resource": d} for d in drafts or []]}
+        context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": patient_id}
+        if hook == "medication-prescribe":
+            context["medications"] = drafts_bundle
+        else:
+            context["draftOrders"] = drafts_bundle
+        if hook == "order-select":
+            context["selections"] = selections or [f"MedicationRequest/{d['id']}" for d in drafts or []]
+        return {
+            "hookInstance": str(uuid.uuid4()),
+            "hook": hook,
+            "context": context,
+            "prefetch": {
+                "patient": patient or make_patient(id=patient_id),
+                "medicationRequests": searchset(*(history or [])),
+                "medicationDispenses": searchset(*(dispenses or [])),
+                "medicationStatements": searchset(*(statements or [])),
+                "conditions": searchset(*(conditions or [])),
+                "observations": searchset(*(observations or [])),
+            },
+        }
+
+    def post(self, body: Any, service_id: str = "bzd-taper-order-sign", **kwargs: Any) -> Any:
+        response = self._client.post(f"/cds-services/{service_id}", json=body, **kwargs)
+        if response.status_code == 200:
+            drafts = body["context"].get("draftOrders") or body["context"].get("medications")
+            ids = {e["resource"].get("id") for e in drafts.get("entry", [])}
+            assert_valid_response(response.get_json(), ids)
+        return response
+
+    def cards(self, body: dict[str, Any], service_id: str = "bzd-taper-order-sign") -> list[dict[str, Any]]:
+        response = self.post(body, service_id)
+        assert response.status_code == 200, response.get_json()
+        cards: list[dict[str, Any]] = response.get_json()["cards"]
+        return cards
+
+
+@pytest.fixture
+def hooks(client: FlaskClient) -> HookCalls:
+    return HookCalls(client)
+
+
+def card_types(cards: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(card["source"]["topic"]["code"], card["indicator"]) for card in cards]

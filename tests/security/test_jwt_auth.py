@@ -1,0 +1,77 @@
+"""Client JWT trust with the default ``CDS_AUTH=required`` (cds-hooks.md §9.2). The full matrix against
+gunicorn is issue #5; these pin the behaviour the foundation already has."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask.testing import FlaskClient
+from jwt.algorithms import ECAlgorithm
+
+from cds_service import create_app
+
+ISSUER = "https://ehr.test.example"
+KID = "test-key-1"
+BASE = "http://127.0.0.1:8080"
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+@pytest.fixture
+def secured(tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey) -> FlaskClient:
+    public_jwk = json.loads(ECAlgorithm.to_jwk(signing_key.public_key()))
+    public_jwk.update({"kid": KID, "alg": "ES384", "use": "sig"})
+    trust = tmp_path / "trusted.json"
+    trust.write_text(json.dumps({ISSUER: {"jwks": {"keys": [public_jwk]}}}))
+    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE})
+    return app.test_client()
+
+
+def _token(key: ec.EllipticCurvePrivateKey, aud: str, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": aud, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, **claims}
+    return jwt.encode(payload, key, algorithm="ES384", headers={"kid": KID, "typ": "JWT"})
+
+
+def test_valid_token_is_accepted(secured: FlaskClient, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    token = _token(signing_key, f"{BASE}/cds-services")
+    assert secured.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_missing_token_is_401_without_detail(secured: FlaskClient) -> None:
+    response = secured.get("/cds-services")
+    assert response.status_code == 401
+    assert response.get_json()["issue"][0]["diagnostics"] == "unauthorized"
+
+
+@pytest.mark.parametrize("claims", [
+    {"aud": f"{BASE}/cds-services/bzd-taper-order-sign"},  # audience of another endpoint
+    {"exp": int(time.time()) - 3600},
+    {"iss": "https://someone-else.example"},
+])
+def test_wrong_audience_expired_or_unknown_issuer_is_401(
+    secured: FlaskClient, signing_key: ec.EllipticCurvePrivateKey, claims: dict[str, Any]
+) -> None:
+    token = _token(signing_key, claims.pop("aud", f"{BASE}/cds-services"), **claims)
+    assert secured.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_unsigned_token_is_401(secured: FlaskClient) -> None:
+    now = int(time.time())
+    token = jwt.encode({"iss": ISSUER, "aud": f"{BASE}/cds-services", "iat": now, "exp": now + 60, "jti": "x"},
+                       None, algorithm="none")
+    assert secured.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_health_probes_need_no_token(secured: FlaskClient) -> None:
+    assert secured.get("/healthz").status_code == 200

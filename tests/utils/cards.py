@@ -1,0 +1,102 @@
+"""One validator for every card any test sees: CDS Hooks 2.0 §Card rules (cds-hooks.md §5, §5.7) and the
+service contract §5, including the Inferno CRD generic checks of cds-hooks.md §13.1."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+CARD_TYPES = {
+    "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
+    "conversion-ambiguity", "older-adult", "pregnancy-specialist", "specialist-referral",
+    "gabapentinoid-renal-dose", "gabapentin-sud", "carbamazepine-safety", "z-drug-during-taper", "taper-support",
+}
+
+
+def _is_uuid4(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and uuid.UUID(value).version == 4
+    except ValueError:
+        return False
+
+
+def assert_no_empty_members(value: Any, path: str = "$") -> None:
+    """CDS Hooks §1: no null and no empty string, array or object anywhere."""
+    assert value is not None, f"null at {path}"
+    if isinstance(value, str):
+        assert value != "", f"empty string at {path}"
+    elif isinstance(value, list):
+        assert value, f"empty array at {path}"
+        for index, item in enumerate(value):
+            assert_no_empty_members(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        assert value, f"empty object at {path}"
+        for key, item in value.items():
+            assert_no_empty_members(item, f"{path}.{key}")
+
+
+def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
+    assert isinstance(body, dict) and isinstance(body.get("cards"), list), "cards must be an array"
+    if "systemActions" in body:
+        assert isinstance(body["systemActions"], list) and body["systemActions"]
+    uuids = [card.get("uuid") for card in body["cards"]]
+    assert len(set(uuids)) == len(uuids), "card uuids must be unique in a response"
+    seen = set()
+    for card in body["cards"]:
+        assert_valid_card(card, draft_ids)
+        seen_key = (card["source"]["topic"]["code"], card["summary"])
+        assert seen_key not in seen, f"duplicate card {seen_key}"
+        seen.add(seen_key)
+
+
+def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -> None:
+    assert_no_empty_members(card)
+    assert _is_uuid4(card.get("uuid")), "card.uuid must be a UUID v4"
+    assert isinstance(card.get("summary"), str) and len(card["summary"]) < 140, "summary must be < 140 chars"
+    assert card.get("indicator") in ("info", "warning", "critical")
+    source = card.get("source")
+    assert isinstance(source, dict) and source.get("label") == "Benzodiazepine Taper Safety"
+    assert isinstance(source.get("url"), str) and source["url"].startswith("https://")
+    topic = source.get("topic")
+    assert topic["system"] == "urn:bzd-taper-cds:card-type" and topic["code"] in CARD_TYPES
+    if "detail" in card:
+        assert isinstance(card["detail"], str) and not re.search(r"<[A-Za-z/!]", card["detail"]), \
+            "detail: Markdown without raw HTML"
+    if card["indicator"] in ("warning", "critical"):
+        reasons = card.get("overrideReasons")
+        assert isinstance(reasons, list) and reasons, "warning/critical cards carry overrideReasons"
+    for reason in card.get("overrideReasons", []):
+        assert reason["system"] == "urn:bzd-taper-cds:override-reason" and reason["code"] and reason["display"]
+    if "suggestions" in card:
+        assert card.get("selectionBehavior") in ("at-most-one", "any"), "suggestions need selectionBehavior"
+        if card["selectionBehavior"] == "at-most-one":
+            assert sum(bool(s.get("isRecommended")) for s in card["suggestions"]) <= 1
+        for suggestion in card["suggestions"]:
+            assert suggestion.get("label") and _is_uuid4(suggestion.get("uuid"))
+            assert isinstance(suggestion.get("actions"), list) and suggestion["actions"]
+            for action in suggestion["actions"]:
+                _assert_valid_action(action, draft_ids)
+    else:
+        assert "selectionBehavior" not in card
+    for link in card.get("links", []):
+        assert link["label"] and link["url"].startswith(("https://", "http://")) and link["type"] == "absolute"
+        assert "appContext" not in link
+
+
+def _assert_valid_action(action: dict[str, Any], draft_ids: set[str] | None) -> None:
+    assert action.get("type") in ("create", "update", "delete") and action.get("description")
+    if action["type"] == "delete":
+        assert "resource" not in action and isinstance(action.get("resourceId"), str)
+        kind, _, ident = action["resourceId"].partition("/")
+        assert kind and ident, "resourceId is a relative reference Type/id"
+        if draft_ids is not None:
+            assert ident in draft_ids, "delete must target a draft order of the call"
+    else:
+        resource = action.get("resource")
+        assert isinstance(resource, dict) and resource.get("resourceType")
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)  # valid R4 (Inferno parses it)
+        if action["type"] == "update" and draft_ids is not None:
+            assert resource.get("id") in draft_ids, "update must target a draft order of the call"
