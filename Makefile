@@ -20,7 +20,7 @@ run: $(STAMP)
 	  $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'cds_service:create_app()'
 
 lint: $(STAMP)
-	$(BIN)/ruff check cds_service tests
+	$(BIN)/ruff check cds_service tests scripts
 
 check-types: $(STAMP)
 	$(BIN)/mypy

@@ -37,7 +37,7 @@ def run_rules(
     for rule in rules:
         try:
             findings.extend(rule.evaluate(facts))
-        except Exception as exc:  # noqa: BLE001 — one rule's bug must not take the other cards down
+        except Exception as exc:  # one rule's bug must not take the other cards down
             log.error("rule failed", extra={"rule": rule.card_type, "error_type": type(exc).__name__})
             failed.append(rule.card_type)
             if on_rule_failure is not None:

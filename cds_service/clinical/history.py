@@ -87,8 +87,8 @@ class BenzodiazepineHistory:
         for step in self.steps:
             if step.is_reduction:
                 return step.day
-        step = self.proposed_step
-        return step.day if step is not None and step.is_reduction else None
+        proposed = self.proposed_step
+        return proposed.day if proposed is not None and proposed.is_reduction else None
 
 
 def course_de(course: MedicationCourse, terminology: Terminology, table: EquivalenceTable) -> Fraction | None:
@@ -138,15 +138,14 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
             result.append(course)
             continue
         start = course.start
-        later_orders = [c for c in courses if c.kind == "order" and c.start is not None and c is not course]
-        replaced_on = [c.start for c in later_orders
-                       if c.replaces is not None and c.replaces == course.resource_id and c.start >= start]
-        same_drug_on = [c.start for c in later_orders
-                        if c.product.ingredient == course.product.ingredient and c.start > start]
+        later = [(c, c.start) for c in courses if c.kind == "order" and c.start is not None and c is not course]
+        replaced_on = [day for c, day in later
+                       if c.replaces is not None and c.replaces == course.resource_id and day >= start]
+        same_drug_on = [day for c, day in later if c.product.ingredient == course.product.ingredient and day > start]
         if replaced_on:
-            course = replace(course, end=min(d for d in replaced_on if d is not None))
+            course = replace(course, end=min(replaced_on))
         elif same_drug_on:
-            first = min(d for d in same_drug_on if d is not None)
+            first = min(same_drug_on)
             course = replace(course, end=min(first, course.end) if course.end else first)
         result.append(course)
     return result

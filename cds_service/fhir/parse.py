@@ -79,7 +79,7 @@ def _repair(data: dict[str, Any], exc: ValidationError) -> bool:
         if parent is None or last is None:
             return False
         if error["type"] == "extra_forbidden":
-            parent.pop(last, None)  # type: ignore[arg-type]
+            parent.pop(last, None)
         elif error["type"] == "list_type" and isinstance(error.get("input"), dict):
             parent[last] = [error["input"]]
         elif error["type"].endswith("missing") and location == ["intent"] \

@@ -37,7 +37,7 @@ def render_template(template: str, context: dict[str, Any]) -> str:
     rendered = template
     for name, value in context.items():
         if isinstance(value, str):
-            rendered = rendered.replace("{{context.%s}}" % name, quote(value, safe=""))
+            rendered = rendered.replace("{{context." + name + "}}", quote(value, safe=""))
     return rendered
 
 

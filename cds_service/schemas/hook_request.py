@@ -31,7 +31,7 @@ class _BundleField(fields.Dict):
     """A FHIR Bundle object: only ``resourceType: Bundle`` is required (the sandbox omits ``type``)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = super()._deserialize(value, attr, data, **kwargs)
+        bundle: dict[str, Any] = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
         if bundle.get("resourceType") != "Bundle":
             raise ValidationError("must be a FHIR Bundle (resourceType 'Bundle')")
         entries = bundle.get("entry", [])
@@ -71,7 +71,7 @@ class _PrefetchField(fields.Dict):
     """Prefetch key → FHIR resource object or ``null`` (cds-hooks.md §4.2)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
-        prefetch: dict[str, Any] = super()._deserialize(value, attr, data, **kwargs)
+        prefetch: dict[str, Any] = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
         for key, item in prefetch.items():
             if item is not None and not (isinstance(item, dict) and isinstance(item.get("resourceType"), str)):
                 raise ValidationError(f"prefetch '{key}' must be a FHIR resource or null")

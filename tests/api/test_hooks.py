@@ -103,8 +103,8 @@ def test_sandbox_style_draft_with_object_category_and_pill_units(hooks: HookCall
 
 def test_malformed_history_resource_is_skipped_and_said(hooks: HookCalls) -> None:
     broken = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2026-01-01", id="odd")
-    broken["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = "three"
+    broken["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = "thrice-zzq"
     body = hooks.request(drafts=[_baclofen()], history=[*_taper(), broken])
     [card] = hooks.cards(body)
     assert "one MedicationRequest could not be read" in card["detail"]
-    assert "three" not in card["detail"], "the note names the problem, not the patient's data"
+    assert "thrice-zzq" not in card["detail"], "the note names the problem, not the patient's data"

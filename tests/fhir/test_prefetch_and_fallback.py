@@ -199,6 +199,7 @@ def test_prefetched_condition_bundle_reporting_an_error_is_not_trusted(hooks: Ho
 def test_informational_outcome_in_a_bundle_is_fine(hooks: HookCalls) -> None:
     body = _request(hooks)
     body["prefetch"]["conditions"]["entry"].append({
-        "resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]},
+        "resource": {"resourceType": "OperationOutcome",
+                     "issue": [{"severity": "information", "code": "informational"}]},
         "search": {"mode": "outcome"}})
     assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]

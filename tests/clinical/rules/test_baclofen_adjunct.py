@@ -46,7 +46,8 @@ def test_three_suggestions_remove_replace_with_gabapentin_and_refer_for_cbt(hook
     remove, replace, cbt = card["suggestions"]
     assert card["selectionBehavior"] == "at-most-one"
     assert remove["isRecommended"] is True
-    assert remove["actions"] == [{"type": "delete", "description": "Remove the baclofen order baclofen 10 MG Oral Tablet",
+    assert remove["actions"] == [{"type": "delete",
+                                  "description": "Remove the baclofen order baclofen 10 MG Oral Tablet",
                                   "resourceId": "MedicationRequest/bac-1"}]
     assert [a["type"] for a in replace["actions"]] == ["delete", "create"]
     gabapentin = replace["actions"][1]["resource"]

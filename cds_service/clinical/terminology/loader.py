@@ -1,0 +1,247 @@
+"""Loads the terminology data files and answers the clinical core's code questions.
+
+Codes match by system + code (clinical.md §2: match on SCD/SBD codes via value sets). When a product
+code is unknown, the ingredient, strength and form are read from the coding's display or the text
+(e.g. "Diazepam 5mg tablets", "Valium 5 mg") and the product says ``matched_by="name"`` so that the
+card can say so (issue #4 item 1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from cds_service.clinical.model import DoseUnit, DrugClass, EquivalenceTable, Product, Route
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+
+_RXNORM_SYSTEMS = {RXNORM, "urn:oid:2.16.840.1.113883.6.88"}
+_SNOMED_SYSTEMS = {SNOMED, "urn:oid:2.16.840.1.113883.6.96"}
+_ICD10_SYSTEMS = {ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1.113883.6.90"}
+_LOINC_SYSTEMS = {LOINC, "urn:oid:2.16.840.1.113883.6.1"}
+_DATA = Path(__file__).parent
+
+
+class CodingLike(Protocol):
+    """Anything with ``system``, ``code`` and ``display``: fhir.resources Codings and :class:`SimpleCoding`."""
+
+    @property
+    def system(self) -> str | None: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def display(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SimpleCoding:
+    system: str | None
+    code: str | None
+    display: str | None = None
+
+
+def _normal_icd(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+@dataclass(frozen=True)
+class _ConceptCodes:
+    snomed: dict[str, frozenset[str]]
+    icd10_exact: dict[str, frozenset[str]]
+    icd10_prefixes: tuple[tuple[str, str], ...]
+    remission_icd: tuple[str, ...]
+    """ICD-10-CM F1x.11 / F1x.21 (in remission) are not a current use disorder (clinical.md §6b)."""
+
+    def concepts(self, system: str | None, code: str | None) -> frozenset[str]:
+        if not code:
+            return frozenset()
+        if system in _SNOMED_SYSTEMS:
+            return self.snomed.get(code.strip(), frozenset())
+        if system in _ICD10_SYSTEMS:
+            normal = _normal_icd(code)
+            found = set(self.icd10_exact.get(normal, frozenset()))
+            found.update(concept for prefix, concept in self.icd10_prefixes if normal.startswith(prefix))
+            if normal.startswith(self.remission_icd):
+                found -= {"substance-use-disorder", "sedative-use-disorder"}
+            return frozenset(found)
+        return frozenset()
+
+
+class Terminology:
+    """Read-only code tables; build one with :func:`load_terminology`."""
+
+    def __init__(self, data_dir: Path = _DATA) -> None:
+        products = json.loads((data_dir / "products.json").read_text(encoding="utf-8"))["products"]
+        self._products: dict[str, Product] = {row["code"]: _product(row) for row in products}
+        names = json.loads((data_dir / "names.json").read_text(encoding="utf-8"))
+        self._ingredient_codes: dict[str, str] = names["ingredient_codes"]
+        self._class_of: dict[str, DrugClass] = {p.ingredient: p.drug_class for p in self._products.values()}
+        self._brands: dict[str, str] = names["brands"]
+        equivalence = json.loads((data_dir / "equivalence.json").read_text(encoding="utf-8"))["tables"]
+        self._equivalence: dict[str, dict[str, Fraction]] = {
+            table: {drug: Fraction(mg) for drug, mg in spec["equivalent_mg"].items()}
+            for table, spec in equivalence.items()
+        }
+        self._conditions = _condition_codes(data_dir)
+        loinc = json.loads((data_dir / "loinc.json").read_text(encoding="utf-8"))
+        self._loinc: dict[str, frozenset[str]] = {}
+        for concept, codes in loinc["concepts"].items():
+            for code in codes:
+                self._loinc[code] = self._loinc.get(code, frozenset()) | {concept}
+        self._loinc_order = tuple(code for codes in loinc["concepts"].values() for code in codes)
+        words = sorted(set(self._class_of) | set(self._brands), key=len, reverse=True)
+        self._name_pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+
+    def product(self, codings: Iterable[CodingLike], text: str | None = None) -> Product | None:
+        """The product an order names: by RxNorm code first, else by ingredient name and strength in text."""
+        codings = list(codings)
+        for coding in codings:
+            if coding.system in _RXNORM_SYSTEMS and coding.code:
+                code = coding.code.strip()
+                if code in self._products:
+                    return self._products[code]
+                if code in self._ingredient_codes:
+                    return self._ingredient_product(self._ingredient_codes[code], coding.display or code, code)
+        for candidate in [c.display for c in codings] + [text]:
+            if candidate:
+                product = self._product_from_name(candidate)
+                if product is not None:
+                    return product
+        return None
+
+    def equivalent_oral_dose_mg(self, ingredient: str, table: EquivalenceTable) -> Fraction | None:
+        """Oral dose ≈ 10 mg oral diazepam under ``table`` (clinical.md §1a), or ``None`` if not printed."""
+        return self._equivalence.get(table, {}).get(ingredient)
+
+    def condition_concepts(self, codings: Iterable[CodingLike]) -> frozenset[str]:
+        found: set[str] = set()
+        for coding in codings:
+            found |= self._conditions.concepts(coding.system, coding.code)
+        return frozenset(found)
+
+    def observation_concepts(self, codings: Iterable[CodingLike]) -> frozenset[str]:
+        found: set[str] = set()
+        for coding in codings:
+            if coding.system in _LOINC_SYSTEMS and coding.code:
+                found |= self._loinc.get(coding.code.strip(), frozenset())
+        return frozenset(found)
+
+    def observation_loinc_codes(self) -> tuple[str, ...]:
+        return self._loinc_order
+
+    def is_relevant_medication_code(self, system: str | None, code: str | None) -> bool:
+        return system in _RXNORM_SYSTEMS and code is not None and (
+            code in self._products or code in self._ingredient_codes)
+
+    def mentions_relevant_ingredient(self, text: str) -> bool:
+        return self._name_pattern.search(text) is not None
+
+    def tablet_strengths_mg(self, ingredient: str) -> tuple[Fraction, ...]:
+        """Oral tablet strengths available for ``ingredient`` (plain and brand), ascending."""
+        return tuple(sorted({
+            p.strength_mg for p in self._products.values()
+            if p.ingredient == ingredient and p.unit == "tablet" and p.dose_form == "Oral Tablet"
+            and p.strength_mg is not None
+        }))
+
+    def _ingredient_product(self, ingredient: str, display: str, code: str | None) -> Product:
+        return Product(ingredient=ingredient, drug_class=self._class_of[ingredient], strength_mg=None,
+                       unit="tablet", dose_form="unspecified", route="unknown", display=display, code=code,
+                       matched_by="code")
+
+    def _product_from_name(self, text: str) -> Product | None:
+        match = self._name_pattern.search(text)
+        if match is None:
+            return None
+        word = match.group(1).lower()
+        ingredient = self._brands.get(word, word)
+        lowered = text.lower()
+        strength = re.search(r"(\d+(?:\.\d+)?)\s*(mg|mcg|microgram)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*ml)?", lowered)
+        unit: DoseUnit = "tablet"
+        strength_mg: Fraction | None = None
+        if strength:
+            strength_mg = Fraction(strength.group(1)) / (1000 if strength.group(2) != "mg" else 1)
+            if "ml" in strength.group(0):
+                per_ml = Fraction(strength.group(3)) if strength.group(3) else Fraction(1)
+                strength_mg, unit = strength_mg / per_ml, "mL"
+        if unit != "mL" and re.search(r"\b(caps?|capsules?)\b", lowered):
+            unit = "capsule"
+        route: Route = "oral"
+        rescue = False
+        if "intrathecal" in lowered:
+            route = "intrathecal"
+        elif re.search(r"\b(inj|injection|injectable|iv|im|intravenous|intramuscular)\b", lowered):
+            route, rescue = "injection", True
+        elif re.search(r"\b(rectal|gel|enema|suppository)\b", lowered):
+            route, rescue = "rectal", True
+        elif re.search(r"\b(nasal|intranasal)\b", lowered):
+            route, rescue = "nasal", True
+        if self._class_of[ingredient] != "benzodiazepine":
+            rescue = False
+        return Product(ingredient=ingredient, drug_class=self._class_of[ingredient], strength_mg=strength_mg,
+                       unit=unit, dose_form="as written", route=route, display=text.strip(), code=None,
+                       matched_by="name", rescue=rescue)
+
+
+def _product(row: dict[str, Any]) -> Product:
+    return Product(
+        ingredient=row["ingredient"],
+        drug_class=cast(DrugClass, row["drug_class"]),
+        strength_mg=Fraction(row["strength_mg"]),
+        unit=cast(DoseUnit, row["unit"]),
+        dose_form=row["dose_form"],
+        route=cast(Route, row["route"]),
+        display=row["display"],
+        code=row["code"],
+        matched_by="code",
+        rescue=bool(row["rescue"]),
+    )
+
+
+def _condition_codes(data_dir: Path) -> _ConceptCodes:
+    concepts = json.loads((data_dir / "conditions.json").read_text(encoding="utf-8"))["concepts"]
+    snomed: dict[str, set[str]] = {}
+    icd_exact: dict[str, set[str]] = {}
+    prefixes: list[tuple[str, str]] = []
+    for concept, spec in concepts.items():
+        for code in spec["snomed"]:
+            snomed.setdefault(code, set()).add(concept)
+        for code in spec["icd10"]:
+            if code.endswith("*"):
+                prefixes.append((_normal_icd(code[:-1]), concept))
+            else:
+                icd_exact.setdefault(_normal_icd(code), set()).add(concept)
+    # CDC substance-misuse value set: every member is a substance-use disorder except tobacco/nicotine
+    # (CDC's compose excludes F17 and tobacco subtrees) and remission concepts, which get their own tag.
+    misuse = json.loads((data_dir / "substance_misuse.json").read_text(encoding="utf-8"))["codes"]
+    for entry in misuse:
+        display = entry["display"].lower()
+        if "tobacco" in display or "nicotine" in display:
+            continue
+        if entry["system"] == SNOMED:
+            tag = "substance-use-disorder-in-remission" if "remission" in display else "substance-use-disorder"
+            snomed.setdefault(entry["code"], set()).add(tag)
+    remission_icd = tuple(_normal_icd(f"F1{n}.{kind}") for n in "0123456789" if n != "7" for kind in ("11", "21"))
+    prefixes.extend((prefix, "substance-use-disorder-in-remission") for prefix in remission_icd)
+    return _ConceptCodes(
+        snomed={code: frozenset(tags) for code, tags in snomed.items()},
+        icd10_exact={code: frozenset(tags) for code, tags in icd_exact.items()},
+        icd10_prefixes=tuple(prefixes),
+        remission_icd=remission_icd,
+    )
+
+
+@cache
+def load_terminology() -> Terminology:
+    return Terminology()
