@@ -223,11 +223,13 @@ def _condition_codes(data_dir: Path) -> _ConceptCodes:
             else:
                 icd_exact.setdefault(_normal_icd(code), set()).add(concept)
     # CDC substance-misuse value set: every member is a substance-use disorder except tobacco/nicotine
-    # (CDC's compose excludes F17 and tobacco subtrees) and remission concepts, which get their own tag.
+    # (CDC's compose excludes F17 and tobacco subtrees), remission concepts (their own tag), and
+    # withdrawal concepts: withdrawal shows physical dependence, which is not a use disorder
+    # (2025 Joint Guideline, guiding principle: "physical dependence ≠ SUD").
     misuse = json.loads((data_dir / "substance_misuse.json").read_text(encoding="utf-8"))["codes"]
     for entry in misuse:
         display = entry["display"].lower()
-        if "tobacco" in display or "nicotine" in display:
+        if "tobacco" in display or "nicotine" in display or "withdrawal" in display:
             continue
         if entry["system"] == SNOMED:
             tag = "substance-use-disorder-in-remission" if "remission" in display else "substance-use-disorder"

@@ -1,0 +1,220 @@
+"""Dose arithmetic (clinical.md §6b "Daily dose of one order", "DE of an order"): every number exact."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.dosage import Dosage
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cds_service.clinical.dosing import (
+    DailyDose,
+    UnknownDose,
+    daily_dose,
+    diazepam_equivalent_mg,
+    percent_reduction,
+)
+from cds_service.clinical.terminology import RXNORM, SimpleCoding, load_terminology
+
+AT = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+
+
+def product(code: str) -> Any:
+    found = load_terminology().product([SimpleCoding(RXNORM, code)])
+    assert found is not None
+    return found
+
+
+DIAZEPAM_5 = "197591"
+DIAZEPAM_SOLUTION_1_MG_ML = "309843"
+LORAZEPAM_1 = "197901"
+CLONAZEPAM_0_5 = "197527"
+DIAZEPAM_2 = "197590"
+
+
+def dosage(value: float | None = 1, unit: str | None = "tablet", *, frequency: int | None = 1, period: float = 1,
+           period_unit: str = "d", **extra: Any) -> Dosage:
+    repeat: dict[str, Any] = {"period": period, "periodUnit": period_unit}
+    if frequency is not None:
+        repeat["frequency"] = frequency
+    repeat.update(extra.pop("repeat", {}))
+    data: dict[str, Any] = {"timing": {"repeat": repeat}}
+    if value is not None:
+        quantity: dict[str, Any] = {"value": value}
+        if unit:
+            quantity["unit"] = unit
+        data["doseAndRate"] = [{"doseQuantity": quantity}]
+    data.update(extra)
+    return Dosage.model_validate(data)
+
+
+def mg_per_day(dosages: list[Dosage], code: str, **kwargs: Any) -> Fraction:
+    result = daily_dose(dosages, product(code), AT, **kwargs)
+    assert isinstance(result, DailyDose), result
+    return result.mg
+
+
+def test_one_tablet_three_times_a_day() -> None:
+    assert mg_per_day([dosage(1, "tablet", frequency=3)], DIAZEPAM_5) == 15
+
+
+def test_multi_line_morning_noon_bedtime_sums_to_twelve_and_a_half() -> None:
+    """clinical.md §6d scenario 1: 5 mg AM / 2.5 mg noon / 5 mg HS."""
+    lines = [
+        Dosage.model_validate({"timing": {"repeat": {"when": ["MORN"]}},
+                               "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}),
+        Dosage.model_validate({"timing": {"repeat": {"when": ["NOON"]}},
+                               "doseAndRate": [{"doseQuantity": {"value": 2.5, "unit": "mg"}}]}),
+        Dosage.model_validate({"timing": {"repeat": {"when": ["HS"]}},
+                               "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}),
+    ]
+    assert mg_per_day(lines, DIAZEPAM_5) == Fraction(25, 2)
+
+
+def test_lorazepam_three_mg_is_thirty_ashton_and_fifteen_va_dod() -> None:
+    daily = mg_per_day([dosage(1, "tablet", frequency=3)], LORAZEPAM_1)
+    assert daily == 3
+    assert diazepam_equivalent_mg(daily, Fraction(1)) == 30
+    assert diazepam_equivalent_mg(daily, Fraction(2)) == 15
+
+
+def test_alprazolam_three_mg_is_sixty_ashton() -> None:
+    assert diazepam_equivalent_mg(Fraction(3), Fraction(1, 2)) == 60
+
+
+def test_half_tablet_morning_and_one_at_bedtime() -> None:
+    lines = [Dosage.model_validate({"timing": {"repeat": {"when": ["MORN"]}},
+                                    "doseAndRate": [{"doseQuantity": {"value": 0.5, "unit": "tablet"}}]}),
+             Dosage.model_validate({"timing": {"repeat": {"when": ["HS"]}},
+                                    "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})]
+    assert mg_per_day(lines, CLONAZEPAM_0_5) == Fraction(3, 4)
+
+
+def test_solution_millilitres_times_strength_per_millilitre() -> None:
+    assert mg_per_day([dosage(2.5, "mL", frequency=2)], DIAZEPAM_SOLUTION_1_MG_ML) == 5
+
+
+@pytest.mark.parametrize(("frequency", "period", "unit", "expected"), [
+    (1, 2, "d", Fraction(5, 2)),
+    (3, 1, "wk", Fraction(15, 7)),
+    (1, 12, "h", Fraction(10)),
+    (2, 1, "mo", Fraction(1, 3)),
+])
+def test_frequency_over_period_in_days(frequency: int, period: float, unit: str, expected: Fraction) -> None:
+    assert mg_per_day([dosage(1, "tablet", frequency=frequency, period=period, period_unit=unit)],
+                      DIAZEPAM_5) == expected
+
+
+def test_frequency_max_is_preferred() -> None:
+    assert mg_per_day([dosage(1, "tablet", frequency=2, repeat={"frequencyMax": 4})], DIAZEPAM_5) == 20
+
+
+def test_dose_range_uses_the_high_value() -> None:
+    line = Dosage.model_validate({"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                                  "doseAndRate": [{"doseRange": {"low": {"value": 1, "unit": "tablet"},
+                                                                 "high": {"value": 2, "unit": "tablet"}}}]})
+    assert mg_per_day([line], DIAZEPAM_5) == 20
+
+
+def test_boundsperiod_phases_take_the_phase_active_at_t() -> None:
+    first = dosage(2, "tablet", frequency=1, repeat={"boundsPeriod": {"start": "2026-03-01", "end": "2026-03-14"}})
+    then = Dosage.model_validate({"timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d",
+                                                 "boundsPeriod": {"start": "2026-03-15"}}},
+                           "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "mg"}}]})
+    assert mg_per_day([first, then], DIAZEPAM_5) == 8
+    before = daily_dose([first, then], product(DIAZEPAM_5), datetime(2026, 3, 10, tzinfo=UTC))
+    assert isinstance(before, DailyDose) and before.mg == 10
+
+
+def test_boundsduration_counts_from_the_order_start() -> None:
+    line = dosage(1, "tablet", frequency=2, repeat={"boundsDuration": {"value": 7, "unit": "days", "code": "d"}})
+    assert mg_per_day([line], DIAZEPAM_5, start=date(2026, 3, 12)) == 10
+    assert mg_per_day([line], DIAZEPAM_5, start=date(2026, 3, 1)) == 0
+
+
+def test_prn_uses_max_dose_per_period() -> None:
+    line = Dosage.model_validate({
+        "asNeededBoolean": True,
+        "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
+        "maxDosePerPeriod": {"numerator": {"value": 4, "unit": "mg"}, "denominator": {"value": 1, "unit": "d"}},
+    })
+    result = daily_dose([line], product(DIAZEPAM_2), AT)
+    assert isinstance(result, DailyDose) and result.mg == 4 and result.as_needed
+
+
+def test_prn_without_max_uses_the_frequency_maximum() -> None:
+    result = daily_dose([dosage(1, "tablet", frequency=2, asNeededBoolean=True)], product(DIAZEPAM_2), AT)
+    assert isinstance(result, DailyDose) and result.mg == 4 and result.as_needed
+
+
+def test_prn_without_timing_falls_back_to_dispensed_quantity_over_supply_days() -> None:
+    line = Dosage.model_validate({"asNeededBoolean": True, "text": "as needed for panic"})
+    result = daily_dose([line], product(DIAZEPAM_2), AT, dispensed_quantity=Fraction(30), supply_days=Fraction(30))
+    assert isinstance(result, DailyDose) and result.mg == 2 and result.as_needed
+
+
+def test_micrograms_are_converted() -> None:
+    assert mg_per_day([dosage(500, "mcg", frequency=2)], CLONAZEPAM_0_5) == 1
+
+
+def test_sandbox_dose_without_a_unit_counts_tablets() -> None:
+    assert mg_per_day([dosage(1, None, frequency=3)], DIAZEPAM_5) == 15
+
+
+@pytest.mark.parametrize(("code", "value", "unit", "reason"), [
+    (DIAZEPAM_5, 2, "puff", "dose unit 'puff' cannot be converted to mg"),
+    (DIAZEPAM_5, 2, "mL", "a dose in mL for a tablet product"),
+    (DIAZEPAM_SOLUTION_1_MG_ML, 1, "tablet", "a dose in tablets or units for a liquid product"),
+])
+def test_unconvertible_doses_say_why(code: str, value: float, unit: str, reason: str) -> None:
+    assert daily_dose([dosage(value, unit, frequency=1)], product(code), AT) == UnknownDose(reason)
+
+
+def test_no_dosage_instruction_is_unknown() -> None:
+    assert daily_dose([], product(DIAZEPAM_5), AT) == UnknownDose("no dosage instruction")
+
+
+def test_no_frequency_is_unknown() -> None:
+    line = Dosage.model_validate({"doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
+    assert daily_dose([line], product(DIAZEPAM_5), AT) == UnknownDose("no frequency")
+
+
+def test_timing_code_bid() -> None:
+    line = Dosage.model_validate({"timing": {"code": {"coding": [{"code": "BID"}]}},
+                                  "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
+    assert mg_per_day([line], DIAZEPAM_5) == 10
+
+
+def test_percent_reduction_is_of_the_current_dose() -> None:
+    assert percent_reduction(Fraction(15), Fraction(25, 2)) == Fraction(50, 3)
+    assert percent_reduction(Fraction(20), Fraction(14)) == 30
+    assert percent_reduction(Fraction(8), Fraction(10)) == -25
+    with pytest.raises(ValueError):
+        percent_reduction(Fraction(0), Fraction(1))
+
+
+fractions = st.fractions(min_value=Fraction(1, 100), max_value=100)
+
+
+@given(fractions, fractions, st.integers(min_value=1, max_value=20))
+def test_diazepam_equivalent_is_linear_in_dose(dose: Fraction, equivalent: Fraction, k: int) -> None:
+    assert diazepam_equivalent_mg(k * dose, equivalent) == k * diazepam_equivalent_mg(dose, equivalent)
+
+
+@given(st.integers(min_value=1, max_value=40), st.integers(min_value=1, max_value=6))
+def test_daily_dose_is_linear_in_the_dose_quantity(half_tablets: int, frequency: int) -> None:
+    single = mg_per_day([dosage(0.5, "tablet", frequency=frequency)], DIAZEPAM_5)
+    assert mg_per_day([dosage(half_tablets / 2, "tablet", frequency=frequency)], DIAZEPAM_5) == half_tablets * single
+
+
+@given(st.permutations([("MORN", 5), ("NOON", 2.5), ("HS", 5), ("EVE", 1)]))
+def test_order_of_dosage_lines_does_not_matter(lines: list[tuple[str, float]]) -> None:
+    dosages = [Dosage.model_validate({"timing": {"repeat": {"when": [when]}},
+                                      "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg"}}]})
+               for when, mg in lines]
+    assert mg_per_day(dosages, DIAZEPAM_5) == Fraction(27, 2)
