@@ -8,7 +8,15 @@ from functools import cached_property
 from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, course_de
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses, medication_courses
 from cds_service.clinical.model import EquivalenceTable
-from cds_service.clinical.patient import PatientFacts, patient_facts
+from cds_service.clinical.patient import (
+    Measurement,
+    PatientFacts,
+    RenalFunction,
+    measurements,
+    patient_facts,
+    pregnancy_evidence,
+    renal_function,
+)
 from cds_service.clinical.record import Evaluation
 from cds_service.clinical.terminology import Terminology
 
@@ -50,6 +58,19 @@ class ClinicalFacts:
     def patient(self) -> PatientFacts:
         record = self.evaluation.record
         return patient_facts(record.patient, record.conditions, self.terminology)
+
+    @cached_property
+    def measurements(self) -> tuple[Measurement, ...]:
+        return measurements(self.evaluation.record.observations, self.terminology)
+
+    @cached_property
+    def renal_function(self) -> RenalFunction | None:
+        return renal_function(self.patient, self.measurements, self.evaluation.at.date())
+
+    @cached_property
+    def pregnancy(self) -> str | None:
+        """Why the patient counts as pregnant, or ``None``."""
+        return pregnancy_evidence(self.patient, self.measurements, self.evaluation.at.date())
 
     @property
     def table(self) -> EquivalenceTable:

@@ -23,6 +23,19 @@ from cds_service.clinical.terminology import Terminology
 
 TAPER_CONTEXT_DAYS = 90
 """A reduction within this many days puts the patient in a taper (clinical.md §6b "Taper context")."""
+LONG_TERM_DAYS = 365
+LONG_TERM_COVERAGE = Fraction(4, 5)
+"""Long-term use: episode ≥ 1 year and covered on ≥ 80 % of the last 365 days (clinical.md §6b)."""
+DEPENDENCE_ANY_DOSE_DAYS = 90
+DEPENDENCE_DE_DAYS = 30
+DEPENDENCE_DE_MG = Fraction(10)
+"""Likely physically dependent: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE (Joint Guideline Table 2)."""
+FAILED_TAPER_RETURN_DAYS = 90
+FAILED_TAPER_RETURN_LEVEL = Fraction(9, 10)
+"""Prior unsuccessful taper: back to ≥ 90 % of the pre-taper level within 90 days (clinical.md §6b heuristic)."""
+FINAL_STEP_MAX_DE = Fraction(2)
+FINAL_STEP_PRIOR_REDUCTIONS = 2
+"""Final step: ≤ 2 mg DE (the smallest diazepam tablet) after ≥ 2 earlier reductions (clinical.md §6b)."""
 EPISODE_GAP_DAYS = 30
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
 
@@ -54,6 +67,8 @@ class BenzodiazepineHistory:
     """Days on which the total DE changed, with the new total (``None`` where a dose was unknown)."""
     steps: tuple[DoseStep, ...]
     """Past changes of the total DE within the current exposure episode, oldest first."""
+    all_steps: tuple[DoseStep, ...]
+    """Every past change of the total DE in the record, across episodes."""
     episode_start: date | None
     current_de: Fraction | None
     """Total DE at t before this call's drafts; ``None`` if a dose could not be computed."""
@@ -61,6 +76,95 @@ class BenzodiazepineHistory:
     """Total DE at t after all drafts of this call are applied."""
     unknown_doses: tuple[str, ...]
     """Courses whose dose could not be computed, named for the card."""
+    current_ingredients: frozenset[str] = frozenset()
+    proposed_ingredients: frozenset[str] = frozenset()
+
+    def de_on(self, day: date) -> Fraction | None:
+        """Total DE on ``day`` from the timeline (0 before the first record)."""
+        value: Fraction | None = Fraction(0)
+        for changed_on, total in self.timeline:
+            if changed_on > day:
+                break
+            value = total
+        return value
+
+    @property
+    def is_switch(self) -> bool:
+        """The drafts change which benzodiazepines the patient takes (a conversion)."""
+        return bool(self.proposed_ingredients) and self.proposed_ingredients != self.current_ingredients \
+            and bool(self.current_ingredients)
+
+    @property
+    def last_change(self) -> DoseStep | None:
+        return self.steps[-1] if self.steps else None
+
+    @property
+    def interval_days(self) -> int | None:
+        """Days from the previous dose change to t; ``None`` (∞) when there was none in this episode."""
+        last = self.last_change
+        return (self.at - last.day).days if last is not None else None
+
+    def window_reduction_percent(self, days: int) -> Fraction | None:
+        """Total reduction within the trailing window ending with the proposed step:
+        (1 − DE_new / DE_at_window_start) × 100 (clinical.md §8.1: limits are windows, not averages)."""
+        if self.proposed_de is None:
+            return None
+        start = self.de_on(self.at - timedelta(days=days))
+        if not start:
+            start = self.current_de
+        if not start:
+            return None
+        return (1 - self.proposed_de / start) * 100
+
+    @property
+    def episode_days(self) -> int:
+        return (self.at - self.episode_start).days if self.episode_start is not None else 0
+
+    @property
+    def covered_days_last_year(self) -> int:
+        """Days of the last 365 with a benzodiazepine (unknown doses count as covered)."""
+        since = self.at - timedelta(days=LONG_TERM_DAYS)
+        covered = 0
+        for index, (changed_on, total) in enumerate(self.timeline):
+            until = self.timeline[index + 1][0] if index + 1 < len(self.timeline) else self.at
+            begin, end = max(changed_on, since), min(until, self.at)
+            if total != 0 and end > begin:
+                covered += (end - begin).days
+        return covered
+
+    @property
+    def is_long_term(self) -> bool:
+        """> 1 year: episode began ≥ 365 days ago and PDC ≥ 80 % over the last year (clinical.md §6b)."""
+        return self.episode_days >= LONG_TERM_DAYS and \
+            self.covered_days_last_year >= LONG_TERM_COVERAGE * LONG_TERM_DAYS
+
+    @property
+    def likely_dependent(self) -> bool:
+        """Joint Guideline Table 2: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE."""
+        if self.episode_days >= DEPENDENCE_ANY_DOSE_DAYS:
+            return True
+        return self.episode_days >= DEPENDENCE_DE_DAYS and (self.current_de or 0) > DEPENDENCE_DE_MG
+
+    @property
+    def prior_failed_taper(self) -> DoseStep | None:
+        """An earlier reduction after which the total DE returned to ≥ 90 % of the pre-taper level within
+        90 days (clinical.md §6b "Prior unsuccessful taper"); the first such reduction."""
+        for step in self.all_steps:
+            if not step.is_reduction:
+                continue
+            horizon = step.day + timedelta(days=FAILED_TAPER_RETURN_DAYS)
+            for changed_on, total in self.timeline:
+                if step.day < changed_on <= horizon and total is not None \
+                        and total >= FAILED_TAPER_RETURN_LEVEL * step.previous_de:
+                    return step
+        return None
+
+    @property
+    def is_final_step(self) -> bool:
+        """A stop from ≤ 2 mg DE after ≥ 2 earlier reductions is the end of a taper, not an abrupt stop."""
+        reductions = sum(1 for step in self.steps if step.is_reduction)
+        return self.current_de is not None and self.current_de <= FINAL_STEP_MAX_DE \
+            and reductions >= FINAL_STEP_PRIOR_REDUCTIONS
 
     @property
     def proposed_step(self) -> DoseStep | None:
@@ -111,6 +215,7 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     drafts = [c for c in courses.drafts if counts_toward_taper(c)]
     timeline = _timeline(existing, today, de_of)
     episode_start, steps = _episode_steps(timeline)
+    _, all_steps = _episode_steps(timeline, split_episodes=False)
     proposed_courses, touched = _apply_drafts(existing, drafts, today)
     unknown = tuple(sorted({c.label for c in [*existing, *drafts] if c.covers(today) and de_of(c) is None
                             and not c.ends_order}))
@@ -118,11 +223,22 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         at=today,
         timeline=tuple(timeline),
         steps=tuple(steps),
+        all_steps=tuple(all_steps),
         episode_start=episode_start,
         current_de=_total_de_on(today, existing, de_of),
         proposed_de=_total_de_on(today, proposed_courses, de_of, orders_only_for=touched),
         unknown_doses=unknown,
+        current_ingredients=_ingredients_on(today, existing, de_of),
+        proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
     )
+
+
+def _ingredients_on(day: date, courses: Iterable[MedicationCourse], de_of: DeOf,
+                    orders_only_for: frozenset[str] = frozenset()) -> frozenset[str]:
+    covering = [c for c in courses if c.covers(day) and de_of(c) != 0]
+    with_orders = {c.product.ingredient for c in covering if c.kind in ("order", "draft")}
+    others = {c.product.ingredient for c in covering if c.kind not in ("order", "draft")} - orders_only_for
+    return frozenset(with_orders | others)
 
 
 def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[MedicationCourse]:
@@ -179,8 +295,11 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
     return timeline
 
 
-def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date | None, list[DoseStep]]:
-    """Dose changes of the current exposure episode; a gap of more than 30 days at zero starts a new one."""
+def _episode_steps(
+    timeline: list[tuple[date, Fraction | None]], split_episodes: bool = True
+) -> tuple[date | None, list[DoseStep]]:
+    """Dose changes of the current exposure episode; a gap of more than 30 days at zero starts a new one
+    (with ``split_episodes=False``: every change in the record)."""
     episode_start: date | None = None
     steps: list[DoseStep] = []
     previous_day: date | None = None
@@ -188,7 +307,8 @@ def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date |
     for day, total in timeline:
         restarted = previous_total == 0 and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
         if total not in (None, 0) and (episode_start is None or restarted):
-            episode_start, steps = day, []
+            episode_start = day
+            steps = [] if split_episodes else steps
         elif episode_start is not None and previous_total and total is not None and total != previous_total:
             steps.append(DoseStep(day, previous_total, total))
         previous_day, previous_total = day, total

@@ -45,7 +45,7 @@ def draft_medication_request(
 
 
 def consultation_request(
-    patient_id: str, service: dict[str, str], reason: str, clinical_summary: str, authored_on: str | None
+    patient_id: str, service: dict[str, str] | str, reason: str, clinical_summary: str, authored_on: str | None
 ) -> dict[str, Any]:
     """A draft request for consultation carrying its reason and a short clinical summary, so that the
     receiving clinician can accept or decline the patient — never a "cold referral" (seed guidance,
@@ -55,7 +55,7 @@ def consultation_request(
         "status": "draft",
         "intent": "proposal",
         "category": [{"coding": [{"system": SNOMED, "code": "306206005", "display": "Referral to service"}]}],
-        "code": {"coding": [service], "text": service["display"]},
+        "code": {"coding": [service], "text": service["display"]} if isinstance(service, dict) else {"text": service},
         "subject": {"reference": f"Patient/{patient_id}"},
         "reasonCode": [{"text": reason}],
         "note": [{"text": clinical_summary}],

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from fractions import Fraction
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
 from cds_service.clinical.medications import as_date
@@ -34,12 +36,15 @@ class CodedProblem:
     display: str
     codes: tuple[str, ...]
     current: bool
+    recorded: date | None = None
+    """When it was recorded or began (recordedDate, else onset)."""
 
 
 @dataclass(frozen=True)
 class PatientFacts:
     birth_date: date | None
     problems: tuple[CodedProblem, ...]
+    sex: str | None = None
 
     def age_on(self, day: date) -> int | None:
         """Age in whole years on ``day``; ``None`` without a birth date (clinical.md §8.4: said, not guessed)."""
@@ -64,6 +69,129 @@ def patient_facts(patient: Patient | None, conditions: Iterable[Condition], term
         codes = tuple(f"{c.code}" for c in codings if c.code)
         display = condition.code.text or next((c.display for c in codings if c.display), None) or ", ".join(codes)
         current = _status(condition.clinicalStatus) not in _OVER
+        recorded = as_date(condition.recordedDate) or as_date(condition.onsetDateTime) or as_date(
+            condition.onsetPeriod.start if condition.onsetPeriod else None)
         for concept in sorted(terminology.condition_concepts(codings)):
-            problems.append(CodedProblem(concept, display, codes, current))
-    return PatientFacts(birth_date=as_date(patient.birthDate) if patient else None, problems=tuple(problems))
+            problems.append(CodedProblem(concept, display, codes, current, recorded))
+    return PatientFacts(
+        birth_date=as_date(patient.birthDate) if patient else None,
+        problems=tuple(problems),
+        sex=patient.gender if patient else None,
+    )
+
+
+PREGNANCY_WINDOW_DAYS = 42 * 7
+PREGNANCY_TEST_WINDOW_DAYS = 30
+RENAL_WINDOW_DAYS = 180
+_PREGNANT = "77386006"
+_NOT_PREGNANT = "60001007"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    concept: str
+    value: Fraction | None
+    unit: str
+    code: str | None
+    """For coded results (pregnancy status): the SNOMED answer code."""
+    day: date | None
+
+
+def measurements(observations: Iterable[Observation], terminology: Terminology) -> tuple[Measurement, ...]:
+    """Observations the rules read, in canonical units (creatinine mg/dL, weight kg, eGFR mL/min/1.73 m²)."""
+    found = []
+    for observation in observations:
+        if observation.status in ("entered-in-error", "cancelled") or observation.code is None:
+            continue
+        day = as_date(observation.effectiveDateTime) or as_date(
+            observation.effectivePeriod.start if observation.effectivePeriod else None) or as_date(observation.issued)
+        for concept in terminology.observation_concepts(observation.code.coding or []):
+            value, unit = _quantity(observation)
+            value, unit = _canonical(concept, value, unit)
+            answer = None
+            if observation.valueCodeableConcept is not None:
+                answer = next((c.code for c in observation.valueCodeableConcept.coding or [] if c.code), None)
+            if observation.valueString and concept == "pregnancy-test":
+                answer = "positive" if observation.valueString.strip().lower().startswith("pos") else "negative"
+            found.append(Measurement(concept, value, unit, answer, day))
+    return tuple(sorted(found, key=lambda m: m.day or date.min))
+
+
+def _quantity(observation: Observation) -> tuple[Fraction | None, str]:
+    quantity = observation.valueQuantity
+    if quantity is None or quantity.value is None:
+        return None, ""
+    return Fraction(quantity.value), (quantity.code or quantity.unit or "").strip()
+
+
+def _canonical(concept: str, value: Fraction | None, unit: str) -> tuple[Fraction | None, str]:
+    lowered = unit.lower()
+    if value is None:
+        return None, unit
+    if concept == "creatinine" and lowered in ("umol/l", "µmol/l", "micromol/l"):
+        return value / Fraction("88.4"), "mg/dL"
+    if concept == "body-weight" and lowered in ("[lb_av]", "lb", "lbs"):
+        return value * Fraction("0.45359237"), "kg"
+    if concept == "body-weight" and lowered == "g":
+        return value / 1000, "kg"
+    return value, unit
+
+
+@dataclass(frozen=True)
+class RenalFunction:
+    """Kidney function for gabapentinoid dosing: CrCl (Cockcroft–Gault) preferred, else eGFR (clinical.md §6b)."""
+
+    ml_per_min: Fraction
+    measure: str
+    """``CrCl (Cockcroft–Gault)`` or ``eGFR``."""
+    basis: str
+    """The facts used, for the card."""
+
+
+def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> RenalFunction | None:
+    """Latest result within 180 days; CrCl = weight × (140 − age) / (72 × SCr), × 0.85 if female."""
+    since = today.toordinal() - RENAL_WINDOW_DAYS
+
+    def latest(concept: str) -> Measurement | None:
+        recent = [m for m in found if m.concept == concept and m.value is not None and m.day is not None
+                  and since <= m.day.toordinal() <= today.toordinal()]
+        return recent[-1] if recent else None
+
+    creatinine, weight, egfr = latest("creatinine"), latest("body-weight"), latest("egfr")
+    age = patient.age_on(today)
+    sex = patient.sex
+    if creatinine and weight and age is not None and sex in ("male", "female") and creatinine.value:
+        assert weight.value is not None and creatinine.day is not None
+        crcl = weight.value * (140 - age) / (72 * creatinine.value)
+        if sex == "female":
+            crcl *= Fraction(85, 100)
+        basis = (f"serum creatinine {float(creatinine.value):.2f} mg/dL on {creatinine.day.isoformat()}, "
+                 f"weight {float(weight.value):.1f} kg, age {age}, {sex}")
+        return RenalFunction(crcl, "CrCl (Cockcroft–Gault)", basis)
+    if egfr and egfr.value is not None and egfr.day is not None:
+        return RenalFunction(egfr.value, "eGFR", f"eGFR {float(egfr.value):g} mL/min/1.73 m² on {egfr.day.isoformat()}")
+    return None
+
+
+def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> str | None:
+    """Why the patient counts as pregnant (clinical.md §6b "Pregnant"), or ``None``.
+
+    A pregnancy Condition recorded within 42 weeks; or the latest pregnancy-status observation within
+    42 weeks says pregnant; or a positive pregnancy test within 30 days — unless a later observation
+    says not pregnant.
+    """
+    statuses = [m for m in found if m.concept == "pregnancy-status" and m.day is not None]
+    latest_status = statuses[-1] if statuses else None
+    if latest_status is not None and latest_status.code == _NOT_PREGNANT:
+        return None
+    for problem in patient.current("pregnancy"):
+        if problem.recorded is None or (today - problem.recorded).days <= PREGNANCY_WINDOW_DAYS:
+            return f"{problem.display} ({', '.join(problem.codes)})"
+    if latest_status is not None and latest_status.code == _PREGNANT and latest_status.day is not None \
+            and (today - latest_status.day).days <= PREGNANCY_WINDOW_DAYS:
+        return f"pregnancy status 'pregnant' (LOINC 82810-3) on {latest_status.day.isoformat()}"
+    for test in found:
+        if test.concept == "pregnancy-test" and test.code in ("positive", "10828004") and test.day is not None \
+                and (today - test.day).days <= PREGNANCY_TEST_WINDOW_DAYS:
+            return f"positive pregnancy test (LOINC 2106-3) on {test.day.isoformat()}"
+    return None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationdispense import MedicationDispense
@@ -27,6 +28,8 @@ class PatientRecord:
     observations: tuple[Observation, ...]
     draft_orders: tuple[MedicationRequest, ...]
     """Every draft medication order of the call (R4 shape), evaluated or not."""
+    draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The drafts as sent (R4 shape) by id: an ``update`` suggestion returns the whole resource, changed."""
     incomplete: tuple[str, ...] = ()
     """Plain-language notes on data that could not be read; cards whose answer depends on them repeat them."""
 

@@ -207,12 +207,18 @@ def build_patient_record(
             if model is not None:
                 parsed[kind].append(model)
     drafts = []
+    draft_json: dict[str, dict[str, Any]] = {}
     for resource in draft_orders:
-        if resource.get("resourceType") not in ("MedicationRequest", "MedicationOrder"):
+        # A draft with no medication yet (the sandbox before one is chosen) has nothing to evaluate.
+        if resource.get("resourceType") not in ("MedicationRequest", "MedicationOrder") \
+                or not any(key.startswith("medication") for key in resource):
             continue
-        model = parse_lenient(MedicationRequest, as_r4_medication_request(resource), notes)
+        r4 = as_r4_medication_request(resource)
+        model = parse_lenient(MedicationRequest, r4, notes)
         if model is not None:
             drafts.append(model)
+            if model.id:
+                draft_json[model.id] = r4
     return PatientRecord(
         patient=parsed["Patient"][0] if parsed["Patient"] else None,
         medication_requests=tuple(parsed["MedicationRequest"]),
@@ -221,5 +227,6 @@ def build_patient_record(
         conditions=tuple(parsed["Condition"]),
         observations=tuple(parsed["Observation"]),
         draft_orders=tuple(drafts),
+        draft_json=draft_json,
         incomplete=tuple(incomplete) + tuple(notes.skipped),
     )

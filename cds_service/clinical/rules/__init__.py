@@ -10,7 +10,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cds_service.clinical.rules import baclofen_adjunct
+from cds_service.clinical.rules import (
+    abrupt_discontinuation,
+    baclofen_adjunct,
+    baclofen_cotherapy,
+    carbamazepine_safety,
+    conversion_ambiguity,
+    gabapentin_sud,
+    gabapentinoid_renal_dose,
+    long_term_rate,
+    older_adult,
+    pregnancy_specialist,
+    specialist_referral,
+    taper_support,
+    taper_too_fast,
+    z_drug_during_taper,
+)
 
 if TYPE_CHECKING:
     from cds_service.clinical.facts import ClinicalFacts
@@ -25,5 +40,20 @@ class Rule:
 
 RULES: tuple[Rule, ...] = tuple(
     Rule(module.CARD_TYPE, module.evaluate)
-    for module in (baclofen_adjunct,)
+    for module in (
+        abrupt_discontinuation,
+        pregnancy_specialist,
+        taper_too_fast,
+        long_term_rate,
+        conversion_ambiguity,
+        older_adult,
+        specialist_referral,
+        baclofen_adjunct,
+        z_drug_during_taper,
+        gabapentinoid_renal_dose,
+        gabapentin_sud,
+        carbamazepine_safety,
+        baclofen_cotherapy,
+        taper_support,
+    )
 )

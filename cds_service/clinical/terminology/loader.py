@@ -155,6 +155,12 @@ class Terminology:
             and p.strength_mg is not None
         }))
 
+    def tablet_product(self, ingredient: str, strength_mg: Fraction) -> Product | None:
+        """The plain (generic) oral tablet of ``ingredient`` at ``strength_mg``."""
+        matches = [p for p in self._products.values()
+                   if p.ingredient == ingredient and p.dose_form == "Oral Tablet" and p.strength_mg == strength_mg]
+        return min(matches, key=lambda p: ("[" in p.display, p.display), default=None)
+
     def _ingredient_product(self, ingredient: str, display: str, code: str | None) -> Product:
         return Product(ingredient=ingredient, drug_class=self._class_of[ingredient], strength_mg=None,
                        unit="tablet", dose_form="unspecified", route="unknown", display=display, code=code,

@@ -70,7 +70,9 @@ def test_accepting_the_removal_and_re_signing_gives_no_card(hooks: HookCalls) ->
 def test_gabapentin_is_not_suggested_with_a_sedative_use_disorder(hooks: HookCalls) -> None:
     body = hooks.request(drafts=[_baclofen()], history=_taper(),
                          conditions=[condition("F13.20", "Sedative dependence, uncomplicated", system=ICD10)])
-    [card] = hooks.cards(body)
+    cards = hooks.cards(body)
+    assert card_types(cards) == [("specialist-referral", "warning"), ("baclofen-adjunct", "warning")]
+    card = cards[1]
     labels = [s["label"] for s in card["suggestions"]]
     assert labels == ["Remove the baclofen order", "Refer for CBT to support the taper"]
     assert "advises avoiding gabapentin" in card["detail"]
@@ -86,5 +88,6 @@ def test_baclofen_added_while_another_draft_cuts_diazepam(hooks: HookCalls) -> N
     stable = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", id="dzp-15")
     cut = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-16", status="draft",
                              id="dzp-draft", prior="dzp-15")
-    [card] = hooks.cards(hooks.request(drafts=[_baclofen(), cut], history=[stable]))
+    cards = hooks.cards(hooks.request(drafts=[_baclofen(), cut], history=[stable]))
+    [card] = [c for c in cards if c["source"]["topic"]["code"] == "baclofen-adjunct"]
     assert "reduce it from 15 mg to 10 mg diazepam-equivalent/day (33.3 %)" in card["detail"]

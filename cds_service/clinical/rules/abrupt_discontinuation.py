@@ -1,0 +1,61 @@
+"""Card ``abrupt-discontinuation`` (critical): a dependent patient's benzodiazepine stopped or halved at once.
+
+Seed guidance, "Common Pitfalls to Avoid": "Never abruptly discontinue benzodiazepines—this can cause
+seizures and death." 2025 Joint Guideline rec. 2 (L-S): "Avoid abruptly discontinuing BZD in patients
+likely physically dependent" (Table 2).
+
+Trigger (clinical.md §6b "Abrupt discontinuation"): likely physically dependent **and** (the drafts end
+the last benzodiazepine, or the proposed total DE is ≤ 50 % of the current total in one step) **and not**
+the final step (≤ 2 mg DE after ≥ 2 reductions). Between drugs, the smaller of the two tables' reductions
+is judged (clinical.md §1b); the conversion-ambiguity card speaks for the disagreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Finding
+from cds_service.clinical.taper_step import assess_step, step_facts, step_suggestions
+
+CARD_TYPE = "abrupt-discontinuation"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/5"
+HALVING_PERCENT = Fraction(50)
+
+
+def is_abrupt(facts: ClinicalFacts) -> bool:
+    assessment = assess_step(facts)
+    history = facts.history
+    if assessment is None or not history.likely_dependent or history.is_final_step:
+        return False
+    return assessment.is_stop or assessment.percent >= HALVING_PERCENT
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    assessment = assess_step(facts)
+    if assessment is None or not is_abrupt(facts):
+        return
+    history = facts.history
+    what = "stops" if assessment.is_stop else f"cuts by {float(round(assessment.percent, 1)):g} %"
+    detail = "\n".join([
+        f"**Order:** {assessment.draft.label} — {what} the benzodiazepine of a patient likely to be "
+        "physically dependent.",
+        "",
+        "**Why this card:**",
+        *step_facts(facts, assessment),
+        f"- Likely physically dependent (2025 Joint Guideline Table 2): {history.episode_days} days of use.",
+        "",
+        "**Guidance:** Never abruptly discontinue benzodiazepines — this can cause seizures and death. Taper "
+        "instead: reduce by 10–25 % of the *current* dose every 1–2 weeks (10 % per month after more than a year "
+        "of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation in "
+        "patients likely to be physically dependent (rec. 2).",
+    ])
+    summary = ("Abrupt benzodiazepine stop in a dependent patient risks seizures: taper instead"
+               if assessment.is_stop else
+               "Benzodiazepine cut by half or more at once risks withdrawal seizures: use a smaller step")
+    yield Finding(
+        card_type=CARD_TYPE, indicator="critical", summary=summary, detail=detail,
+        order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
+        suggestions=step_suggestions(facts, assessment),
+    )

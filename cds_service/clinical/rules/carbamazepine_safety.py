@@ -1,0 +1,84 @@
+"""Card ``carbamazepine-safety`` (warning for HLA-B*15:02 at-risk ancestry without a result, else info).
+
+Seed guidance: "Carbamazepine is the best-supported adjunctive agent" (200–800 mg/day). Label (clinical.md
+§4c): boxed warning — SJS/TEN strongly associated with HLA-B*15:02 (ancestry across broad areas of Asia):
+screen genetically at-risk patients before starting; aplastic anemia/agranulocytosis (CBC); potent CYP3A4
+inducer that lowers alprazolam, clonazepam, midazolam and clobazam levels (withdrawal risk); hyponatremia;
+teratogen. Trigger (§6c): carbamazepine started in a taper context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.orders import consultation_request
+
+CARD_TYPE = "carbamazepine-safety"
+SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%2250ba2042-fc67-4266-a773-a30f07649a5a%22"
+CYP3A4_LOWERED = {"alprazolam", "clonazepam", "midazolam", "clobazam", "triazolam"}
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+ASIAN_RACE_CODES = {"2028-9", "2034-7", "2039-6", "2040-4", "2047-9", "2036-2", "2041-2", "2052-9", "2037-0"}
+"""CDC Race & Ethnicity codes: Asian (2028-9) and South/East-Asian detailed groups (Chinese, Japanese?, Korean?,
+Vietnamese, Filipino, Laotian, Thai, Cambodian, Malaysian) — the label names "broad areas of Asia"."""
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    if not facts.history.in_taper_context:
+        return
+    for draft in facts.evaluated_drafts:
+        if draft.product.drug_class != "carbamazepine" or draft.ends_order:
+            continue
+        at_risk = _asian_ancestry(facts)
+        interacting = sorted(facts.history.proposed_ingredients & CYP3A4_LOWERED)
+        lines = [f"**Order:** {draft.label} — carbamazepine started during a benzodiazepine taper.", "",
+                 "**Check before starting:**"]
+        if at_risk:
+            lines.append(f"- HLA-B*15:02: the record shows Asian ancestry ({at_risk}) and the service found no "
+                         "HLA-B*15:02 result — test before starting; do not start if positive (boxed warning: "
+                         "Stevens–Johnson syndrome / toxic epidermal necrolysis).")
+        else:
+            lines.append("- HLA-B*15:02 testing before starting in patients of Asian ancestry (ancestry not "
+                         "recorded as Asian in the data the service reads).")
+        if interacting:
+            lines.append(f"- Carbamazepine induces CYP3A4 and lowers {', '.join(interacting)} levels: this can "
+                         "precipitate withdrawal during the taper; the benzodiazepine dose may need re-titration.")
+        lines += ["- Baseline CBC with platelets, liver tests and serum sodium; monitor (aplastic anemia, "
+                  "agranulocytosis, hyponatremia).",
+                  *(["- Pregnancy: carbamazepine is a teratogen (neural-tube defects)."] if facts.pregnancy else []),
+                  "", "**Guidance:** Carbamazepine 200–800 mg/day is the best-supported taper adjunct (seed "
+                  "guidance; one 40-patient trial, mainly for ≥ 20 mg/day diazepam-equivalent)."]
+        labs = consultation_request(
+            facts.evaluation.patient_id,
+            "HLA-B*15:02 genotype, CBC with platelets, liver panel, serum sodium",
+            reason="Baseline tests before starting carbamazepine",
+            clinical_summary="Carbamazepine planned as a benzodiazepine-taper adjunct; boxed-warning screening.",
+            authored_on=facts.evaluation.at.date().isoformat(),
+        )
+        labs["intent"] = "order"
+        labs.pop("category", None)
+        yield Finding(
+            card_type=CARD_TYPE, indicator="warning" if at_risk else "info",
+            summary=("Carbamazepine: test HLA-B*15:02 before starting (Asian ancestry, no result on file)"
+                     if at_risk else
+                     "Carbamazepine during a taper: baseline labs; it lowers some benzodiazepine levels"),
+            detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
+            suggestions=(Suggestion("Order HLA-B*15:02 and baseline labs", (
+                Action(type="create", description="Order baseline tests for carbamazepine", resource=labs),),
+                is_recommended=True),),
+        )
+
+
+def _asian_ancestry(facts: ClinicalFacts) -> str | None:
+    patient = facts.evaluation.record.patient
+    for extension in (patient.extension or []) if patient is not None else []:
+        if extension.url != US_CORE_RACE:
+            continue
+        for part in extension.extension or []:
+            coding = part.valueCoding
+            if coding is not None and coding.code in ASIAN_RACE_CODES:
+                return coding.display or coding.code
+            if part.url == "text" and part.valueString and "asian" in part.valueString.lower():
+                return part.valueString
+    return None

@@ -1,0 +1,143 @@
+"""Card ``gabapentinoid-renal-dose`` (warning): gabapentin/pregabalin above the label row for kidney function.
+
+Seed guidance: "Adjust [gabapentin] dosing in patients with renal insufficiency." Label tables in
+``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (clinical.md §6b "Renal
+function", §6c): a gabapentin or pregabalin draft whose daily dose or dosing frequency exceeds the row for
+the patient's CrCl (Cockcroft–Gault) or, failing that, eGFR within 180 days. With no renal result and a
+benzodiazepine in the record, the card asks for one instead of assuming normal function (§8.4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.medications import MedicationCourse
+from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.taper_plan import PlannedDose
+from cds_service.clinical.taper_step import doses_per_day, update_draft_action
+from cds_service.clinical.terminology import RXNORM, SimpleCoding
+from cds_service.clinical.wording import mg, number
+
+CARD_TYPE = "gabapentinoid-renal-dose"
+SOURCE_URL = "https://api.fda.gov/drug/label.json?search=openfda.brand_name%3A%22NEURONTIN%22"
+SMALLEST_CAPSULE = {"gabapentin": ("310430", Fraction(100)), "pregabalin": ("483442", Fraction(25))}
+
+
+@cache
+def _tables() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((Path(__file__).parents[1] / "renal_dosing.json").read_text(encoding="utf-8"))
+    return data
+
+
+def label_row(ingredient: str, crcl: Fraction) -> dict[str, Any] | None:
+    table = _tables().get(ingredient)
+    if table is None:
+        return None
+    for row in table["rows"]:
+        if crcl >= Fraction(row["min_crcl"]):
+            return dict(row)
+    return None
+
+
+def max_daily_mg(row: dict[str, Any], crcl: Fraction) -> Fraction:
+    """The row's maximum; below 15 mL/min gabapentin is reduced in proportion to CrCl (label footnote a)."""
+    maximum = Fraction(row["max_mg"])
+    below = row.get("proportional_below")
+    if below is not None and crcl < Fraction(below):
+        maximum = maximum * max(crcl, Fraction(0)) / Fraction(below)
+    return maximum
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    for draft in facts.evaluated_drafts:
+        if draft.product.ingredient in SMALLEST_CAPSULE and not draft.ends_order:
+            finding = _check(facts, draft)
+            if finding is not None:
+                yield finding
+
+
+def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
+    renal = facts.renal_function
+    ingredient = draft.product.ingredient
+    if renal is None:
+        if not (facts.history.current_de or facts.history.in_taper_context):
+            return None
+        return _missing_renal_data(facts, draft)
+    row = label_row(ingredient, renal.ml_per_min)
+    if row is None or not isinstance(draft.dose, DailyDose):
+        return None
+    per_day = doses_per_day(facts, draft)
+    maximum = max_daily_mg(row, renal.ml_per_min)
+    problems = []
+    if draft.dose.mg > maximum:
+        problems.append(f"{mg(draft.dose.mg)}/day is above the label maximum of {mg(maximum)}/day")
+    if per_day > row["max_doses_per_day"]:
+        problems.append(f"{per_day} doses a day; the label gives it {row['schedule']}")
+    if not problems:
+        return None
+    dose = _label_dose(facts, ingredient, min(draft.dose.mg, maximum), row["max_doses_per_day"])
+    action = update_draft_action(facts, draft, dose) if dose is not None else None
+    detail = "\n".join([
+        f"**Order:** {draft.label} — {'; '.join(problems)}.",
+        "",
+        "**Why this card:**",
+        f"- Kidney function: {renal.measure} {number(renal.ml_per_min, 0)} mL/min ({renal.basis}).",
+        f"- Label row {row['label']}: {row['min_mg']}–{number(maximum, 0)} mg/day, {row['schedule']}.",
+        "",
+        "**Guidance:** Adjust gabapentin dosing in renal insufficiency (seed guidance); gabapentinoids are "
+        "cleared by the kidney and accumulate, adding sedation to the benzodiazepine (Beers 2023: reduce the "
+        "dose when CrCl < 60).",
+    ])
+    return Finding(
+        card_type=CARD_TYPE, indicator="warning",
+        summary=f"Reduce {ingredient} for kidney function: label maximum {number(maximum, 0)} mg/day, "
+                f"{row['schedule']}",
+        detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
+        suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
+        if dose is not None and action is not None else (),
+    )
+
+
+def _label_dose(facts: ClinicalFacts, ingredient: str, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
+    code, strength = SMALLEST_CAPSULE[ingredient]
+    product = facts.terminology.product([SimpleCoding(RXNORM, code)])
+    per_dose = Fraction(math.floor(daily_mg / per_day / strength)) * strength
+    if product is None or per_dose <= 0:
+        return None
+    return PlannedDose(per_dose * per_day, per_day, per_dose, per_dose / strength, product)
+
+
+def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse) -> Finding:
+    request = consultation_request(
+        facts.evaluation.patient_id,
+        {"system": "http://loinc.org", "code": "2160-0",
+         "display": "Creatinine [Mass/volume] in Serum or Plasma"},
+        reason=f"Renal function before dosing {draft.product.ingredient}",
+        clinical_summary="No creatinine or eGFR result within 180 days; needed to dose a gabapentinoid.",
+        authored_on=facts.evaluation.at.date().isoformat(),
+    )
+    request["intent"] = "order"
+    request.pop("category", None)
+    detail = "\n".join([
+        f"**Order:** {draft.label} — no kidney function result within 180 days.",
+        "",
+        "The dose of gabapentin and pregabalin depends on creatinine clearance; without a serum creatinine "
+        "(with weight, age and sex) or an eGFR from the last 180 days the service cannot check this order, and "
+        "does not assume normal kidney function.",
+    ])
+    return Finding(
+        card_type=CARD_TYPE, indicator="warning",
+        summary=f"Check kidney function before dosing {draft.product.ingredient}: no result in 180 days",
+        detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
+        suggestions=(Suggestion("Order a serum creatinine", (
+            Action(type="create", description="Order serum creatinine", resource=request),)),),
+    )

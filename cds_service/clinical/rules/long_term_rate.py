@@ -1,0 +1,49 @@
+"""Card ``long-term-rate`` (warning): more than 10 % per month for a patient on benzodiazepines > 1 year.
+
+Seed guidance: "For patients on benzodiazepines longer than 1 year, extend the taper to 10% per month."
+Trigger (clinical.md §6b "Long-term use", "Too-fast step"; §8.1): long-term use and a total reduction
+within the trailing 30 days of more than 10 %. A long-term user's first 25 % step breaks it (§8.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Finding
+from cds_service.clinical.taper_step import assess_step, profile_of, step_facts, step_suggestions
+from cds_service.clinical.wording import percent
+
+CARD_TYPE = "long-term-rate"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    assessment = assess_step(facts)
+    history = facts.history
+    if assessment is None or not history.is_long_term:
+        return
+    profile = profile_of(facts)
+    window = history.window_reduction_percent(profile.long_term_window_days)
+    judged = assessment.percent if assessment.is_switch else window
+    if judged is None or judged <= profile.long_term_max_percent:
+        return
+    detail = "\n".join([
+        f"**Order:** {assessment.draft.label} — {percent(judged)} within {profile.long_term_window_days} days for "
+        f"a patient on benzodiazepines for more than a year (limit {percent(profile.long_term_max_percent)} "
+        "per month).",
+        "",
+        "**Why this card:**",
+        *step_facts(facts, assessment),
+        f"- Covered on {history.covered_days_last_year} of the last 365 days.",
+        "",
+        "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to 10 % per month "
+        "(seed guidance). The 2025 Joint Guideline suggests an initial pace of 5–10 % every 2–4 weeks and "
+        "scales withdrawal risk with duration of use (Table 2).",
+    ])
+    yield Finding(
+        card_type=CARD_TYPE, indicator="warning",
+        summary="Long-term benzodiazepine user: taper by at most 10 % per month",
+        detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
+        suggestions=step_suggestions(facts, assessment),
+    )

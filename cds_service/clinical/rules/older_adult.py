@@ -1,0 +1,61 @@
+"""Card ``older-adult`` (info, or warning when the slower profile is breached).
+
+Seed guidance: "Elderly patients require more gradual tapers with smaller dose reductions due to
+increased risks of cognitive impairment, falls, and fractures." 2025 Joint Guideline rec. 27: generally
+taper benzodiazepines in adults ≥ 65. Trigger (clinical.md §6b "Elderly", "Elderly slower profile"):
+age ≥ 65 on the order date in a taper context; warning when the step is > 10 % or < 14 days after the
+previous change. Without a birth date no age-based card is shown (clinical.md §8.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Finding
+from cds_service.clinical.taper_step import (
+    assess_step,
+    benzodiazepine_draft,
+    is_older_adult,
+    profile_of,
+    step_facts,
+    step_suggestions,
+)
+from cds_service.clinical.wording import percent
+
+CARD_TYPE = "older-adult"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    draft = benzodiazepine_draft(facts)
+    if draft is None or not is_older_adult(facts) or not facts.history.in_taper_context:
+        return
+    profile = profile_of(facts)
+    assessment = assess_step(facts)
+    breaches = []
+    if assessment is not None:
+        if assessment.percent > profile.older_adult_max_step_percent:
+            breaches.append(f"step of {percent(assessment.percent)} (more than "
+                            f"{percent(profile.older_adult_max_step_percent)})")
+        interval = facts.history.interval_days
+        if interval is not None and interval < profile.older_adult_min_interval_days:
+            breaches.append(f"{interval} days after the previous change (less than "
+                            f"{profile.older_adult_min_interval_days})")
+    age = facts.patient.age_on(facts.evaluation.at.date())
+    lines = [f"**Order:** {draft.label} — benzodiazepine taper in a patient aged {age}."]
+    if breaches:
+        lines.append("The step is faster than the slower pace used for older adults: " + "; ".join(breaches) + ".")
+    if assessment is not None:
+        lines += ["", "**Why this card:**", *step_facts(facts, assessment)]
+    lines += ["", "**Guidance:** Older adults need more gradual tapers with smaller reductions (risk of cognitive "
+              "impairment, falls and fractures); the 2025 Joint Guideline recommends generally tapering "
+              "benzodiazepines in adults 65 and older (rec. 27). This service uses steps of at most 10 % and at "
+              "least 14 days apart for them."]
+    yield Finding(
+        card_type=CARD_TYPE, indicator="warning" if breaches else "info",
+        summary=("Older adult: use smaller, slower taper steps (≤ 10 %, ≥ 14 days apart)" if breaches
+                 else "Older adult on a benzodiazepine taper: go gradually; watch for falls and confusion"),
+        detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
+        suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
+    )

@@ -1,0 +1,96 @@
+"""Card ``specialist-referral`` (warning): a referral trigger on a taper order.
+
+Seed guidance, "When to Refer to a Specialist": "History of withdrawal seizures. Unstable psychiatric
+comorbidities. Co-occurring substance use disorders. Previous unsuccessful office-based tapering
+attempts." — and "Do not make 'cold referrals'". 2025 Joint Guideline rec. 5, 12, 19–20, 24, 26.
+
+Triggers (clinical.md §6b): withdrawal-seizure history (any clinical status; or sedative withdrawal
+co-coded with convulsions); an active bipolar, psychotic or major depressive disorder with suicidal
+ideation in the last 90 days; an active substance use disorder (not in remission); a prior unsuccessful
+taper. One card per call, naming every trigger found, on the first evaluated taper-related order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.patient import CodedProblem
+from cds_service.clinical.wording import mg
+
+CARD_TYPE = "specialist-referral"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/7"
+SUICIDAL_IDEATION_DAYS = 90
+_PSYCHIATRIC = ("bipolar", "schizophrenia-psychosis", "major-depression")
+
+
+def triggers(facts: ClinicalFacts) -> list[str]:
+    patient = facts.patient
+    today = facts.evaluation.at.date()
+    found = []
+    seizures = patient.ever("withdrawal-seizure")
+    if seizures:
+        found.append(f"history of withdrawal seizures ({_codes(seizures)})")
+    elif patient.ever("sedative-withdrawal") and patient.ever("convulsions"):
+        found.append("history of sedative withdrawal with convulsions ("
+                     f"{_codes(patient.ever('sedative-withdrawal') + patient.ever('convulsions'))})")
+    psychiatric = [p for concept in _PSYCHIATRIC for p in patient.current(concept)]
+    recent_ideation = [p for p in patient.current("suicidal-ideation")
+                       if p.recorded is None or today - p.recorded <= timedelta(days=SUICIDAL_IDEATION_DAYS)]
+    if psychiatric and recent_ideation:
+        found.append(f"unstable psychiatric comorbidity ({_codes([*psychiatric, *recent_ideation])})")
+    disorders = patient.current("substance-use-disorder")
+    if disorders:
+        found.append(f"co-occurring substance use disorder ({_codes(disorders)})")
+    failed = facts.history.prior_failed_taper
+    if failed is not None:
+        found.append(f"previous unsuccessful taper (reduced from {mg(failed.previous_de)} to {mg(failed.new_de)} "
+                     f"diazepam-equivalent/day on {failed.day.isoformat()}, then back within 90 days)")
+    return found
+
+
+def _codes(problems: Iterable[CodedProblem]) -> str:
+    return "; ".join(sorted({f"{p.display} {'/'.join(p.codes)}" for p in problems}))
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    if not facts.history.in_taper_context:
+        return
+    draft = next(iter(facts.evaluated_drafts), None)
+    if draft is None:
+        return
+    found = triggers(facts)
+    if not found:
+        return
+    history = facts.history
+    current = f"{mg(history.current_de)} diazepam-equivalent/day" if history.current_de is not None else "unknown"
+    referral = consultation_request(
+        facts.evaluation.patient_id,
+        "Consultation: addiction medicine / psychiatry — benzodiazepine taper",
+        reason="Benzodiazepine taper with " + "; ".join(found),
+        clinical_summary=(f"Patient tapering a benzodiazepine (current total {current}); referral triggers: "
+                          + "; ".join(found) + ". Please confirm you can accept the patient's care."),
+        authored_on=facts.evaluation.at.date().isoformat(),
+    )
+    detail = "\n".join([
+        f"**Order:** {draft.label} — part of a benzodiazepine taper.",
+        "",
+        "**Why this card:**",
+        *[f"- {trigger[0].upper()}{trigger[1:]}." for trigger in found],
+        "",
+        "**Guidance:** Refer to a specialist (addiction medicine, addiction psychiatry, medical toxicology) for "
+        "these patients (seed guidance); consider inpatient or residential care for severe or complicated "
+        "withdrawal (2025 Joint Guideline rec. 5, 12) and treat a substance use disorder alongside the taper "
+        "(rec. 20). Make sure the specialist has agreed to see the patient — no cold referrals.",
+    ])
+    yield Finding(
+        card_type=CARD_TYPE, indicator="warning",
+        summary="Refer to a specialist for this taper: " + found[0].split(" (")[0],
+        detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
+        suggestions=(Suggestion("Request a specialist consultation", (
+            Action(type="create", description="Request consultation for the taper", resource=referral),),
+            is_recommended=True),),
+    )

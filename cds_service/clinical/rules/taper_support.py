@@ -1,0 +1,58 @@
+"""Card ``taper-support`` (info): what to do around a taper step.
+
+Seed guidance: "Follow up at least monthly during the taper"; "Monitor for withdrawal symptoms: anxiety,
+tremor, insomnia, sweating, tachycardia, headache, weakness, muscle aches, nausea, confusion, and
+seizures"; CBT, sleep hygiene, mindfulness, relaxation, exercise, education; "pauses are acceptable";
+"Do not use a fixed timeline". 2025 Joint Guideline rec. 9–11 and the algorithm (/28).
+
+Trigger (clinical.md §6c): the first reduction of an exposure episode; also a dose *increase* during a
+taper (symptoms: pausing or slowing is first-line, §6d scenario 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Finding
+from cds_service.clinical.taper_step import benzodiazepine_draft
+from cds_service.clinical.wording import mg
+
+CARD_TYPE = "taper-support"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
+SYMPTOMS = ("anxiety, tremor, insomnia, sweating, tachycardia, headache, weakness, muscle aches, nausea, "
+            "confusion and seizures")
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    history = facts.history
+    step = history.proposed_step
+    draft = benzodiazepine_draft(facts)
+    if step is None or draft is None or not step.previous_de:
+        return
+    first_reduction = step.is_reduction and not any(s.is_reduction for s in history.steps)
+    increase_in_taper = not step.is_reduction and history.recent_reduction is not None
+    if not (first_reduction or increase_in_taper):
+        return
+    opening = (f"**Order:** {draft.label} — the first reduction of this taper "
+               f"({mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day)." if first_reduction else
+               f"**Order:** {draft.label} — a dose increase during a taper ({mg(step.previous_de)} → "
+               f"{mg(step.new_de)} diazepam-equivalent/day): pausing or slowing is the first response to "
+               "withdrawal symptoms; reassess, then resume more slowly.")
+    yield Finding(
+        card_type=CARD_TYPE, indicator="info",
+        summary=("Benzodiazepine taper: follow up at least monthly; pauses are fine; no fixed timeline"
+                 if first_reduction else "Taper paused or reversed: reassess symptoms, then resume more slowly"),
+        detail="\n".join([
+            opening,
+            "",
+            "- Follow up at least monthly, more often in difficult phases; check for symptoms with each reduction.",
+            f"- Withdrawal symptoms to ask about: {SYMPTOMS}.",
+            "- Screen for depression, anxiety and substance use disorders that may emerge.",
+            "- Non-drug support: CBT during the taper, sleep hygiene, mindfulness, relaxation, exercise; explain "
+            "the risks of benzodiazepines and the benefits of tapering.",
+            "- Pauses at a stable dose are acceptable; there is no fixed timeline — adjust to the patient's "
+            "response. Never abandon the patient if the taper is hard.",
+        ]),
+        order_id=draft.resource_id, source_url=SOURCE_URL,
+    )

@@ -1,0 +1,52 @@
+"""Card ``z-drug-during-taper`` (warning): a new zolpidem, zaleplon, eszopiclone or zopiclone order in a taper.
+
+2025 Joint Guideline Table 11 footnote: "Non-BZD sedative–hypnotics (e.g., Z-drugs) are not recommended
+for patients … undergoing BZD taper due to similar receptor action." Trigger (clinical.md §6c): a new
+Z-drug draft in a taper context. Fixes: remove the draft; refer for CBT-I (rec. 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.orders import consultation_request
+
+CARD_TYPE = "z-drug-during-taper"
+SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/25"
+
+
+def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    if not facts.history.in_taper_context:
+        return
+    for draft in facts.evaluated_drafts:
+        if draft.product.drug_class != "z-drug" or draft.ends_order:
+            continue
+        suggestions = []
+        if draft.resource_id:
+            suggestions.append(Suggestion("Remove the Z-drug order", (Action(
+                type="delete", description=f"Remove {draft.product.display}",
+                resource_id=f"MedicationRequest/{draft.resource_id}"),), is_recommended=True))
+        cbti = consultation_request(
+            facts.evaluation.patient_id, "Cognitive behavioral therapy for insomnia (CBT-I)",
+            reason="Insomnia during a benzodiazepine taper",
+            clinical_summary="Benzodiazepine taper in progress; Z-drugs are not recommended. Please confirm you "
+                             "can accept the patient for CBT-I.",
+            authored_on=facts.evaluation.at.date().isoformat(),
+        )
+        suggestions.append(Suggestion("Refer for CBT-I", (
+            Action(type="create", description="Request CBT for insomnia", resource=cbti),)))
+        yield Finding(
+            card_type=CARD_TYPE, indicator="warning",
+            summary="Z-drugs are not recommended during a benzodiazepine taper: consider CBT-I instead",
+            detail="\n".join([
+                f"**Order:** {draft.label} — a Z-drug added during a benzodiazepine taper.",
+                "",
+                "**Guidance:** Z-drugs act on the same receptor as benzodiazepines and are not recommended during "
+                "a taper (2025 Joint Guideline Table 11). For insomnia: CBT-I (rec. 10), sleep hygiene; if a drug "
+                "is needed, consider options from Table 11 (e.g. melatonin, trazodone, low-dose doxepin). In "
+                "adults ≥ 65 Beers 2023 advises avoiding Z-drugs.",
+            ]),
+            order_id=draft.resource_id, source_url=SOURCE_URL, suggestions=tuple(suggestions),
+        )

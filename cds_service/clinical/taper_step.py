@@ -1,0 +1,216 @@
+"""The proposed taper step of a call, judged once for every rate rule, and its compliant replacement.
+
+clinical.md §6b "Step reduction %", "Step interval", "Normalized rate", §8.1 (windows), §8.2 (the total
+diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+from typing import Any
+
+from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.findings import Action, Suggestion
+from cds_service.clinical.history import BenzodiazepineHistory, DoseStep, counts_toward_taper, course_de
+from cds_service.clinical.medications import MedicationCourse
+from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
+from cds_service.clinical.taper_plan import PlannedDose, round_up_dose
+from cds_service.clinical.wording import mg, percent
+
+TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
+
+
+@dataclass(frozen=True)
+class StepAssessment:
+    draft: MedicationCourse
+    """The benzodiazepine draft the step concerns (named by the card)."""
+    step: DoseStep
+    """Under the configured equivalence table."""
+    percent_by_table: dict[EquivalenceTable, Fraction | None]
+    is_switch: bool
+
+    @property
+    def percent(self) -> Fraction:
+        """The reduction rate rules judge: for a switch between drugs, the smaller of the two tables'
+        reductions (the conversion-ambiguity card covers the disagreement)."""
+        if self.is_switch:
+            known = [p for p in self.percent_by_table.values() if p is not None]
+            return min(known) if known else self.step.percent_reduction
+        return self.step.percent_reduction
+
+    @property
+    def is_stop(self) -> bool:
+        return self.step.new_de == 0
+
+
+def profile_of(facts: ClinicalFacts) -> TaperProfile:
+    return taper_profile(facts.evaluation.settings.profile)
+
+
+def benzodiazepine_draft(facts: ClinicalFacts) -> MedicationCourse | None:
+    for draft in facts.evaluated_drafts:
+        if counts_toward_taper(draft):
+            return draft
+    return None
+
+
+def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
+    """The proposed reduction of the total DE, if the evaluated drafts make one."""
+    history = facts.history
+    step = history.proposed_step
+    draft = benzodiazepine_draft(facts)
+    if step is None or not step.is_reduction or draft is None:
+        return None
+    by_table: dict[EquivalenceTable, Fraction | None] = {}
+    for table in ("ashton", "va-dod"):
+        other = facts.history_under(table).proposed_step if table != facts.table else step
+        by_table[table] = other.percent_reduction if other is not None and other.previous_de else None
+    return StepAssessment(draft, step, by_table, history.is_switch)
+
+
+def is_older_adult(facts: ClinicalFacts) -> bool:
+    age = facts.patient.age_on(facts.evaluation.at.date())
+    return age is not None and age >= OLDER_ADULT_AGE
+
+
+def allowed_reduction_percent(facts: ClinicalFacts, history: BenzodiazepineHistory) -> Fraction:
+    """The largest reduction of the current total DE that every applicable limit allows now."""
+    profile = profile_of(facts)
+    limits = [profile.step_limit_percent]
+    already_in = _already_reduced_percent
+    if profile.window_days is not None and profile.max_window_percent is not None:
+        limits.append(profile.max_window_percent - already_in(history, profile.window_days))
+    if profile.max_initial_step_percent is not None and not any(s.is_reduction for s in history.steps):
+        limits.append(profile.max_initial_step_percent)
+    if history.is_long_term:
+        limits.append(profile.long_term_max_percent - already_in(history, profile.long_term_window_days))
+    if is_older_adult(facts):
+        limits.append(profile.older_adult_max_step_percent)
+    return max(Fraction(0), min(limits))
+
+
+def _already_reduced_percent(history: BenzodiazepineHistory, days: int) -> Fraction:
+    """Reduction already made inside the trailing window, before this call's step."""
+    start = history.de_on(history.at - timedelta(days=days))
+    if not start or history.current_de is None:
+        return Fraction(0)
+    return max(Fraction(0), (1 - history.current_de / start) * 100)
+
+
+def compliant_step(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[PlannedDose | None, Fraction]:
+    """The largest compliant next step for the draft's drug, rounded up to givable doses, and the limit used.
+    ``None`` when no reduction is allowed now (the fix is then to keep the current dose)."""
+    history = facts.history
+    allowed = allowed_reduction_percent(facts, history)
+    draft = assessment.draft
+    equivalent = facts.terminology.equivalent_oral_dose_mg(draft.product.ingredient, facts.table)
+    if allowed <= 0 or equivalent is None or history.current_de is None:
+        return None, allowed
+    drafted_de = _draft_de(facts, draft)
+    others_de = (history.proposed_de or Fraction(0)) - drafted_de
+    target_total = history.current_de * (1 - allowed / 100)
+    target_mg = (target_total - others_de) * equivalent / 10
+    current_drug_mg = _current_mg(facts, draft)
+    dose = round_up_dose(target_mg, draft.product.ingredient, doses_per_day(facts, draft), facts.terminology,
+                         below_mg=current_drug_mg)
+    return dose, allowed
+
+
+def _draft_de(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction:
+    if draft.ends_order:
+        return Fraction(0)
+    return course_de(draft, facts.terminology, facts.table) or Fraction(0)
+
+
+def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | None:
+    """The drafted drug's current daily mg (before this call), from the orders it replaces."""
+    today = facts.evaluation.at.date()
+    total = Fraction(0)
+    for course in facts.courses.existing:
+        if course.kind == "order" and course.product.ingredient == draft.product.ingredient and course.covers(today) \
+                and isinstance(course.dose, DailyDose):
+            total += course.dose.mg
+    return total or None
+
+
+def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
+    """Administrations per day of a draft as written (1–4; 2 when the dosage does not say)."""
+    resource = facts.evaluation.record.draft_json.get(draft.resource_id or "", {})
+    count = 0
+    for line in resource.get("dosageInstruction") or []:
+        repeat = (line.get("timing") or {}).get("repeat") or {}
+        if repeat.get("when"):
+            count += len(repeat["when"])
+        elif repeat.get("periodUnit", "d") == "d" and repeat.get("period", 1) == 1:
+            count += int(repeat.get("frequency") or 1)
+    return max(1, min(count, 4)) if count else 2
+
+
+def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
+    """The whole draft resource, changed to ``dose`` (CDS Hooks: an update carries the entire resource)."""
+    original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
+    if original is None:
+        return None
+    updated: dict[str, Any] = copy.deepcopy(original)
+    updated["status"] = "draft"
+    product = dose.product
+    updated["medicationCodeableConcept"] = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product.code,
+                    "display": product.display}],
+        "text": product.display,
+    }
+    unit = "mL" if product.unit == "mL" else "{tablet}"
+    updated["dosageInstruction"] = [{
+        "text": dose.instruction,
+        "timing": {"repeat": {"frequency": dose.doses_per_day, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": float(dose.units_per_dose), "unit": unit,
+                                          "system": "http://unitsofmeasure.org", "code": unit}}],
+    }]
+    return Action(type="update", description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)",
+                  resource=updated)
+
+
+def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[Suggestion, ...]:
+    """One click: the largest compliant step; or, when none is allowed now, keep the current dose."""
+    dose, allowed = compliant_step(facts, assessment)
+    draft = assessment.draft
+    if dose is not None:
+        action = update_draft_action(facts, draft, dose)
+        if action is not None:
+            label = f"Reduce to {mg(dose.daily_mg)}/day instead (≤ {percent(allowed)} step)"
+            return (Suggestion(label=label, actions=(action,), is_recommended=True),)
+    if draft.resource_id:
+        keep = Action(type="delete", description="Withdraw this change and keep the current dose for now",
+                      resource_id=f"MedicationRequest/{draft.resource_id}")
+        return (Suggestion(label="Keep the current dose for now (pause the taper)", actions=(keep,)),)
+    return ()
+
+
+def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
+    """Detail lines every rate card shares: doses, DE under both tables, step %, interval, age."""
+    history = facts.history
+    step = assessment.step
+    lines = [
+        f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
+        f"({percent(step.percent_reduction)} reduction; {TABLE_NAMES[facts.table]} table).",
+    ]
+    other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
+    if assessment.percent_by_table.get(other) is not None:
+        lines.append(f"- Under the {TABLE_NAMES[other]} table the reduction is "
+                     f"{percent(assessment.percent_by_table[other] or Fraction(0))}.")
+    interval = history.interval_days
+    lines.append(f"- Previous dose change: {interval} days ago." if interval is not None
+                 else "- No earlier dose change in this episode.")
+    if history.episode_start is not None:
+        lines.append(f"- Benzodiazepine use since {history.episode_start.isoformat()} "
+                     f"({history.episode_days} days{', long-term' if history.is_long_term else ''}).")
+    age = facts.patient.age_on(facts.evaluation.at.date())
+    lines.append(f"- Age {age}." if age is not None else "- Age unknown: no birth date in the record.")
+    for note in history.unknown_doses:
+        lines.append(f"- Dose could not be computed for {note}.")
+    return lines
