@@ -3,7 +3,8 @@
 - A rule that raises is logged (rule name and exception type only — never patient data) and counted;
   the other rules' findings still return.
 - Never two findings of the same card type for the same order; most severe first; at most
-  ``MAX_CARDS`` (issue #4 "Alert discipline").
+  ``MAX_CARDS`` (issue #4 "Alert discipline"); supportive information gives way to a warning about the
+  same order.
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ def run_rules(
 
 
 def disciplined(findings: list[Finding]) -> list[Finding]:
+    warned = {f.order_id for f in findings if f.indicator != "info"}
     seen: set[tuple[str, str | None]] = set()
     unique = []
     for finding in sorted(findings, key=lambda f: SEVERITY[f.indicator]):
+        if finding.yields_to_warnings and finding.order_id in warned:
+            continue
         key = (finding.card_type, finding.order_id)
         if key not in seen:
             seen.add(key)

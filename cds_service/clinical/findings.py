@@ -46,3 +46,6 @@ class Finding:
     suggestions: tuple[Suggestion, ...] = ()
     selection_behavior: SelectionBehavior = "at-most-one"
     links: tuple[Link, ...] = field(default_factory=tuple)
+    yields_to_warnings: bool = False
+    """Supportive information that is dropped when a warning or critical card concerns the same order
+    (alert discipline: few cards, the most important one first)."""

@@ -90,9 +90,9 @@ class BenzodiazepineHistory:
 
     @property
     def is_switch(self) -> bool:
-        """The drafts change which benzodiazepines the patient takes (a conversion)."""
-        return bool(self.proposed_ingredients) and self.proposed_ingredients != self.current_ingredients \
-            and bool(self.current_ingredients)
+        """The drafts start a benzodiazepine the patient was not taking while another is taken (a conversion
+        or cross-taper); stopping one of two is not a switch."""
+        return bool(self.current_ingredients) and bool(self.proposed_ingredients - self.current_ingredients)
 
     @property
     def last_change(self) -> DoseStep | None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
-from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Suggestion
 from cds_service.clinical.history import BenzodiazepineHistory, DoseStep, counts_toward_taper, course_de
@@ -68,8 +68,9 @@ def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
         return None
     by_table: dict[EquivalenceTable, Fraction | None] = {}
     for table in ("ashton", "va-dod"):
-        other = facts.history_under(table).proposed_step if table != facts.table else step
-        by_table[table] = other.percent_reduction if other is not None and other.previous_de else None
+        under = facts.history_under(table) if table != facts.table else history
+        known = under.current_de and under.proposed_de is not None
+        by_table[table] = percent_reduction(under.current_de, under.proposed_de) if known else None  # type: ignore[arg-type]
     return StepAssessment(draft, step, by_table, history.is_switch)
 
 

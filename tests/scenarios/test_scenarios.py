@@ -37,4 +37,4 @@ def test_scenario(scenario: Path) -> None:
 
 
 def test_there_are_scenarios() -> None:
-    assert len(SCENARIOS) >= 10
+    assert len(SCENARIOS) >= 45

@@ -54,5 +54,5 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             "- Pauses at a stable dose are acceptable; there is no fixed timeline — adjust to the patient's "
             "response. Never abandon the patient if the taper is hard.",
         ]),
-        order_id=draft.resource_id, source_url=SOURCE_URL,
+        order_id=draft.resource_id, source_url=SOURCE_URL, yields_to_warnings=True,
     )

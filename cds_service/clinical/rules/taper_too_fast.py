@@ -28,14 +28,16 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     """The limits of the profile this step breaks, in words."""
     profile = profile_of(facts)
     history = facts.history
-    found = []
-    if profile.max_step_percent is not None and assessment.percent > profile.max_step_percent:
+    found: list[str] = []
+    # The last step of a taper (≤ 2 mg DE after ≥ 2 reductions) is necessarily 100 %: only its timing counts.
+    final = assessment.is_stop and history.is_final_step
+    if not final and profile.max_step_percent is not None and assessment.percent > profile.max_step_percent:
         found.append(f"step of {percent(assessment.percent)} exceeds {percent(profile.max_step_percent)} "
                      "of the current dose")
     interval = history.interval_days
     if interval is not None and interval < profile.min_interval_days:
         found.append(f"only {interval} days after the previous change (at least {profile.min_interval_days})")
-    if profile.window_days is not None and profile.max_window_percent is not None:
+    if not final and profile.window_days is not None and profile.max_window_percent is not None:
         window = history.window_reduction_percent(profile.window_days)
         if window is not None and not assessment.is_switch and window > profile.max_window_percent:
             found.append(f"{percent(window)} within {profile.window_days} days exceeds "
