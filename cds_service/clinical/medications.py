@@ -65,7 +65,9 @@ class MedicationCourse:
         """How a card names this order: the product as written, and its id."""
         ident = f" (MedicationRequest/{self.resource_id})" if self.kind in ("order", "draft") and self.resource_id \
             else ""
-        return f"{self.product.display}{ident}"
+        # issue #4: when the product was recognised from its name, the card says so
+        by_name = " [identified by name, not by code]" if self.product.matched_by == "name" else ""
+        return f"{self.product.display}{ident}{by_name}"
 
 
 def reference_id(reference: Any) -> str | None:

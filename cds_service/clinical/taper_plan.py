@@ -53,37 +53,40 @@ def round_up_dose(target_daily_mg: Fraction, ingredient: str, doses_per_day: int
     """The smallest givable daily dose ≥ ``target_daily_mg`` (and < ``below_mg`` when given), with the same
     dose at each of ``doses_per_day`` administrations; ``None`` if no such dose exists.
 
-    Tablets first (whole or half tablets of one strength per dose); for diazepam, the 1 mg/mL solution
-    in 0.5 mL, then 0.1 mL steps (an oral syringe's graduation) when tablets cannot make the step.
+    Tablets first — whole or half tablets of one strength per dose, whole tablets and larger strengths
+    preferred; for diazepam, then the 1 mg/mL solution in 0.5 mL, then 0.1 mL steps (an oral syringe's
+    graduation) when tablets cannot make the step.
     """
     doses_per_day = max(1, doses_per_day)
     per_dose_target = max(target_daily_mg, Fraction(0)) / doses_per_day
     ceiling = below_mg / doses_per_day if below_mg is not None else None
-    options: list[tuple[Fraction, Product]] = []
-    for strength in terminology.tablet_strengths_mg(ingredient):
-        product = terminology.tablet_product(ingredient, strength)
-        if product is not None:
-            options.append((strength / 2, product))
+
+    def givable(per_dose: Fraction) -> bool:
+        return per_dose > 0 and (ceiling is None or per_dose < ceiling)
+
+    tablets = [(strength, product) for strength in terminology.tablet_strengths_mg(ingredient)
+               if (product := terminology.tablet_product(ingredient, strength)) is not None]
+    if tablets:
+        best = min(_round_up(per_dose_target, strength / 2) for strength, _ in tablets)
+        if givable(best):
+            strength, product = max(
+                ((s, p) for s, p in tablets if (best / (s / 2)).denominator == 1),
+                key=lambda option: ((best / option[0]).denominator == 1, option[0]),
+            )
+            return PlannedDose(best * doses_per_day, doses_per_day, best, best / strength, product)
     if ingredient == "diazepam":
         solution = terminology.product([SimpleCoding(RXNORM, DIAZEPAM_SOLUTION_1_MG_PER_ML)])
         assert solution is not None and solution.strength_mg is not None
-        options += [(step * solution.strength_mg, solution) for step in SOLUTION_STEPS_ML]
-    for granularity, product in options:
-        best = _smallest_multiple_at_least(per_dose_target, granularity, options, product)
-        if best is not None and best > 0 and (ceiling is None or best < ceiling):
-            assert product.strength_mg is not None
-            return PlannedDose(best * doses_per_day, doses_per_day, best, best / product.strength_mg, product)
+        for step_ml in SOLUTION_STEPS_ML:
+            per_dose = _round_up(per_dose_target, step_ml * solution.strength_mg)
+            if givable(per_dose):
+                return PlannedDose(per_dose * doses_per_day, doses_per_day, per_dose,
+                                   per_dose / solution.strength_mg, solution)
     return None
 
 
-def _smallest_multiple_at_least(target: Fraction, granularity: Fraction, options: list[tuple[Fraction, Product]],
-                                product: Product) -> Fraction | None:
-    """Smallest dose ≥ target givable with ``product`` — but tablets are tried together, smallest dose first."""
-    if product.unit == "mL":
-        return Fraction(math.ceil(target / granularity)) * granularity
-    tablet_doses = [Fraction(math.ceil(target / g)) * g for g, p in options if p.unit != "mL"]
-    best = min(tablet_doses)
-    return best if Fraction(math.ceil(target / granularity)) * granularity == best else None
+def _round_up(value: Fraction, granularity: Fraction) -> Fraction:
+    return Fraction(math.ceil(value / granularity)) * granularity
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ def is_older_adult(facts: ClinicalFacts) -> bool:
 def allowed_reduction_percent(facts: ClinicalFacts, history: BenzodiazepineHistory) -> Fraction:
     """The largest reduction of the current total DE that every applicable limit allows now."""
     profile = profile_of(facts)
+    interval = history.interval_days
+    minimum_interval = profile.older_adult_min_interval_days if is_older_adult(facts) else profile.min_interval_days
+    if interval is not None and interval < minimum_interval:
+        return Fraction(0)  # too soon after the last change: any further step waits
     limits = [profile.step_limit_percent]
     already_in = _already_reduced_percent
     if profile.window_days is not None and profile.max_window_percent is not None:
@@ -188,7 +192,9 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
     if draft.resource_id:
         keep = Action(type="delete", description="Withdraw this change and keep the current dose for now",
                       resource_id=f"MedicationRequest/{draft.resource_id}")
-        return (Suggestion(label="Keep the current dose for now (pause the taper)", actions=(keep,)),)
+        why = "too soon after the last change" if allowed == 0 else \
+            f"no tablet step of at most {percent(allowed)} exists"
+        return (Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,)),)
     return ()
 
 
@@ -205,8 +211,14 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
         lines.append(f"- Under the {TABLE_NAMES[other]} table the reduction is "
                      f"{percent(assessment.percent_by_table[other] or Fraction(0))}.")
     interval = history.interval_days
-    lines.append(f"- Previous dose change: {interval} days ago." if interval is not None
-                 else "- No earlier dose change in this episode.")
+    if interval is not None and interval > 0:
+        pct = assessment.percent
+        lines.append(f"- Previous dose change: {interval} days ago (≈ {percent(pct * 14 / interval)} per 2 weeks, "
+                     f"≈ {percent(pct * 30 / interval)} per month).")
+    else:
+        lines.append("- No earlier dose change in this episode.")
+    profile = profile_of(facts)
+    lines.append(f"- Profile: {profile.code} ({profile.name}).")
     if history.episode_start is not None:
         lines.append(f"- Benzodiazepine use since {history.episode_start.isoformat()} "
                      f"({history.episode_days} days{', long-term' if history.is_long_term else ''}).")

@@ -1,0 +1,169 @@
+"""Rate cards and their one-click fixes, through the HTTP API, with exact numbers (issue #4 items 5–7).
+
+Accepting a suggestion and re-signing must not produce the same card again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from cds_service import create_app
+from tests.conftest import HookCalls, card_types
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fhir_fixtures"
+
+
+def scenario(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    folder = FIXTURES / name
+    return (json.loads((folder / "request.json").read_text()), json.loads((folder / "expected.json").read_text()))
+
+
+def hooks_for(expected: dict[str, Any]) -> HookCalls:
+    app: Flask = create_app({"auth": "off", **expected.get("settings", {})})
+    return HookCalls(app.test_client())
+
+
+def card(cards: list[dict[str, Any]], card_type: str) -> dict[str, Any]:
+    [found] = [c for c in cards if c["source"]["topic"]["code"] == card_type]
+    return found
+
+
+def accept(body: dict[str, Any], suggestion: dict[str, Any]) -> dict[str, Any]:
+    """Apply a suggestion's actions to the draft orders, as an EHR would, and return the next request."""
+    accepted = copy.deepcopy(body)
+    entries = accepted["context"]["draftOrders"]["entry"]
+    for action in suggestion["actions"]:
+        if action["type"] == "delete":
+            ident = action["resourceId"].split("/")[1]
+            entries[:] = [e for e in entries if e["resource"].get("id") != ident]
+        elif action["type"] == "update":
+            entries[:] = [{"resource": action["resource"]} if e["resource"].get("id") == action["resource"]["id"]
+                          else e for e in entries]
+        elif action["resource"]["resourceType"] == "MedicationRequest":
+            entries.append({"resource": {**action["resource"], "id": "accepted-new"}})
+    return accepted
+
+
+def test_too_fast_step_suggests_the_largest_compliant_tablet_step() -> None:
+    body, expected = scenario("s02-step-30-percent-too-fast")
+    hooks = hooks_for(expected)
+    too_fast = card(hooks.cards(body), "taper-too-fast")
+    assert "20 mg → 14 mg diazepam-equivalent/day (30 % reduction; Ashton table)" in too_fast["detail"]
+    assert "step of 30 % exceeds 25 % of the current dose" in too_fast["detail"]
+    [fix] = too_fast["suggestions"]
+    assert fix["label"] == "Reduce to 15 mg/day instead (≤ 25 % step)"
+    [update] = fix["actions"]
+    resource = update["resource"]
+    assert update["type"] == "update" and resource["id"] == "d1" and resource["status"] == "draft"
+    assert resource["priorPrescription"] == {"reference": "MedicationRequest/o2"}
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "197591"  # diazepam 5 mg tablet, whole
+    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 3.0
+    assert resource["dosageInstruction"][0]["timing"]["repeat"]["frequency"] == 1
+    resigned = hooks.cards(accept(body, fix))
+    assert card_types(resigned) == [("taper-support", "info")], "the accepted step is compliant: no warning"
+
+
+def test_abrupt_stop_suggests_a_compliant_step_instead() -> None:
+    body, expected = scenario("s04-lorazepam-stopped-abruptly")
+    hooks = hooks_for(expected)
+    cards = hooks.cards(body)
+    abrupt = card(cards, "abrupt-discontinuation")
+    assert abrupt["indicator"] == "critical"
+    assert "30 mg → 0 mg diazepam-equivalent/day (100 % reduction; Ashton table)" in abrupt["detail"]
+    assert "Likely physically dependent (2025 Joint Guideline Table 2): 745 days of use." in abrupt["detail"]
+    [fix] = abrupt["suggestions"]
+    # long-term user: at most 10 % in 30 days → 2.7 mg/day; lorazepam halves (0.25 mg) at two doses a day give
+    # 3 mg (no reduction) or 2.5 mg (−16.7 %): no tablet step fits, so the fix is to withdraw the stop.
+    assert fix["label"] == "Keep the current dose for now (no tablet step of at most 10 % exists)"
+    assert fix["actions"] == [{"type": "delete",
+                               "description": "Withdraw this change and keep the current dose for now",
+                               "resourceId": "MedicationRequest/d1"}]
+    resigned = hooks.cards(accept(body, fix))
+    assert "abrupt-discontinuation" not in {c["source"]["topic"]["code"] for c in resigned}
+    assert "long-term-rate" not in {c["source"]["topic"]["code"] for c in resigned}
+
+
+@pytest.mark.parametrize("name", [
+    "s02-step-30-percent-too-fast", "s05-clonazepam-cut-75-percent", "s17-older-adult-halved-lorazepam",
+    "own-interval-5-days-after-reduction", "own-prn-max-dose", "s06-long-term-25-percent-summary",
+    "s06-long-term-25-percent-joint-2025", "own-joint-window-two-steps", "own-name-matched-product",
+])
+def test_accepting_the_fix_clears_every_rate_card(name: str) -> None:
+    body, expected = scenario(name)
+    hooks = hooks_for(expected)
+    cards = hooks.cards(body)
+    rate_cards = [c for c in cards if c["source"]["topic"]["code"] in
+                  ("abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult")
+                  and c["indicator"] != "info"]
+    assert rate_cards
+    fix = rate_cards[0]["suggestions"][0]
+    resigned = {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, fix)) if c["indicator"] != "info"}
+    assert not resigned & {"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult"}, resigned
+
+
+def test_long_term_detail_states_coverage_and_window() -> None:
+    body, expected = scenario("s06-long-term-25-percent-summary")
+    long_term = card(hooks_for(expected).cards(body), "long-term-rate")
+    assert "25 % within 30 days for a patient on benzodiazepines for more than a year (limit 10 % per month)" \
+        in long_term["detail"]
+    assert "Covered on 365 of the last 365 days." in long_term["detail"]
+    # 1 mg/day clonazepam × 0.9 = 0.9 mg: two equal doses of 0.25 mg halves give 1 or 0.75 mg — none fits
+    assert long_term["suggestions"][0]["label"] == \
+        "Keep the current dose for now (no tablet step of at most 10 % exists)"
+
+
+def test_conversion_ambiguity_states_both_tables() -> None:
+    body, expected = scenario("s07-same-day-switch-alprazolam-to-diazepam")
+    ambiguity = card(hooks_for(expected).cards(body), "conversion-ambiguity")
+    assert "Under the Ashton table this is a 50 % reduction; under the VA/DoD table 0 %." in ambiguity["detail"]
+    assert "Cross-taper over 1–2 weeks" in ambiguity["detail"]
+
+
+def test_name_matched_order_says_so() -> None:
+    body, expected = scenario("own-name-matched-product")
+    too_fast = card(hooks_for(expected).cards(body), "taper-too-fast")
+    assert "Valium 5 mg tablet (MedicationRequest/d1) [identified by name, not by code]" in too_fast["detail"]
+
+
+def test_missing_birth_date_is_said_not_guessed() -> None:
+    body, expected = scenario("own-older-adult-missing-birthdate")
+    too_fast = card(hooks_for(expected).cards(body), "taper-too-fast")
+    assert "Age unknown: no birth date in the record." in too_fast["detail"]
+
+
+def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule() -> None:
+    body, expected = scenario("own-gabapentin-renal-crcl-40-tid")
+    hooks = hooks_for(expected)
+    renal = card(hooks.cards(body), "gabapentinoid-renal-dose")
+    # 70 kg × (140 − 70) / (72 × 1.215) = 56.0 mL/min → row 30–59: 400–1400 mg/day twice daily
+    assert "CrCl (Cockcroft–Gault) 56 mL/min" in renal["detail"]
+    assert "3 doses a day; the label gives it twice daily" in renal["detail"]
+    [fix] = renal["suggestions"]
+    dosage = fix["actions"][0]["resource"]["dosageInstruction"][0]
+    assert dosage["timing"]["repeat"]["frequency"] == 2
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 4.0  # 4 × 100 mg capsules twice daily = 800 mg
+    assert "gabapentinoid-renal-dose" not in {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, fix))}
+
+
+def test_missing_renal_data_asks_for_a_creatinine() -> None:
+    body, expected = scenario("own-gabapentin-renal-missing")
+    renal = card(hooks_for(expected).cards(body), "gabapentinoid-renal-dose")
+    assert "no kidney function result within 180 days" in renal["detail"]
+    assert renal["suggestions"][0]["actions"][0]["resource"]["code"]["coding"][0]["code"] == "2160-0"
+
+
+def test_referral_is_a_request_for_consultation_naming_the_trigger() -> None:
+    body, expected = scenario("s22-withdrawal-seizure-history")
+    referral = card(hooks_for(expected).cards(body), "specialist-referral")
+    request = referral["suggestions"][0]["actions"][0]["resource"]
+    assert request["resourceType"] == "ServiceRequest" and request["status"] == "draft"
+    assert request["intent"] == "proposal"
+    assert "history of withdrawal seizures" in request["reasonCode"][0]["text"]
+    assert "Please confirm you can accept" in request["note"][0]["text"]
+    assert "724668002" in referral["detail"]
