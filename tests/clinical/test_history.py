@@ -1,0 +1,126 @@
+"""Benzodiazepine history (clinical.md §6b, §8): timeline, steps, intervals, windows, long-term use,
+dependence, prior failed taper, final step — asserted exactly on small records."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from fractions import Fraction
+from typing import Any
+
+from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.history import BenzodiazepineHistory
+from cds_service.clinical.record import Evaluation
+from cds_service.clinical.terminology import load_terminology
+from cds_service.fhir.parse import build_patient_record
+from tests.utils.fhir import (
+    DIAZEPAM_2_MG_TABLET,
+    DIAZEPAM_5_MG_TABLET,
+    DIAZEPAM_10_MG_TABLET,
+    medication_request,
+)
+
+AT = datetime(2026, 3, 16, tzinfo=UTC)
+LORAZEPAM_1_MG = ("197901", "lorazepam 1 MG Oral Tablet")
+
+
+def facts(history: list[dict[str, Any]], drafts: tuple[dict[str, Any], ...] = (), **raw: list[dict[str, Any]]
+          ) -> ClinicalFacts:
+    terminology = load_terminology()
+    record = build_patient_record({"medicationRequests": history, **raw}, drafts, terminology)
+    return ClinicalFacts(Evaluation("p1", record, AT, None), terminology)
+
+
+def history_of(history: list[dict[str, Any]], drafts: tuple[dict[str, Any], ...] = ()) -> BenzodiazepineHistory:
+    return facts(history, drafts).history
+
+
+def dzp(medication: tuple[str, str], tablets: float, per_day: int, on: str, id: str, **kw: Any) -> dict[str, Any]:
+    return medication_request(medication, tablets=tablets, per_day=per_day, authored_on=on, id=id, **kw)
+
+
+TAPER = [
+    dzp(DIAZEPAM_10_MG_TABLET, 2, 1, "2024-01-01", "o1", status="stopped"),
+    dzp(DIAZEPAM_5_MG_TABLET, 1, 3, "2026-01-05", "o2", status="stopped", prior="o1"),
+    dzp(DIAZEPAM_2_MG_TABLET, 6, 1, "2026-03-02", "o3", prior="o2"),
+]
+
+
+def test_timeline_steps_and_current_total() -> None:
+    history = history_of(TAPER)
+    assert history.timeline == ((date(2024, 1, 1), 20), (date(2026, 1, 5), 15), (date(2026, 3, 2), 12))
+    assert [(s.day, s.previous_de, s.new_de, s.percent_reduction) for s in history.steps] == [
+        (date(2026, 1, 5), 20, 15, 25), (date(2026, 3, 2), 15, 12, 20)]
+    assert history.current_de == 12 and history.proposed_de == 12 and history.proposed_step is None
+    assert history.episode_start == date(2024, 1, 1) and history.episode_days == 805
+    assert history.interval_days == 14
+    assert history.in_taper_context and history.taper_start == date(2026, 1, 5)
+
+
+def test_proposed_step_and_windows() -> None:
+    draft = dzp(DIAZEPAM_10_MG_TABLET, 1, 1, "2026-03-16", "d1", status="draft", prior="o3")
+    history = history_of(TAPER, (draft,))
+    step = history.proposed_step
+    assert step is not None and (step.previous_de, step.new_de) == (12, 10)
+    assert step.percent_reduction == Fraction(50, 3)
+    assert history.window_reduction_percent(14) == Fraction(50, 3)  # 12 at the window start (2026-03-02)
+    assert history.window_reduction_percent(30) == Fraction(100, 3)  # 15 → 10 within 30 days
+
+
+def test_long_term_and_dependence() -> None:
+    history = history_of(TAPER)
+    assert history.covered_days_last_year == 365 and history.is_long_term and history.likely_dependent
+    short = history_of([dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2026-02-20", "s1")])
+    assert short.episode_days == 24 and not short.likely_dependent and not short.is_long_term
+    month_high = history_of([dzp(DIAZEPAM_10_MG_TABLET, 1, 2, "2026-02-10", "m1")])
+    assert month_high.episode_days == 34 and month_high.likely_dependent  # ≥ 1 month above 10 mg DE
+
+
+def test_gap_over_30_days_starts_a_new_episode() -> None:
+    earlier = {**dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2025-01-01", "e1", status="completed"),
+               "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "code": "d"}}}
+    history = history_of([earlier, dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2026-02-01", "e2")])
+    assert history.episode_start == date(2026, 2, 1) and history.steps == ()
+    assert [s.new_de for s in history.all_steps] == [0]
+
+
+def test_prior_failed_taper_is_found() -> None:
+    history = history_of([
+        dzp(DIAZEPAM_10_MG_TABLET, 2, 1, "2023-01-01", "f1", status="stopped"),
+        dzp(DIAZEPAM_5_MG_TABLET, 1, 3, "2024-04-01", "f2", status="stopped", prior="f1"),
+        dzp(DIAZEPAM_10_MG_TABLET, 2, 1, "2024-05-20", "f3", prior="f2"),
+    ])
+    failed = history.prior_failed_taper
+    assert failed is not None and (failed.day, failed.previous_de, failed.new_de) == (date(2024, 4, 1), 20, 15)
+
+
+def test_final_step_after_two_reductions_from_2_mg() -> None:
+    history = history_of([
+        dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2025-10-01", "z1", status="stopped"),
+        dzp(DIAZEPAM_2_MG_TABLET, 1.5, 1, "2026-01-05", "z2", status="stopped", prior="z1"),
+        dzp(DIAZEPAM_2_MG_TABLET, 1, 1, "2026-02-15", "z3", prior="z2"),
+    ])
+    assert history.current_de == 2 and history.is_final_step
+
+
+def test_lorazepam_under_both_tables() -> None:
+    record = [dzp(LORAZEPAM_1_MG, 1, 3, "2024-01-01", "l1")]
+    subject = facts(record)
+    assert subject.history_under("ashton").current_de == 30
+    assert subject.history_under("va-dod").current_de == 15
+
+
+def test_a_later_order_of_the_same_drug_replaces_the_earlier_one() -> None:
+    history = history_of([dzp(DIAZEPAM_5_MG_TABLET, 1, 3, "2025-06-01", "a1"),
+                          dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2026-02-01", "a2")])
+    assert history.current_de == 10 and [s.new_de for s in history.steps] == [10]
+
+
+def test_fills_count_only_where_no_order_covers_the_day() -> None:
+    fill = {"resourceType": "MedicationDispense", "id": "md1", "status": "completed",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                      "code": "197591", "display": "diazepam 5 MG Oral Tablet"}]},
+            "quantity": {"value": 60}, "daysSupply": {"value": 30, "code": "d"}, "whenHandedOver": "2026-03-01"}
+    with_order = facts([dzp(DIAZEPAM_5_MG_TABLET, 1, 3, "2025-06-01", "a1")], medicationDispenses=[fill]).history
+    assert with_order.current_de == 15
+    fills_only = facts([], medicationDispenses=[fill]).history
+    assert fills_only.current_de == 10

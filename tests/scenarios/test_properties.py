@@ -1,0 +1,74 @@
+"""Invariants over many generated records (issue #4 item 9), through the HTTP API."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cds_service import create_app
+from tests.conftest import HookCalls
+from tests.utils.fhir import ICD10, SNOMED, condition, medication_request
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+UNRELATED = [("617314", "atorvastatin 10 MG Oral Tablet"), ("197361", "amlodipine 5 MG Oral Tablet"),
+             ("861007", "metformin hydrochloride 500 MG Oral Tablet"), ("314076", "lisinopril 10 MG Oral Tablet"),
+             ("312940", "sertraline 50 MG Oral Tablet")]
+CONDITIONS = [("F13.20", "Sedative dependence", ICD10), ("724668002", "Withdrawal seizure", SNOMED),
+              ("Z33.1", "Pregnant state", ICD10), ("F31.9", "Bipolar disorder", ICD10),
+              ("R45.851", "Suicidal ideation", ICD10), ("66590003", "Alcohol dependence", SNOMED)]
+service = HookCalls(create_app({"auth": "off"}).test_client())
+
+
+def _orders(draw_status: str) -> Any:
+    return st.builds(
+        lambda med, tablets, per_day, day, ident: medication_request(
+            med, tablets=tablets, per_day=per_day, authored_on=f"2026-{day:02d}-01" if draw_status != "draft"
+            else "2026-03-16", status=draw_status, id=f"{draw_status}-{ident}"),
+        st.sampled_from(UNRELATED), st.sampled_from([0.5, 1, 2]), st.integers(1, 4), st.integers(1, 3),
+        st.integers(0, 10_000))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_orders("active"), max_size=6, unique_by=lambda r: r["id"]),
+       st.lists(_orders("draft"), min_size=1, max_size=3, unique_by=lambda r: r["id"]),
+       st.lists(st.sampled_from(CONDITIONS), max_size=4))
+def test_no_card_without_a_benzodiazepine_z_drug_or_adjunct(history: list[dict[str, Any]],
+                                                             drafts: list[dict[str, Any]],
+                                                             problems: list[tuple[str, str, str]]) -> None:
+    body = service.request(drafts=drafts, history=history,
+                         conditions=[condition(code, text, system=system) for code, text, system in problems])
+    assert service.cards(body) == []
+
+
+def _comparable(cards: list[dict[str, Any]]) -> list[Any]:
+    """Cards without their random uuids."""
+    stripped = json.loads(json.dumps(cards))
+    for card in stripped:
+        card.pop("uuid")
+        for suggestion in card.get("suggestions", []):
+            suggestion.pop("uuid")
+    return stripped
+
+
+SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "request.json").exists())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(SCENARIOS), st.randoms(use_true_random=False))
+def test_order_of_history_resources_does_not_change_the_cards(name: str, rnd: random.Random) -> None:
+    body = json.loads((FIXTURES / name / "request.json").read_text())
+    expected = json.loads((FIXTURES / name / "expected.json").read_text())
+    local = HookCalls(create_app({"auth": "off", **expected.get("settings", {})}).test_client())
+    shuffled = copy.deepcopy(body)
+    for key in ("medicationRequests", "medicationDispenses", "medicationStatements", "conditions", "observations"):
+        entries = shuffled["prefetch"][key].get("entry")
+        if entries:
+            rnd.shuffle(entries)
+    service = expected["service"]
+    assert _comparable(local.cards(shuffled, service)) == _comparable(local.cards(body, service))
