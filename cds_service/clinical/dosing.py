@@ -77,7 +77,7 @@ def daily_dose(
     """Daily dose (mg/day) of one order at ``at`` over all of its dosage lines (clinical.md §6b)."""
     if not dosages:
         if dispensed_quantity is not None and supply_days:
-            return _from_supply(product, dispensed_quantity, supply_days, as_needed=False)
+            return average_from_supply(product, dispensed_quantity, supply_days, as_needed=False)
         return UnknownDose("no dosage instruction")
     active = [d for d in dosages if _applies(d, at, start)]
     if not active:
@@ -92,7 +92,7 @@ def daily_dose(
             parts.append(part)
     except _Unknown as exc:
         if as_needed and dispensed_quantity is not None and supply_days:
-            return _from_supply(product, dispensed_quantity, supply_days, as_needed=True)
+            return average_from_supply(product, dispensed_quantity, supply_days, as_needed=True)
         return UnknownDose(str(exc))
     explanation = " + ".join(parts)
     return DailyDose(total, as_needed, f"PRN max: {explanation}" if as_needed else explanation)
@@ -110,7 +110,10 @@ def percent_reduction(previous_mg: Fraction, new_mg: Fraction) -> Fraction:
     return (previous_mg - new_mg) / previous_mg * 100
 
 
-def _from_supply(product: Product, quantity: Fraction, supply_days: Fraction, *, as_needed: bool) -> DoseResult:
+def average_from_supply(product: Product, quantity: Fraction, supply_days: Fraction, *, as_needed: bool
+                        ) -> DoseResult:
+    """Average daily dose of a supply: quantity × strength ÷ days supply (§6b PRN fallback; fills without
+    directions)."""
     if product.strength_mg is None:
         return UnknownDose("strength of the product is unknown")
     mg = quantity * product.strength_mg / supply_days

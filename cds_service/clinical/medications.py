@@ -24,7 +24,7 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, daily_dose
+from cds_service.clinical.dosing import DoseResult, UnknownDose, average_from_supply, daily_dose
 from cds_service.clinical.model import Product
 from cds_service.clinical.terminology import Terminology
 
@@ -129,18 +129,16 @@ def _is_inpatient(order: MedicationRequest) -> bool:
     )
 
 
+def _amount(quantity: Any) -> Fraction | None:
+    return Fraction(str(quantity.value)) if quantity is not None and quantity.value is not None else None
+
+
 def order_course(order: MedicationRequest, product: Product, at: datetime, *, draft: bool) -> MedicationCourse:
     start = as_date(order.authoredOn)
     supply_days = _duration_days(order.dispenseRequest.expectedSupplyDuration) if order.dispenseRequest else None
-    quantity = order.dispenseRequest.quantity if order.dispenseRequest else None
-    dose = daily_dose(
-        order.dosageInstruction or [],
-        product,
-        at,
-        start=start,
-        dispensed_quantity=Fraction(str(quantity.value)) if quantity and quantity.value is not None else None,
-        supply_days=supply_days,
-    )
+    quantity = _amount(order.dispenseRequest.quantity) if order.dispenseRequest else None
+    dose = daily_dose(order.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
+                      supply_days=supply_days)
     end: date | None = None
     if not draft and order.status in _ENDED_STATUSES and start is not None:
         repeats = order.dispenseRequest.numberOfRepeatsAllowed or 0 if order.dispenseRequest else 0
@@ -164,24 +162,12 @@ def dispense_course(dispense: MedicationDispense, product: Product, at: datetime
     supply_days = _duration_days(dispense.daysSupply)
     if start is None or supply_days is None:
         return None  # a fill without a date or a supply says nothing about when the drug was taken
-    quantity = dispense.quantity
-    dose = daily_dose(
-        dispense.dosageInstruction or [],
-        product,
-        at,
-        start=start,
-        dispensed_quantity=Fraction(str(quantity.value)) if quantity and quantity.value is not None else None,
-        supply_days=supply_days,
-    )
-    if isinstance(dose, UnknownDose) and quantity is not None and quantity.value is not None \
-            and product.strength_mg is not None and supply_days > 0:
-        # A fill without directions still tells the average daily amount: quantity ÷ days supply.
-        units_per_day = Fraction(str(quantity.value)) / supply_days
-        dose = DailyDose(
-            mg=units_per_day * product.strength_mg,
-            as_needed=False,
-            explanation=f"{quantity.value} {product.unit} over {supply_days} days",
-        )
+    quantity = _amount(dispense.quantity)
+    dose = daily_dose(dispense.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
+                      supply_days=supply_days)
+    if isinstance(dose, UnknownDose) and quantity is not None and supply_days > 0:
+        # A fill whose directions cannot be read still tells the average daily amount.
+        dose = average_from_supply(product, quantity, supply_days, as_needed=False)
     return MedicationCourse(
         kind="dispense",
         resource_id=dispense.id,

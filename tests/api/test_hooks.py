@@ -7,27 +7,12 @@ from typing import Any
 
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import (
-    BACLOFEN_10_MG_TABLET,
-    DIAZEPAM_2_MG_TABLET,
     DIAZEPAM_5_MG_TABLET,
     RXNORM,
+    baclofen_draft,
+    diazepam_taper_15_to_12,
     medication_request,
 )
-
-
-def _taper() -> list[dict[str, Any]]:
-    return [
-        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", status="stopped",
-                           id="dzp-15"),
-        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-02", id="dzp-10",
-                           prior="dzp-15"),
-        medication_request(DIAZEPAM_2_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-02", id="dzp-2"),
-    ]
-
-
-def _baclofen() -> dict[str, Any]:
-    return medication_request(BACLOFEN_10_MG_TABLET, tablets=1, per_day=3, authored_on="2026-03-16",
-                              status="draft", id="bac-1")
 
 
 def test_order_sign_with_nothing_to_say_returns_empty_cards(hooks: HookCalls) -> None:
@@ -38,7 +23,7 @@ def test_order_sign_with_nothing_to_say_returns_empty_cards(hooks: HookCalls) ->
 
 
 def test_order_select_evaluates_only_the_selections(hooks: HookCalls) -> None:
-    body = hooks.request("order-select", drafts=[_baclofen()], history=_taper(),
+    body = hooks.request("order-select", drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(),
                          selections=["MedicationRequest/bac-1"])
     assert card_types(hooks.cards(body, "bzd-taper-order-select")) == [("baclofen-adjunct", "warning")]
     body["context"]["selections"] = ["MedicationRequest/someone-else"]
@@ -55,25 +40,25 @@ def _stu3(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_medication_prescribe_reads_stu3_drafts(hooks: HookCalls) -> None:
-    body = hooks.request("medication-prescribe", drafts=[_stu3(_baclofen())], history=_taper())
+    body = hooks.request("medication-prescribe", drafts=[_stu3(baclofen_draft())], history=diazepam_taper_15_to_12())
     [card] = hooks.cards(body, "bzd-taper-medication-prescribe")
     assert card["source"]["topic"]["code"] == "baclofen-adjunct"
     assert "(30 mg/day)" in card["detail"]
 
 
 def test_medication_prescribe_reads_dstu2_medication_orders(hooks: HookCalls) -> None:
-    order = _stu3(_baclofen())
+    order = _stu3(baclofen_draft())
     order["resourceType"] = "MedicationOrder"
     order["patient"] = order.pop("subject")
     order["dateWritten"] = order.pop("authoredOn")
     del order["intent"]
-    body = hooks.request("medication-prescribe", drafts=[order], history=_taper())
+    body = hooks.request("medication-prescribe", drafts=[order], history=diazepam_taper_15_to_12())
     assert card_types(hooks.cards(body, "bzd-taper-medication-prescribe")) == [("baclofen-adjunct", "warning")]
 
 
 def test_sandbox_style_order_select_before_a_medication_is_chosen(hooks: HookCalls) -> None:
     """The sandbox fires order-select with a bare draft: no intent, no medication, Bundle without type."""
-    body = hooks.request("order-select", history=_taper())
+    body = hooks.request("order-select", history=diazepam_taper_15_to_12())
     body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": {
         "resourceType": "MedicationRequest", "id": "request-123", "status": "draft",
         "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-03-16"}}]}
@@ -96,7 +81,7 @@ def test_sandbox_style_draft_with_object_category_and_pill_units(hooks: HookCall
         "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "unit": "days"}},
         "reasonCode": [{"text": "withdrawal anxiety"}],
     }
-    body = hooks.request("order-select", drafts=[draft], history=_taper())
+    body = hooks.request("order-select", drafts=[draft], history=diazepam_taper_15_to_12())
     [card] = hooks.cards(body, "bzd-taper-order-select")
     assert "(30 mg/day)" in card["detail"]
 
@@ -104,7 +89,7 @@ def test_sandbox_style_draft_with_object_category_and_pill_units(hooks: HookCall
 def test_malformed_history_resource_is_skipped_and_said(hooks: HookCalls) -> None:
     broken = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2026-01-01", id="odd")
     broken["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = "thrice-zzq"
-    body = hooks.request(drafts=[_baclofen()], history=[*_taper(), broken])
+    body = hooks.request(drafts=[baclofen_draft()], history=[*diazepam_taper_15_to_12(), broken])
     [card] = hooks.cards(body)
     assert "one MedicationRequest could not be read" in card["detail"]
     assert "thrice-zzq" not in card["detail"], "the note names the problem, not the patient's data"

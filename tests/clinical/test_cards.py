@@ -37,7 +37,8 @@ def test_info_card_has_no_override_reasons_and_no_empty_members() -> None:
 
 def test_suggestions_bring_selection_behavior_and_uuids() -> None:
     delete = Action(type="delete", description="Remove", resource_id="MedicationRequest/o1")
-    card = build_card(_finding(suggestions=(Suggestion("Remove", (delete,)), Suggestion("Nothing", ())),
+    card = build_card(_finding(detail="**Order:** o1",
+                               suggestions=(Suggestion("Remove", (delete,)), Suggestion("Nothing", ())),
                                links=(Link("Plan", "https://example.org/plan"),)))
     assert card["selectionBehavior"] == "at-most-one"
     assert [s["label"] for s in card["suggestions"]] == ["Remove"], "a suggestion without actions is dropped"

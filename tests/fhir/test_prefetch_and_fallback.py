@@ -11,11 +11,9 @@ import responses
 
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import (
-    BACLOFEN_10_MG_TABLET,
-    DIAZEPAM_2_MG_TABLET,
-    DIAZEPAM_5_MG_TABLET,
+    baclofen_draft,
     condition,
-    medication_request,
+    diazepam_taper_15_to_12,
     patient,
     searchset,
 )
@@ -25,25 +23,8 @@ KEYS = ["patient", "medicationRequests", "medicationDispenses", "medicationState
         "observations"]
 
 
-def _taper_history() -> list[dict[str, Any]]:
-    """Diazepam 15 mg/day, cut to 12 mg/day on 2026-03-02 (issue #3 "Done when")."""
-    before = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2026-01-05",
-                                status="stopped", id="dzp-15")
-    after_5 = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-02",
-                                 id="dzp-10", prior="dzp-15")
-    after_2 = medication_request(DIAZEPAM_2_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-02",
-                                 id="dzp-2")
-    return [before, after_5, after_2]
-
-
-def _baclofen_draft() -> dict[str, Any]:
-    return medication_request(BACLOFEN_10_MG_TABLET, tablets=1, per_day=3, authored_on="2026-03-16",
-                              status="draft", id="bac-1")
-
-
 def _request(hooks: HookCalls) -> dict[str, Any]:
-    return hooks.request(drafts=[_baclofen_draft()], history=_taper_history())
-
+    return hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -62,6 +62,8 @@ def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -
     assert isinstance(source.get("url"), str) and source["url"].startswith("https://")
     topic = source.get("topic")
     assert topic["system"] == "urn:bzd-taper-cds:card-type" and topic["code"] in CARD_TYPES
+    if draft_ids is not None:  # a card of a real call names the order it concerns (issue #4 item 7)
+        assert "**Order:**" in card.get("detail", ""), "every card names the order it concerns"
     if "detail" in card:
         assert isinstance(card["detail"], str) and not re.search(r"<[A-Za-z/!]", card["detail"]), \
             "detail: Markdown without raw HTML"

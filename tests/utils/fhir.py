@@ -75,3 +75,20 @@ def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[s
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
     return bundle
+
+
+def diazepam_taper_15_to_12() -> list[dict[str, Any]]:
+    """Diazepam 15 mg/day since 2025-09-01, cut to 12 mg/day (5 mg BID + 2 mg) on 2026-03-02 (issue #3)."""
+    return [
+        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", status="stopped",
+                           id="dzp-15"),
+        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-02", id="dzp-10",
+                           prior="dzp-15"),
+        medication_request(DIAZEPAM_2_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-02", id="dzp-2"),
+    ]
+
+
+def baclofen_draft() -> dict[str, Any]:
+    """A new baclofen 10 mg three-times-daily draft order, authored 2026-03-16."""
+    return medication_request(BACLOFEN_10_MG_TABLET, tablets=1, per_day=3, authored_on="2026-03-16",
+                              status="draft", id="bac-1")

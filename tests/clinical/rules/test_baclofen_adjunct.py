@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import (
-    BACLOFEN_10_MG_TABLET,
-    DIAZEPAM_2_MG_TABLET,
     DIAZEPAM_5_MG_TABLET,
     ICD10,
+    baclofen_draft,
     condition,
+    diazepam_taper_15_to_12,
     medication_request,
 )
 
 
-def _taper() -> list[dict[str, Any]]:
-    return [
-        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", status="stopped",
-                           id="dzp-15"),
-        medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-02", id="dzp-10",
-                           prior="dzp-15"),
-        medication_request(DIAZEPAM_2_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-02", id="dzp-2"),
-    ]
-
-
-def _baclofen() -> dict[str, Any]:
-    return medication_request(BACLOFEN_10_MG_TABLET, tablets=1, per_day=3, authored_on="2026-03-16",
-                              status="draft", id="bac-1")
-
-
 def test_card_states_the_reduction_and_the_baclofen_dose_exactly(hooks: HookCalls) -> None:
-    [card] = hooks.cards(hooks.request(drafts=[_baclofen()], history=_taper()))
+    [card] = hooks.cards(hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
     assert card["indicator"] == "warning"
     assert card["source"]["topic"] == {"system": "urn:bzd-taper-cds:card-type", "code": "baclofen-adjunct",
                                        "display": "Baclofen is not a taper adjunct"}
@@ -42,7 +25,7 @@ def test_card_states_the_reduction_and_the_baclofen_dose_exactly(hooks: HookCall
 
 
 def test_three_suggestions_remove_replace_with_gabapentin_and_refer_for_cbt(hooks: HookCalls) -> None:
-    [card] = hooks.cards(hooks.request(drafts=[_baclofen()], history=_taper()))
+    [card] = hooks.cards(hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
     remove, replace, cbt = card["suggestions"]
     assert card["selectionBehavior"] == "at-most-one"
     assert remove["isRecommended"] is True
@@ -64,11 +47,11 @@ def test_three_suggestions_remove_replace_with_gabapentin_and_refer_for_cbt(hook
 
 
 def test_accepting_the_removal_and_re_signing_gives_no_card(hooks: HookCalls) -> None:
-    assert hooks.cards(hooks.request(drafts=[], history=_taper())) == []
+    assert hooks.cards(hooks.request(drafts=[], history=diazepam_taper_15_to_12())) == []
 
 
 def test_gabapentin_is_not_suggested_with_a_sedative_use_disorder(hooks: HookCalls) -> None:
-    body = hooks.request(drafts=[_baclofen()], history=_taper(),
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(),
                          conditions=[condition("F13.20", "Sedative dependence, uncomplicated", system=ICD10)])
     cards = hooks.cards(body)
     assert card_types(cards) == [("specialist-referral", "warning"), ("baclofen-adjunct", "warning")]
@@ -79,7 +62,7 @@ def test_gabapentin_is_not_suggested_with_a_sedative_use_disorder(hooks: HookCal
 
 
 def test_resolved_spasticity_does_not_excuse_baclofen(hooks: HookCalls) -> None:
-    body = hooks.request(drafts=[_baclofen()], history=_taper(),
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(),
                          conditions=[condition("221360009", "Spasticity", clinical_status="resolved")])
     assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]
 
@@ -88,6 +71,6 @@ def test_baclofen_added_while_another_draft_cuts_diazepam(hooks: HookCalls) -> N
     stable = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", id="dzp-15")
     cut = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on="2026-03-16", status="draft",
                              id="dzp-draft", prior="dzp-15")
-    cards = hooks.cards(hooks.request(drafts=[_baclofen(), cut], history=[stable]))
+    cards = hooks.cards(hooks.request(drafts=[baclofen_draft(), cut], history=[stable]))
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "baclofen-adjunct"]
     assert "reduce it from 15 mg to 10 mg diazepam-equivalent/day (33.3 %)" in card["detail"]
