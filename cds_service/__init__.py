@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service.config import Settings
+from cds_service.db import engine_for
 from cds_service.errors import ServiceError, operation_outcome
+from cds_service.logs import configure_logging, init_request_logging
+from cds_service.security import replay
+from cds_service.security.cors import init_cors
 from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_client_jwt
 
 log = logging.getLogger("cds_service")
@@ -26,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = Settings.from_env()
     if test_config:
         settings = settings.with_overrides(test_config)
+    configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -42,6 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(health.bp)
+    init_request_logging(app)
+    init_cors(app, settings)
     _register_client_trust(app, settings)
     _register_error_handlers(app)
     return app
@@ -55,10 +63,19 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
         authorization = request.headers.get("Authorization")
         if settings.auth == "optional" and not authorization:
             return None
+        def first_use(issuer: str, jti: str, expires_at: datetime) -> bool:
+            return replay.first_use(engine_for(settings.database_url), issuer, jti, expires_at)
+
         try:
-            g.client_claims = verify_client_jwt(
-                authorization, settings.public_base_url + request.path, app.config["TRUSTED_ISSUERS"]
+            claims = verify_client_jwt(
+                authorization, settings.public_base_url + request.path, app.config["TRUSTED_ISSUERS"], first_use
             )
+            log.debug("client verified", extra={"iss": claims["iss"], "jti": claims["jti"]})
+        except replay.ReplayStoreUnavailable:
+            log.error("replay store unavailable", extra={"path": request.path})
+            response = jsonify(operation_outcome("token replay store unavailable", "transient"))
+            response.status_code = 503
+            return response
         except Untrusted as exc:
             log.warning("client JWT rejected", extra={"reason": str(exc), "path": request.path})
             response = jsonify(operation_outcome("unauthorized", "login"))

@@ -43,6 +43,7 @@ class Settings:
     fhir_max_pages: int = 10
     """How many Bundle pages one FHIR fallback search may follow before giving up (cds-hooks.md §4.2)."""
     max_body_bytes: int = 2 * 1024 * 1024
+    log_level: str = "INFO"
     testing: bool = False
 
     @classmethod
@@ -64,6 +65,9 @@ class Settings:
             values["taper_profile"] = _choice("CDS_TAPER_PROFILE", env["CDS_TAPER_PROFILE"], _PROFILES)
         if "CDS_EQUIVALENCE_TABLE" in env:
             values["equivalence_table"] = _choice("CDS_EQUIVALENCE_TABLE", env["CDS_EQUIVALENCE_TABLE"], _TABLES)
+        if env.get("CDS_LOG_LEVEL"):
+            values["log_level"] = _choice("CDS_LOG_LEVEL", env["CDS_LOG_LEVEL"].upper(),
+                                          ("DEBUG", "INFO", "WARNING", "ERROR"))
         if "CDS_FHIR_TIMEOUT_S" in env:
             values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
         return replace(settings, **values).validated()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 
+from cds_service.api.json_body import json_body
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
 from cds_service.schemas.hook_request import load_hook_request
@@ -21,17 +22,17 @@ def call_service(service_id: str) -> Response:
     service = SERVICES.get(service_id)
     if service is None:
         raise ServiceError(f"no CDS service with id '{service_id}'", status=404, issue_code="not-found")
-    if not request.is_json:
-        raise ServiceError("the request body must be application/json", status=415, issue_code="not-supported")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise BadRequest("the request body is not valid JSON")
+    body = json_body(request)
     try:
         hook_request = load_hook_request(body, service.hook)
     except ValidationError as exc:
         raise BadRequest(f"invalid hook request: {_messages(exc.messages)}") from exc
-    log.info("hook call", extra={"service": service.id, "hookInstance": hook_request["hookInstance"]})
+    g.hook_instance = hook_request["hookInstance"]
     outcome = evaluate_hook_call(service, hook_request, current_app.config["SETTINGS"])
+    log.info("hook evaluated", extra={
+        "service": service.id, "cards": [f"{t}:{i}" for t, i in outcome.card_types],
+        "failed_rules": list(outcome.failed_rules) or None,
+    })
     return jsonify(outcome.response)
 
 

@@ -7,10 +7,16 @@ the same server (a link elsewhere would leak the token).
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import requests
+from requests import Response
+
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+"""Largest FHIR response read (a Bundle page); beyond it the fetch fails instead of exhausting memory."""
 
 
 class FhirUnavailable(Exception):
@@ -26,7 +32,9 @@ class FhirClient:
         timeout_s: float,
         max_pages: int,
         session: requests.Session | None = None,
+        max_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        self._max_bytes = max_bytes
         self.base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
         self._max_pages = max_pages
@@ -62,21 +70,42 @@ class FhirClient:
             page = self._get_absolute(link)
 
     def _get_absolute(self, url: str) -> dict[str, Any]:
+        """One GET, bounded in total time (a slow drip cannot hold the worker) and in size."""
+        deadline = time.monotonic() + self._timeout_s
         try:
-            response = self._session.get(url, headers=self._headers, timeout=self._timeout_s)
+            with self._session.get(url, headers=self._headers, timeout=self._timeout_s, stream=True) as response:
+                if response.status_code == 404:
+                    raise FhirUnavailable("not found (404)")
+                if not response.ok:
+                    raise FhirUnavailable(f"status {response.status_code}")
+                raw = self._read_bounded(response, deadline)
         except requests.RequestException as exc:
             raise FhirUnavailable(f"request failed ({type(exc).__name__})") from exc
-        if response.status_code == 404:
-            raise FhirUnavailable("not found (404)")
-        if not response.ok:
-            raise FhirUnavailable(f"status {response.status_code}")
         try:
-            body = response.json()
-        except ValueError as exc:
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
             raise FhirUnavailable("response is not JSON") from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirUnavailable("response is not a FHIR resource")
         return body
+
+    def _read_bounded(self, response: Response, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+            raise FhirUnavailable("response too large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            # read1 returns after one socket read, so the deadline is checked between every arrival.
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise FhirUnavailable("response too large")
+            if time.monotonic() > deadline:
+                raise FhirUnavailable("timed out")
+            chunks.append(chunk)
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

@@ -33,7 +33,8 @@ def secured(tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey) -> FlaskCli
     public_jwk.update({"kid": KID, "alg": "ES384", "use": "sig"})
     trust = tmp_path / "trusted.json"
     trust.write_text(json.dumps({ISSUER: {"jwks": {"keys": [public_jwk]}}}))
-    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE})
+    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
+                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
     return app.test_client()
 
 

@@ -1,0 +1,80 @@
+"""Structured JSON logs that cannot carry patient data or tokens (issue #5 "Safe logs").
+
+Only allow-listed fields are written: a log call's ``extra`` keys outside ``SAFE_FIELDS`` are dropped,
+and messages are fixed strings chosen by the code, never request content. Every line of a request
+carries its request id (``X-Request-ID`` when it looks safe, else a new UUID).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+
+SAFE_FIELDS = ("request_id", "hookInstance", "service", "rule", "error_type", "reason", "method", "path",
+               "status", "duration_ms", "iss", "jti", "cards", "failed_rules", "fetched_keys")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_NOISY = ("urllib3", "requests", "werkzeug")
+"""Libraries whose DEBUG lines include URLs with patient ids: never below WARNING."""
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage() if record.name.startswith("cds_service") else record.msg,
+        }
+        for name in SAFE_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        return json.dumps(line, default=str)
+
+
+class RequestContext(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context() and "request_id" in g:
+            record.request_id = g.request_id
+            if "hook_instance" in g:
+                record.hookInstance = g.hook_instance
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    package = logging.getLogger("cds_service")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in package.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RequestContext())
+        package.addHandler(handler)
+        package.propagate = True
+    package.setLevel(level)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def init_request_logging(app: Flask) -> None:
+    log = logging.getLogger("cds_service.http")
+    log.addFilter(RequestContext())
+
+    @app.before_request
+    def start() -> None:
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _SAFE_REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        log.info("request", extra={
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+        })
+        return response

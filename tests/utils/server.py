@@ -1,0 +1,53 @@
+"""Run the real service under gunicorn on 127.0.0.1 for tests that must cross a real HTTP boundary."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """Yield the base URL of a gunicorn serving ``cds_service:create_app()`` with the deployment config."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    full_env = {**os.environ, "CDS_BIND": f"127.0.0.1:{port}", "CDS_WORKERS": str(workers),
+                "CDS_PUBLIC_BASE_URL": base, **env}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"),
+         "cds_service:create_app()"],
+        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("gunicorn did not become ready")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=15)
+        if b"Traceback" in output:
+            raise AssertionError(output.decode(errors="replace"))
