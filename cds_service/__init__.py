@@ -23,7 +23,7 @@ from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_clie
 
 log = logging.getLogger("cds_service")
 
-_PUBLIC_PATHS = ("/healthz", "/readyz")
+_PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json")
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -78,7 +78,7 @@ class HookCalls:
         response = self._client.post(f"/cds-services/{service_id}", json=body, **kwargs)
         if response.status_code == 200:
             drafts = body["context"].get("draftOrders") or body["context"].get("medications")
-            ids = {e["resource"].get("id") for e in drafts.get("entry", [])}
+            ids = {str(e["resource"].get("id")) for e in drafts.get("entry", []) if isinstance(e.get("resource"), dict)}
             assert_valid_response(response.get_json(), ids)
         return response
 

@@ -108,8 +108,13 @@ class FhirClient:
             chunks.append(chunk)
 
 
+def items(value: Any) -> list[Any]:
+    """A JSON array member as a list; anything else (absent, null, an object, a number) as empty."""
+    return value if isinstance(value, list) else []
+
+
 def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in items(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
@@ -118,7 +123,7 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """Entry resources of a Bundle, skipping ``search.mode = outcome`` entries and non-objects."""
     resources = []
-    for entry in bundle.get("entry") or []:
+    for entry in items(bundle.get("entry")):
         if not isinstance(entry, dict):
             continue
         search = entry.get("search")
@@ -135,7 +140,7 @@ def has_error_outcome(bundle: dict[str, Any]) -> bool:
 
     Servers often add informational outcomes to a search result; only errors mean the data are incomplete.
     """
-    for entry in bundle.get("entry") or []:
+    for entry in items(bundle.get("entry")):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome" \
                 and is_error_outcome(resource):
@@ -144,7 +149,7 @@ def has_error_outcome(bundle: dict[str, Any]) -> bool:
 
 
 def is_error_outcome(outcome: dict[str, Any]) -> bool:
-    issues = outcome.get("issue") or []
+    issues = items(outcome.get("issue"))
     return not issues or any(
         isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in issues
     )

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from cds_service.clinical.record import PatientRecord
 from cds_service.clinical.terminology import SimpleCoding, Terminology
+from cds_service.fhir.client import items
 
 ModelT = TypeVar("ModelT", bound=Resource)
 
@@ -110,7 +111,7 @@ def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
         if "dateWritten" in converted and "authoredOn" not in converted:
             converted["authoredOn"] = converted.pop("dateWritten")
         converted.setdefault("intent", "order")
-    for dosage in converted.get("dosageInstruction") or []:
+    for dosage in items(converted.get("dosageInstruction")):
         if isinstance(dosage, dict):
             _move_dose_into_dose_and_rate(dosage)
     return converted
@@ -133,7 +134,7 @@ def codings_of(concept: Any) -> list[SimpleCoding]:
     for item in concepts:
         if not isinstance(item, dict):
             continue
-        for coding in item.get("coding") or []:
+        for coding in items(item.get("coding")):
             if isinstance(coding, dict):
                 codings.append(SimpleCoding(_str(coding.get("system")), _str(coding.get("code")),
                                             _str(coding.get("display"))))
@@ -152,7 +153,7 @@ def medication_concepts(resource: dict[str, Any]) -> list[Any]:
     reference = resource.get("medicationReference")
     if isinstance(reference, dict):
         target = reference.get("reference")
-        for contained in resource.get("contained") or []:
+        for contained in items(resource.get("contained")):
             if isinstance(contained, dict) and contained.get("resourceType") == "Medication" \
                     and f"#{contained.get('id')}" == target and isinstance(contained.get("code"), dict):
                 concepts.append(contained["code"])

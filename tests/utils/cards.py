@@ -47,7 +47,8 @@ def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
     seen = set()
     for card in body["cards"]:
         assert_valid_card(card, draft_ids)
-        seen_key = (card["source"]["topic"]["code"], card["summary"])
+        # one card per card type and order: the detail's first line names the order
+        seen_key = (card["source"]["topic"]["code"], card.get("detail", "").split("\n")[0])
         assert seen_key not in seen, f"duplicate card {seen_key}"
         seen.add(seen_key)
 

@@ -1,0 +1,94 @@
+"""FHIR-server faults during fallback, against a real local HTTP server: bounded time and memory, then 412
+(issue #5 item 5). A worker is never blocked past the configured timeout."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from cds_service import create_app
+from tests.conftest import HookCalls
+from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
+
+Behaviour = Callable[[BaseHTTPRequestHandler], None]
+
+
+def slow_drip(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/fhir+json")
+    handler.end_headers()
+    handler.wfile.write(b'{"resourceType": "Bundle", "entry": [')
+    for _ in range(100):  # one byte every 0.2 s: each read beats a per-read timeout, the total must not
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+def huge_declared(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/fhir+json")
+    handler.send_header("Content-Length", str(200 * 1024 * 1024))
+    handler.end_headers()
+    handler.wfile.write(b"{")
+
+
+def huge_streamed(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/fhir+json")
+    handler.end_headers()
+    handler.wfile.write(b'{"resourceType": "Bundle", "entry": [')
+    block = json.dumps({"resource": {"resourceType": "Condition", "id": "x" * 1000}}).encode() + b","
+    for _ in range(30_000):  # about 30 MB, never finished
+        handler.wfile.write(block)
+
+
+def hangs(handler: BaseHTTPRequestHandler) -> None:
+    time.sleep(5)
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[Callable[[Behaviour], str]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(behaviour: Behaviour) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                try:
+                    behaviour(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/fhir"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("behaviour", [slow_drip, huge_declared, huge_streamed, hangs],
+                         ids=["slow-drip", "huge-declared", "huge-streamed", "hangs"])
+def test_fault_ends_in_412_within_the_timeout(fhir_server: Callable[[Behaviour], str], behaviour: Behaviour) -> None:
+    hooks = HookCalls(create_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    del body["prefetch"]["conditions"]
+    body["fhirServer"] = fhir_server(behaviour)
+    started = time.monotonic()
+    response = hooks.post(body)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 412
+    assert "conditions" in response.get_json()["issue"][0]["diagnostics"]
+    assert elapsed < 2.5, f"took {elapsed:.2f} s with a 1 s timeout"

@@ -1,0 +1,95 @@
+"""Hostile input gets a 4xx with an OperationOutcome — never a 500, never a hung worker (issue #5 item 4)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import schemathesis
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cds_service import create_app
+from tests.conftest import HookCalls
+from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
+
+URL = "/cds-services/bzd-taper-order-sign"
+
+
+def post_raw(client: FlaskClient, data: str | bytes) -> Any:
+    return client.post(URL, data=data, content_type="application/json")
+
+
+def assert_outcome(response: Any, status: int) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 100_000 + "]" * 100_000,
+    '{"a":' * 50_000 + "1" + "}" * 50_000,
+    '{"hook": NaN}', '{"hook": Infinity}', '{"hook": -Infinity}',
+    "\udcff", b"\xff\xfe{}", "",
+])
+def test_unparseable_bodies_are_400(client: FlaskClient, body: str | bytes) -> None:
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    assert_outcome(post_raw(client, data), 400)
+
+
+@pytest.mark.parametrize("member", ["hook", "hookInstance", "context", "prefetch", "fhirServer",
+                                    "fhirAuthorization"])
+@pytest.mark.parametrize("value", [None, 7, "7", [], [1, 2], {"x": 1}, True, 1e308, "\u202e\u0000"])
+def test_wrong_types_in_every_member_are_4xx(hooks: HookCalls, member: str, value: Any) -> None:
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    body[member] = value
+    response = hooks.post(body)
+    assert response.status_code in (200, 400, 412), response.get_data(as_text=True)[:300]
+    if response.status_code != 200:
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_huge_array_of_drafts_within_the_size_limit_is_answered(hooks: HookCalls) -> None:
+    body = hooks.request(drafts=[{**baclofen_draft(), "id": f"bac-{n}"} for n in range(1500)],
+                         history=diazepam_taper_15_to_12())
+    response = hooks.post(body)
+    assert response.status_code == 200
+    assert len(response.get_json()["cards"]) <= 5
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+FIELDS = ["status", "intent", "authoredOn", "medicationCodeableConcept", "dosageInstruction", "priorPrescription",
+          "dispenseRequest", "category", "subject", "id", "contained", "medicationReference"]
+
+
+def fhir_like(resource_type: str) -> Any:
+    return st.fixed_dictionaries({"resourceType": st.just(resource_type)},
+                                 optional={name: JSON for name in FIELDS})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(fhir_like("MedicationRequest"), max_size=3), st.lists(fhir_like("MedicationRequest"), max_size=3),
+       st.lists(fhir_like("Condition") | fhir_like("Observation") | fhir_like("MedicationStatement"), max_size=3))
+def test_fuzzed_fhir_never_fails_the_call(drafts: list[dict[str, Any]], history: list[dict[str, Any]],
+                                          others: list[dict[str, Any]]) -> None:
+    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    body = hooks.request(drafts=drafts, history=history + diazepam_taper_15_to_12(), conditions=others)
+    response = hooks.post(json.loads(json.dumps(body)))
+    assert response.status_code in (200, 400), response.get_data(as_text=True)[:500]
+
+
+schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app({"auth": "off"}))
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_openapi_operations_never_answer_5xx(case: Any) -> None:
+    response = case.call()
+    assert response.status_code < 500, response.text[:300]
+    if response.status_code >= 400:
+        assert response.json()["resourceType"] == "OperationOutcome"
