@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@mkdir -p var
 	@echo "Discovery URL: http://127.0.0.1:8080/cds-services"
-	CDS_AUTH=optional CDS_TRUSTED_ISSUERS=dev/trusted-issuers.dev.json CDS_DATA_DIR=var \
+	CDS_AUTH=optional CDS_TRUSTED_ISSUERS=dev/trusted-issuers.dev.json CDS_DATA_DIR=var CDS_CORS_ORIGINS='*' \
 	  $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'cds_service:create_app()'
 
 lint: $(STAMP)
