@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
+import responses
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm
@@ -76,3 +77,28 @@ def test_unsigned_token_is_401(secured: FlaskClient) -> None:
 
 def test_health_probes_need_no_token(secured: FlaskClient) -> None:
     assert secured.get("/healthz").status_code == 200
+
+
+@responses.activate
+def test_keys_from_an_allow_listed_jwks_url_are_fetched_once_and_cached(
+    tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    public_jwk = json.loads(ECAlgorithm.to_jwk(signing_key.public_key()))
+    public_jwk.update({"kid": KID, "alg": "ES384"})
+    jwks_url = "https://ehr.test.example/.well-known/jwks.json"
+    served = responses.get(jwks_url, json={"keys": [public_jwk]})
+    trust = tmp_path / "trusted.json"
+    trust.write_text(json.dumps({ISSUER: {"jwks_url": jwks_url}}))
+    client = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
+                         "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    for _ in range(3):
+        token = _token(signing_key, f"{BASE}/cds-services")
+        assert client.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert served.call_count == 1
+
+
+def test_optional_mode_accepts_no_token_but_rejects_a_bad_one(tmp_path: Path) -> None:
+    client = create_app({"auth": "optional", "public_base_url": BASE,
+                         "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    assert client.get("/cds-services").status_code == 200
+    assert client.get("/cds-services", headers={"Authorization": "Bearer not.a.jwt"}).status_code == 401
