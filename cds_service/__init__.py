@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service.config import Settings
-from cds_service.db import engine_for
+from cds_service.db import engine_for, ensure_schema
 from cds_service.errors import ServiceError, operation_outcome
 from cds_service.logs import configure_logging, init_request_logging
 from cds_service.security import replay
@@ -43,10 +43,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.auth == "off":
         log.warning("CDS_AUTH=off: client JWTs are NOT verified — development only")
 
-    from cds_service.api import discovery, health, hooks
+    from cds_service.api import analytics, discovery, feedback, health, hooks
 
+    ensure_schema(settings.database_url)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(analytics.bp)
     app.register_blueprint(health.bp)
     init_request_logging(app)
     init_cors(app, settings)

@@ -44,6 +44,10 @@ class Settings:
     """How many Bundle pages one FHIR fallback search may follow before giving up (cds-hooks.md §4.2)."""
     max_body_bytes: int = 2 * 1024 * 1024
     log_level: str = "INFO"
+    snooze_days: int = 90
+    """How long an override with a snooze reason silences the same card type for the same patient."""
+    patient_hash_key: str | None = None
+    """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
     testing: bool = False
 
     @classmethod
@@ -68,6 +72,10 @@ class Settings:
         if env.get("CDS_LOG_LEVEL"):
             values["log_level"] = _choice("CDS_LOG_LEVEL", env["CDS_LOG_LEVEL"].upper(),
                                           ("DEBUG", "INFO", "WARNING", "ERROR"))
+        if env.get("CDS_SNOOZE_DAYS"):
+            values["snooze_days"] = int(_positive_float("CDS_SNOOZE_DAYS", env["CDS_SNOOZE_DAYS"]))
+        if env.get("CDS_PATIENT_HASH_KEY"):
+            values["patient_hash_key"] = env["CDS_PATIENT_HASH_KEY"]
         if "CDS_FHIR_TIMEOUT_S" in env:
             values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
         return replace(settings, **values).validated()

@@ -1,32 +1,68 @@
 """The service's database (SQLite by default, PostgreSQL in production via DATABASE_URL).
 
 One engine per process: gunicorn forks workers after the app is preloaded, and a connection pool must
-never be shared across a fork.
+never be shared across a fork. The schema is owned by Alembic (``cds_service/migrations``); the first
+engine of a process for a URL brings the schema to head.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 _engines: dict[tuple[int, str], Engine] = {}
+_lock = threading.Lock()
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def engine_for(database_url: str) -> Engine:
     key = (os.getpid(), database_url)
-    if key not in _engines:
-        if database_url.startswith("sqlite:///"):
-            Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(database_url, connect_args={"timeout": 15})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-        metadata.create_all(engine)
-        _engines[key] = engine
-    return _engines[key]
+    with _lock:
+        if key not in _engines:
+            _engines[key] = _create(database_url)
+        return _engines[key]
+
+
+def _create(database_url: str) -> Engine:
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(database_url, connect_args={"timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                               connect_args={"connect_timeout": 3})
+    return engine
+
+
+def migrate(database_url: str) -> None:
+    """Bring the schema to the latest migration (idempotent; safe to call at every start)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    engine = engine_for(database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def ensure_schema(database_url: str) -> bool:
+    """Migrate if the database is reachable; a database that is down at start is retried by /readyz
+    rather than keeping the service (and its cards) from starting."""
+    try:
+        migrate(database_url)
+        return True
+    except SQLAlchemyError as exc:
+        log.error("database unavailable at start", extra={"error_type": type(exc).__name__})
+        return False
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

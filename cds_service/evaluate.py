@@ -19,6 +19,7 @@ from cds_service.clinical.medications import as_datetime
 from cds_service.clinical.record import Evaluation, EvaluationSettings
 from cds_service.clinical.terminology import load_terminology
 from cds_service.config import Settings
+from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirClient, bundle_resources
 from cds_service.fhir.parse import build_patient_record
 from cds_service.fhir.prefetch import resolve_prefetch
@@ -29,8 +30,8 @@ from cds_service.services import ServiceDefinition, prefetch_templates
 class HookOutcome:
     response: dict[str, Any]
     failed_rules: tuple[str, ...]
-    card_types: tuple[tuple[str, str], ...]
-    """(card type, indicator) of each card returned, for metrics and the card log."""
+    cards: tuple[CardRecord, ...]
+    """uuid, card type and indicator of each card returned, for metrics and the card log."""
 
 
 def evaluate_hook_call(
@@ -40,6 +41,7 @@ def evaluate_hook_call(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     session: requests.Session | None = None,
+    snoozed: frozenset[str] = frozenset(),
 ) -> HookOutcome:
     """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
     context = request["context"]
@@ -60,12 +62,13 @@ def evaluate_hook_call(
         evaluated_order_ids=evaluated,
         settings=EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table),
     )
-    result = run_rules(ClinicalFacts(evaluation, terminology))
+    result = run_rules(ClinicalFacts(evaluation, terminology), snoozed=snoozed)
     cards = [build_card(finding, record.incomplete) for finding in result.findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
-        card_types=tuple((f.card_type, f.indicator) for f in result.findings),
+        cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator) for card, f in zip(cards, result.findings,
+                                                                                             strict=True)),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -9,6 +11,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
+# Every app a test builds keeps its SQLite database in a throwaway folder, never in the work tree.
+os.environ.setdefault("CDS_DATA_DIR", tempfile.mkdtemp(prefix="bzd-taper-cds-test-"))
 
 from cds_service import create_app
 from tests.utils.cards import assert_valid_response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from cds_service.clinical.terminology import load_terminology
+from cds_service.db import ensure_schema
 from cds_service.openapi import openapi_document
 
 bp = Blueprint("health", __name__)
@@ -21,6 +22,9 @@ def openapi() -> Response:
 
 
 @bp.get("/readyz")
-def readyz() -> Response:
+def readyz() -> Response | tuple[Response, int]:
+    """Ready when the terminology is loaded and the feedback store answers (schema at head)."""
     load_terminology()
+    if not ensure_schema(current_app.config["SETTINGS"].database_url):
+        return jsonify({"status": "not ready", "reason": "feedback store unavailable"}), 503
     return jsonify({"status": "ready"})

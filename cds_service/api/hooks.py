@@ -6,10 +6,14 @@ import logging
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.api.json_body import json_body
+from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
+from cds_service.feedback.repository import StoreUnavailable, log_cards, patient_hash, snoozed_card_types
+from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
 from cds_service.services import SERVICES
 
@@ -26,21 +30,26 @@ def call_service(service_id: str) -> Response:
     try:
         hook_request = load_hook_request(body, service.hook)
     except ValidationError as exc:
-        raise BadRequest(f"invalid hook request: {_messages(exc.messages)}") from exc
+        raise BadRequest(f"invalid hook request: {flatten_messages(exc.messages)}") from exc
     g.hook_instance = hook_request["hookInstance"]
-    outcome = evaluate_hook_call(service, hook_request, current_app.config["SETTINGS"])
+    settings = current_app.config["SETTINGS"]
+    engine = engine_for(settings.database_url)
+    patient: str | None = None
+    snoozed: frozenset[str] = frozenset()
+    try:
+        patient = patient_hash(engine, hook_request["context"]["patientId"], settings.patient_hash_key)
+        snoozed = snoozed_card_types(engine, patient, settings.snooze_days)
+    except (StoreUnavailable, SQLAlchemyError) as exc:
+        # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.
+        log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
+    outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed)
+    if patient is not None:
+        try:
+            log_cards(engine, service.id, hook_request["hookInstance"], patient, outcome.cards)
+        except StoreUnavailable as exc:
+            log.error("card log unavailable; cards returned unlogged", extra={"error_type": str(exc)})
     log.info("hook evaluated", extra={
-        "service": service.id, "cards": [f"{t}:{i}" for t, i in outcome.card_types],
+        "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
         "failed_rules": list(outcome.failed_rules) or None,
     })
     return jsonify(outcome.response)
-
-
-def _messages(messages: object, prefix: str = "") -> str:
-    """Flatten marshmallow's nested messages into ``field: problem`` phrases."""
-    if isinstance(messages, dict):
-        return "; ".join(_messages(value, f"{prefix}{key}." if key != "_schema" else prefix)
-                         for key, value in messages.items())
-    if isinstance(messages, list):
-        return "; ".join(_messages(m, prefix) for m in messages)
-    return f"{prefix.rstrip('.')}: {messages}" if prefix else str(messages)

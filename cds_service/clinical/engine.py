@@ -32,7 +32,9 @@ def run_rules(
     facts: ClinicalFacts,
     rules: tuple[Rule, ...] = RULES,
     on_rule_failure: Callable[[str], None] | None = None,
+    snoozed: frozenset[str] = frozenset(),
 ) -> EngineResult:
+    """``snoozed``: card types the prescriber silenced for this patient (never a critical card)."""
     findings: list[Finding] = []
     failed: list[str] = []
     for rule in rules:
@@ -43,7 +45,8 @@ def run_rules(
             failed.append(rule.card_type)
             if on_rule_failure is not None:
                 on_rule_failure(rule.card_type)
-    return EngineResult(findings=disciplined(findings), failed_rules=failed)
+    kept = [f for f in findings if f.card_type not in snoozed or f.indicator == "critical"]
+    return EngineResult(findings=disciplined(kept), failed_rules=failed)
 
 
 def disciplined(findings: list[Finding]) -> list[Finding]:

@@ -1,0 +1,20 @@
+"""``GET /analytics`` — card outcomes per card type, behind the same client trust as the hooks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.db import engine_for
+from cds_service.errors import ServiceError
+from cds_service.feedback.analytics import card_outcomes
+
+bp = Blueprint("analytics", __name__)
+
+
+@bp.get("/analytics")
+def analytics() -> Response:
+    try:
+        return jsonify(card_outcomes(engine_for(current_app.config["SETTINGS"].database_url)))
+    except SQLAlchemyError as exc:
+        raise ServiceError("the feedback store is unavailable", status=503, issue_code="transient") from exc

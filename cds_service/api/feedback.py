@@ -1,0 +1,41 @@
+"""``POST /cds-services/{id}/feedback`` — CDS Hooks 2.0 feedback, stored durably (cds-hooks.md §8)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
+
+from cds_service.api.json_body import json_body
+from cds_service.db import engine_for
+from cds_service.errors import BadRequest, ServiceError
+from cds_service.feedback.repository import StoreUnavailable, UnknownCard, store_feedback
+from cds_service.schemas import flatten_messages
+from cds_service.schemas.feedback import FeedbackRequestSchema
+from cds_service.services import SERVICES
+
+bp = Blueprint("feedback", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def post_feedback(service_id: str) -> Response:
+    if service_id not in SERVICES:
+        raise ServiceError(f"no CDS service with id '{service_id}'", status=404, issue_code="not-found")
+    body = json_body(request)
+    try:
+        items = FeedbackRequestSchema().load(body if isinstance(body, dict) else {"feedback": None})["feedback"]
+    except ValidationError as exc:
+        raise BadRequest(f"invalid feedback: {flatten_messages(exc.messages)}") from exc
+    settings = current_app.config["SETTINGS"]
+    try:
+        written = store_feedback(engine_for(settings.database_url), items)
+    except UnknownCard as exc:
+        raise BadRequest(str(exc)) from exc
+    except StoreUnavailable as exc:
+        log.error("feedback store unavailable", extra={"error_type": str(exc)})
+        raise ServiceError("the feedback store is unavailable; nothing was stored — retry later",
+                           status=503, issue_code="transient") from exc
+    log.info("feedback stored", extra={"service": service_id, "cards": [f"new:{written}", f"items:{len(items)}"]})
+    return jsonify({})

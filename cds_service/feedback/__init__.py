@@ -1,0 +1,1 @@
+"""Durable card log and CDS Hooks feedback (SQLAlchemy; SQLite by default, PostgreSQL in production)."""

@@ -1,0 +1,43 @@
+"""Tables of the feedback store; the schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+
+from cds_service.db import metadata
+
+card_log = Table(
+    "card_log",
+    metadata,
+    Column("card_uuid", String(36), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("card_type", String(64), nullable=False, index=True),
+    Column("indicator", String(16), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("patient_hash", String(64), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+"""Every card returned: joins feedback to card types. ``patient_hash`` is a keyed hash, never the id."""
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(64), nullable=False, unique=True),
+    Column("card_uuid", String(36), ForeignKey("card_log.card_uuid"), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("accepted_suggestions", Text, nullable=True),
+    Column("override_system", String(256), nullable=True),
+    Column("override_code", String(128), nullable=True),
+    Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per distinct feedback item (free-text comments are not stored: they may hold patient data)."""
+
+install_secret = Table(
+    "install_secret",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+)
+"""Per-installation secrets shared by every replica (the patient-hash key when none is configured)."""

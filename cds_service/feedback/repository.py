@@ -1,0 +1,135 @@
+"""Writing and reading the feedback store. Every write is one transaction: all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from cds_service.feedback.models import card_log, feedback, install_secret
+
+OVERRIDE_REASON_SYSTEM = "urn:bzd-taper-cds:override-reason"
+SNOOZE_REASONS = frozenset({"patient-specific-plan", "specialist-managing", "not-applicable"})
+"""Override reasons that silence the same card type for the same patient for the snooze period: the
+prescriber has a plan, a specialist is managing, or the card does not apply to this patient. "will-act"
+does not snooze (the prescriber will change the order); critical cards are never snoozed."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written; callers answer 503."""
+
+
+class UnknownCard(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    card_uuid: str
+    card_type: str
+    indicator: str
+
+
+def patient_hash(engine: Engine, patient_id: str, configured_key: str | None) -> str:
+    """HMAC-SHA256 of the patient id: joins cards of one patient without storing who it is."""
+    key = configured_key or _install_secret(engine, "patient-hash-key")
+    return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _install_secret(engine: Engine, name: str) -> str:
+    with engine.begin() as connection:
+        value = connection.execute(select(install_secret.c.value).where(install_secret.c.name == name)).scalar()
+        if value is not None:
+            return str(value)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(install_secret).values(name=name, value=secrets.token_hex(32)))
+    except IntegrityError:
+        pass  # another worker created it first
+    with engine.begin() as connection:
+        return str(connection.execute(select(install_secret.c.value).where(install_secret.c.name == name)).scalar_one())
+
+
+def log_cards(engine: Engine, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
+              now: datetime | None = None) -> None:
+    rows = [{"card_uuid": c.card_uuid, "service_id": service_id, "card_type": c.card_type,
+             "indicator": c.indicator, "hook_instance": hook_instance[:200], "patient_hash": patient,
+             "created_at": now or datetime.now(UTC)} for c in cards]
+    if not rows:
+        return
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(card_log), rows)
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def snoozed_card_types(engine: Engine, patient: str, snooze_days: int, now: datetime | None = None) -> frozenset[str]:
+    """Card types overridden for this patient with a snooze reason within the last ``snooze_days``."""
+    since = (now or datetime.now(UTC)) - timedelta(days=snooze_days)
+    query = (
+        select(card_log.c.card_type).distinct()
+        .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
+        .where(and_(card_log.c.patient_hash == patient, feedback.c.outcome == "overridden",
+                    feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
+                    feedback.c.override_code.in_(sorted(SNOOZE_REASONS)),
+                    feedback.c.outcome_timestamp >= since, card_log.c.indicator != "critical"))
+    )
+    try:
+        with engine.connect() as connection:
+            return frozenset(row[0] for row in connection.execute(query))
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def _dedupe_key(item: dict[str, Any]) -> str:
+    reason = (item.get("overrideReason") or {}).get("reason") or {}
+    identity = [item["card"], item["outcome"], item["outcomeTimestamp"].isoformat(),
+                sorted(s["id"] for s in item.get("acceptedSuggestions", [])),
+                reason.get("system"), reason.get("code")]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+
+def store_feedback(engine: Engine, items: list[dict[str, Any]], now: datetime | None = None) -> int:
+    """Store every item once (a repeated item is not stored again); unknown cards fail the whole batch.
+    Returns how many new rows were written."""
+    received = now or datetime.now(UTC)
+    try:
+        with engine.begin() as connection:
+            cards = {item["card"] for item in items}
+            known = set(connection.execute(select(card_log.c.card_uuid).where(card_log.c.card_uuid.in_(cards)))
+                        .scalars())
+            if unknown := cards - known:
+                raise UnknownCard(f"unknown card {sorted(unknown)[0]}")
+            written = 0
+            for item in items:
+                key = _dedupe_key(item)
+                if connection.execute(select(feedback.c.id).where(feedback.c.dedupe_key == key)).first():
+                    continue
+                reason = (item.get("overrideReason") or {}).get("reason") or {}
+                accepted = [s["id"] for s in item.get("acceptedSuggestions", [])]
+                connection.execute(insert(feedback).values(
+                    dedupe_key=key, card_uuid=item["card"], outcome=item["outcome"],
+                    accepted_suggestions=json.dumps(accepted) if accepted else None,
+                    override_system=reason.get("system"), override_code=reason.get("code"),
+                    outcome_timestamp=item["outcomeTimestamp"], received_at=received))
+                written += 1
+            return written
+    except IntegrityError:
+        # The same item raced in from another worker: it is stored once, which is what the client wants.
+        return store_feedback(engine, items, now)
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def count_feedback(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(feedback)).scalar_one())

@@ -1,0 +1,50 @@
+"""CDS Hooks 2.0 feedback (cds-hooks.md §8) as marshmallow schemas, lenient where the sandbox is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class CodingSchema(_Lenient):
+    system = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    display = fields.String()
+
+
+class OverrideReasonSchema(_Lenient):
+    reason = fields.Nested(CodingSchema)
+    userComment = fields.String(validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _reason_or_comment(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "reason" not in data and "userComment" not in data:  # cds-fb-3
+            raise ValidationError("overrideReason needs a reason or a userComment")
+
+
+class AcceptedSuggestionSchema(_Lenient):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class FeedbackItemSchema(_Lenient):
+    card = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))  # cds-fb-1
+    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema), validate=validate.Length(max=20))
+    overrideReason = fields.Nested(OverrideReasonSchema)
+    outcomeTimestamp = fields.AwareDateTime(required=True, format="iso", default_timezone=None)
+
+    @validates_schema
+    def _accepted_needs_suggestions(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("outcome") == "accepted" and not data.get("acceptedSuggestions"):  # cds-fb-2
+            raise ValidationError("accepted feedback needs acceptedSuggestions", field_name="acceptedSuggestions")
+
+
+class FeedbackRequestSchema(_Lenient):
+    feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True,
+                           validate=validate.Length(min=1, max=500))

@@ -1,0 +1,156 @@
+"""Feedback (cds-hooks.md §8, §16 "Feedback"), the card log, snooze and analytics (issue #6)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_service import create_app
+from cds_service.cli import main as cli
+from cds_service.db import engine_for
+from cds_service.feedback.repository import count_feedback
+from tests.conftest import HookCalls, card_types
+from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+SYSTEM = "urn:bzd-taper-cds:override-reason"
+FEEDBACK = "/cds-services/bzd-taper-order-sign/feedback"
+
+
+@pytest.fixture
+def store_app(tmp_path: Path) -> Flask:
+    return create_app({"auth": "off", "database_url": f"sqlite:///{tmp_path}/store.db"})
+
+
+@pytest.fixture
+def client(store_app: Flask) -> FlaskClient:
+    return store_app.test_client()
+
+
+def baclofen_card(client: FlaskClient, patient_id: str = "p1") -> dict[str, Any]:
+    body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(), patient_id=patient_id)
+    [card] = HookCalls(client).cards(body)
+    return card
+
+
+def now_iso(days_ago: int = 0) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def overridden(card: dict[str, Any], code: str | None = None, days_ago: int = 0) -> dict[str, Any]:
+    item: dict[str, Any] = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": now_iso(days_ago)}
+    if code:
+        item["overrideReason"] = {"reason": {"code": code, "system": SYSTEM}}  # the sandbox sends no display
+    return item
+
+
+def post(client: FlaskClient, *items: dict[str, Any]) -> Any:
+    return client.post(FEEDBACK, json={"feedback": list(items)})
+
+
+def stored(app: Flask) -> int:
+    return count_feedback(engine_for(app.config["SETTINGS"].database_url))
+
+
+def test_sandbox_style_feedback_is_stored(client: FlaskClient, store_app: Flask) -> None:
+    card = baclofen_card(client)
+    accepted = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": now_iso(),
+                "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]}
+    comment_only = {**overridden(card, days_ago=1), "overrideReason": {"userComment": "discussed with patient"}}
+    assert post(client, accepted).status_code == 200
+    assert post(client, overridden(card)).status_code == 200
+    assert post(client, comment_only).status_code == 200
+    assert stored(store_app) == 3
+
+
+def test_repeated_and_batched_feedback_is_stored_once(client: FlaskClient, store_app: Flask) -> None:
+    first, second = baclofen_card(client), baclofen_card(client, "p2")
+    batch = [overridden(first, "will-act"), overridden(second, "not-applicable")]
+    assert post(client, *batch).status_code == 200
+    assert post(client, *batch).status_code == 200
+    assert post(client, batch[0]).status_code == 200
+    assert stored(store_app) == 2
+
+
+@pytest.mark.parametrize("item", [
+    {"outcome": "dismissed"},
+    {"outcome": "accepted"},
+    {"outcome": "accepted", "acceptedSuggestions": []},
+    {"outcomeTimestamp": "yesterday"},
+    {"outcomeTimestamp": "2026-03-16T10:00:00"},
+    {"overrideReason": {}},
+    {"card": None},
+])
+def test_invalid_feedback_is_400_and_stores_nothing(client: FlaskClient, store_app: Flask,
+                                                    item: dict[str, Any]) -> None:
+    card = baclofen_card(client)
+    response = post(client, overridden(card, "will-act"), {**overridden(card), **item})
+    assert response.status_code == 400
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    assert stored(store_app) == 0
+
+
+def test_feedback_for_an_unknown_card_is_400_and_the_batch_is_not_stored(client: FlaskClient,
+                                                                        store_app: Flask) -> None:
+    card = baclofen_card(client)
+    response = post(client, overridden(card, "will-act"), {**overridden(card), "card": "0" * 36})
+    assert response.status_code == 400 and "unknown card" in response.get_json()["issue"][0]["diagnostics"]
+    assert stored(store_app) == 0
+
+
+@pytest.mark.parametrize("body", [{"feedback": []}, {}, [], {"feedback": "x"}])
+def test_malformed_feedback_bodies_are_400(client: FlaskClient, body: Any) -> None:
+    assert client.post(FEEDBACK, json=body).status_code == 400
+
+
+def test_patient_specific_plan_snoozes_the_card_type_for_that_patient(client: FlaskClient) -> None:
+    card = baclofen_card(client)
+    assert post(client, overridden(card, "patient-specific-plan")).status_code == 200
+    body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    assert HookCalls(client).cards(body) == []
+    other_patient = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(), patient_id="p2")
+    assert card_types(HookCalls(client).cards(other_patient)) == [("baclofen-adjunct", "warning")]
+
+
+@pytest.mark.parametrize(("code", "days_ago"), [("will-act", 0), (None, 0), ("patient-specific-plan", 91)])
+def test_no_snooze_for_will_act_without_reason_or_after_the_period(client: FlaskClient, code: str | None,
+                                                                    days_ago: int) -> None:
+    card = baclofen_card(client)
+    assert post(client, overridden(card, code, days_ago)).status_code == 200
+    body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    assert card_types(HookCalls(client).cards(body)) == [("baclofen-adjunct", "warning")]
+
+
+def test_critical_cards_are_never_snoozed(client: FlaskClient) -> None:
+    body = json.loads((FIXTURES / "s04-lorazepam-stopped-abruptly/request.json").read_text())
+    hooks = HookCalls(client)
+    critical = next(c for c in hooks.cards(body) if c["indicator"] == "critical")
+    assert post(client, overridden(critical, "patient-specific-plan")).status_code == 200
+    assert "abrupt-discontinuation" in {c["source"]["topic"]["code"] for c in hooks.cards(body)}
+
+
+def test_analytics_and_report_show_outcomes_per_card_type(client: FlaskClient, store_app: Flask,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    cards = [baclofen_card(client, f"p{n}") for n in range(4)]
+    accept = {"card": cards[0]["uuid"], "outcome": "accepted", "outcomeTimestamp": now_iso(),
+              "acceptedSuggestions": [{"id": cards[0]["suggestions"][0]["uuid"]}]}
+    assert post(client, accept, overridden(cards[1], "will-act"), overridden(cards[2], "will-act"),
+                overridden(cards[3])).status_code == 200
+    report = client.get("/analytics").get_json()["card_types"]["baclofen-adjunct"]
+    assert (report["shown"], report["accepted"], report["overridden"], report["acceptance_rate"]) == (4, 1, 3, 0.25)
+    assert report["top_override_reasons"] == [{"reason": "will-act", "count": 2},
+                                              {"reason": "no reason given", "count": 1}]
+    assert len(report["weekly_shown"]) == 8 and report["weekly_shown"][-1]["shown"] == 4
+    monkeypatch.setenv("DATABASE_URL", store_app.config["SETTINGS"].database_url)
+    assert cli(["report"]) == 0
+    table = capsys.readouterr().out
+    assert "baclofen-adjunct" in table and "25.0" in table and "will-act (2)" in table
+    assert cli(["report", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["card_types"]["baclofen-adjunct"]["shown"] == 4
