@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,10 +30,12 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, "CDS_BIND": f"127.0.0.1:{port}", "CDS_WORKERS": str(workers),
                 "CDS_PUBLIC_BASE_URL": base, **env}
+    # Output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the workers.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"),
          "cds_service:create_app()"],
-        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 20
@@ -48,6 +51,9 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=15)
-        if b"Traceback" in output:
-            raise AssertionError(output.decode(errors="replace"))
+        process.wait(timeout=15)
+        log.seek(0)
+        output = log.read()
+        log.close()
+        if b"Traceback" in output or b"WORKER TIMEOUT" in output:
+            raise AssertionError(output.decode(errors="replace")[-5000:])
