@@ -23,7 +23,8 @@ from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_clie
 
 log = logging.getLogger("cds_service")
 
-_PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json")
+_PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/taper-plan")
+"""Paths without client JWT: probes, the API description, and the page prescribers open from a card."""
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -43,13 +44,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.auth == "off":
         log.warning("CDS_AUTH=off: client JWTs are NOT verified — development only")
 
-    from cds_service.api import analytics, discovery, feedback, health, hooks
+    from cds_service.api import analytics, discovery, feedback, health, hooks, pages
 
     ensure_schema(settings.database_url)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
     init_request_logging(app)
     init_cors(app, settings)

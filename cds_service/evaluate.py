@@ -60,7 +60,8 @@ def evaluate_hook_call(
         record=record,
         at=_reference_time(record.draft_orders, evaluated, now),
         evaluated_order_ids=evaluated,
-        settings=EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table),
+        settings=EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
+                                    taper_plan_url=f"{settings.public_base_url}/taper-plan"),
     )
     result = run_rules(ClinicalFacts(evaluation, terminology), snoozed=snoozed)
     cards = [build_card(finding, record.incomplete) for finding in result.findings]

@@ -39,6 +39,8 @@ class Product:
     matched_by: MatchedBy
     rescue: bool = False
     """Seizure-rescue or procedural product (rectal gel, nasal spray, auto-injector, injectable)."""
+    combination: bool = False
+    """Contains another active ingredient (e.g. chlordiazepoxide with clidinium): never suggested in a plan."""
 
     @property
     def in_taper_math(self) -> bool:

@@ -39,6 +39,8 @@ class EvaluationSettings:
     profile: str = "summary"
     """``summary`` (the seed guidance) or ``joint-2025`` (clinical.md §5)."""
     equivalence_table: EquivalenceTable = "ashton"
+    taper_plan_url: str | None = None
+    """Absolute URL of the taper-plan page; cards whose advice involves a schedule link to it."""
 
 
 @dataclass(frozen=True)

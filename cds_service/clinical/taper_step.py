@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlencode
 
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Suggestion
+from cds_service.clinical.findings import Action, Link, Suggestion
 from cds_service.clinical.history import BenzodiazepineHistory, DoseStep, counts_toward_taper, course_de
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable
@@ -196,6 +197,26 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
             f"no tablet step of at most {percent(allowed)} exists"
         return (Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,)),)
     return ()
+
+
+PLANNABLE_INGREDIENTS = frozenset({"alprazolam", "chlordiazepoxide", "clobazam", "clonazepam", "clorazepate",
+                                   "diazepam", "estazolam", "lorazepam", "oxazepam", "temazepam", "triazolam"})
+
+
+def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...]:
+    """A link to the taper-plan page for the patient's situation (never identifiers), when it can be drawn."""
+    base = facts.evaluation.settings.taper_plan_url
+    current = _current_mg(facts, draft)
+    if base is None or current is None or draft.product.ingredient not in PLANNABLE_INGREDIENTS:
+        return ()
+    age = facts.patient.age_on(facts.evaluation.at.date())
+    query = urlencode({
+        "drug": draft.product.ingredient, "dose": f"{float(current):g}", "profile": profile_of(facts).code,
+        "long_term": "yes" if facts.history.is_long_term else "no",
+        "age": "unknown" if age is None else ("65-plus" if age >= OLDER_ADULT_AGE else "under-65"),
+        "doses_per_day": doses_per_day(facts, draft),
+    })
+    return (Link(label=f"Proposed {draft.product.ingredient} taper schedule", url=f"{base}?{query}"),)
 
 
 def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import assess_step, step_facts, step_suggestions
+from cds_service.clinical.taper_step import assess_step, plan_links, step_facts, step_suggestions
 
 CARD_TYPE = "abrupt-discontinuation"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/5"
@@ -57,5 +57,5 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     yield Finding(
         card_type=CARD_TYPE, indicator="critical", summary=summary, detail=detail,
         order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
-        suggestions=step_suggestions(facts, assessment),
+        suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import assess_step, profile_of, step_facts, step_suggestions
+from cds_service.clinical.taper_step import assess_step, plan_links, profile_of, step_facts, step_suggestions
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "long-term-rate"
@@ -45,5 +45,5 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         card_type=CARD_TYPE, indicator="warning",
         summary="Long-term benzodiazepine user: taper by at most 10 % per month",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
-        suggestions=step_suggestions(facts, assessment),
+        suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )

@@ -17,6 +17,7 @@ from cds_service.clinical.taper_step import (
     assess_step,
     benzodiazepine_draft,
     is_older_adult,
+    plan_links,
     profile_of,
     step_facts,
     step_suggestions,
@@ -58,4 +59,5 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                  else "Older adult on a benzodiazepine taper: go gradually; watch for falls and confusion"),
         detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
+        links=plan_links(facts, draft),
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import benzodiazepine_draft
+from cds_service.clinical.taper_step import benzodiazepine_draft, plan_links
 from cds_service.clinical.wording import mg
 
 CARD_TYPE = "taper-support"
@@ -54,5 +54,5 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             "- Pauses at a stable dose are acceptable; there is no fixed timeline — adjust to the patient's "
             "response. Never abandon the patient if the taper is hard.",
         ]),
-        order_id=draft.resource_id, source_url=SOURCE_URL, yields_to_warnings=True,
+        order_id=draft.resource_id, source_url=SOURCE_URL, yields_to_warnings=True, links=plan_links(facts, draft),
     )

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.rules.abrupt_discontinuation import is_abrupt
-from cds_service.clinical.taper_step import StepAssessment, assess_step, profile_of, step_facts, step_suggestions
+from cds_service.clinical.taper_step import (
+    StepAssessment,
+    assess_step,
+    plan_links,
+    profile_of,
+    step_facts,
+    step_suggestions,
+)
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "taper-too-fast"
@@ -71,5 +78,5 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         card_type=CARD_TYPE, indicator="warning",
         summary="Taper step too fast for this patient: reduce by a smaller step or wait longer",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
-        suggestions=step_suggestions(facts, assessment),
+        suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )

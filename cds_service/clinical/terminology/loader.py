@@ -152,13 +152,14 @@ class Terminology:
         return tuple(sorted({
             p.strength_mg for p in self._products.values()
             if p.ingredient == ingredient and p.unit == "tablet" and p.dose_form == "Oral Tablet"
-            and p.strength_mg is not None
+            and p.strength_mg is not None and not p.combination
         }))
 
     def tablet_product(self, ingredient: str, strength_mg: Fraction) -> Product | None:
         """The plain (generic) oral tablet of ``ingredient`` at ``strength_mg``."""
         matches = [p for p in self._products.values()
-                   if p.ingredient == ingredient and p.dose_form == "Oral Tablet" and p.strength_mg == strength_mg]
+                   if p.ingredient == ingredient and p.dose_form == "Oral Tablet" and p.strength_mg == strength_mg
+                   and not p.combination]
         return min(matches, key=lambda p: ("[" in p.display, p.display), default=None)
 
     def _ingredient_product(self, ingredient: str, display: str, code: str | None) -> Product:
@@ -212,6 +213,7 @@ def _product(row: dict[str, Any]) -> Product:
         code=row["code"],
         matched_by="code",
         rescue=bool(row["rescue"]),
+        combination=bool(row.get("combination", False)),
     )
 
 

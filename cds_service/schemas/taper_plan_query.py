@@ -1,0 +1,30 @@
+"""Query parameters of ``GET /taper-plan``: the situation, never the patient (no identifiers in URLs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+PLANNABLE = tuple(sorted(
+    ingredient for ingredient in ("alprazolam", "chlordiazepoxide", "clobazam", "clonazepam", "clorazepate",
+                                  "diazepam", "estazolam", "lorazepam", "oxazepam", "temazepam", "triazolam")
+))
+
+
+class TaperPlanQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    drug = fields.String(load_default="diazepam", validate=validate.OneOf(PLANNABLE))
+    dose = fields.Decimal(required=True, places=None, allow_nan=False,
+                          validate=validate.Range(min=0.1, max=200), metadata={"description": "mg per day"})
+    profile = fields.String(load_default="summary", validate=validate.OneOf(["summary", "joint-2025"]))
+    long_term = fields.Boolean(load_default=False, truthy={"yes", "1", "true"}, falsy={"no", "0", "false"})
+    age = fields.String(load_default="unknown", validate=validate.OneOf(["under-65", "65-plus", "unknown"]))
+    doses_per_day = fields.Integer(load_default=2, validate=validate.Range(min=1, max=4))
+
+
+def load_query(args: Any) -> dict[str, Any]:
+    data: dict[str, Any] = TaperPlanQuery().load(dict(args))
+    return data

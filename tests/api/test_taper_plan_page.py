@@ -1,0 +1,59 @@
+"""``GET /taper-plan`` and the links cards give to it (issue #8 items 1–2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+
+from cds_service import create_app
+from cds_service.clinical.profiles import taper_profile
+from cds_service.clinical.taper_plan import taper_plan
+from cds_service.clinical.terminology import load_terminology
+from tests.conftest import HookCalls
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+
+
+def test_plan_page_shows_the_core_schedule(client: FlaskClient) -> None:
+    response = client.get("/taper-plan?drug=diazepam&dose=20&profile=summary&long_term=no&age=under-65")
+    assert response.status_code == 200 and response.content_type.startswith("text/html")
+    page = response.get_data(as_text=True)
+    plan = taper_plan(Fraction(20), date(2026, 3, 16), taper_profile("summary"), load_terminology())
+    assert "<h1>Proposed taper: diazepam 20 mg/day</h1>" in page
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+)</td>", page)
+    assert rows == [("0", "20")] + [(str(s.day), f"{float(s.dose.daily_mg if s.dose else 0):g}") for s in plan.steps]
+    assert page.count('<circle class="step"') == len(plan.steps) == 11
+    assert "Pauses are acceptable" in page and "There is no fixed timeline" in page and "at least monthly" in page
+    assert 'role="img"' in page and "<caption>" in page and 'scope="col"' in page
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("drug=ketamine&dose=10", "drug"), ("dose=abc", "dose"), ("dose=0", "dose"), ("dose=500", "dose"),
+    ("dose=10&profile=fast", "profile"), ("dose=10&long_term=maybe", "long_term"), ("dose=10&age=40", "age"),
+    ("dose=10&doses_per_day=9", "doses_per_day"), ("", "dose"), ("dose=NaN", "dose"), ("dose=Infinity", "dose"),
+])
+def test_bad_parameters_get_a_400_page_naming_the_parameter(client: FlaskClient, query: str, field: str) -> None:
+    response = client.get(f"/taper-plan?{query}")
+    assert response.status_code == 400
+    assert f"<li><strong>{field}</strong>:" in response.get_data(as_text=True)
+
+
+def test_rate_cards_link_to_the_plan_for_the_patients_situation() -> None:
+    body = json.loads((FIXTURES / "s02-step-30-percent-too-fast/request.json").read_text())
+    app = create_app({"auth": "off", "public_base_url": "https://cds.example.org"})
+    [card] = HookCalls(app.test_client()).cards(body)
+    [link] = card["links"]
+    assert link["type"] == "absolute" and link["label"] == "Proposed diazepam taper schedule"
+    url = urlsplit(link["url"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "cds.example.org", "/taper-plan")
+    assert parse_qs(url.query) == {"drug": ["diazepam"], "dose": ["20"], "profile": ["summary"],
+                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["1"]}
+    assert "p1" not in link["url"] and "1977" not in link["url"], "no identifiers in the URL"
+    assert app.test_client().get(link["url"].removeprefix("https://cds.example.org")).status_code == 200
