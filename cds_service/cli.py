@@ -1,14 +1,23 @@
-"""``bzd-taper-cds`` command line: ``report`` (card outcomes) — more subcommands come with their issues."""
+"""``bzd-taper-cds`` command line: ``evaluate`` a hook request offline; ``report`` card outcomes."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
 
 from cds_service.config import Settings
 from cds_service.db import engine_for, migrate
+from cds_service.errors import PreconditionFailed
+from cds_service.evaluate import evaluate_hook_call
 from cds_service.feedback.analytics import as_table, card_outcomes
+from cds_service.schemas import flatten_messages
+from cds_service.schemas.hook_request import load_hook_request
+from cds_service.services import SERVICES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,13 +25,55 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="card outcomes per card type (DATABASE_URL or the default SQLite)")
     report.add_argument("--json", action="store_true", help="print the JSON report instead of a table")
+    evaluate = commands.add_parser("evaluate", help="evaluate a CDS Hooks request offline and print the cards")
+    evaluate.add_argument("request", type=Path, help="a hook request (JSON) with its prefetch")
+    evaluate.add_argument("--json", action="store_true", help="print the exact response body")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command == "evaluate":
+        return _evaluate(args.request, settings, as_json=args.json)
     if args.command == "report":
         migrate(settings.database_url)
         outcomes = card_outcomes(engine_for(settings.database_url))
         sys.stdout.write((json.dumps(outcomes, indent=2) if args.json else as_table(outcomes)) + "\n")
     return 0
+
+
+def _evaluate(path: Path, settings: Settings, *, as_json: bool) -> int:
+    """Exit 0 with the cards; 2 for an invalid request; 3 when data are missing (the service's 412)."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        hook = body.get("hook") if isinstance(body, dict) else None
+        service = next((s for s in SERVICES.values() if s.hook == hook), None)
+        if service is None:
+            raise ValidationError(f"unknown or missing hook {hook!r}")
+        request = load_hook_request(body, service.hook)
+    except (OSError, ValueError, ValidationError) as exc:
+        message = flatten_messages(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        sys.stderr.write(f"invalid request: {message}\n")
+        return 2
+    try:
+        outcome = evaluate_hook_call(service, request, settings)
+    except PreconditionFailed as exc:
+        sys.stderr.write(f"cannot evaluate: {exc.diagnostics}\n")
+        return 3
+    if as_json:
+        sys.stdout.write(json.dumps(outcome.response, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(cards_table(outcome.response["cards"]) + "\n")
+    return 0
+
+
+def cards_table(cards: list[dict[str, Any]]) -> str:
+    if not cards:
+        return "No cards: nothing to say about these orders."
+    lines = []
+    for number, card in enumerate(cards, start=1):
+        lines.append(f"{number}. [{card['indicator'].upper()}] {card['source']['topic']['code']}: {card['summary']}")
+        lines += [f"     suggestion: {s['label']} ({', '.join(a['type'] for a in s['actions'])})"
+                  for s in card.get("suggestions", [])]
+        lines += [f"     link: {link['url']}" for link in card.get("links", [])]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ def taper_plan_page() -> tuple[str, int]:
         return render_template("taper_plan_error.html", problems=problems), 400
     terminology = load_terminology()
     profile = taper_profile(query["profile"])
-    plan = taper_plan(Fraction(str(query["dose"])), datetime.now(UTC).date(), profile, terminology,
-                      ingredient=query["drug"], doses_per_day=query["doses_per_day"], long_term=query["long_term"],
-                      older_adult=query["age"] == "65-plus")
     table = current_app.config["SETTINGS"].equivalence_table
     equivalent = terminology.equivalent_oral_dose_mg(query["drug"], table) or Fraction(10)
+    plan = taper_plan(Fraction(str(query["dose"])), datetime.now(UTC).date(), profile, terminology,
+                      ingredient=query["drug"], doses_per_day=query["doses_per_day"], long_term=query["long_term"],
+                      older_adult=query["age"] == "65-plus", equivalent_mg=equivalent)
     return render_template(
         "taper_plan.html", query=query, plan=plan, profile=profile, symptoms=SYMPTOMS, table=table,
         chart=_chart(plan, Fraction(str(query["dose"])), equivalent),
@@ -59,7 +59,7 @@ def _rows(plan: TaperPlan, start_mg: Fraction, equivalent: Fraction) -> list[dic
         mg = step.dose.daily_mg if step.dose else Fraction(0)
         rows.append({"day": step.day, "daily_mg": _fmt(mg), "de": _fmt(_de(mg, equivalent)),
                      "instruction": step.dose.instruction if step.dose else "stop",
-                     "reduction": f"{_fmt(step.reduction_percent, 1)} %"})
+                     "reduction": f"{_fmt(step.reduction_percent, 1)} %", "exceeds_pace": step.exceeds_pace})
     return rows
 
 

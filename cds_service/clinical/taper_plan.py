@@ -20,8 +20,9 @@ from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
 
 DIAZEPAM_SOLUTION_1_MG_PER_ML = "309843"
 SOLUTION_STEPS_ML = (Fraction(1, 2), Fraction(1, 10))
-FINAL_DOSE_MG = Fraction(2)
-"""Below the smallest diazepam tablet the next step is stopping (clinical.md §6b "Final step")."""
+FINAL_DOSE_DE = Fraction(2)
+"""At or below 2 mg diazepam-equivalent (the smallest diazepam tablet) the next step is stopping
+(clinical.md §6b "Final step")."""
 MAX_PLAN_STEPS = 80
 
 
@@ -85,6 +86,21 @@ def round_up_dose(target_daily_mg: Fraction, ingredient: str, doses_per_day: int
     return None
 
 
+def largest_dose_below(current_daily_mg: Fraction, ingredient: str, doses_per_day: int, terminology: Terminology
+                       ) -> PlannedDose | None:
+    """The largest givable tablet dose below the current one — for when no step within the pace exists."""
+    doses_per_day = max(1, doses_per_day)
+    per_dose_now = current_daily_mg / doses_per_day
+    best: PlannedDose | None = None
+    for strength in terminology.tablet_strengths_mg(ingredient):
+        product = terminology.tablet_product(ingredient, strength)
+        half = strength / 2
+        per_dose = (Fraction(math.ceil(per_dose_now / half)) - 1) * half
+        if product is not None and per_dose > 0 and (best is None or per_dose > best.per_dose_mg):
+            best = PlannedDose(per_dose * doses_per_day, doses_per_day, per_dose, per_dose / strength, product)
+    return best
+
+
 def _round_up(value: Fraction, granularity: Fraction) -> Fraction:
     return Fraction(math.ceil(value / granularity)) * granularity
 
@@ -97,6 +113,8 @@ class TaperPlanStep:
     dose: PlannedDose | None
     """``None`` for the final step: stop."""
     reduction_percent: Fraction
+    exceeds_pace: bool = False
+    """No givable dose makes a step within the pace: this step is larger (consider diazepam, rec. 7)."""
 
 
 @dataclass(frozen=True)
@@ -123,19 +141,26 @@ def plan_pace(profile: TaperProfile, *, long_term: bool, older_adult: bool) -> t
 
 def taper_plan(current_daily_mg: Fraction, start: date, profile: TaperProfile, terminology: Terminology, *,
                ingredient: str = "diazepam", doses_per_day: int = 2, long_term: bool = False,
-               older_adult: bool = False) -> TaperPlan:
-    """A whole schedule from ``current_daily_mg`` to zero, each step rounded up to givable doses."""
+               older_adult: bool = False, equivalent_mg: Fraction = Fraction(10)) -> TaperPlan:
+    """A whole schedule from ``current_daily_mg`` to zero, each step rounded up to givable doses.
+
+    ``equivalent_mg``: the oral dose of the drug ≈ 10 mg diazepam, for the final-step threshold (2 mg DE).
+    """
     percent, interval = plan_pace(profile, long_term=long_term, older_adult=older_adult)
+    final_mg = FINAL_DOSE_DE * equivalent_mg / 10
     steps: list[TaperPlanStep] = []
     current = current_daily_mg
     day = 0
     while current > 0 and len(steps) < MAX_PLAN_STEPS:
         day += interval
-        per_day = doses_per_day if current > FINAL_DOSE_MG else 1
-        dose = None
-        if current > FINAL_DOSE_MG:
+        per_day = doses_per_day if current > final_mg else 1
+        dose, exceeds = None, False
+        if current > final_mg:
             dose = round_up_dose(current * (1 - percent / 100), ingredient, per_day, terminology, below_mg=current)
+            if dose is None:  # the tablets cannot make a step this small; never stop early because of it
+                dose, exceeds = largest_dose_below(current, ingredient, per_day, terminology), True
         new = dose.daily_mg if dose is not None else Fraction(0)
-        steps.append(TaperPlanStep(day, start + timedelta(days=day), dose, (current - new) / current * 100))
+        steps.append(TaperPlanStep(day, start + timedelta(days=day), dose, (current - new) / current * 100,
+                                   exceeds and dose is not None))
         current = new
     return TaperPlan(ingredient, start, percent, interval, tuple(steps))

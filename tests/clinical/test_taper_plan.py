@@ -76,3 +76,10 @@ def test_a_rounded_step_never_exceeds_the_limit(current: Fraction, limit: Fracti
     if dose is not None:
         assert dose.daily_mg < current
         assert (current - dose.daily_mg) / current * 100 <= limit
+
+
+def test_lorazepam_plan_never_stops_early_and_flags_steps_the_tablets_cannot_make_smaller() -> None:
+    plan = taper_plan(Fraction(1), START, taper_profile("summary"), terminology, ingredient="lorazepam",
+                      doses_per_day=1, long_term=True, equivalent_mg=Fraction(1))
+    assert [(s.day, s.dose.daily_mg if s.dose else 0, s.exceeds_pace) for s in plan.steps] == [
+        (30, Fraction(3, 4), True), (60, Fraction(1, 2), True), (90, Fraction(1, 4), True), (120, 0, False)]
