@@ -14,13 +14,10 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
-	@mkdir -p var
-	@echo "Discovery URL: http://127.0.0.1:8080/cds-services"
-	CDS_AUTH=optional CDS_TRUSTED_ISSUERS=dev/trusted-issuers.dev.json CDS_DATA_DIR=var CDS_CORS_ORIGINS='*' \
-	  $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'cds_service:create_app()'
+	scripts/run-dev.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check cds_service tests scripts
+	$(BIN)/ruff check cds_service tests scripts demo
 
 check-types: $(STAMP)
 	$(BIN)/mypy
