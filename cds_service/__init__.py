@@ -23,7 +23,7 @@ from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_clie
 
 log = logging.getLogger("cds_service")
 
-_PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/taper-plan")
+_PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/taper-plan")
 """Paths without client JWT: probes, the API description, and the page prescribers open from a card."""
 
 

@@ -1,16 +1,30 @@
-"""gunicorn settings: sync workers sized to the CPU, timeouts well below an EHR's hook timeout."""
+"""gunicorn settings for production: sync workers sized to the CPUs, timeouts below an EHR's hook timeout.
+
+Environment: CDS_BIND (default 127.0.0.1:8080; 0.0.0.0:8080 in containers), CDS_WORKERS (default 2 × CPUs
++ 1), PROMETHEUS_MULTIPROC_DIR (default: a fresh temporary folder) for metrics shared by the workers.
+"""
 
 import multiprocessing
 import os
+import tempfile
 
 bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
+# EHRs give a CDS service a few seconds at most; a worker stuck longer than this is restarted.
 timeout = 10
 graceful_timeout = 10
 keepalive = 5
 preload_app = True
 accesslog = "-"
-# The default access-log format includes the query string; ours never carries patient data, but keep
-# the line short and free of headers (Authorization must never reach a log).
+# Path without the query string, status, size and time only: no headers (Authorization) and no patient data.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bzd-taper-cds-metrics-")
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

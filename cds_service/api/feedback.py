@@ -11,6 +11,7 @@ from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.feedback.repository import StoreUnavailable, UnknownCard, store_feedback
+from cds_service.metrics import FEEDBACK_WRITES
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.feedback import FeedbackRequestSchema
 from cds_service.services import SERVICES
@@ -34,8 +35,11 @@ def post_feedback(service_id: str) -> Response:
     except UnknownCard as exc:
         raise BadRequest(str(exc)) from exc
     except StoreUnavailable as exc:
+        FEEDBACK_WRITES.labels("unavailable").inc(len(items))
         log.error("feedback store unavailable", extra={"error_type": str(exc)})
         raise ServiceError("the feedback store is unavailable; nothing was stored — retry later",
                            status=503, issue_code="transient") from exc
+    FEEDBACK_WRITES.labels("stored").inc(written)
+    FEEDBACK_WRITES.labels("duplicate").inc(len(items) - written)
     log.info("feedback stored", extra={"service": service_id, "cards": [f"new:{written}", f"items:{len(items)}"]})
     return jsonify({})

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from cds_service.clinical.terminology import load_terminology
 from cds_service.db import ensure_schema
+from cds_service.metrics import exposition
 from cds_service.openapi import openapi_document
 
 bp = Blueprint("health", __name__)
@@ -14,6 +15,12 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     return jsonify({"status": "ok"})
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/openapi.json")

@@ -13,6 +13,7 @@ from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
 from cds_service.feedback.repository import StoreUnavailable, log_cards, patient_hash, snoozed_card_types
+from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
 from cds_service.services import SERVICES
@@ -42,7 +43,12 @@ def call_service(service_id: str) -> Response:
     except (StoreUnavailable, SQLAlchemyError) as exc:
         # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.
         log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
-    outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed)
+    with REQUEST_LATENCY.labels(service.id).time():
+        outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed)
+    for card in outcome.cards:
+        CARDS.labels(card.card_type, card.indicator).inc()
+    for rule in outcome.failed_rules:
+        RULE_FAILURES.labels(rule).inc()
     if patient is not None:
         try:
             log_cards(engine, service.id, hook_request["hookInstance"], patient, outcome.cards)

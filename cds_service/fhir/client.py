@@ -15,6 +15,8 @@ from typing import Any
 import requests
 from requests import Response
 
+from cds_service.metrics import FHIR_CALLS, FHIR_LATENCY
+
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 """Largest FHIR response read (a Bundle page); beyond it the fetch fails instead of exhausting memory."""
 
@@ -71,7 +73,19 @@ class FhirClient:
 
     def _get_absolute(self, url: str) -> dict[str, Any]:
         """One GET, bounded in total time (a slow drip cannot hold the worker) and in size."""
-        deadline = time.monotonic() + self._timeout_s
+        started = time.monotonic()
+        deadline = started + self._timeout_s
+        try:
+            body = self._get_json(url, deadline)
+        except FhirUnavailable:
+            FHIR_CALLS.labels("failed").inc()
+            raise
+        finally:
+            FHIR_LATENCY.observe(time.monotonic() - started)
+        FHIR_CALLS.labels("ok").inc()
+        return body
+
+    def _get_json(self, url: str, deadline: float) -> dict[str, Any]:
         try:
             with self._session.get(url, headers=self._headers, timeout=self._timeout_s, stream=True) as response:
                 if response.status_code == 404:

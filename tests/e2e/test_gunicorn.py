@@ -39,3 +39,15 @@ def test_malformed_body_over_http_is_400(server: str) -> None:
                              headers={"Content-Type": "application/json"}, timeout=5)
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_metrics_show_latency_per_service_and_cards_by_type(server: str) -> None:
+    body = json.loads((ROOT / "fhir_fixtures/s04-lorazepam-stopped-abruptly/request.json").read_text())
+    for _ in range(3):
+        assert requests.post(f"{server}/cds-services/bzd-taper-order-sign", json=body, timeout=10).status_code == 200
+    text = requests.get(f"{server}/metrics", timeout=5).text
+    lines = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+             if line and not line.startswith("#")}
+    assert lines['cds_cards_total{card_type="abrupt-discontinuation",indicator="critical"}'] == 3
+    assert lines['cds_cards_total{card_type="long-term-rate",indicator="warning"}'] == 3
+    assert lines['cds_request_duration_seconds_count{service="bzd-taper-order-sign"}'] >= 3
