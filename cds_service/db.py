@@ -77,4 +77,8 @@ def _sqlite_pragmas(connection: object, _record: object) -> None:
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # WAL with synchronous=NORMAL: a commit survives a crash of the process (it is in the WAL file) without an
+    # fsync per transaction; only an operating-system crash or power loss can lose the last commits. The
+    # embedded default is for development and single hosts — production uses PostgreSQL.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -41,7 +41,7 @@ def evaluate_hook_call(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     session: requests.Session | None = None,
-    snoozed: frozenset[str] = frozenset(),
+    snoozed: Callable[[], frozenset[str]] = frozenset,
 ) -> HookOutcome:
     """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
     context = request["context"]

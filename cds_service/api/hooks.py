@@ -35,23 +35,26 @@ def call_service(service_id: str) -> Response:
     g.hook_instance = hook_request["hookInstance"]
     settings = current_app.config["SETTINGS"]
     engine = engine_for(settings.database_url)
-    patient: str | None = None
-    snoozed: frozenset[str] = frozenset()
-    try:
-        patient = patient_hash(engine, hook_request["context"]["patientId"], settings.patient_hash_key)
-        snoozed = snoozed_card_types(engine, patient, settings.snooze_days)
-    except (StoreUnavailable, SQLAlchemyError) as exc:
-        # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.
-        log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
+    patient: list[str] = []  # filled only when there are cards: calls without cards never touch the store
+
+    def snoozed() -> frozenset[str]:
+        try:
+            patient.append(patient_hash(engine, hook_request["context"]["patientId"], settings.patient_hash_key))
+            return snoozed_card_types(engine, patient[0], settings.snooze_days)
+        except (StoreUnavailable, SQLAlchemyError) as exc:
+            # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.
+            log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
+            return frozenset()
+
     with REQUEST_LATENCY.labels(service.id).time():
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed)
     for card in outcome.cards:
         CARDS.labels(card.card_type, card.indicator).inc()
     for rule in outcome.failed_rules:
         RULE_FAILURES.labels(rule).inc()
-    if patient is not None:
+    if patient and outcome.cards:
         try:
-            log_cards(engine, service.id, hook_request["hookInstance"], patient, outcome.cards)
+            log_cards(engine, service.id, hook_request["hookInstance"], patient[0], outcome.cards)
         except StoreUnavailable as exc:
             log.error("card log unavailable; cards returned unlogged", extra={"error_type": str(exc)})
     log.info("hook evaluated", extra={

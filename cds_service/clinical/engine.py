@@ -32,9 +32,10 @@ def run_rules(
     facts: ClinicalFacts,
     rules: tuple[Rule, ...] = RULES,
     on_rule_failure: Callable[[str], None] | None = None,
-    snoozed: frozenset[str] = frozenset(),
+    snoozed: Callable[[], frozenset[str]] = frozenset,
 ) -> EngineResult:
-    """``snoozed``: card types the prescriber silenced for this patient (never a critical card)."""
+    """``snoozed`` gives the card types the prescriber silenced for this patient (never a critical card); it
+    is asked only when there is something to silence."""
     findings: list[Finding] = []
     failed: list[str] = []
     for rule in rules:
@@ -45,7 +46,8 @@ def run_rules(
             failed.append(rule.card_type)
             if on_rule_failure is not None:
                 on_rule_failure(rule.card_type)
-    kept = [f for f in findings if f.card_type not in snoozed or f.indicator == "critical"]
+    silenced = snoozed() if findings else frozenset()
+    kept = [f for f in findings if f.card_type not in silenced or f.indicator == "critical"]
     return EngineResult(findings=disciplined(kept), failed_rules=failed)
 
 

@@ -40,8 +40,19 @@ class CardRecord:
 
 def patient_hash(engine: Engine, patient_id: str, configured_key: str | None) -> str:
     """HMAC-SHA256 of the patient id: joins cards of one patient without storing who it is."""
-    key = configured_key or _install_secret(engine, "patient-hash-key")
+    key = configured_key or _cached_install_secret(engine, "patient-hash-key")
     return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+
+_secrets: dict[tuple[str, str], str] = {}
+
+
+def _cached_install_secret(engine: Engine, name: str) -> str:
+    """Install secrets never change once created: read once per process."""
+    key = (engine.url.render_as_string(hide_password=False), name)
+    if key not in _secrets:
+        _secrets[key] = _install_secret(engine, name)
+    return _secrets[key]
 
 
 def _install_secret(engine: Engine, name: str) -> str:

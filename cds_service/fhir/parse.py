@@ -57,11 +57,13 @@ class ParseNotes:
 
 def parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes) -> ModelT | None:
     """Validate ``data`` as ``model``, repairing the known client quirks; ``None`` (and a note) if impossible."""
-    candidate = copy.deepcopy(data)
-    for _ in range(_MAX_REPAIR_ROUNDS):
+    candidate = data  # validation does not change its input; a copy is made only before the first repair
+    for round_number in range(_MAX_REPAIR_ROUNDS):
         try:
             return model.model_validate(candidate)
         except ValidationError as exc:
+            if round_number == 0:
+                candidate = copy.deepcopy(data)
             if not _repair(candidate, exc):
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
@@ -185,6 +187,33 @@ def _is_relevant(resource: dict[str, Any], terminology: Terminology) -> bool:
     return kind == "Patient"
 
 
+OBSERVATIONS_PER_CONCEPT = 2
+"""Rules read the latest result of each observation concept (renal function, weight, pregnancy status or
+test); two per concept leave room for a result without a value, and save parsing long lab histories."""
+
+
+def _effective(resource: dict[str, Any]) -> str:
+    for key in ("effectiveDateTime", "issued"):
+        if isinstance(resource.get(key), str):
+            return str(resource[key])
+    period = resource.get("effectivePeriod")
+    return str(period.get("start", "")) if isinstance(period, dict) else ""
+
+
+def _latest_observations_only(resources: list[dict[str, Any]], terminology: Terminology) -> list[dict[str, Any]]:
+    kept: set[int] = set()
+    by_concept: dict[str, list[tuple[str, int]]] = {}
+    for index, resource in enumerate(resources):
+        if resource["resourceType"] != "Observation":
+            kept.add(index)
+            continue
+        for concept in terminology.observation_concepts(codings_of(resource.get("code"))):
+            by_concept.setdefault(concept, []).append((_effective(resource), index))
+    for entries in by_concept.values():
+        kept.update(index for _, index in sorted(entries, reverse=True)[:OBSERVATIONS_PER_CONCEPT])
+    return [resource for index, resource in enumerate(resources) if index in kept]
+
+
 def build_patient_record(
     raw: dict[str, list[dict[str, Any]]],
     draft_orders: Iterable[dict[str, Any]],
@@ -195,18 +224,18 @@ def build_patient_record(
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
     seen: set[tuple[str, str]] = set()
-    for resources in raw.values():
-        for resource in resources:
-            kind = resource.get("resourceType")
-            if not isinstance(kind, str) or kind not in _MODELS or not _is_relevant(resource, terminology):
-                continue
-            identity = (kind, str(resource.get("id")))
-            if resource.get("id") is not None and identity in seen:
-                continue  # the same resource reached us twice (e.g. prefetch page overlap)
-            seen.add(identity)
-            model = parse_lenient(_MODELS[kind], resource, notes)
-            if model is not None:
-                parsed[kind].append(model)
+    relevant = [resource for resources in raw.values() for resource in resources
+                if isinstance(resource.get("resourceType"), str) and resource["resourceType"] in _MODELS
+                and _is_relevant(resource, terminology)]
+    for resource in _latest_observations_only(relevant, terminology):
+        kind = resource["resourceType"]
+        identity = (kind, str(resource.get("id")))
+        if resource.get("id") is not None and identity in seen:
+            continue  # the same resource reached us twice (e.g. prefetch page overlap)
+        seen.add(identity)
+        model = parse_lenient(_MODELS[kind], resource, notes)
+        if model is not None:
+            parsed[kind].append(model)
     drafts = []
     draft_json: dict[str, dict[str, Any]] = {}
     for resource in draft_orders:
