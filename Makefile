@@ -17,7 +17,7 @@ run: $(STAMP)
 	scripts/run-dev.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check cds_service tests scripts demo
+	$(BIN)/ruff check cds_service tests scripts demo benchmarks
 
 check-types: $(STAMP)
 	$(BIN)/mypy

@@ -58,9 +58,9 @@ def record(size: int, seed: int = 7) -> dict[str, Any]:
     while len(meds) + len(conditions) + len(observations) < size:
         kind = rnd.random()
         if kind < 0.5:
+            authored = f"20{rnd.randint(20, 25)}-0{rnd.randint(1, 9)}-1{rnd.randint(0, 9)}"
             meds.append(medication_request(rnd.choice(UNRELATED), tablets=1, per_day=rnd.randint(1, 2),
-                                           authored_on=f"20{rnd.randint(20, 25)}-0{rnd.randint(1, 9)}-1{rnd.randint(0, 9)}",
-                                           status=rnd.choice(["active", "completed", "stopped"])))
+                                           authored_on=authored, status=rnd.choice(["active", "completed", "stopped"])))
         elif kind < 0.75:
             code, text = rnd.choice(CONDITIONS)
             conditions.append(condition(code, text))

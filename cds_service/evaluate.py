@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from cds_service.clinical.cards import build_card
-from cds_service.clinical.engine import run_rules
+from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
 from cds_service.clinical.record import Evaluation, EvaluationSettings
@@ -23,6 +23,7 @@ from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirClient, bundle_resources
 from cds_service.fhir.parse import build_patient_record
 from cds_service.fhir.prefetch import resolve_prefetch
+from cds_service.runahead import RunAheadCache, run_ahead_key
 from cds_service.services import ServiceDefinition, prefetch_templates
 
 
@@ -32,6 +33,8 @@ class HookOutcome:
     failed_rules: tuple[str, ...]
     cards: tuple[CardRecord, ...]
     """uuid, card type and indicator of each card returned, for metrics and the card log."""
+    reused: bool = False
+    """The findings came from the run-ahead of a matching order-select."""
 
 
 def evaluate_hook_call(
@@ -42,6 +45,7 @@ def evaluate_hook_call(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     session: requests.Session | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
+    run_ahead: RunAheadCache | None = None,
 ) -> HookOutcome:
     """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
     context = request["context"]
@@ -53,23 +57,38 @@ def evaluate_hook_call(
                             max_pages=settings.fhir_max_pages, session=session)
     raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
     drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
-    record = build_patient_record(raw.resources, bundle_resources(drafts_bundle), terminology, raw.notes)
-    evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
-    evaluation = Evaluation(
-        patient_id=context["patientId"],
-        record=record,
-        at=_reference_time(record.draft_orders, evaluated, now),
-        evaluated_order_ids=evaluated,
-        settings=EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
-                                    taper_plan_url=f"{settings.public_base_url}/taper-plan"),
-    )
-    result = run_rules(ClinicalFacts(evaluation, terminology), snoozed=snoozed)
-    cards = [build_card(finding, record.incomplete) for finding in result.findings]
+    drafts = bundle_resources(drafts_bundle)
+    record = build_patient_record(raw.resources, drafts, terminology, raw.notes)
+    clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
+                                           taper_plan_url=f"{settings.public_base_url}/taper-plan")
+
+    def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
+        evaluation = Evaluation(patient_id=context["patientId"], record=record,
+                                at=_reference_time(record.draft_orders, evaluated, now),
+                                evaluated_order_ids=evaluated, settings=clinical_settings)
+        return evaluate_rules(ClinicalFacts(evaluation, terminology))
+
+    key = None
+    if run_ahead is not None and service.hook in ("order-select", "order-sign"):
+        key = run_ahead_key(context["patientId"], drafts, raw.resources,
+                            (clinical_settings.profile, clinical_settings.equivalence_table, settings.public_base_url))
+    reused = False
+    if service.hook == "order-select":
+        result = evaluate(_evaluated_ids(context.get("selections")))
+        if run_ahead is not None and key is not None:
+            run_ahead.put(key, evaluate(None))  # what the matching order-sign will ask
+    else:
+        cached = run_ahead.get(key) if run_ahead is not None and key is not None else None
+        reused = cached is not None
+        result = cached if cached is not None else evaluate(None)
+    findings = select_cards(result.findings, snoozed)
+    cards = [build_card(finding, record.incomplete) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
-        cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator) for card, f in zip(cards, result.findings,
+        cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator) for card, f in zip(cards, findings,
                                                                                              strict=True)),
+        reused=reused,
     )
 
 

@@ -34,8 +34,17 @@ def run_rules(
     on_rule_failure: Callable[[str], None] | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
 ) -> EngineResult:
-    """``snoozed`` gives the card types the prescriber silenced for this patient (never a critical card); it
-    is asked only when there is something to silence."""
+    """Every rule's findings, then snooze and alert discipline (:func:`select_cards`)."""
+    result = evaluate_rules(facts, rules, on_rule_failure)
+    return EngineResult(select_cards(result.findings, snoozed), result.failed_rules)
+
+
+def evaluate_rules(
+    facts: ClinicalFacts,
+    rules: tuple[Rule, ...] = RULES,
+    on_rule_failure: Callable[[str], None] | None = None,
+) -> EngineResult:
+    """Every rule's findings, as they are (before snooze and discipline); a rule that raises is skipped."""
     findings: list[Finding] = []
     failed: list[str] = []
     for rule in rules:
@@ -46,9 +55,14 @@ def run_rules(
             failed.append(rule.card_type)
             if on_rule_failure is not None:
                 on_rule_failure(rule.card_type)
+    return EngineResult(findings=findings, failed_rules=failed)
+
+
+def select_cards(findings: list[Finding], snoozed: Callable[[], frozenset[str]] = frozenset) -> list[Finding]:
+    """``snoozed`` gives the card types the prescriber silenced for this patient (never a critical card); it
+    is asked only when there is something to silence."""
     silenced = snoozed() if findings else frozenset()
-    kept = [f for f in findings if f.card_type not in silenced or f.indicator == "critical"]
-    return EngineResult(findings=disciplined(kept), failed_rules=failed)
+    return disciplined([f for f in findings if f.card_type not in silenced or f.indicator == "critical"])
 
 
 def disciplined(findings: list[Finding]) -> list[Finding]:
