@@ -40,7 +40,7 @@ def _create(database_url: str) -> Engine:
         # locked" instead of waiting its turn.
         engine = create_engine(database_url, connect_args={"timeout": 5, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
     else:
         engine = create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                                connect_args={"connect_timeout": 3})
@@ -69,8 +69,15 @@ def ensure_schema(database_url: str) -> bool:
         return False
 
 
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite it takes no write lock, so readers never queue behind writers
+    (or each other) for the database's single write lock."""
+    return engine.connect().execution_options(read_only=True)
+
+
+def _begin(connection: Connection) -> None:
+    mode = "DEFERRED" if connection.get_execution_options().get("read_only") else "IMMEDIATE"
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

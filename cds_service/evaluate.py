@@ -21,9 +21,9 @@ from cds_service.clinical.terminology import load_terminology
 from cds_service.config import Settings
 from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirClient, bundle_resources
-from cds_service.fhir.parse import build_patient_record
+from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import resolve_prefetch
-from cds_service.runahead import RunAheadCache, run_ahead_key
+from cds_service.runahead import RunAhead, RunAheadCache, run_ahead_key
 from cds_service.services import ServiceDefinition, prefetch_templates
 
 
@@ -58,37 +58,40 @@ def evaluate_hook_call(
     raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
     drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
     drafts = bundle_resources(drafts_bundle)
-    record = build_patient_record(raw.resources, drafts, terminology, raw.notes)
+    relevant = relevant_resources(raw.resources, terminology)
     clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
                                            taper_plan_url=f"{settings.public_base_url}/taper-plan")
-
-    def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
-        evaluation = Evaluation(patient_id=context["patientId"], record=record,
-                                at=_reference_time(record.draft_orders, evaluated, now),
-                                evaluated_order_ids=evaluated, settings=clinical_settings)
-        return evaluate_rules(ClinicalFacts(evaluation, terminology))
-
     key = None
     if run_ahead is not None and service.hook in ("order-select", "order-sign"):
-        key = run_ahead_key(context["patientId"], drafts, raw.resources,
+        key = run_ahead_key(context["patientId"], drafts, relevant, raw.notes,
                             (clinical_settings.profile, clinical_settings.equivalence_table, settings.public_base_url))
-    reused = False
-    if service.hook == "order-select":
-        result = evaluate(_evaluated_ids(context.get("selections")))
-        if run_ahead is not None and key is not None:
-            run_ahead.put(key, evaluate(None))  # what the matching order-sign will ask
+    cached = run_ahead.get(key) if run_ahead is not None and key is not None and service.hook == "order-sign" else None
+    if cached is not None:
+        result, incomplete = cached.result, cached.incomplete
     else:
-        cached = run_ahead.get(key) if run_ahead is not None and key is not None else None
-        reused = cached is not None
-        result = cached if cached is not None else evaluate(None)
+        record = parse_patient_record(relevant, drafts, raw.notes)
+        incomplete = record.incomplete
+
+        def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
+            evaluation = Evaluation(patient_id=context["patientId"], record=record,
+                                    at=_reference_time(record.draft_orders, evaluated, now),
+                                    evaluated_order_ids=evaluated, settings=clinical_settings)
+            return evaluate_rules(ClinicalFacts(evaluation, terminology))
+
+        if service.hook == "order-select":
+            result = evaluate(_evaluated_ids(context.get("selections")))
+            if run_ahead is not None and key is not None:
+                run_ahead.put(key, RunAhead(evaluate(None), incomplete))  # what the matching order-sign will ask
+        else:
+            result = evaluate(None)
     findings = select_cards(result.findings, snoozed)
-    cards = [build_card(finding, record.incomplete) for finding in findings]
+    cards = [build_card(finding, incomplete) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
         cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator) for card, f in zip(cards, findings,
                                                                                              strict=True)),
-        reused=reused,
+        reused=cached is not None,
     )
 
 

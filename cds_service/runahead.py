@@ -2,9 +2,10 @@
 
 When order-select fires, the service also evaluates *all* draft orders, as order-sign would, and keeps the
 rule findings for a short window. An order-sign whose relevant inputs are unchanged — the patient, every
-draft order, the resolved patient record and the clinical settings, hashed together (never the patient id
-alone) — reuses them instead of evaluating again. Cards are always built fresh (new uuids), and snooze is
-applied at answer time. Per process, bounded in entries and time.
+draft order, the part of the record the rules read (:func:`cds_service.fhir.parse.relevant_resources`), what
+could not be fetched, and the clinical settings, hashed together (never the patient id alone) — reuses them
+instead of parsing and evaluating again. Cards are always built fresh (new uuids), and snooze is applied at
+answer time. Per process, bounded in entries and time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.clinical.engine import EngineResult
@@ -22,21 +24,28 @@ MAX_ENTRIES = 256
 TTL_S = 120.0
 
 
-def run_ahead_key(patient_id: str, drafts: list[dict[str, Any]], record: dict[str, list[dict[str, Any]]],
-                  settings: tuple[str, ...]) -> str:
-    canonical = json.dumps({"patient": patient_id, "drafts": drafts, "record": record, "settings": settings},
-                           sort_keys=True, separators=(",", ":"), default=str)
+@dataclass(frozen=True)
+class RunAhead:
+    result: EngineResult
+    incomplete: tuple[str, ...]
+    """What the record lacked; the cards built from ``result`` say so."""
+
+
+def run_ahead_key(patient_id: str, drafts: list[dict[str, Any]], relevant: list[dict[str, Any]],
+                  missing: list[str], settings: tuple[str, ...]) -> str:
+    canonical = json.dumps({"patient": patient_id, "drafts": drafts, "record": relevant, "missing": missing,
+                            "settings": settings}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class RunAheadCache:
     def __init__(self, max_entries: int = MAX_ENTRIES, ttl_s: float = TTL_S) -> None:
-        self._entries: OrderedDict[str, tuple[float, EngineResult]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, RunAhead]] = OrderedDict()
         self._max_entries = max_entries
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> EngineResult | None:
+    def get(self, key: str) -> RunAhead | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -48,7 +57,7 @@ class RunAheadCache:
             self._entries.move_to_end(key)
             return result
 
-    def put(self, key: str, result: EngineResult) -> None:
+    def put(self, key: str, result: RunAhead) -> None:
         with self._lock:
             self._entries[key] = (time.monotonic() + self._ttl_s, result)
             self._entries.move_to_end(key)

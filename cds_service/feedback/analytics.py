@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from cds_service.db import reading
 from cds_service.feedback.models import card_log, feedback
 
 WEEKS = 8
@@ -19,7 +20,7 @@ def card_outcomes(engine: Engine, now: datetime | None = None) -> dict[str, Any]
     since = now - timedelta(weeks=WEEKS)
     stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "shown": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         for card_type, created in connection.execute(select(card_log.c.card_type, card_log.c.created_at)):
             entry = stats[card_type]
             entry["shown"] += 1

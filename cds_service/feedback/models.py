@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
 
 from cds_service.db import metadata
 
@@ -31,6 +31,7 @@ feedback = Table(
     Column("override_code", String(128), nullable=True),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_feedback_snooze", "override_code", "outcome_timestamp"),
 )
 """One row per distinct feedback item (free-text comments are not stored: they may hold patient data)."""
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy import Engine, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from cds_service.db import reading
 from cds_service.feedback.models import card_log, feedback, install_secret
 
 OVERRIDE_REASON_SYSTEM = "urn:bzd-taper-cds:override-reason"
@@ -83,20 +84,23 @@ def log_cards(engine: Engine, service_id: str, hook_instance: str, patient: str,
         raise StoreUnavailable(type(exc).__name__) from exc
 
 
+# Built once: this runs on every call that has cards to show.
+_SNOOZED = (
+    select(card_log.c.card_type).distinct()
+    .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
+    .where(and_(card_log.c.patient_hash == bindparam("patient"), feedback.c.outcome == "overridden",
+                feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
+                feedback.c.override_code.in_(sorted(SNOOZE_REASONS)),
+                feedback.c.outcome_timestamp >= bindparam("since"), card_log.c.indicator != "critical"))
+)
+
+
 def snoozed_card_types(engine: Engine, patient: str, snooze_days: int, now: datetime | None = None) -> frozenset[str]:
     """Card types overridden for this patient with a snooze reason within the last ``snooze_days``."""
     since = (now or datetime.now(UTC)) - timedelta(days=snooze_days)
-    query = (
-        select(card_log.c.card_type).distinct()
-        .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
-        .where(and_(card_log.c.patient_hash == patient, feedback.c.outcome == "overridden",
-                    feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
-                    feedback.c.override_code.in_(sorted(SNOOZE_REASONS)),
-                    feedback.c.outcome_timestamp >= since, card_log.c.indicator != "critical"))
-    )
     try:
-        with engine.connect() as connection:
-            return frozenset(row[0] for row in connection.execute(query))
+        with reading(engine) as connection:
+            return frozenset(row[0] for row in connection.execute(_SNOOZED, {"patient": patient, "since": since}))
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -142,5 +146,5 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], now: datetime | 
 
 
 def count_feedback(engine: Engine) -> int:
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return int(connection.execute(select(func.count()).select_from(feedback)).scalar_one())

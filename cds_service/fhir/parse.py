@@ -214,6 +214,25 @@ def _latest_observations_only(resources: list[dict[str, Any]], terminology: Term
     return [resource for index, resource in enumerate(resources) if index in kept]
 
 
+def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> list[dict[str, Any]]:
+    """The raw resources a rule can use, each once: the record the rules see, before any parsing.
+
+    Also what the run-ahead hashes: history no rule reads cannot change the cards."""
+    seen: set[tuple[str, str]] = set()
+    relevant = []
+    for resources in raw.values():
+        for resource in resources:
+            kind = resource.get("resourceType")
+            if not (isinstance(kind, str) and kind in _MODELS and _is_relevant(resource, terminology)):
+                continue
+            identity = (kind, str(resource.get("id")))
+            if resource.get("id") is not None and identity in seen:
+                continue  # the same resource reached us twice (e.g. prefetch page overlap)
+            seen.add(identity)
+            relevant.append(resource)
+    return _latest_observations_only(relevant, terminology)
+
+
 def build_patient_record(
     raw: dict[str, list[dict[str, Any]]],
     draft_orders: Iterable[dict[str, Any]],
@@ -221,18 +240,19 @@ def build_patient_record(
     incomplete: Iterable[str] = (),
 ) -> PatientRecord:
     """Parse the resources the rules can use into a :class:`PatientRecord`."""
+    return parse_patient_record(relevant_resources(raw, terminology), draft_orders, incomplete)
+
+
+def parse_patient_record(
+    relevant: Iterable[dict[str, Any]],
+    draft_orders: Iterable[dict[str, Any]],
+    incomplete: Iterable[str] = (),
+) -> PatientRecord:
+    """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`."""
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
-    seen: set[tuple[str, str]] = set()
-    relevant = [resource for resources in raw.values() for resource in resources
-                if isinstance(resource.get("resourceType"), str) and resource["resourceType"] in _MODELS
-                and _is_relevant(resource, terminology)]
-    for resource in _latest_observations_only(relevant, terminology):
+    for resource in relevant:
         kind = resource["resourceType"]
-        identity = (kind, str(resource.get("id")))
-        if resource.get("id") is not None and identity in seen:
-            continue  # the same resource reached us twice (e.g. prefetch page overlap)
-        seen.add(identity)
         model = parse_lenient(_MODELS[kind], resource, notes)
         if model is not None:
             parsed[kind].append(model)

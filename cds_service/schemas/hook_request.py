@@ -60,10 +60,11 @@ class MedicationPrescribeContextSchema(_ContextSchema):
     medications = _BundleField(required=True)
 
 
-CONTEXT_SCHEMAS: dict[HookName, type[Schema]] = {
-    "order-sign": OrderSignContextSchema,
-    "order-select": OrderSelectContextSchema,
-    "medication-prescribe": MedicationPrescribeContextSchema,
+# Built once: a schema holds no per-call state, and building one costs more than a small request's load.
+CONTEXT_SCHEMAS: dict[HookName, Schema] = {
+    "order-sign": OrderSignContextSchema(),
+    "order-select": OrderSelectContextSchema(),
+    "medication-prescribe": MedicationPrescribeContextSchema(),
 }
 
 
@@ -93,16 +94,19 @@ class HookRequestSchema(_Lenient):
             raise ValidationError("fhirAuthorization requires fhirServer", field_name="fhirServer")
 
 
+_HOOK_REQUEST = HookRequestSchema()
+
+
 def load_hook_request(body: Any, expected_hook: HookName) -> dict[str, Any]:
     """Validate a service call body for the service's hook; raise ``ValidationError`` naming the problem."""
     if not isinstance(body, dict):
         raise ValidationError("the request body must be a JSON object")
-    request: dict[str, Any] = HookRequestSchema().load(body)
+    request: dict[str, Any] = _HOOK_REQUEST.load(body)
     if request["hook"] != expected_hook:
         raise ValidationError(f"this service answers the '{expected_hook}' hook, not '{request['hook']}'",
                               field_name="hook")
     try:
-        request["context"] = CONTEXT_SCHEMAS[expected_hook]().load(request["context"])
+        request["context"] = CONTEXT_SCHEMAS[expected_hook].load(request["context"])
     except ValidationError as exc:
         raise ValidationError({"context": exc.messages}) from exc
     return request

@@ -29,6 +29,7 @@ _SNOMED_SYSTEMS = {SNOMED, "urn:oid:2.16.840.1.113883.6.96"}
 _ICD10_SYSTEMS = {ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1.113883.6.90"}
 _LOINC_SYSTEMS = {LOINC, "urn:oid:2.16.840.1.113883.6.1"}
 _DATA = Path(__file__).parent
+_MENTION_MEMO_SIZE = 8192
 
 
 class CodingLike(Protocol):
@@ -102,6 +103,7 @@ class Terminology:
         self._loinc_order = tuple(code for codes in loinc["concepts"].values() for code in codes)
         words = sorted(set(self._class_of) | set(self._brands), key=len, reverse=True)
         self._name_pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+        self._mentions: dict[str, bool] = {}
 
     def product(self, codings: Iterable[CodingLike], text: str | None = None) -> Product | None:
         """The product an order names: by RxNorm code first, else by ingredient name and strength in text."""
@@ -145,7 +147,14 @@ class Terminology:
             code in self._products or code in self._ingredient_codes)
 
     def mentions_relevant_ingredient(self, text: str) -> bool:
-        return self._name_pattern.search(text) is not None
+        # Every medication of every record passes through here, and the same product names recur across
+        # records: the alternation of ~100 names is the costliest step of the relevance filter (issue #7).
+        known = self._mentions.get(text)
+        if known is None:
+            known = self._name_pattern.search(text) is not None
+            if len(self._mentions) < _MENTION_MEMO_SIZE:
+                self._mentions[text] = known
+        return known
 
     def tablet_strengths_mg(self, ingredient: str) -> tuple[Fraction, ...]:
         """Oral tablet strengths available for ``ingredient`` (plain and brand), ascending."""
