@@ -70,7 +70,6 @@ def evaluate_hook_call(
         result, incomplete = cached.result, cached.incomplete
     else:
         record = parse_patient_record(relevant, drafts, raw.notes)
-        incomplete = record.incomplete
 
         def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
             evaluation = Evaluation(patient_id=context["patientId"], record=record,
@@ -81,9 +80,10 @@ def evaluate_hook_call(
         if service.hook == "order-select":
             result = evaluate(_evaluated_ids(context.get("selections")))
             if run_ahead is not None and key is not None:
-                run_ahead.put(key, RunAhead(evaluate(None), incomplete))  # what the matching order-sign will ask
+                run_ahead.put(key, RunAhead(evaluate(None), record.incomplete))  # what the matching order-sign asks
         else:
             result = evaluate(None)
+        incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
     findings = select_cards(result.findings, snoozed)
     cards = [build_card(finding, incomplete) for finding in findings]
     return HookOutcome(

@@ -11,7 +11,6 @@ answer time. Per process, bounded in entries and time.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service.clinical.engine import EngineResult
+from cds_service.json_codec import encode_json
 
 MAX_ENTRIES = 256
 TTL_S = 120.0
@@ -33,9 +33,8 @@ class RunAhead:
 
 def run_ahead_key(patient_id: str, drafts: list[dict[str, Any]], relevant: list[dict[str, Any]],
                   missing: list[str], settings: tuple[str, ...]) -> str:
-    canonical = json.dumps({"patient": patient_id, "drafts": drafts, "record": relevant, "missing": missing,
-                            "settings": settings}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(encode_json({"patient": patient_id, "drafts": drafts, "record": relevant,
+                                       "missing": missing, "settings": settings}, canonical=True)).hexdigest()
 
 
 class RunAheadCache:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -13,6 +13,7 @@ from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
 from cds_service.feedback.repository import StoreUnavailable, log_cards, patient_hash, snoozed_card_types
+from cds_service.json_codec import encode_json
 from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES, RUN_AHEAD_HITS
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
@@ -64,4 +65,4 @@ def call_service(service_id: str) -> Response:
         "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
         "failed_rules": list(outcome.failed_rules) or None,
     })
-    return jsonify(outcome.response)
+    return Response(encode_json(outcome.response), mimetype="application/json")

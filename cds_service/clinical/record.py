@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
@@ -16,6 +18,10 @@ from fhir.resources.R4B.patient import Patient
 from cds_service.clinical.model import EquivalenceTable
 
 
+def _no_observations() -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+    return (), ()
+
+
 @dataclass(frozen=True)
 class PatientRecord:
     """The parts of the FHIR record the rules read, already filtered to relevant codes."""
@@ -25,13 +31,30 @@ class PatientRecord:
     medication_dispenses: tuple[MedicationDispense, ...]
     medication_statements: tuple[MedicationStatement, ...]
     conditions: tuple[Condition, ...]
-    observations: tuple[Observation, ...]
     draft_orders: tuple[MedicationRequest, ...]
     """Every draft medication order of the call (R4 shape), evaluated or not."""
     draft_json: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The drafts as sent (R4 shape) by id: an ``update`` suggestion returns the whole resource, changed."""
-    incomplete: tuple[str, ...] = ()
-    """Plain-language notes on data that could not be read; cards whose answer depends on them repeat them."""
+    notes: tuple[str, ...] = ()
+    """What could not be read when the record was built (see :attr:`incomplete`)."""
+    read_observations: Callable[[], tuple[tuple[Observation, ...], tuple[str, ...]]] = _no_observations
+    """Parses the observations (and says which could not be read) on first use: only renal dosing and
+    pregnancy read them, and most calls need neither (issue #7: parse only what the rules need)."""
+
+    @cached_property
+    def _observations_read(self) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+        return self.read_observations()
+
+    @property
+    def observations(self) -> tuple[Observation, ...]:
+        return self._observations_read[0]
+
+    @property
+    def incomplete(self) -> tuple[str, ...]:
+        """Plain-language notes on data that could not be read; cards whose answer depends on them repeat them.
+        Read it after the rules: an unreadable observation counts only once a rule has read the observations."""
+        read_late = self._observations_read[1] if "_observations_read" in self.__dict__ else ()
+        return self.notes + read_late
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ card_log = Table(
     metadata,
     Column("card_uuid", String(36), primary_key=True),
     Column("service_id", String(64), nullable=False),
-    Column("card_type", String(64), nullable=False, index=True),
+    Column("card_type", String(64), nullable=False),
     Column("indicator", String(16), nullable=False),
     Column("hook_instance", String(200), nullable=False),
-    Column("patient_hash", String(64), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("patient_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 """Every card returned: joins feedback to card types. ``patient_hash`` is a keyed hash, never the id."""
 

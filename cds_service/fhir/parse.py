@@ -251,8 +251,12 @@ def parse_patient_record(
     """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`."""
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
+    observations = []
     for resource in relevant:
         kind = resource["resourceType"]
+        if kind == "Observation":
+            observations.append(resource)
+            continue
         model = parse_lenient(_MODELS[kind], resource, notes)
         if model is not None:
             parsed[kind].append(model)
@@ -275,8 +279,14 @@ def parse_patient_record(
         medication_dispenses=tuple(parsed["MedicationDispense"]),
         medication_statements=tuple(parsed["MedicationStatement"]),
         conditions=tuple(parsed["Condition"]),
-        observations=tuple(parsed["Observation"]),
         draft_orders=tuple(drafts),
         draft_json=draft_json,
-        incomplete=tuple(incomplete) + tuple(notes.skipped),
+        notes=tuple(incomplete) + tuple(notes.skipped),
+        read_observations=lambda: _parse_observations(observations),
     )
+
+
+def _parse_observations(resources: list[dict[str, Any]]) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+    notes = ParseNotes()
+    parsed = (parse_lenient(Observation, resource, notes) for resource in resources)
+    return tuple(model for model in parsed if model is not None), tuple(notes.skipped)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from cds_service.clinical.model import DoseUnit, DrugClass, EquivalenceTable, Product, Route
 
@@ -45,8 +45,9 @@ class CodingLike(Protocol):
     def display(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class SimpleCoding:
+class SimpleCoding(NamedTuple):
+    """A coding read from raw JSON (a tuple: every medication, condition and observation of a record makes some)."""
+
     system: str | None
     code: str | None
     display: str | None = None
