@@ -46,6 +46,8 @@ class Settings:
     log_level: str = "INFO"
     snooze_days: int = 90
     """How long an override with a snooze reason silences the same card type for the same patient."""
+    card_log_interval_s: float = 0.05
+    """How long the card log gathers the cards of concurrent calls into one write (cds_service.feedback.card_log)."""
     patient_hash_key: str | None = None
     """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
     testing: bool = False
@@ -76,6 +78,8 @@ class Settings:
             values["snooze_days"] = int(_positive_float("CDS_SNOOZE_DAYS", env["CDS_SNOOZE_DAYS"]))
         if env.get("CDS_PATIENT_HASH_KEY"):
             values["patient_hash_key"] = env["CDS_PATIENT_HASH_KEY"]
+        if env.get("CDS_CARD_LOG_INTERVAL_S"):
+            values["card_log_interval_s"] = _positive_float("CDS_CARD_LOG_INTERVAL_S", env["CDS_CARD_LOG_INTERVAL_S"])
         if "CDS_FHIR_TIMEOUT_S" in env:
             values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
         return replace(settings, **values).validated()

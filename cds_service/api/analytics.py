@@ -8,13 +8,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.db import engine_for
 from cds_service.errors import ServiceError
 from cds_service.feedback.analytics import card_outcomes
+from cds_service.feedback.repository import StoreUnavailable
 
 bp = Blueprint("analytics", __name__)
 
 
 @bp.get("/analytics")
 def analytics() -> Response:
+    """Counts include this worker's queued card log; other workers' cards show within their flush interval."""
     try:
+        current_app.config["CARD_LOG"].flush()
         return jsonify(card_outcomes(engine_for(current_app.config["SETTINGS"].database_url)))
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, StoreUnavailable) as exc:
         raise ServiceError("the feedback store is unavailable", status=503, issue_code="transient") from exc

@@ -29,9 +29,15 @@ def post_feedback(service_id: str) -> Response:
         items = FeedbackRequestSchema().load(body if isinstance(body, dict) else {"feedback": None})["feedback"]
     except ValidationError as exc:
         raise BadRequest(f"invalid feedback: {flatten_messages(exc.messages)}") from exc
-    settings = current_app.config["SETTINGS"]
+    engine = engine_for(current_app.config["SETTINGS"].database_url)
+    card_log = current_app.config["CARD_LOG"]
     try:
-        written = store_feedback(engine_for(settings.database_url), items)
+        card_log.flush()
+        try:
+            written = store_feedback(engine, items)
+        except UnknownCard:
+            card_log.wait_for_other_workers()  # the card may still be queued in another worker's card log
+            written = store_feedback(engine, items)
     except UnknownCard as exc:
         raise BadRequest(str(exc)) from exc
     except StoreUnavailable as exc:

@@ -12,7 +12,7 @@ from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
-from cds_service.feedback.repository import StoreUnavailable, log_cards, patient_hash, snoozed_card_types
+from cds_service.feedback.repository import StoreUnavailable, patient_hash, snoozed_card_types
 from cds_service.json_codec import encode_json
 from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES, RUN_AHEAD_HITS
 from cds_service.schemas import flatten_messages
@@ -57,10 +57,7 @@ def call_service(service_id: str) -> Response:
     for rule in outcome.failed_rules:
         RULE_FAILURES.labels(rule).inc()
     if patient and outcome.cards:
-        try:
-            log_cards(engine, service.id, hook_request["hookInstance"], patient[0], outcome.cards)
-        except StoreUnavailable as exc:
-            log.error("card log unavailable; cards returned unlogged", extra={"error_type": str(exc)})
+        current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient[0], outcome.cards)
     log.info("hook evaluated", extra={
         "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
         "failed_rules": list(outcome.failed_rules) or None,

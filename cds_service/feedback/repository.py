@@ -70,11 +70,15 @@ def _install_secret(engine: Engine, name: str) -> str:
         return str(connection.execute(select(install_secret.c.value).where(install_secret.c.name == name)).scalar_one())
 
 
-def log_cards(engine: Engine, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
-              now: datetime | None = None) -> None:
-    rows = [{"card_uuid": c.card_uuid, "service_id": service_id, "card_type": c.card_type,
+def card_log_rows(service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
+                  now: datetime | None = None) -> list[dict[str, Any]]:
+    return [{"card_uuid": c.card_uuid, "service_id": service_id, "card_type": c.card_type,
              "indicator": c.indicator, "hook_instance": hook_instance[:200], "patient_hash": patient,
              "created_at": now or datetime.now(UTC)} for c in cards]
+
+
+def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """One transaction for all ``rows`` (see :mod:`cds_service.feedback.card_log` for who calls it when)."""
     if not rows:
         return
     try:

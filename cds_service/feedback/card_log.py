@@ -1,0 +1,118 @@
+"""The card log, written behind the response in batches (issue #7: a hook call is on the EHR's clock).
+
+Every card returned is logged (uuid, type, indicator, patient hash) so that feedback can name it, snooze
+can find it and analytics can count it. One transaction per call cost about a tenth of the call; here a
+call only queues its rows, and a background thread of the worker writes what queued during one
+``interval_s`` in one transaction.
+
+Feedback arrives after a person has read a card — seconds later, never within the interval — and the
+feedback and analytics endpoints flush their own worker's queue first; feedback naming a card still unknown
+waits one more interval for the other workers' queues (:meth:`CardLog.wait_for_other_workers`).
+
+What is queued when a worker stops is written at exit (gunicorn's ``worker_exit`` hook and ``atexit``);
+only a killed worker (SIGKILL, out of memory) loses its last interval of log rows — the cards themselves
+were already answered. While the database is down, rows stay queued (up to ``max_pending``) and are
+retried.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from cds_service.db import engine_for
+from cds_service.feedback.repository import CardRecord, StoreUnavailable, card_log_rows, insert_card_log_rows
+from cds_service.metrics import CARD_LOG_ROWS
+
+log = logging.getLogger(__name__)
+
+_writers: list[CardLog] = []
+_start_lock = threading.Lock()
+
+
+class CardLog:
+    def __init__(self, database_url: str, interval_s: float = 0.05, max_pending: int = 20_000) -> None:
+        self._database_url = database_url
+        self.interval_s = interval_s
+        self._max_pending = max_pending
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        self._pending: list[dict[str, Any]] = []
+        self._wake = threading.Event()
+        _writers.append(self)
+
+    def add(self, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord]) -> None:
+        """Queue the cards of one call; they reach the database within about ``interval_s``."""
+        rows = card_log_rows(service_id, hook_instance, patient, cards)
+        if not rows:
+            return
+        self._start_in_this_process()
+        with self._lock:
+            room = max(0, self._max_pending - len(self._pending))
+            self._pending.extend(rows[:room])
+        if room < len(rows):
+            CARD_LOG_ROWS.labels("dropped").inc(len(rows) - room)
+            log.error("card log queue full; rows dropped", extra={"cards": [f"dropped:{len(rows) - room}"]})
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write what this worker has queued, now; :class:`StoreUnavailable` if it cannot (rows are kept)."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return
+        try:
+            insert_card_log_rows(engine_for(self._database_url), rows)
+            CARD_LOG_ROWS.labels("written").inc(len(rows))
+        except StoreUnavailable:
+            CARD_LOG_ROWS.labels("retried").inc(len(rows))
+            with self._lock:
+                self._pending = (rows + self._pending)[: self._max_pending]
+            raise
+
+    def wait_for_other_workers(self) -> None:
+        """Give every other worker of this replica the time to write what it has queued."""
+        time.sleep(self.interval_s * 2)
+
+    def _start_in_this_process(self) -> None:
+        # The app is preloaded, then forked: neither a thread nor a held lock survives a fork, so each worker
+        # starts its own writer with its first card.
+        if self._pid == os.getpid():
+            return
+        with _start_lock:
+            if self._pid == os.getpid():
+                return
+            self._lock = threading.Lock()
+            self._pending = []
+            self._wake = threading.Event()
+            threading.Thread(target=self._write_in_background, name="card-log", daemon=True).start()
+            atexit.register(self._flush_and_log)
+            self._pid = os.getpid()
+
+    def _write_in_background(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(self.interval_s)  # the calls of one interval share a transaction
+            self._wake.clear()
+            if not self._flush_and_log():
+                time.sleep(self.interval_s * 20)  # the database is down: retry, but do not hammer it
+                self._wake.set()
+
+    def _flush_and_log(self) -> bool:
+        try:
+            self.flush()
+            return True
+        except StoreUnavailable as exc:
+            log.error("card log unavailable; rows kept for the next attempt", extra={"error_type": str(exc)})
+            return False
+
+
+def flush_all() -> None:
+    """Write every queued card log row of this process (gunicorn's ``worker_exit`` hook)."""
+    for writer in _writers:
+        writer._flush_and_log()
