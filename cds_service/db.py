@@ -70,14 +70,14 @@ def ensure_schema(database_url: str) -> bool:
 
 
 def reading(engine: Engine) -> Connection:
-    """A connection for reads only: on SQLite it takes no write lock, so readers never queue behind writers
-    (or each other) for the database's single write lock."""
+    """A connection for reads only. On SQLite it opens no transaction and takes no lock: each statement reads
+    its own snapshot, and readers never queue behind writers (or each other) for the single write lock."""
     return engine.connect().execution_options(read_only=True)
 
 
 def _begin(connection: Connection) -> None:
-    mode = "DEFERRED" if connection.get_execution_options().get("read_only") else "IMMEDIATE"
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    if not connection.get_execution_options().get("read_only"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from flask import Request
 
 from cds_service.errors import BadRequest, ServiceError
@@ -20,6 +21,10 @@ def json_body(request: Request) -> Any:
     if not request.is_json:
         raise ServiceError("the request body must be application/json", status=415, issue_code="not-supported")
     raw = request.get_data(cache=True)
+    try:
+        return orjson.loads(raw)  # several times faster on a 50 KB record; refuses NaN, bad UTF-8, depth > 1024
+    except orjson.JSONDecodeError:
+        pass  # the standard library has the last word: it says why, and reads what orjson will not
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, select
+from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.db import reading
@@ -94,7 +94,8 @@ _SNOOZED = (
     .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
     .where(and_(card_log.c.patient_hash == bindparam("patient"), feedback.c.outcome == "overridden",
                 feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
-                feedback.c.override_code.in_(sorted(SNOOZE_REASONS)),
+                # equalities, not IN: an IN list is re-rendered at every execution, equalities stay compiled
+                or_(*(feedback.c.override_code == reason for reason in sorted(SNOOZE_REASONS))),
                 feedback.c.outcome_timestamp >= bindparam("since"), card_log.c.indicator != "critical"))
 )
 
