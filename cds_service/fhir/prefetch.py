@@ -7,7 +7,10 @@ neither used nor fetched the call fails with 412 (service-contract.md §3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -47,28 +50,59 @@ def resolve_prefetch(
     context: dict[str, Any],
     client: FhirClient | None,
 ) -> RawRecord:
-    record = RawRecord()
-    unavailable: list[str] = []
+    """The record per prefetch key; keys to fetch are fetched concurrently, so a call missing all six waits for
+    the slowest search rather than for their sum (issue #7, case d)."""
+    outcomes: dict[str, _Outcome] = {}
+    to_fetch: list[tuple[str, str]] = []
     for key, template in templates:
         value = prefetch.get(key)
-        try:
-            if _usable(value):
-                assert value is not None
-                record.resources[key] = _resources_of(value, key, client, record)
-                continue
-            if client is None:
-                unavailable.append(key)
-                continue
-            record.resources[key] = _fetch(client, render_template(template, context), key, record)
+        if _usable(value):
+            assert value is not None
+            outcomes[key] = _guarded(partial(_resources_of, value, key, client))
+        elif client is None:
+            outcomes[key] = FhirUnavailable("")
+        else:
+            to_fetch.append((key, render_template(template, context)))
+    if client is not None:
+        outcomes.update(_fetch_all(client, to_fetch))
+    record = RawRecord()
+    fetched = {key for key, _url in to_fetch}
+    unavailable: list[str] = []
+    for key, _template in templates:
+        outcome = outcomes[key]
+        if isinstance(outcome, FhirUnavailable):
+            unavailable.append(f"{key} ({outcome})" if str(outcome) else key)
+            continue
+        record.resources[key], notes = outcome
+        record.notes.extend(notes)
+        if key in fetched:
             record.fetched_keys.append(key)
-        except FhirUnavailable as exc:
-            unavailable.append(f"{key} ({exc})")
     if unavailable:
         how = "and no fhirServer to fetch them from" if client is None else "and fetching them failed"
         raise PreconditionFailed(
             f"prefetch data missing or incomplete: {', '.join(unavailable)}; {how}"
         )
     return record
+
+
+_Fetched = tuple[list[dict[str, Any]], list[str]]
+"""A key's resources, and notes on what they may lack."""
+_Outcome = _Fetched | FhirUnavailable
+
+
+def _guarded(read: Callable[[], _Fetched]) -> _Outcome:
+    try:
+        return read()
+    except FhirUnavailable as exc:
+        return exc
+
+
+def _fetch_all(client: FhirClient, to_fetch: list[tuple[str, str]]) -> dict[str, _Outcome]:
+    if len(to_fetch) <= 1:
+        return {key: _guarded(partial(_fetch, client, url, key)) for key, url in to_fetch}
+    with ThreadPoolExecutor(max_workers=len(to_fetch), thread_name_prefix="fhir-fetch") as pool:
+        futures = {key: pool.submit(_guarded, partial(_fetch, client, url, key)) for key, url in to_fetch}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def _usable(value: Any) -> bool:
@@ -81,30 +115,28 @@ def _usable(value: Any) -> bool:
     return True
 
 
-def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None, record: RawRecord
-                  ) -> list[dict[str, Any]]:
+def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None) -> _Fetched:
     if value.get("resourceType") != "Bundle":
-        return [value]
+        return [value], []
     if next_link(value) is None:
-        return bundle_resources(value)
+        return bundle_resources(value), []
     if client is None:
         raise FhirUnavailable("only the first page was prefetched")
     resources, cut_short = client.entries_following_pages(value)
-    if cut_short:
-        record.notes.append(f"{key}: more pages than the service reads; older history may be missing")
-    return resources
+    notes = [f"{key}: more pages than the service reads; older history may be missing"] if cut_short else []
+    return resources, notes
 
 
-def _fetch(client: FhirClient, relative_url: str, key: str, record: RawRecord) -> list[dict[str, Any]]:
+def _fetch(client: FhirClient, relative_url: str, key: str) -> _Fetched:
     try:
         result = client.get(relative_url)
     except FhirUnavailable as exc:
         # A read of a resource that does not exist is "no data", not a failure (cds-hooks.md §4.2).
         if "/" in relative_url.split("?")[0] and "404" in str(exc):
-            return []
+            return [], []
         raise
     if result.get("resourceType") == "OperationOutcome":
         if is_error_outcome(result):
             raise FhirUnavailable("the server answered with an OperationOutcome")
-        return []
-    return _resources_of(result, key, client, record)
+        return [], []
+    return _resources_of(result, key, client)

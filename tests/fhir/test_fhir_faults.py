@@ -92,3 +92,37 @@ def test_fault_ends_in_412_within_the_timeout(fhir_server: Callable[[Behaviour],
     assert response.status_code == 412
     assert "conditions" in response.get_json()["issue"][0]["diagnostics"]
     assert elapsed < 2.5, f"took {elapsed:.2f} s with a 1 s timeout"
+
+
+def test_missing_keys_are_fetched_concurrently(fhir_server: Callable[[Behaviour], str]) -> None:
+    """Six searches of a server answering each in 0.2 s: in flight together, not one after the other."""
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+    record = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())["prefetch"]
+
+    def answers_slowly(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.2)
+        with lock:
+            in_flight[0] -= 1
+        kind = handler.path.split("/fhir/", 1)[1].split("?")[0].split("/")[0]
+        key = {"Patient": "patient", "MedicationRequest": "medicationRequests", "Condition": "conditions",
+               "MedicationDispense": "medicationDispenses", "MedicationStatement": "medicationStatements",
+               "Observation": "observations"}[kind]
+        payload = json.dumps(record[key]).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/fhir+json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    del body["prefetch"]
+    body["fhirServer"] = fhir_server(answers_slowly)
+    response = hooks.post(body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [c["source"]["topic"]["code"] for c in response.get_json()["cards"]] == ["baclofen-adjunct"]
+    assert most[0] == 6
