@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
+from sqlalchemy import Engine
 
 from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
+from cds_service.feedback.card_log import CardLog
 from cds_service.feedback.repository import StoreUnavailable, UnknownCard, store_feedback
 from cds_service.metrics import FEEDBACK_WRITES
 from cds_service.schemas import flatten_messages
@@ -30,14 +34,8 @@ def post_feedback(service_id: str) -> Response:
     except ValidationError as exc:
         raise BadRequest(f"invalid feedback: {flatten_messages(exc.messages)}") from exc
     engine = engine_for(current_app.config["SETTINGS"].database_url)
-    card_log = current_app.config["CARD_LOG"]
     try:
-        card_log.flush()
-        try:
-            written = store_feedback(engine, items)
-        except UnknownCard:
-            card_log.wait_for_other_workers()  # the card may still be queued in another worker's card log
-            written = store_feedback(engine, items)
+        written = _store_once_logged(engine, items, current_app.config["CARD_LOG"])
     except UnknownCard as exc:
         raise BadRequest(str(exc)) from exc
     except StoreUnavailable as exc:
@@ -49,3 +47,17 @@ def post_feedback(service_id: str) -> Response:
     FEEDBACK_WRITES.labels("duplicate").inc(len(items) - written)
     log.info("feedback stored", extra={"service": service_id, "cards": [f"new:{written}", f"items:{len(items)}"]})
     return jsonify({})
+
+
+def _store_once_logged(engine: Engine, items: list[dict[str, Any]], card_log: CardLog) -> int:
+    """Store the feedback; a card it names may still be queued in another worker's card log, so an unknown
+    card is asked for again until every queue has been written (a card that was never shown: 400)."""
+    card_log.flush()
+    deadline = time.monotonic() + card_log.settle_s
+    while True:
+        try:
+            return store_feedback(engine, items)
+        except UnknownCard:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(card_log.interval_s)

@@ -7,7 +7,7 @@ call only queues its rows, and a background thread of the worker writes what que
 
 Feedback arrives after a person has read a card — seconds later, never within the interval — and the
 feedback and analytics endpoints flush their own worker's queue first; feedback naming a card still unknown
-waits one more interval for the other workers' queues (:meth:`CardLog.wait_for_other_workers`).
+is retried until the other workers' queues have surely been written (:attr:`CardLog.settle_s`).
 
 What is queued when a worker stops is written at exit (gunicorn's ``worker_exit`` hook and ``atexit``);
 only a killed worker (SIGKILL, out of memory) loses its last interval of log rows — the cards themselves
@@ -31,6 +31,7 @@ from cds_service.metrics import CARD_LOG_ROWS
 
 log = logging.getLogger(__name__)
 
+_RETRY_AFTER_INTERVALS = 10
 _writers: list[CardLog] = []
 _start_lock = threading.Lock()
 
@@ -75,9 +76,10 @@ class CardLog:
                 self._pending = (rows + self._pending)[: self._max_pending]
             raise
 
-    def wait_for_other_workers(self) -> None:
-        """Give every other worker of this replica the time to write what it has queued."""
-        time.sleep(self.interval_s * 2)
+    @property
+    def settle_s(self) -> float:
+        """How long until every worker's queued rows are written, a retry after a database outage included."""
+        return self.interval_s * (_RETRY_AFTER_INTERVALS + 4)
 
     def _start_in_this_process(self) -> None:
         # The app is preloaded, then forked: neither a thread nor a held lock survives a fork, so each worker
@@ -100,7 +102,7 @@ class CardLog:
             time.sleep(self.interval_s)  # the calls of one interval share a transaction
             self._wake.clear()
             if not self._flush_and_log():
-                time.sleep(self.interval_s * 20)  # the database is down: retry, but do not hammer it
+                time.sleep(self.interval_s * _RETRY_AFTER_INTERVALS)  # the database is down: do not hammer it
                 self._wake.set()
 
     def _flush_and_log(self) -> bool:

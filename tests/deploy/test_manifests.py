@@ -1,19 +1,38 @@
 """Offline validation of the deployment files (issue #7 item 5): no Docker engine or cluster here, so the
-manifests are checked structurally — required fields, probes on real endpoints, resources, secrets by
+manifests are validated against the Kubernetes OpenAPI schemas (kubernetes-validate, strict: unknown fields
+fail), then checked for what the schemas cannot say — probes on real endpoints, resources, secrets by
 reference, non-root — and against the running app where they name its paths."""
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 from flask.testing import FlaskClient
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = {path.name: yaml.safe_load(path.read_text()) for path in sorted((DEPLOY / "k8s").glob("*.yaml"))}
+
+
+KUBERNETES_VERSION = "1.31.0"
+"""The oldest Kubernetes release the manifests are written for (autoscaling/v2, policy/v1)."""
+
+
+@pytest.mark.parametrize("name", sorted(K8S))
+def test_manifest_is_valid_against_the_kubernetes_schema(name: str) -> None:
+    kubernetes_validate.validate(K8S[name], KUBERNETES_VERSION, strict=True)
+
+
+def test_the_schema_check_refuses_a_misspelt_field() -> None:
+    broken = copy.deepcopy(K8S["deployment.yaml"])
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessprobe"] = {"httpGet": {"path": "/healthz"}}
+    with pytest.raises(kubernetes_validate.ValidationError, match="livenessprobe"):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
 def test_every_manifest_has_the_kubernetes_basics() -> None:
