@@ -4,11 +4,14 @@
 Measured in the same run, each under gunicorn with the production config (deploy/gunicorn.conf.py):
   (a) a minimal Flask app answering 1 KB of JSON to a GET — the framework ceiling;
   (b) a minimal Flask app that JSON-parses the same body as (c-100) and answers {"cards": []} — the payload ceiling;
+  (b') the same parsing with orjson, the parser the service uses — the stricter ceiling, printed for honesty;
   (c) order-sign with prefetched records of 10, 100 and 1,000 history resources (mostly unrelated medications,
       conditions and observations) that fire a card;
   (d) order-sign of the 100-resource record with no prefetch: FHIR fallback to a local mock server adding 5 ms a call.
 For each: requests/s at 16 connections; p50/p95/p99 at 1 and 16 connections; RSS per worker; cold start to ready.
 Load generator (wrk) and server share this machine's cores: the numbers are lower bounds for the server alone.
+The service runs with CDS_AUTH=off (no client JWT to verify), application logs at WARNING (the access log is
+on, as for the ceilings) and the SQLite card log of the embedded default.
 """
 
 from __future__ import annotations
@@ -199,7 +202,8 @@ def main() -> int:
 def print_report(rows: list[dict[str, Any]]) -> None:
     cpus = os.cpu_count()
     print(f"\nbzd-taper-cds benchmark — {cpus} CPUs, gunicorn sync workers from deploy/gunicorn.conf.py, "
-          f"{DURATION_S} s per run, wrk on the same machine (load generator and server share the {cpus} cores)\n")
+          f"{DURATION_S} s per run, wrk on the same machine (load generator and server share the {cpus} cores)")
+    print("service: CDS_AUTH=off, application logs at WARNING, SQLite; latencies in ms; @1/@16 = connections\n")
     header = (f"{'case':62} {'req/s@16':>9} {'p50@1':>7} {'p95@1':>7} {'p99@1':>7} {'p50@16':>7} {'p95@16':>7} "
               f"{'p99@16':>7} {'RSS MB':>7} {'start s':>7}")
     print(header)
