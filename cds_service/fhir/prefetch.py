@@ -60,7 +60,7 @@ def resolve_prefetch(
             assert value is not None
             outcomes[key] = _guarded(partial(_resources_of, value, key, client))
         elif client is None:
-            outcomes[key] = FhirUnavailable("")
+            outcomes[key] = FhirUnavailable("")  # nothing was tried: the key alone is named
         else:
             to_fetch.append((key, render_template(template, context)))
     if client is not None:
