@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import HookCalls, card_types
@@ -14,6 +16,7 @@ from tests.utils.fhir import (
     medication_request,
 )
 
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 
 def test_order_sign_with_nothing_to_say_returns_empty_cards(hooks: HookCalls) -> None:
     response = hooks.post(hooks.request(drafts=[]))
@@ -93,3 +96,28 @@ def test_malformed_history_resource_is_skipped_and_said(hooks: HookCalls) -> Non
     [card] = hooks.cards(body)
     assert "one MedicationRequest could not be read" in card["detail"]
     assert "thrice-zzq" not in card["detail"], "the note names the problem, not the patient's data"
+
+
+def _unreadable_egfr(day: str) -> dict[str, Any]:
+    return {"resource": {"resourceType": "Observation", "id": "odd-egfr", "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "98979-8"}]},
+                         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": day,
+                         "valueQuantity": {"value": {"nested": "not a number"}}}}
+
+
+def test_an_unreadable_observation_is_said_on_the_card_that_read_the_observations(hooks: HookCalls) -> None:
+    """Observations are parsed only when a rule reads them (issue #7): renal dosing does, so its card says
+    what could not be read."""
+    body = json.loads((FIXTURES / "own-gabapentin-renal-crcl-20/request.json").read_text())
+    body["prefetch"]["observations"]["entry"].append(_unreadable_egfr("2026-01-09"))
+    [card] = hooks.cards(body)
+    assert card["source"]["topic"]["code"] == "gabapentinoid-renal-dose"
+    assert "one Observation could not be read" in card["detail"]
+
+
+def test_an_unreadable_observation_no_rule_reads_is_not_said(hooks: HookCalls) -> None:
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    body["prefetch"]["observations"] = {"resourceType": "Bundle", "entry": [_unreadable_egfr("2026-03-01")]}
+    [card] = hooks.cards(body)
+    assert card["source"]["topic"]["code"] == "baclofen-adjunct"
+    assert "could not be read" not in card["detail"]
