@@ -165,15 +165,11 @@ def medication_concepts(resource: dict[str, Any]) -> list[Any]:
 
 
 def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
-    # Runs on every medication of every record, most of them unrelated: raw dicts, no objects made.
     for concept in medication_concepts(resource):
-        for coding in items(concept.get("coding")):
-            if not isinstance(coding, dict):
-                continue
-            system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-            if isinstance(code, str) and terminology.is_relevant_medication_code(_str(system), code):
+        for coding in codings_of(concept):
+            if terminology.is_relevant_medication_code(coding.system, coding.code):
                 return True
-            if isinstance(display, str) and terminology.mentions_relevant_ingredient(display):
+            if coding.display and terminology.mentions_relevant_ingredient(coding.display):
                 return True
         if isinstance(concept.get("text"), str) and terminology.mentions_relevant_ingredient(concept["text"]):
             return True
