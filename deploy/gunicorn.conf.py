@@ -31,12 +31,6 @@ def pre_fork(server, worker):  # type: ignore[no-untyped-def]
     gc.freeze()
 
 
-def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    from cds_service.feedback.card_log import flush_all
-
-    flush_all()
-
-
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 

@@ -9,8 +9,8 @@ Feedback arrives after a person has read a card — seconds later, never within 
 feedback and analytics endpoints flush their own worker's queue first; feedback naming a card still unknown
 is retried until the other workers' queues have surely been written (:attr:`CardLog.settle_s`).
 
-What is queued when a worker stops is written at exit (gunicorn's ``worker_exit`` hook and ``atexit``);
-only a killed worker (SIGKILL, out of memory) loses its last interval of log rows — the cards themselves
+What is queued when a worker stops is written at exit (``atexit``: gunicorn workers leave through
+``sys.exit``); only a killed worker (SIGKILL, out of memory) loses its last interval of log rows — the cards themselves
 were already answered. While the database is down, rows stay queued (up to ``max_pending``) and are
 retried.
 """
@@ -32,7 +32,6 @@ from cds_service.metrics import CARD_LOG_ROWS
 log = logging.getLogger(__name__)
 
 _RETRY_AFTER_INTERVALS = 10
-_writers: list[CardLog] = []
 _start_lock = threading.Lock()
 
 
@@ -45,7 +44,6 @@ class CardLog:
         self._lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
         self._wake = threading.Event()
-        _writers.append(self)
 
     def add(self, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord]) -> None:
         """Queue the cards of one call; they reach the database within about ``interval_s``."""
@@ -112,9 +110,3 @@ class CardLog:
         except StoreUnavailable as exc:
             log.error("card log unavailable; rows kept for the next attempt", extra={"error_type": str(exc)})
             return False
-
-
-def flush_all() -> None:
-    """Write every queued card log row of this process (gunicorn's ``worker_exit`` hook)."""
-    for writer in _writers:
-        writer._flush_and_log()
