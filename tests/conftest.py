@@ -18,6 +18,8 @@ os.environ.setdefault("CDS_DATA_DIR", tempfile.mkdtemp(prefix="bzd-taper-cds-tes
 from cds_service import create_app
 from tests.utils.cards import assert_valid_response
 
+pytest_plugins = ["tests.utils.postgres"]  # fixtures `postgres` and `fresh_database` for any test
+
 
 @pytest.fixture
 def app() -> Iterator[Flask]:

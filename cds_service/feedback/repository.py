@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cds_service.db import reading
+from cds_service.db import DriverQuery, reading
 from cds_service.feedback.models import card_log, feedback, install_secret
 
 OVERRIDE_REASON_SYSTEM = "urn:bzd-taper-cds:override-reason"
@@ -88,13 +88,13 @@ def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
         raise StoreUnavailable(type(exc).__name__) from exc
 
 
-# Built once: this runs on every call that has cards to show.
-_SNOOZED = (
+# Compiled once and run on the DBAPI cursor: this runs on every call that has cards to show.
+_SNOOZED = DriverQuery(
     select(card_log.c.card_type).distinct()
     .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
     .where(and_(card_log.c.patient_hash == bindparam("patient"), feedback.c.outcome == "overridden",
                 feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
-                # equalities, not IN: an IN list is re-rendered at every execution, equalities stay compiled
+                # equalities, not IN: an IN list is rendered only at execution ("expanding"), not when compiled
                 or_(*(feedback.c.override_code == reason for reason in sorted(SNOOZE_REASONS))),
                 feedback.c.outcome_timestamp >= bindparam("since"), card_log.c.indicator != "critical"))
 )
@@ -104,8 +104,7 @@ def snoozed_card_types(engine: Engine, patient: str, snooze_days: int, now: date
     """Card types overridden for this patient with a snooze reason within the last ``snooze_days``."""
     since = (now or datetime.now(UTC)) - timedelta(days=snooze_days)
     try:
-        with reading(engine) as connection:
-            return frozenset(row[0] for row in connection.execute(_SNOOZED, {"patient": patient, "since": since}))
+        return frozenset(row[0] for row in _SNOOZED.rows(engine, {"patient": patient, "since": since}))
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
 

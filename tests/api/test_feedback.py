@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,18 @@ FEEDBACK = "/cds-services/bzd-taper-order-sign/feedback"
 
 
 @pytest.fixture
-def store_app(tmp_path: Path) -> Flask:
-    return create_app({"auth": "off", "database_url": f"sqlite:///{tmp_path}/store.db"})
+def store_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """The embedded SQLite store; parametrized indirectly with "postgresql" for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url = request.getfixturevalue("fresh_database")
+    else:
+        url = f"sqlite:///{tmp_path}/store.db"
+    app = create_app({"auth": "off", "database_url": url})
+    yield app
+    app.config["CARD_LOG"].flush()  # before the database is dropped, not at interpreter exit
+
+
+both_stores = pytest.mark.parametrize("store_app", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture
@@ -109,6 +120,7 @@ def test_malformed_feedback_bodies_are_400(client: FlaskClient, body: Any) -> No
     assert client.post(FEEDBACK, json=body).status_code == 400
 
 
+@both_stores
 def test_patient_specific_plan_snoozes_the_card_type_for_that_patient(client: FlaskClient) -> None:
     card = baclofen_card(client)
     assert post(client, overridden(card, "patient-specific-plan")).status_code == 200
@@ -118,6 +130,7 @@ def test_patient_specific_plan_snoozes_the_card_type_for_that_patient(client: Fl
     assert card_types(HookCalls(client).cards(other_patient)) == [("baclofen-adjunct", "warning")]
 
 
+@both_stores
 @pytest.mark.parametrize(("code", "days_ago"), [("will-act", 0), (None, 0), ("patient-specific-plan", 91)])
 def test_no_snooze_for_will_act_without_reason_or_after_the_period(client: FlaskClient, code: str | None,
                                                                     days_ago: int) -> None:
@@ -127,6 +140,7 @@ def test_no_snooze_for_will_act_without_reason_or_after_the_period(client: Flask
     assert card_types(HookCalls(client).cards(body)) == [("baclofen-adjunct", "warning")]
 
 
+@both_stores
 def test_critical_cards_are_never_snoozed(client: FlaskClient) -> None:
     body = json.loads((FIXTURES / "s04-lorazepam-stopped-abruptly/request.json").read_text())
     hooks = HookCalls(client)

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import itertools
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
 from cds_service.feedback.models import feedback
 from tests.conftest import HookCalls
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
-from tests.utils.postgres import Cluster, postgres, throwaway_cluster  # noqa: F401 — fixture
+from tests.utils.postgres import throwaway_cluster
 from tests.utils.server import gunicorn
 
 CARDS = 40
@@ -80,18 +77,6 @@ def run_load(database_url: str, data_dir: Path) -> None:
 
 def test_sqlite_stores_every_item_exactly_once(tmp_path: Path) -> None:
     run_load(f"sqlite:///{tmp_path}/load.db", tmp_path)
-
-
-@pytest.fixture
-def fresh_database(postgres: Cluster) -> Iterator[str]:  # noqa: F811
-    name = f"t{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield postgres.url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def test_postgresql_stores_every_item_exactly_once(fresh_database: str, tmp_path: Path) -> None:

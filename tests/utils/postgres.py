@@ -12,11 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import create_engine
 
 from tests.utils.server import free_port
 
@@ -83,3 +85,16 @@ def postgres() -> Iterator[Cluster]:
         return
     with throwaway_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def fresh_database(postgres: Cluster) -> Iterator[str]:
+    """The URL of a new, empty database on the session's cluster, dropped after the test."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
