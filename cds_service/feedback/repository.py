@@ -90,7 +90,7 @@ def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 # Compiled once and run on the DBAPI cursor: this runs on every call that has cards to show.
 _SNOOZED = DriverQuery(
-    select(card_log.c.card_type).distinct()
+    select(card_log.c.card_type)  # no DISTINCT (a temporary B-tree per call): the frozenset de-duplicates
     .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
     .where(and_(card_log.c.patient_hash == bindparam("patient"), feedback.c.outcome == "overridden",
                 feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
