@@ -138,13 +138,12 @@ def codings_of(concept: Any) -> list[SimpleCoding]:
             continue
         for coding in items(item.get("coding")):
             if isinstance(coding, dict):
-                codings.append(SimpleCoding(_str(coding.get("system")), _str(coding.get("code")),
-                                            _str(coding.get("display"))))
+                # inline, not a helper per member: every coding of every history resource passes here
+                system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+                codings.append(SimpleCoding(system if isinstance(system, str) else None,
+                                            code if isinstance(code, str) else None,
+                                            display if isinstance(display, str) else None))
     return codings
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def medication_concepts(resource: dict[str, Any]) -> list[Any]:
