@@ -104,8 +104,10 @@ def _walk(data: Any, path: list[Any]) -> Any:
 
 
 def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
-    """Read an STU3 MedicationRequest or a DSTU2 MedicationOrder draft with R4 names (best effort)."""
-    converted = copy.deepcopy(resource)
+    """Read an STU3 MedicationRequest or a DSTU2 MedicationOrder draft with R4 names (best effort).
+
+    The input is left as it is: only the members renamed or rebuilt here are new objects."""
+    converted = dict(resource)
     if converted.get("resourceType") == "MedicationOrder":
         converted["resourceType"] = "MedicationRequest"
         if "patient" in converted and "subject" not in converted:
@@ -113,13 +115,14 @@ def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
         if "dateWritten" in converted and "authoredOn" not in converted:
             converted["authoredOn"] = converted.pop("dateWritten")
         converted.setdefault("intent", "order")
-    for dosage in items(converted.get("dosageInstruction")):
-        if isinstance(dosage, dict):
-            _move_dose_into_dose_and_rate(dosage)
+    if isinstance(converted.get("dosageInstruction"), list):
+        converted["dosageInstruction"] = [_with_dose_in_dose_and_rate(dosage) if isinstance(dosage, dict) else dosage
+                                          for dosage in converted["dosageInstruction"]]
     return converted
 
 
-def _move_dose_into_dose_and_rate(dosage: dict[str, Any]) -> None:
+def _with_dose_in_dose_and_rate(dosage: dict[str, Any]) -> dict[str, Any]:
+    dosage = dict(dosage)
     moved = {key: dosage.pop(key) for key in ("doseQuantity", "doseRange", "rateRatio", "rateRange",
                                                "rateQuantity") if key in dosage}
     if moved and "doseAndRate" not in dosage:
@@ -127,6 +130,7 @@ def _move_dose_into_dose_and_rate(dosage: dict[str, Any]) -> None:
     # DSTU2 names the when-needed flag differently; the meaning is the same.
     if "asNeededBoolean" not in dosage and isinstance(dosage.get("asNeeded"), bool):
         dosage["asNeededBoolean"] = dosage.pop("asNeeded")
+    return dosage
 
 
 def codings_of(concept: Any) -> list[SimpleCoding]:
