@@ -46,7 +46,7 @@ class Settings:
     log_level: str = "INFO"
     snooze_days: int = 90
     """How long an override with a snooze reason silences the same card type for the same patient."""
-    card_log_interval_s: float = 0.05
+    card_log_interval_s: float = 0.25
     """How long the card log gathers the cards of concurrent calls into one write (cds_service.feedback.card_log)."""
     patient_hash_key: str | None = None
     """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
