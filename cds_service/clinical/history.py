@@ -211,6 +211,7 @@ def counts_toward_taper(course: MedicationCourse) -> bool:
 
 def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf) -> BenzodiazepineHistory:
     today = at.date()
+    de_of = _once_per_course(de_of)
     existing = _with_superseded_orders_ended([c for c in courses.existing if counts_toward_taper(c)])
     drafts = [c for c in courses.drafts if counts_toward_taper(c)]
     timeline = _timeline(existing, today, de_of)
@@ -231,6 +232,19 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         current_ingredients=_ingredients_on(today, existing, de_of),
         proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
     )
+
+
+def _once_per_course(de_of: DeOf) -> DeOf:
+    """``de_of`` computed once per course: the timeline asks for every course on each day the total changes."""
+    known: dict[int, tuple[MedicationCourse, Fraction | None]] = {}
+
+    def once(course: MedicationCourse) -> Fraction | None:
+        # keyed by identity; the course is kept with its value, so its id cannot be reused meanwhile
+        if id(course) not in known:
+            known[id(course)] = (course, de_of(course))
+        return known[id(course)][1]
+
+    return once
 
 
 def _ingredients_on(day: date, courses: Iterable[MedicationCourse], de_of: DeOf,
