@@ -98,7 +98,8 @@ class _DriverStatement:
 class DriverQuery:
     """A read-only SELECT compiled once per dialect and run on a pooled DBAPI cursor (SQLAlchemy's "Working
     with the DBAPI cursor directly"): for the one query on every hook call's path, where a Core execution costs
-    ten times the query itself. Parameter types are still SQLAlchemy's (e.g. how SQLite stores a datetime)."""
+    several times the query itself (0.09 against 0.03 ms on SQLite). Parameter types are still SQLAlchemy's (e.g.
+    how SQLite stores a datetime)."""
 
     def __init__(self, statement: Executable) -> None:
         self._statement = statement
