@@ -29,6 +29,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def engine_for(database_url: str) -> Engine:
     key = (os.getpid(), database_url)
+    engine = _engines.get(key)  # every call asks, several times: no lock once the engine exists
+    if engine is not None:
+        return engine
     with _lock:
         if key not in _engines:
             _engines[key] = _create(database_url)
