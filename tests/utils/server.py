@@ -50,7 +50,8 @@ def gunicorn(env: dict[str, str], workers: int = 2, python: Path | None = None, 
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not become ready")
+                log.seek(0)
+                raise RuntimeError("gunicorn did not become ready:\n" + log.read().decode(errors="replace")[-3000:])
             time.sleep(0.1)
         yield base
     finally:
