@@ -59,66 +59,71 @@ class RescueNaloxone:
 class OpioidExposure:
     active: tuple[OpioidCourse, ...]
     """Opioids covering t after every draft of the call is applied (service-contract.md §4b)."""
-    evaluated_drafts: tuple[OpioidCourse, ...]
-    """Opioid drafts the call asks about (stops included)."""
     rescue_naloxone: RescueNaloxone | None
     """The latest rescue naloxone ordered or dispensed in the last 12 months, or ordered in this call."""
 
 
-def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagnosed: bool) -> OpioidExposure:
-    """The patient's opioids after the call's drafts, and rescue naloxone on hand."""
-    record, at = evaluation.record, evaluation.at
-    existing: list[OpioidCourse] = []
+def opioid_drafts(evaluation: Evaluation, terminology: Terminology, oud_diagnosed: bool
+                  ) -> tuple[list[OpioidCourse], list[RescueNaloxone]]:
+    """The call's opioid drafts (stops included), and any rescue naloxone it orders."""
+    at = evaluation.at
+    drafts: list[OpioidCourse] = []
     naloxone: list[RescueNaloxone] = []
-    since = at.date() - timedelta(days=RESCUE_NALOXONE_DAYS)
+    for draft in evaluation.record.draft_orders:
+        opioid = _opioid_of(draft, terminology)
+        if opioid is None:
+            continue
+        if opioid.role != "rescue-naloxone":
+            drafts.append(_course(order_course(draft, _product(opioid), at, draft=True), opioid, draft,
+                                  oud_diagnosed, terminology))
+        elif draft.status not in ("stopped", "cancelled", "entered-in-error"):
+            naloxone.append(RescueNaloxone(opioid.display, at.date(), "ordered in this call"))
+    return drafts, naloxone
+
+
+def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagnosed: bool,
+                    drafts: tuple[list[OpioidCourse], list[RescueNaloxone]]) -> OpioidExposure:
+    """The patient's opioids after the call's drafts (:func:`opioid_drafts`), and rescue naloxone on hand."""
+    record, at = evaluation.record, evaluation.at
+    today = at.date()
+    opioid_orders, naloxone = drafts[0], list(drafts[1])
+    existing: list[OpioidCourse] = []
+    since = today - timedelta(days=RESCUE_NALOXONE_DAYS)
+
+    def rescue(what: str, day: date | None, how: str) -> None:
+        if day is not None and since <= day <= today:
+            naloxone.append(RescueNaloxone(what, day, how))
+
     for order in record.medication_requests:
         opioid = _opioid_of(order, terminology)
         if opioid is None or order.status in _NOT_ORDERED:
             continue
         if opioid.role == "rescue-naloxone":
-            day = as_date(order.authoredOn)
-            if day is not None and since <= day <= at.date():
-                naloxone.append(RescueNaloxone(opioid.display, day, "ordered"))
-            continue
-        existing.append(_course(order_course(order, _product(opioid), at, draft=False), opioid, order,
-                                oud_diagnosed, terminology))
+            rescue(opioid.display, as_date(order.authoredOn), "ordered")
+        else:
+            existing.append(_course(order_course(order, _product(opioid), at, draft=False), opioid, order,
+                                    oud_diagnosed, terminology))
     for dispense in record.medication_dispenses:
         opioid = _opioid_of(dispense, terminology)
         if opioid is None or dispense.status in _NOT_DISPENSED:
             continue
         if opioid.role == "rescue-naloxone":
-            day = as_date(dispense.whenHandedOver) or as_date(dispense.whenPrepared)
-            if day is not None and since <= day <= at.date():
-                naloxone.append(RescueNaloxone(opioid.display, day, "dispensed"))
-            continue
-        filled = dispense_course(dispense, _product(opioid), at)
-        if filled is not None:
+            rescue(opioid.display, as_date(dispense.whenHandedOver) or as_date(dispense.whenPrepared), "dispensed")
+        elif (filled := dispense_course(dispense, _product(opioid), at)) is not None:
             existing.append(_course(filled, opioid, None, oud_diagnosed, terminology))
     for statement in record.medication_statements:
         opioid = _opioid_of(statement, terminology)
         if opioid is None or opioid.role == "rescue-naloxone" or statement.status in _NOT_TAKEN:
             continue
-        taken = statement_course(statement, _product(opioid), at)
-        if taken is not None:
+        if (taken := statement_course(statement, _product(opioid), at)) is not None:
             existing.append(_course(taken, opioid, None, oud_diagnosed, terminology))
-    drafts: list[OpioidCourse] = []
-    for draft in record.draft_orders:
-        opioid = _opioid_of(draft, terminology)
-        if opioid is None:
-            continue
-        if opioid.role == "rescue-naloxone":
-            if draft.status not in ("stopped", "cancelled", "entered-in-error"):
-                naloxone.append(RescueNaloxone(opioid.display, at.date(), "ordered in this call"))
-            continue
-        drafts.append(_course(order_course(draft, _product(opioid), at, draft=True), opioid, draft,
-                              oud_diagnosed, terminology))
-    today = at.date()
-    draft_courses = [d.course for d in drafts]
-    wanted = evaluation.evaluated_order_ids
+    draft_courses = [d.course for d in opioid_orders]
+    active = [c for c in existing if still_active(c.course, draft_courses, today)]
+    active += [d for d in opioid_orders if not d.course.ends_order]
+    # An order is the authority for its drug: its fills and the patient's statements are the same therapy.
+    ordered = {c.opioid.ingredient for c in active if c.course.kind in ("order", "draft")}
     return OpioidExposure(
-        active=tuple([c for c in existing if still_active(c.course, draft_courses, today)]
-                     + [d for d in drafts if not d.course.ends_order]),
-        evaluated_drafts=tuple(d for d in drafts if wanted is None or d.course.resource_id in wanted),
+        active=tuple(c for c in active if c.course.kind in ("order", "draft") or c.opioid.ingredient not in ordered),
         rescue_naloxone=max(naloxone, key=lambda n: n.day, default=None),
     )
 

@@ -23,7 +23,13 @@ from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from cds_service.clinical.history import counts_toward_taper
 from cds_service.clinical.medications import MedicationCourse
-from cds_service.clinical.opioids import OpioidCourse, OpioidExposure, opioid_exposure, still_active
+from cds_service.clinical.opioids import (
+    OpioidCourse,
+    OpioidExposure,
+    opioid_drafts,
+    opioid_exposure,
+    still_active,
+)
 from cds_service.clinical.orders import naloxone_rescue_request
 from cds_service.clinical.taper_step import TABLE_NAMES
 from cds_service.clinical.wording import mg
@@ -51,21 +57,26 @@ def _is_sedative(course: MedicationCourse) -> bool:
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     sedative_drafts = [d for d in facts.evaluated_drafts if _is_sedative(d)]
-    exposure = opioid_exposure(facts.evaluation, facts.terminology,
-                               oud_diagnosed=bool(facts.patient.ever("opioid-use-disorder")))
-    if not exposure.active or not (sedative_drafts or exposure.evaluated_drafts):
+    oud_diagnosed = bool(facts.patient.ever("opioid-use-disorder"))
+    drafts = opioid_drafts(facts.evaluation, facts.terminology, oud_diagnosed)
+    wanted = facts.evaluation.evaluated_order_ids
+    evaluated_opioids = [d for d in drafts[0] if wanted is None or d.course.resource_id in wanted]
+    if not (sedative_drafts or evaluated_opioids):
         return
-    history = facts.history
     today = facts.evaluation.at.date()
-    drafts = facts.courses.drafts
+    all_drafts = facts.courses.drafts
     z_drugs = sorted({c.product.ingredient for c in facts.courses.existing
-                      if c.product.drug_class == "z-drug" and still_active(c, drafts, today)}
-                     | {d.product.ingredient for d in drafts if d.product.drug_class == "z-drug" and not d.ends_order})
-    benzodiazepines = sorted(history.proposed_ingredients)
+                      if c.product.drug_class == "z-drug" and still_active(c, all_drafts, today)}
+                     | {d.product.ingredient for d in all_drafts if d.product.drug_class == "z-drug"
+                        and not d.ends_order})
+    benzodiazepines = sorted(facts.history.proposed_ingredients)
     if not benzodiazepines and not z_drugs:
         return
+    exposure = opioid_exposure(facts.evaluation, facts.terminology, oud_diagnosed, drafts)
+    if not exposure.active:
+        return
     order = next((d for d in sedative_drafts if not d.ends_order), None) or next(iter(sedative_drafts), None) \
-        or exposure.evaluated_drafts[0].course
+        or evaluated_opioids[0].course
     yield _finding(facts, exposure, order, benzodiazepines, z_drugs)
 
 

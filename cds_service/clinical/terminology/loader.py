@@ -120,7 +120,6 @@ class Terminology:
                                        display=row["display"], code=row["code"], matched_by="code")
             for row in opioids["products"]}
         self._opioid_names: dict[str, dict[str, str]] = opioids["names"]
-        self._opioid_pattern = _word_pattern(self._opioid_names)
         # The relevance filter looks words up in a set: a regex alternation of the ~160 names of benzodiazepines,
         # adjuncts, opioids and naloxone cost 40 µs per text; names of two words are looked up as word pairs.
         self._relevant_words = frozenset(name.lower() for name in [*words, *self._opioid_names])
@@ -151,8 +150,12 @@ class Terminology:
         and methadone by name are ``pain-or-oud``."""
         codings = list(codings)
         for coding in codings:
-            if coding.system in _RXNORM_SYSTEMS and coding.code and coding.code.strip() in self._opioids:
-                return self._opioids[coding.code.strip()]
+            if coding.system in _RXNORM_SYSTEMS and coding.code:
+                code = coding.code.strip()
+                if code in self._opioids:
+                    return self._opioids[code]
+                if code in self._products:
+                    return None  # a known benzodiazepine or adjunct: no need to read its name
         for candidate in [c.display for c in codings] + [text]:
             if candidate:
                 product = self._opioid_from_name(candidate)
@@ -161,7 +164,9 @@ class Terminology:
         return None
 
     def _opioid_from_name(self, text: str) -> OpioidProduct | None:
-        found = [self._opioid_names[word.lower()] for word in self._opioid_pattern.findall(text)]
+        words = _WORD.findall(text.lower())
+        found = [self._opioid_names[name] for name in [*(f"{a} {b}" for a, b in itertools.pairwise(words)), *words]
+                 if name in self._opioid_names]
         if not found:
             return None
         # the opioid of a combination, not its naloxone
