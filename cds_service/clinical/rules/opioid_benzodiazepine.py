@@ -16,7 +16,6 @@ this card ever changes an opioid order.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
@@ -32,23 +31,11 @@ from cds_service.clinical.opioids import (
 )
 from cds_service.clinical.orders import naloxone_rescue_request
 from cds_service.clinical.taper_step import TABLE_NAMES
-from cds_service.clinical.wording import mg
+from cds_service.clinical.wording import mg, plain_text
 
 CARD_TYPE = "opioid-benzodiazepine"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/10"
 CDC_URL = "https://www.cdc.gov/mmwr/volumes/71/rr/rr7103a1.htm"
-_MAX_NAME = 200
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
-_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
-
-def plain(text: str) -> str:
-    """A FHIR-derived name as plain text in Markdown: one line, capped, Markdown emphasis, link and table
-    characters escaped and HTML turned into entities (docs/clinical-reference.md §9.14)."""
-    one_line = " ".join(text.split())
-    if len(one_line) > _MAX_NAME:
-        one_line = one_line[: _MAX_NAME - 1] + "…"
-    return _MARKDOWN.sub(r"\\\1", one_line.translate(_HTML))
 
 
 def _is_sedative(course: MedicationCourse) -> bool:
@@ -87,12 +74,12 @@ def _finding(facts: ClinicalFacts, exposure: OpioidExposure, order: MedicationCo
     sedatives = _names([*benzodiazepines, *z_drugs])
     naloxone = exposure.rescue_naloxone
     lines = [
-        f"**Order:** {plain(order.label)} — {_role_of(order)}.",
+        f"**Order:** {plain_text(order.label)} — {_role_of(order)}.",
         "",
         "**Why this card:**",
         *[f"- Opioid: {_opioid_line(c)}." for c in exposure.active],
         *_sedative_lines(facts, benzodiazepines, z_drugs),
-        (f"- Rescue naloxone: {plain(naloxone.what)}, {naloxone.how} on {naloxone.day.isoformat()}."
+        (f"- Rescue naloxone: {plain_text(naloxone.what)}, {naloxone.how} on {naloxone.day.isoformat()}."
          if naloxone is not None else "- Rescue naloxone: none ordered or dispensed in the last 12 months."),
         "",
         "**What to do:**",
@@ -140,7 +127,7 @@ def _role_of(order: MedicationCourse) -> str:
 
 def _opioid_line(course: OpioidCourse) -> str:
     use = " — treatment of opioid use disorder" if course.oud_treatment else ""
-    return f"{plain(course.course.label)}{use}"
+    return f"{plain_text(course.course.label)}{use}"
 
 
 def _sedative_lines(facts: ClinicalFacts, benzodiazepines: list[str], z_drugs: list[str]) -> list[str]:

@@ -12,8 +12,8 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cds_service.clinical.engine import MAX_CARDS, disciplined
 from cds_service.clinical.findings import Finding, Indicator
-from cds_service.clinical.rules.opioid_benzodiazepine import plain
 from tests.conftest import HookCalls
+from tests.utils.fhir import medication_request
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fhir_fixtures"
 CARD_TYPE = "opioid-benzodiazepine"
@@ -198,10 +198,14 @@ def test_a_z_drug_counts_like_a_benzodiazepine(hooks: HookCalls) -> None:
             "combination (CDC 2022 opioid guideline rec. 11).") in detail_lines(card)
 
 
-def test_names_from_the_record_are_plain_text() -> None:
-    assert plain("Oxy <b>5</b> mg\n**now** [x](javascript:y) | a_b") == (
-        r"Oxy &lt;b&gt;5&lt;/b&gt; mg \*\*now\*\* \[x\](javascript:y) \| a\_b")
-    assert len(plain("x" * 500)) == 200
+def test_names_from_the_record_are_plain_text_on_the_card(hooks: HookCalls) -> None:
+    hostile = medication_request(("0", "x"), tablets=1, per_day=4, authored_on="2026-03-01", id="oxy-text")
+    hostile["medicationCodeableConcept"] = {"text": "oxycodone <img src=x onerror=alert(1)> **5 mg**\n# now"}
+    body = json.loads((FIXTURES / "own-opioid-supply-ran-out/request.json").read_text(encoding="utf-8"))
+    body["prefetch"]["medicationRequests"]["entry"].append({"resource": hostile})
+    [card] = [c for c in hooks.cards(body) if c["source"]["topic"]["code"] == CARD_TYPE]
+    assert ("- Opioid: oxycodone &lt;img src=x onerror=alert(1)&gt; \\*\\*5 mg\\*\\* # now "
+            "(MedicationRequest/oxy-text) \\[identified by name, not by code\\].") in detail_lines(card)
 
 
 def _finding(card_type: str, indicator: Indicator, order_id: str) -> Finding:
