@@ -80,7 +80,7 @@ def test_the_baclofen_card_names_the_reduction_two_weeks_before_today(service: s
 
 
 def test_demo_patients_cover_every_card_type_with_a_scenario() -> None:
-    waiting = {"dose-unreadable", "opioid-benzodiazepine"}  # demo patients follow once their rules exist
+    waiting = {"dose-unreadable"}  # its demo patient follows once its rule exists
     assert set(CARD_TYPES) - waiting <= CARD_TYPES_WITH_A_DEMO_PATIENT
 
 
