@@ -27,6 +27,7 @@ from typing import Any
 from fhir.resources.R4B.dosage import Dosage
 
 from cds_service.clinical.model import Product
+from cds_service.clinical.wording import number
 
 TIME_UNIT_DAYS: dict[str, Fraction] = {
     **dict.fromkeys(("s", "sec", "second", "seconds"), Fraction(1, 86400)),
@@ -151,7 +152,7 @@ def average_from_supply(product: Product, quantity: Fraction, supply_days: Fract
     if product.strength_mg is None:
         return UnknownDose("strength of the product is unknown" + (f"; {why}" if why else ""))
     mg = quantity * product.strength_mg / supply_days
-    source = f"{_n(quantity)} {product.unit} over {_n(supply_days)} days"
+    source = f"{number(quantity)} {product.unit} over {number(supply_days)} days"
     return DailyDose(mg, as_needed, f"{source} (directions: {why})" if why else source)
 
 
@@ -235,7 +236,7 @@ def _max_dose_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
     days = days_in(denominator.value, unit)
     if not days:
         raise _Unknown(f"maxDosePerPeriod period unit {unit!r} is not a time unit")
-    return amount_mg / days, f"max {amount_text} per {_n(Fraction(str(denominator.value)))} {unit}"
+    return amount_mg / days, f"max {amount_text} per {number(Fraction(str(denominator.value)))} {unit}"
 
 
 def _amount_mg(dosage: Dosage, product: Product, sig: Sig) -> tuple[Fraction, Fraction | None, str]:
@@ -261,7 +262,7 @@ def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Produc
             per_days = _per_time_days(per) if per else None
             if per and per_days is None:
                 continue  # "mg/kg", "mg/ml" … are not a dose
-            text = f"{_n(amount)} {mass}" + (f"/{per}" if per else "")
+            text = f"{number(amount)} {mass}" + (f"/{per}" if per else "")
             return amount * MG_PER_UNIT[mass], per_days, text
     for name in names:
         if name in MILLILITRE_UNITS:
@@ -290,7 +291,7 @@ def _units_mg(amount: Fraction, product: Product, unit: str) -> tuple[Fraction, 
     if product.strength_mg is None:
         raise _Unknown("strength of the product is unknown")
     mg = amount * product.strength_mg
-    return mg, None, f"{_n(amount)} {unit} ({_n(mg)} mg)"
+    return mg, None, f"{number(amount)} {unit} ({number(mg)} mg)"
 
 
 def _doses_per_day(dosage: Dosage, sig: Sig) -> tuple[Fraction, str]:
@@ -319,14 +320,14 @@ def _repeat_per_day(repeat: Any) -> tuple[Fraction, str] | None:
     if repeat.frequency is None and repeat.frequencyMax is None and repeat.period is None and not moments:
         return None
     frequency = Fraction(repeat.frequencyMax if repeat.frequencyMax is not None else repeat.frequency or 1)
-    text = f"{_n(frequency)}/day"
+    text = f"{number(frequency)}/day"
     per_day = frequency
     if repeat.period is not None:
         days = days_in(repeat.period, repeat.periodUnit or "d")
         if not days:
             raise _Unknown(f"period unit {repeat.periodUnit!r} is not a time unit")
         per_day = frequency / days
-        text = f"{_n(frequency)} per {_n(Fraction(str(repeat.period)))} {repeat.periodUnit or 'd'}"
+        text = f"{number(frequency)} per {number(Fraction(str(repeat.period)))} {repeat.periodUnit or 'd'}"
     if moments and per_day <= 1 and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):
         per_day = max(per_day, Fraction(moments))
         text = ", ".join([*(str(w) for w in repeat.when or []), *(str(t) for t in repeat.timeOfDay or [])])
@@ -405,7 +406,3 @@ def read_sig(text: str) -> Sig:
                 per_day, frequency_text = value, found.group(0)
                 break
     return Sig(amount, unit, per_day, frequency_text, _SIG_PRN.search(lowered) is not None)
-
-
-def _n(value: Fraction) -> str:
-    return f"{float(value):g}"
