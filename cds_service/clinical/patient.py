@@ -18,7 +18,7 @@ from fhir.resources.R4B.patient import Patient
 
 from cds_service.clinical.medications import as_date
 from cds_service.clinical.terminology import Terminology
-from cds_service.clinical.wording import number
+from cds_service.clinical.wording import number, plain_text
 
 _OVER = {"inactive", "resolved", "remission"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
@@ -35,6 +35,7 @@ def _status(concept: object) -> str | None:
 class CodedProblem:
     concept: str
     display: str
+    """As the record names it, already plain text for a card (``display`` and ``codes``)."""
     codes: tuple[str, ...]
     current: bool
     recorded: date | None = None
@@ -73,7 +74,8 @@ def patient_facts(patient: Patient | None, conditions: Iterable[Condition], term
         recorded = as_date(condition.recordedDate) or as_date(condition.onsetDateTime) or as_date(
             condition.onsetPeriod.start if condition.onsetPeriod else None)
         for concept in sorted(terminology.condition_concepts(codings)):
-            problems.append(CodedProblem(concept, display, codes, current, recorded))
+            problems.append(CodedProblem(concept, plain_text(display), tuple(plain_text(c, 20) for c in codes),
+                                         current, recorded))
     return PatientFacts(
         birth_date=as_date(patient.birthDate) if patient else None,
         problems=tuple(problems),

@@ -122,7 +122,7 @@ def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapen
     if draft.resource_id:
         remove = Action(
             type="delete",
-            description=f"Remove the baclofen order {draft.product.display}",
+            description=f"Remove the baclofen order {draft.label}",
             resource_id=f"MedicationRequest/{draft.resource_id}",
         )
         yield Suggestion(label="Remove the baclofen order", actions=(remove,), is_recommended=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "carbamazepine-safety"
 SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%2250ba2042-fc67-4266-a773-a30f07649a5a%22"
@@ -78,7 +79,7 @@ def _asian_ancestry(facts: ClinicalFacts) -> str | None:
         for part in extension.extension or []:
             coding = part.valueCoding
             if coding is not None and coding.code in ASIAN_RACE_CODES:
-                return coding.display or coding.code
+                return plain_text(coding.display or coding.code)
             if part.url == "text" and part.valueString and "asian" in part.valueString.lower():
-                return part.valueString
+                return plain_text(part.valueString)
     return None

@@ -26,7 +26,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         suggestions = []
         if draft.resource_id:
             suggestions.append(Suggestion("Remove the Z-drug order", (Action(
-                type="delete", description=f"Remove {draft.product.display}",
+                type="delete", description=f"Remove {draft.label}",
                 resource_id=f"MedicationRequest/{draft.resource_id}"),), is_recommended=True))
         cbti = consultation_request(
             facts.evaluation.patient_id, "Cognitive behavioral therapy for insomnia (CBT-I)",
