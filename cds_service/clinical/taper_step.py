@@ -61,7 +61,11 @@ def benzodiazepine_draft(facts: ClinicalFacts) -> MedicationCourse | None:
 
 
 def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
-    """The proposed reduction of the total DE, if the evaluated drafts make one."""
+    """The proposed reduction of the total DE, if the evaluated drafts make one (judged once per call)."""
+    return facts.once("step-assessment", lambda: _assess_step(facts))
+
+
+def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
     history = facts.history
     step = history.proposed_step
     draft = benzodiazepine_draft(facts)
@@ -145,16 +149,12 @@ def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | Non
 
 
 def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
-    """Administrations per day of a draft as written (1–4; 2 when the dosage does not say)."""
-    resource = facts.evaluation.record.draft_json.get(draft.resource_id or "", {})
-    count = 0
-    for line in resource.get("dosageInstruction") or []:
-        repeat = (line.get("timing") or {}).get("repeat") or {}
-        if repeat.get("when"):
-            count += len(repeat["when"])
-        elif repeat.get("periodUnit", "d") == "d" and repeat.get("period", 1) == 1:
-            count += int(repeat.get("frequency") or 1)
-    return max(1, min(count, 4)) if count else 2
+    """Administrations per day of a draft as written, for a suggested dose (1–4; 2 when the dosage does not
+    say). Read by the one dose parser (dosing.py), never from the raw resource."""
+    per_day = draft.dose.administrations_per_day if isinstance(draft.dose, DailyDose) else None
+    if per_day is None or per_day < 1:
+        return 2
+    return max(1, min(round(per_day), 4))
 
 
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
