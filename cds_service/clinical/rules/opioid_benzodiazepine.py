@@ -97,7 +97,7 @@ def _finding(facts: ClinicalFacts, exposure: OpioidExposure, order: MedicationCo
                      "(rec. 21).")
     if treatment:
         summary = (f"{_names(c.opioid.ingredient for c in treatment).capitalize()} for opioid use disorder with "
-                   f"{sedatives}: keep it unchanged during the taper; "
+                   f"{sedatives}: do not stop or reduce it for a taper; "
                    + ("offer naloxone" if naloxone is None else "naloxone on hand"))
     else:
         kind = "benzodiazepine" if benzodiazepines else "Z-drug"
