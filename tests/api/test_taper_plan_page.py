@@ -54,6 +54,6 @@ def test_rate_cards_link_to_the_plan_for_the_patients_situation() -> None:
     url = urlsplit(link["url"])
     assert (url.scheme, url.netloc, url.path) == ("https", "cds.example.org", "/taper-plan")
     assert parse_qs(url.query) == {"drug": ["diazepam"], "dose": ["20"], "profile": ["summary"],
-                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["1"]}
+                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["2"]}
     assert "p1" not in link["url"] and "1977" not in link["url"], "no identifiers in the URL"
     assert app.test_client().get(link["url"].removeprefix("https://cds.example.org")).status_code == 200
