@@ -22,15 +22,21 @@ from cds_service.clinical.taper_plan import (
     TaperPlan,
     TaperPlanStep,
     diazepam_switch_plan,
-    mg,
     switch_recommended,
     taper_plan,
 )
 from cds_service.clinical.terminology import Terminology, load_terminology
-from cds_service.clinical.wording import number
+from cds_service.clinical.wording import mg, number
 from cds_service.schemas.taper_plan_query import load_query
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_template_filter("number")
+def _number_filter(value: Fraction | int | float, places: int | None = None) -> str:
+    """Numbers on the page take the cards' one formatting path (``1400``, ``12.5``, ``0.125``)."""
+    return number(value, places)
+
 
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
 
@@ -159,5 +165,5 @@ def _chart(plan: TaperPlan, start_mg: Fraction, native: str, terminology: Termin
             "y_top": _fmt(top), "x_last": last_day, "baseline": CHART_HEIGHT - MARGIN}
 
 
-def _fmt(value: Fraction, places: int = 3) -> str:
+def _fmt(value: Fraction, places: int | None = None) -> str:
     return number(value, places)

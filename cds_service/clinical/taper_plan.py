@@ -27,7 +27,7 @@ from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import TaperProfile
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
-from cds_service.clinical.wording import number, percent
+from cds_service.clinical.wording import mg, number, percent
 
 FINAL_DOSE_DE = Fraction(2)
 """A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §9.1)."""
@@ -53,11 +53,6 @@ TIMES_A_DAY = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "fo
 _KIND_RANK: dict[FormKind, int] = {"tablet": 0, "capsule": 0, "odt": 1, "liquid": 2}
 _UNIT_CODES = {"mL": "mL", "capsule": "{capsule}"}
 _ORAL_ROUTE = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]}
-
-
-def mg(value: Fraction) -> str:
-    """Doses to the microgram: 0.125 mg tablets must never print as 0.12 mg."""
-    return f"{number(value, 3)} mg"
 
 
 def _kind(product: Product) -> FormKind:
@@ -276,10 +271,10 @@ class Planner:
                 continue
             unit = {"tablet": "tablet", "odt": "orally disintegrating tablet", "capsule": "capsule"}.get(form.kind)
             if unit is None:
-                what = f"{number(form.step_units)} mL of the {number(form.strength_mg, 3)} mg/mL liquid"
+                what = f"{number(form.step_units)} mL of the {number(form.strength_mg)} mg/mL liquid"
             else:
                 what = f"{'half a scored' if form.scored and form.kind == 'tablet' else 'one'} " \
-                       f"{number(form.strength_mg, 3)} mg {unit}"
+                       f"{number(form.strength_mg)} mg {unit}"
             smallest.append(f"{what} ({mg(form.step_mg)})")
         return "; ".join(smallest)
 

@@ -35,9 +35,8 @@ from cds_service.clinical.taper_plan import (
     Planner,
     diazepam_switch_plan,
 )
-from cds_service.clinical.taper_plan import mg as dose_mg
 from cds_service.clinical.terminology import RXNORM
-from cds_service.clinical.wording import mg, percent
+from cds_service.clinical.wording import mg, number, percent
 
 
 @dataclass(frozen=True)
@@ -237,7 +236,7 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
     updated.pop("medicationReference", None)
     updated["dosageInstruction"] = dose.dosage()
     return Action(type="update", resource=updated,
-                  description=f"Change the order to {dose.instruction} ({dose_mg(dose.daily_mg)}/day)")
+                  description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)")
 
 
 def _medication(product: Product) -> dict[str, Any]:
@@ -268,16 +267,16 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
             "medicationCodeableConcept": _medication(first.dose.product), "dosageInstruction": first.dose.dosage(),
         }
         create = Action(type="create", resource=diazepam,
-                        description=f"Order {first.dose.instruction} ({dose_mg(first.dose.daily_mg)}/day)")
+                        description=f"Order {first.dose.instruction} ({mg(first.dose.daily_mg)}/day)")
         actions: tuple[Action, ...] = (create, update) if update is not None else ()
-        label = (f"Switch to diazepam over 1–2 weeks: {dose_mg(first.dose.daily_mg)}/day diazepam with "
-                 f"{dose_mg(first.extra.daily_mg)}/day {draft.product.ingredient} for {SWITCH_STAGE_DAYS} days, "
+        label = (f"Switch to diazepam over 1–2 weeks: {mg(first.dose.daily_mg)}/day diazepam with "
+                 f"{mg(first.extra.daily_mg)}/day {draft.product.ingredient} for {SWITCH_STAGE_DAYS} days, "
                  "then "
-                 f"{dose_mg(plan.switch_stages[-1].daily_mg)}/day diazepam ({TABLE_NAMES[facts.table]} table)")
+                 f"{mg(plan.switch_stages[-1].daily_mg)}/day diazepam ({TABLE_NAMES[facts.table]} table)")
     else:
         change = update_draft_action(facts, draft, first.dose)
         actions = (change,) if change is not None else ()
-        label = f"Switch to diazepam {dose_mg(first.dose.daily_mg)}/day ({TABLE_NAMES[facts.table]} table)"
+        label = f"Switch to diazepam {mg(first.dose.daily_mg)}/day ({TABLE_NAMES[facts.table]} table)"
     return Suggestion(label=label, actions=actions) if actions else None
 
 
@@ -289,7 +288,7 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
     if dose is not None:
         action = update_draft_action(facts, draft, dose)
         if action is not None:
-            label = f"Reduce to {dose_mg(dose.daily_mg)}/day instead (≤ {percent(allowed)} step)"
+            label = f"Reduce to {mg(dose.daily_mg)}/day instead (≤ {percent(allowed)} step)"
             return (Suggestion(label=label, actions=(action,), is_recommended=True),)
     suggestions: list[Suggestion] = []
     if draft.resource_id:
@@ -315,7 +314,7 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
         return ()
     age = facts.patient.age_on(facts.evaluation.at.date())
     query = urlencode({
-        "drug": draft.product.ingredient, "dose": f"{float(current):g}", "profile": profile_of(facts).code,
+        "drug": draft.product.ingredient, "dose": number(current), "profile": profile_of(facts).code,
         "long_term": "yes" if facts.history.is_long_term else "no",
         "age": "unknown" if age is None else ("65-plus" if age >= OLDER_ADULT_AGE else "under-65"),
         "doses_per_day": current_doses_per_day(facts, draft),
