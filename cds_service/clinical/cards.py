@@ -33,6 +33,7 @@ CARD_TYPES: dict[str, str] = {
     "gabapentin-sud": "Gabapentin with a sedative use disorder",
     "carbamazepine-safety": "Carbamazepine safety",
     "z-drug-during-taper": "Z-drug during a taper",
+    "opioid-benzodiazepine": "Opioid with a benzodiazepine",
     "taper-support": "Taper support",
 }
 """Card-type codes (``source.topic.code``) and their displays — fixed by service-contract.md §5."""

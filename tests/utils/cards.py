@@ -13,6 +13,7 @@ CARD_TYPES = {
     "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
     "conversion-ambiguity", "older-adult", "pregnancy-specialist", "specialist-referral",
     "gabapentinoid-renal-dose", "gabapentin-sud", "carbamazepine-safety", "z-drug-during-taper", "taper-support",
+    "opioid-benzodiazepine",
 }
 
 
