@@ -30,7 +30,7 @@ from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_p
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
     SWITCH_STAGE_DAYS,
-    TABLE_NAMES,
+    TABLE_NAMES as TABLE_NAMES,
     PlannedDose,
     Planner,
     diazepam_switch_plan,
