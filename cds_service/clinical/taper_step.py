@@ -30,10 +30,12 @@ from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_p
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
     SWITCH_STAGE_DAYS,
-    TABLE_NAMES as TABLE_NAMES,
     PlannedDose,
     Planner,
     diazepam_switch_plan,
+)
+from cds_service.clinical.taper_plan import (
+    TABLE_NAMES as TABLE_NAMES,
 )
 from cds_service.clinical.terminology import RXNORM
 from cds_service.clinical.wording import mg, number, percent
