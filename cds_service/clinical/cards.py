@@ -26,6 +26,7 @@ CARD_TYPES: dict[str, str] = {
     "taper-too-fast": "Taper step too fast",
     "long-term-rate": "Long-term user: slow taper",
     "conversion-ambiguity": "Benzodiazepine conversion ambiguity",
+    "dose-unreadable": "Benzodiazepine dose could not be read",
     "older-adult": "Older adult taper",
     "pregnancy-specialist": "Pregnancy: specialist consultation",
     "specialist-referral": "Refer to a specialist",

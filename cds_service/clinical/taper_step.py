@@ -7,7 +7,7 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
 from typing import Any
@@ -76,7 +76,11 @@ def benzodiazepine_draft(facts: ClinicalFacts) -> MedicationCourse | None:
 
 
 def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
-    """The proposed reduction of the total DE, if the evaluated drafts make one."""
+    """The proposed reduction of the total DE, if the evaluated drafts make one (judged once per call)."""
+    return facts.once("step-assessment", lambda: _assess_step(facts))
+
+
+def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
     history = facts.history
     step = history.proposed_step
     draft = benzodiazepine_draft(facts)
@@ -192,39 +196,40 @@ def _current_product(facts: ClinicalFacts, draft: MedicationCourse) -> Product |
     return orders[0].product if orders else None
 
 
-def _field(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, dict) else getattr(value, key, None)
-
-
-def _administrations(lines: list[Any]) -> int:
-    """Administrations per day of FHIR dosage lines (R4B objects or JSON), 0 when they do not say."""
-    count = 0
-    for line in lines:
-        repeat = _field(_field(line, "timing"), "repeat")
-        if repeat is None:
-            continue
-        frequency = _field(repeat, "frequencyMax") or _field(repeat, "frequency")
-        if frequency and (_field(repeat, "periodUnit") or "d") == "d" and (_field(repeat, "period") or 1) == 1:
-            count += int(frequency)
-        elif _field(repeat, "when"):
-            count += len(_field(repeat, "when"))
-    return count
-
-
 def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
-    """Administrations per day of a draft as written (1–4; 2 when the dosage does not say)."""
-    resource = facts.evaluation.record.draft_json.get(draft.resource_id or "", {})
-    count = _administrations(resource.get("dosageInstruction") or [])
-    return max(1, min(count, 4)) if count else 2
+    """Administrations per day of a draft as written, for a suggested dose (1–4; 2 when the dosage does not
+    say). Read by the one dose parser (dosing.py), never from the raw resource."""
+    per_day = draft.dose.administrations_per_day if isinstance(draft.dose, DailyDose) else None
+    if per_day is None or per_day < 1:
+        return 2
+    return max(1, min(round(per_day), 4))
+
+
+def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
+    """``dose`` in the draft's own tablets when whole tablets, or halves of a scored tablet, give every
+    administration, so that an update changes only the dose. A client that keeps its own unit count and applies
+    only a product change (the public sandbox, docs/service-contract.md §8) then never pairs that count with
+    another strength."""
+    own = draft.product
+    if own.ingredient != dose.product.ingredient or own.dose_form != "Oral Tablet" or not own.strength_mg \
+            or not own.code or own.combination:
+        return dose
+    listed = load_dose_forms().by_code(own.code)
+    step = Fraction(1, 2) if listed is not None and listed.scored else Fraction(1)
+    per_unit = dose.product.strength_mg or Fraction(0)
+    units = [a.units * per_unit / own.strength_mg for a in dose.administrations]
+    if any((unit / step).denominator != 1 for unit in units):
+        return dose
+    return PlannedDose(own, tuple(replace(a, units=unit) for a, unit in zip(dose.administrations, units, strict=True)))
 
 
 def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
-    """Administrations per day of the patient's current regimen of the draft's drug (its active orders), else
-    of the draft as written."""
-    ids = {course.resource_id for course in _current_orders(facts, draft)}
-    count = sum(_administrations(list(order.dosageInstruction or []))
-                for order in facts.evaluation.record.medication_requests if order.id in ids)
-    return max(1, min(count, 4)) if count else doses_per_day(facts, draft)
+    """Administrations per day of the patient's current regimen of the draft's drug (its active orders, read by
+    the one dose parser), else of the draft as written."""
+    counts = [course.dose.administrations_per_day for course in _current_orders(facts, draft)
+              if isinstance(course.dose, DailyDose)]
+    known = sum((count for count in counts if count is not None), Fraction(0))
+    return max(1, min(round(known), 4)) if known >= 1 else doses_per_day(facts, draft)
 
 
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
@@ -234,8 +239,10 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
         return None
     updated: dict[str, Any] = copy.deepcopy(original)
     updated["status"] = "draft"
-    updated["medicationCodeableConcept"] = _medication(dose.product)
-    updated.pop("medicationReference", None)
+    dose = in_draft_product(draft, dose)
+    if dose.product is not draft.product or "medicationCodeableConcept" not in updated:
+        updated["medicationCodeableConcept"] = _medication(dose.product)
+        updated.pop("medicationReference", None)
     updated["dosageInstruction"] = dose.dosage()
     return Action(type="update", resource=updated,
                   description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)")
@@ -273,8 +280,7 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
         actions: tuple[Action, ...] = (create, update) if update is not None else ()
         label = (f"Switch to diazepam over 1–2 weeks: {mg(first.dose.daily_mg)}/day diazepam with "
                  f"{mg(first.extra.daily_mg)}/day {draft.product.ingredient} for {SWITCH_STAGE_DAYS} days, "
-                 "then "
-                 f"{mg(plan.switch_stages[-1].daily_mg)}/day diazepam ({TABLE_NAMES[facts.table]} table)")
+                 f"then {mg(plan.switch_stages[-1].daily_mg)}/day diazepam ({TABLE_NAMES[facts.table]} table)")
     else:
         change = update_draft_action(facts, draft, first.dose)
         actions = (change,) if change is not None else ()

@@ -28,7 +28,8 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
-    if assessment is None or not history.is_long_term or (assessment.is_stop and is_final_step(facts)):
+    if assessment is None or not history.is_long_term or not history.likely_dependent \
+            or (assessment.is_stop and is_final_step(facts)):
         return
     profile = profile_of(facts)
     window = history.window_reduction_percent(profile.long_term_window_days)

@@ -69,7 +69,10 @@ def test_too_fast_step_suggests_the_largest_compliant_step_with_the_drafts_produ
     resource = update["resource"]
     assert update["type"] == "update" and resource["id"] == "d1" and resource["status"] == "draft"
     assert resource["priorPrescription"] == {"reference": "MedicationRequest/o2"}
-    # the draft names diazepam 2 mg tablets, which can give 15 mg in the patient's two doses a day
+    # the draft's own product (diazepam 2 mg tablet, coded as sent) with only the dose changed, in the patient's
+    # current two doses a day (10 mg twice daily), not the draft's one
+    assert resource["medicationCodeableConcept"] == body["context"]["draftOrders"]["entry"][0]["resource"][
+        "medicationCodeableConcept"]
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "197590"
     assert dosage_lines(resource) == [(3.5, "{tablet}", 1, ["MORN"]), (4.0, "{tablet}", 1, ["HS"])]
     assert update["description"] == ("Change the order to diazepam 2 MG Oral Tablet: 3½ tablets (7 mg) in the morning "
