@@ -74,7 +74,7 @@ def _finding(facts: ClinicalFacts, exposure: OpioidExposure, order: MedicationCo
     sedatives = _names([*benzodiazepines, *z_drugs])
     naloxone = exposure.rescue_naloxone
     lines = [
-        f"**Order:** {plain_text(order.label)} — {_role_of(order)}.",
+        f"**Order:** {order.label} — {_role_of(order)}.",
         "",
         "**Why this card:**",
         *[f"- Opioid: {_opioid_line(c)}." for c in exposure.active],
@@ -127,7 +127,7 @@ def _role_of(order: MedicationCourse) -> str:
 
 def _opioid_line(course: OpioidCourse) -> str:
     use = " — treatment of opioid use disorder" if course.oud_treatment else ""
-    return f"{plain_text(course.course.label)}{use}"
+    return f"{course.course.label}{use}"
 
 
 def _sedative_lines(facts: ClinicalFacts, benzodiazepines: list[str], z_drugs: list[str]) -> list[str]:

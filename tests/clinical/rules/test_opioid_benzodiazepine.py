@@ -193,7 +193,7 @@ def test_names_from_the_record_are_plain_text_on_the_card(hooks: HookCalls) -> N
     body["prefetch"]["medicationRequests"]["entry"].append({"resource": hostile})
     [card] = [c for c in hooks.cards(body) if c["source"]["topic"]["code"] == CARD_TYPE]
     assert ("- Opioid: oxycodone &lt;img src=x onerror=alert(1)&gt; \\*\\*5 mg\\*\\* # now "
-            "(MedicationRequest/oxy-text) \\[identified by name, not by code\\].") in detail_lines(card)
+            "(MedicationRequest/oxy-text) [identified by name, not by code].") in detail_lines(card)
 
 
 def _finding(card_type: str, indicator: Indicator, order_id: str) -> Finding:
