@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from cds_service.clinical.cards import build_card
+from cds_service.clinical.cards import KnowledgeVersion, build_card
 from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
@@ -25,6 +25,7 @@ from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.runahead import RunAhead, RunAheadCache, run_ahead_key
 from cds_service.services import ServiceDefinition, prefetch_templates
+from cds_service.version import package_version
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def evaluate_hook_call(
             result = evaluate(None)
         incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
     findings = select_cards(result.findings, snoozed)
-    cards = [build_card(finding, incomplete) for finding in findings]
+    knowledge = KnowledgeVersion(package_version(), settings.taper_profile, settings.equivalence_table)
+    cards = [build_card(finding, incomplete, knowledge=knowledge) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical.cards import build_card
+from cds_service.clinical.cards import KnowledgeVersion, build_card
 from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from tests.utils.cards import assert_valid_card
 
@@ -63,3 +63,14 @@ def test_actions_missing_their_target_are_refused(action: Action) -> None:
 def test_unknown_card_type_is_refused() -> None:
     with pytest.raises(ValueError):
         build_card(_finding(card_type="something-else"))
+
+
+def test_card_names_the_rules_that_produced_it_after_any_data_note() -> None:
+    knowledge = KnowledgeVersion("1.2.3", "joint-2025", "va-dod")
+    card = build_card(_finding(), ("observations: not supplied",), knowledge=knowledge)
+    assert card["extension"] == {"bzd-taper-cds.knowledge": {"version": "1.2.3", "profile": "joint-2025",
+                                                             "equivalenceTable": "va-dod"}}
+    assert card["detail"] == ("Why.\n\n**Data not fully read:** observations: not supplied.\n\n"
+                              "_Rules: bzd-taper-cds 1.2.3, taper profile joint-2025, VA/DoD equivalence table._")
+    assert card["source"]["topic"]["code"] == "taper-too-fast", "the card type stays in source.topic"
+    assert_valid_card(card)
