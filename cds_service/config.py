@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from cds_service.fhir.client import FhirAccess
+
 AuthMode = Literal["required", "optional", "off"]
 TaperProfile = Literal["summary", "joint-2025"]
 EquivalenceTableName = Literal["ashton", "va-dod"]
@@ -50,6 +52,9 @@ class Settings:
     """How long the card log gathers the cards of concurrent calls into one write (cds_service.feedback.card_log)."""
     patient_hash_key: str | None = None
     """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
+    fhir_allowed: tuple[str, ...] = ()
+    """FHIR base URLs (prefixes) every client may name as ``fhirServer``; when any are listed (here or for the
+    client in the trust file), the only ones — and trusted whatever their address (e.g. a private network)."""
     operator_token: str | None = None
     """Bearer secret of the operator's ``/analytics`` view over every client (unset: no operator view)."""
     testing: bool = False
@@ -80,6 +85,9 @@ class Settings:
             values["snooze_days"] = int(_positive_float("CDS_SNOOZE_DAYS", env["CDS_SNOOZE_DAYS"]))
         if env.get("CDS_PATIENT_HASH_KEY"):
             values["patient_hash_key"] = env["CDS_PATIENT_HASH_KEY"]
+        if env.get("CDS_FHIR_ALLOWED"):
+            values["fhir_allowed"] = tuple(u.strip().rstrip("/") for u in env["CDS_FHIR_ALLOWED"].split(",")
+                                           if u.strip())
         if env.get("CDS_OPERATOR_TOKEN"):
             values["operator_token"] = env["CDS_OPERATOR_TOKEN"]
         if env.get("CDS_CARD_LOG_INTERVAL_S"):
@@ -87,6 +95,15 @@ class Settings:
         if "CDS_FHIR_TIMEOUT_S" in env:
             values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
         return replace(settings, **values).validated()
+
+    @property
+    def development(self) -> bool:
+        """Client JWTs are not required: a developer's machine (``make run``), never production."""
+        return self.auth != "required"
+
+    def fhir_access(self, client_fhir_servers: tuple[str, ...] = ()) -> FhirAccess:
+        """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file)."""
+        return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides)).validated()

@@ -45,6 +45,8 @@ class IssuerTrust:
     inline_keys: dict[str, PyJWK]
     jwks_url: str | None
     allowed_jku: frozenset[str]
+    fhir_servers: tuple[str, ...] = ()
+    """The FHIR base URLs this client may name as ``fhirServer`` (none listed: any public address)."""
     _fetched: dict[str, PyJWK] = field(default_factory=dict)
     _fetched_at: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -104,8 +106,16 @@ class TrustedIssuers:
             allowed = set(trust.get("jku", []))
             if url:
                 allowed.add(url)
-            issuers[issuer] = IssuerTrust(_keys(jwks) if isinstance(jwks, dict) else {}, url, frozenset(allowed))
+            servers = trust.get("fhir_servers", [])
+            if not isinstance(servers, list) or not all(isinstance(u, str) for u in servers):
+                raise ValueError(f"trusted issuer {issuer!r}: 'fhir_servers' must be a list of URLs")
+            issuers[issuer] = IssuerTrust(_keys(jwks) if isinstance(jwks, dict) else {}, url, frozenset(allowed),
+                                          tuple(u.rstrip("/") for u in servers))
         return cls(issuers)
+
+    def fhir_servers(self, issuer: str) -> tuple[str, ...]:
+        trust = self.issuers.get(issuer)
+        return trust.fhir_servers if trust is not None else ()
 
     @classmethod
     def empty(cls) -> TrustedIssuers:
