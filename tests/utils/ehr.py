@@ -36,6 +36,13 @@ def trust_file(folder: Path, issuers: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def token(issuer: str, audience: str) -> str:
+    """A fresh ES384 client JWT of ``issuer`` for the URL ``audience``."""
+    now = int(time.time())
+    return jwt.encode({"iss": issuer, "aud": audience, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex},
+                      key_of(issuer), algorithm="ES384", headers={"kid": issuer, "typ": "JWT"})
+
+
 class Ehr:
     """One trusted EHR calling the service: every request carries a fresh JWT of its issuer."""
 
@@ -43,11 +50,7 @@ class Ehr:
         self.client, self.issuer = client, issuer
 
     def headers(self, path: str) -> dict[str, str]:
-        now = int(time.time())
-        token = jwt.encode({"iss": self.issuer, "aud": BASE + path, "iat": now, "exp": now + 300,
-                            "jti": uuid.uuid4().hex}, key_of(self.issuer), algorithm="ES384",
-                           headers={"kid": self.issuer, "typ": "JWT"})
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {token(self.issuer, BASE + path)}"}
 
     def call(self, body: dict[str, Any], path: str = SIGN) -> Any:
         return HookCalls(self.client).post(body, path.rsplit("/", 1)[1], headers=self.headers(path))
