@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.clinical.findings import Action, Finding
+from cds_service.clinical.wording import plain_text
 
 SOURCE_LABEL = "Benzodiazepine Taper Safety"
 CARD_TYPE_SYSTEM = "urn:bzd-taper-cds:card-type"
@@ -26,6 +27,7 @@ CARD_TYPES: dict[str, str] = {
     "taper-too-fast": "Taper step too fast",
     "long-term-rate": "Long-term user: slow taper",
     "conversion-ambiguity": "Benzodiazepine conversion ambiguity",
+    "dose-unreadable": "Benzodiazepine dose could not be read",
     "older-adult": "Older adult taper",
     "pregnancy-specialist": "Pregnancy: specialist consultation",
     "specialist-referral": "Refer to a specialist",
@@ -33,6 +35,7 @@ CARD_TYPES: dict[str, str] = {
     "gabapentin-sud": "Gabapentin with a sedative use disorder",
     "carbamazepine-safety": "Carbamazepine safety",
     "z-drug-during-taper": "Z-drug during a taper",
+    "opioid-benzodiazepine": "Opioid with a benzodiazepine",
     "taper-support": "Taper support",
 }
 """Card-type codes (``source.topic.code``) and their displays — fixed by service-contract.md §5."""
@@ -68,7 +71,7 @@ def build_card(
     }
     detail = finding.detail.strip()
     if data_notes:
-        detail += "\n\n**Data not fully read:** " + "; ".join(data_notes) + "."
+        detail += "\n\n**Data not fully read:** " + "; ".join(plain_text(note, 200) for note in data_notes) + "."
     if detail:
         card["detail"] = detail
     if finding.indicator in ("warning", "critical"):

@@ -24,7 +24,7 @@ from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import RenalFunction
 from cds_service.clinical.taper_plan import PlannedDose
-from cds_service.clinical.taper_step import doses_per_day, update_draft_action
+from cds_service.clinical.taper_step import update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import mg, number
 
@@ -51,11 +51,12 @@ def label_row(ingredient: str, crcl: Fraction) -> dict[str, Any] | None:
 
 
 def max_daily_mg(row: dict[str, Any], crcl: Fraction) -> Fraction:
-    """The row's maximum; below 15 mL/min gabapentin is reduced in proportion to CrCl (label footnote a)."""
+    """The row's maximum; below 15 mL/min gabapentin is reduced in proportion to CrCl (label footnote a), from
+    CrCl as the card prints it (one decimal), so that the arithmetic on the card is exact."""
     maximum = Fraction(row["max_mg"])
     below = row.get("proportional_below")
     if below is not None and crcl < Fraction(below):
-        maximum = maximum * max(crcl, Fraction(0)) / Fraction(below)
+        maximum = maximum * max(Fraction(round(crcl, 1)), Fraction(0)) / Fraction(below)
     return maximum
 
 
@@ -77,13 +78,13 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     row = label_row(ingredient, renal.ml_per_min)
     if row is None or not isinstance(draft.dose, DailyDose):
         return None
-    per_day = doses_per_day(facts, draft)
+    per_day = draft.dose.administrations_per_day
     maximum = max_daily_mg(row, renal.ml_per_min)
     problems = []
     if draft.dose.mg > maximum:
         problems.append(f"{mg(draft.dose.mg)}/day is above the label maximum of {mg(maximum)}/day")
-    if per_day > row["max_doses_per_day"]:
-        problems.append(f"{per_day} doses a day; the label gives it {row['schedule']}")
+    if per_day is not None and per_day > row["max_doses_per_day"]:
+        problems.append(f"{number(per_day)} doses a day; the label gives it {row['schedule']}")
     if not problems:
         return None
     dose = _label_dose(facts, ingredient, min(draft.dose.mg, maximum), row["max_doses_per_day"])
@@ -98,7 +99,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         + (" — eGFR is used in place of CrCl, which the label tables use." if renal.measure == "eGFR" else "."),
         f"- {label}, row {row['label']}: {row['min_mg']}–{row['max_mg']} mg/day; {row['regimens']}.",
         *([f"- Below {row['proportional_below']} mL/min the label reduces the dose in proportion to CrCl: "
-           f"{row['max_mg']} × {number(renal.ml_per_min, 0)} ÷ {row['proportional_below']} = {mg(maximum)}/day."]
+           f"{row['max_mg']} × {number(renal.ml_per_min, 1)} ÷ {row['proportional_below']} = {mg(maximum)}/day."]
           if proportional else []),
         "",
         f"**Guidance:** {ingredient.capitalize()} is cleared by the kidney and accumulates when kidney function "
@@ -107,7 +108,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     ])
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 0)}): "
+        summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 1)}): "
                 f"label maximum {mg(maximum)}/day, {row['schedule']}",
         detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
