@@ -7,7 +7,7 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
 from typing import Any
@@ -170,6 +170,18 @@ def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
     return max(1, min(round(per_day), 4))
 
 
+def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
+    """``dose`` in the draft's own tablets when whole or half tablets of them give it, so that an update
+    changes only the dose. A client that keeps its own unit count and applies only a product change (the
+    public sandbox, docs/service-contract.md §8) then never pairs that count with another strength."""
+    own = draft.product
+    if own.ingredient != dose.product.ingredient or own.dose_form != "Oral Tablet" or not own.strength_mg \
+            or not own.code or own.combination:
+        return dose
+    units = dose.per_dose_mg / own.strength_mg
+    return replace(dose, units_per_dose=units, product=own) if (units * 2).denominator == 1 else dose
+
+
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
     """The whole draft resource, changed to ``dose`` (CDS Hooks: an update carries the entire resource)."""
     original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
@@ -177,12 +189,14 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
         return None
     updated: dict[str, Any] = copy.deepcopy(original)
     updated["status"] = "draft"
+    dose = in_draft_product(draft, dose)
     product = dose.product
-    updated["medicationCodeableConcept"] = {
-        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product.code,
-                    "display": product.display}],
-        "text": product.display,
-    }
+    if product is not draft.product or "medicationCodeableConcept" not in updated:
+        updated["medicationCodeableConcept"] = {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product.code,
+                        "display": product.display}],
+            "text": product.display,
+        }
     unit = "mL" if product.unit == "mL" else "{tablet}"
     updated["dosageInstruction"] = [{
         "text": dose.instruction,
