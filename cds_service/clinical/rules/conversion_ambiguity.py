@@ -15,8 +15,8 @@ from fractions import Fraction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.taper_plan import TABLE_NAMES
 from cds_service.clinical.taper_step import (
-    TABLE_NAMES,
     StepAssessment,
     assess_step,
     is_older_adult,
