@@ -14,7 +14,7 @@ from fractions import Fraction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.taper_step import TABLE_NAMES, assess_step, profile_of, step_facts
-from cds_service.clinical.wording import percent
+from cds_service.clinical.wording import change
 
 CARD_TYPE = "conversion-ambiguity"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/18"
@@ -38,9 +38,9 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         "in one day.",
         "",
         "**Why this card:**",
-        f"- Under the {TABLE_NAMES['ashton']} table this is a {percent(ashton)} reduction; under the "
-        f"{TABLE_NAMES['va-dod']} table {percent(va_dod)}. The published equivalence tables disagree up to "
-        "two-fold for alprazolam, clonazepam and lorazepam.",
+        f"- Under the {TABLE_NAMES['ashton']} table: {change(ashton)}; under the {TABLE_NAMES['va-dod']} table: "
+        f"{change(va_dod)}. The published equivalence tables disagree up to two-fold for alprazolam, clonazepam "
+        "and lorazepam.",
         *step_facts(facts, assessment)[2:],
         "",
         "**Guidance:** Cross-taper over 1–2 weeks instead of a same-day switch: introduce the new drug in steps "
@@ -49,6 +49,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Same-day benzodiazepine switch: equivalence tables disagree; cross-taper over 1–2 weeks",
+        summary=f"Same-day switch {', '.join(sorted(history.current_ingredients))} → "
+                f"{', '.join(sorted(history.proposed_ingredients))}: equivalence tables disagree; cross-taper over "
+                "1–2 weeks",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
     )

@@ -124,7 +124,7 @@ def test_long_term_detail_states_coverage_and_window() -> None:
 def test_conversion_ambiguity_states_both_tables() -> None:
     body, expected = scenario("s07-same-day-switch-alprazolam-to-diazepam")
     ambiguity = card(hooks_for(expected).cards(body), "conversion-ambiguity")
-    assert "Under the Ashton table this is a 50 % reduction; under the VA/DoD table 0 %." in ambiguity["detail"]
+    assert "Under the Ashton table: 50 % reduction; under the VA/DoD table: no change." in ambiguity["detail"]
     assert "Cross-taper over 1–2 weeks" in ambiguity["detail"]
 
 
