@@ -122,7 +122,7 @@ def _label_dose(facts: ClinicalFacts, ingredient: str, daily_mg: Fraction, per_d
     per_dose = Fraction(math.floor(daily_mg / per_day / strength)) * strength
     if product is None or per_dose <= 0:
         return None
-    return PlannedDose(per_dose * per_day, per_day, per_dose, per_dose / strength, product)
+    return PlannedDose.even(product, per_day, per_dose / strength)
 
 
 def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: RenalFunction | None) -> Finding:
