@@ -46,12 +46,17 @@ def evaluate_hook_call(
     session: requests.Session | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
     run_ahead: RunAheadCache | None = None,
+    allow_fetch: bool = True,
+    inspect: Callable[[ClinicalFacts, EngineResult], None] | None = None,
 ) -> HookOutcome:
-    """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
+    """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`.
+
+    ``allow_fetch=False`` uses only what the request carries (the offline command line); ``inspect`` is shown
+    the facts and every rule's findings of the evaluation answered (``--explain``)."""
     context = request["context"]
     terminology = load_terminology()
     client = None
-    if "fhirServer" in request:
+    if "fhirServer" in request and allow_fetch:
         token = request.get("fhirAuthorization", {}).get("access_token")
         client = FhirClient(request["fhirServer"], access_token=token, timeout_s=settings.fhir_timeout_s,
                             max_pages=settings.fhir_max_pages, session=session)
@@ -75,10 +80,15 @@ def evaluate_hook_call(
             evaluation = Evaluation(patient_id=context["patientId"], record=record,
                                     at=_reference_time(record.draft_orders, evaluated, now),
                                     evaluated_order_ids=evaluated, settings=clinical_settings)
-            return evaluate_rules(ClinicalFacts(evaluation, terminology))
+            facts = ClinicalFacts(evaluation, terminology)
+            result = evaluate_rules(facts)
+            if inspect is not None:
+                inspect(facts, result)
+            return result
 
         if service.hook == "order-select":
             result = evaluate(_evaluated_ids(context.get("selections")))
+            inspect = None  # the run-ahead below is not the evaluation answered
             if run_ahead is not None and key is not None:
                 run_ahead.put(key, RunAhead(evaluate(None), record.incomplete))  # what the matching order-sign asks
         else:
