@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from cds_service.clinical.cards import build_card
 from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
@@ -20,7 +18,7 @@ from cds_service.clinical.record import Evaluation, EvaluationSettings
 from cds_service.clinical.terminology import load_terminology
 from cds_service.config import Settings
 from cds_service.feedback.repository import CardRecord
-from cds_service.fhir.client import FhirClient, bundle_resources
+from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.runahead import RunAhead, RunAheadCache, run_ahead_key
@@ -43,7 +41,7 @@ def evaluate_hook_call(
     settings: Settings,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    session: requests.Session | None = None,
+    fhir_access: FhirAccess | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
     run_ahead: RunAheadCache | None = None,
     allow_fetch: bool = True,
@@ -59,8 +57,14 @@ def evaluate_hook_call(
     if "fhirServer" in request and allow_fetch:
         token = request.get("fhirAuthorization", {}).get("access_token")
         client = FhirClient(request["fhirServer"], access_token=token, timeout_s=settings.fhir_timeout_s,
-                            max_pages=settings.fhir_max_pages, session=session)
-    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
+                            max_pages=settings.fhir_max_pages, access=fhir_access or settings.fhir_access(),
+                            # every key may need all its pages; no more than that, whatever the server answers
+                            max_requests=len(prefetch_templates()) * settings.fhir_max_pages)
+    try:
+        raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
+    finally:
+        if client is not None:
+            client.close()
     drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
     drafts = bundle_resources(drafts_bundle)
     relevant = relevant_resources(raw.resources, terminology)

@@ -51,5 +51,5 @@ trap 'kill "$demo" 2>/dev/null || true' EXIT INT TERM
 echo "Discovery URL:    http://127.0.0.1:$PORT/cds-services"
 echo "Demo FHIR server: http://127.0.0.1:$FHIR_PORT/fhir  (demo patients: README, demo/patients.json)"
 CDS_BIND="127.0.0.1:$PORT" CDS_PUBLIC_BASE_URL="http://127.0.0.1:$PORT" \
-  CDS_AUTH=optional CDS_TRUSTED_ISSUERS=dev/trusted-issuers.dev.json CDS_DATA_DIR=var CDS_CORS_ORIGINS='*' \
+  CDS_AUTH=optional CDS_TRUSTED_ISSUERS=dev/trusted-issuers.dev.json CDS_DATA_DIR=var CDS_CORS_ORIGINS="${CDS_CORS_ORIGINS:-loopback}" \
   "$PY" -m gunicorn --config deploy/gunicorn.conf.py 'cds_service:create_app()'

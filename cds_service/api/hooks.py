@@ -52,7 +52,9 @@ def call_service(service_id: str) -> Response:
 
     with REQUEST_LATENCY.labels(service.id).time():
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
-                                     run_ahead=current_app.config["RUN_AHEAD"])
+                                     run_ahead=current_app.config["RUN_AHEAD"],
+                                     fhir_access=settings.fhir_access(
+                                         current_app.config["TRUSTED_ISSUERS"].fhir_servers(client)))
     if outcome.reused:
         RUN_AHEAD_HITS.inc()
     for card in outcome.cards:
