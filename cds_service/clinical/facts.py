@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
-from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, course_de
+from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, counts_toward_taper, course_de
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses, medication_courses
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.patient import (
@@ -64,8 +64,8 @@ class ClinicalFacts:
 
     @property
     def history(self) -> BenzodiazepineHistory:
-        """Benzodiazepine history under the configured equivalence table."""
-        return self.history_under(self.evaluation.settings.equivalence_table)
+        """Benzodiazepine history under :attr:`table`."""
+        return self.history_under(self.table)
 
     def history_under(self, table: EquivalenceTable) -> BenzodiazepineHistory:
         """Built once per call and table."""
@@ -100,5 +100,24 @@ class ClinicalFacts:
                      and (c.end is None or c.end > since))
 
     @property
-    def table(self) -> EquivalenceTable:
+    def configured_table(self) -> EquivalenceTable:
         return self.evaluation.settings.equivalence_table
+
+    @cached_property
+    def table(self) -> EquivalenceTable:
+        """The table every diazepam-equivalent is stated in: the configured one, unless it has no factor for a
+        benzodiazepine of this step and the other table has (docs/clinical-reference.md §9.11: a change of that
+        drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
+        other table; the cards say which factor is missing)."""
+        configured = self.configured_table
+        other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
+        if self.missing_factors(configured) and not self.missing_factors(other):
+            return other
+        return configured
+
+    def missing_factors(self, table: EquivalenceTable) -> tuple[str, ...]:
+        """Benzodiazepines taken now or drafted that ``table`` has no equivalence factor for."""
+        today = self.evaluation.at.date()
+        involved = {c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
+                    if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today))}
+        return tuple(sorted(i for i in involved if self.terminology.equivalent_oral_dose_mg(i, table) is None))

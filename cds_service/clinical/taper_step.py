@@ -46,17 +46,21 @@ class StepAssessment:
     draft: MedicationCourse
     """The benzodiazepine draft the step concerns (named by the card)."""
     step: DoseStep
-    """Under the configured equivalence table."""
+    """Under the table the facts are stated in (:attr:`ClinicalFacts.table`)."""
     percent_by_table: dict[EquivalenceTable, Fraction | None]
     is_switch: bool
+    several_drugs: bool = False
+    """More than one benzodiazepine before or after the step (a switch, a cross-taper, an add-on)."""
 
     @property
     def percent(self) -> Fraction:
-        """The reduction rate rules judge: for a switch between drugs, the smaller of the two tables'
-        reductions (the conversion-ambiguity card covers the disagreement)."""
-        if self.is_switch:
+        """The reduction rate rules judge. With several benzodiazepines the tables can disagree, and a limit is
+        breached when it is breached under either table: the larger of the two reductions
+        (docs/clinical-reference.md §9.12; the conversion-ambiguity card speaks instead when they differ by more
+        than 15 points on a switch)."""
+        if self.several_drugs:
             known = [p for p in self.percent_by_table.values() if p is not None]
-            return min(known) if known else self.step.percent_reduction
+            return max(known) if known else self.step.percent_reduction
         return self.step.percent_reduction
 
     @property
@@ -82,16 +86,25 @@ def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
 
 def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
     history = facts.history
-    step = history.proposed_step
     draft = benzodiazepine_draft(facts)
-    if step is None or not step.is_reduction or draft is None:
+    if draft is None or not history.current_de or history.proposed_de is None:
         return None
+    several = history.is_switch or len(history.current_ingredients | history.proposed_ingredients) > 1
     by_table: dict[EquivalenceTable, Fraction | None] = {}
     for table in ("ashton", "va-dod"):
-        under = facts.history_under(table) if table != facts.table else history
-        known = under.current_de and under.proposed_de is not None
-        by_table[table] = percent_reduction(under.current_de, under.proposed_de) if known else None  # type: ignore[arg-type]
-    return StepAssessment(draft, step, by_table, history.is_switch)
+        if facts.missing_factors(table):
+            by_table[table] = None
+        elif table == facts.table or not several:  # one drug: its own dose ratio, the same under every table
+            by_table[table] = percent_reduction(history.current_de, history.proposed_de)
+        else:
+            under = facts.history_under(table)
+            known = under.current_de and under.proposed_de is not None
+            by_table[table] = percent_reduction(under.current_de, under.proposed_de) if known else None  # type: ignore[arg-type]
+    step = DoseStep(history.at, history.current_de, history.proposed_de)
+    # a switch is judged whichever table is configured: it is a step when either table sees a reduction
+    if not (step.is_reduction or (several and any(p is not None and p > 0 for p in by_table.values()))):
+        return None
+    return StepAssessment(draft, step, by_table, history.is_switch, several)
 
 
 def is_older_adult(facts: ClinicalFacts) -> bool:
@@ -127,6 +140,17 @@ def _already_reduced_percent(history: BenzodiazepineHistory, days: int) -> Fract
     return max(Fraction(0), (1 - history.current_de / start) * 100)
 
 
+def _current_de_by_table(facts: ClinicalFacts) -> list[Fraction | None]:
+    """The current total under each table; for one drug by scaling its factors, without a second history."""
+    history = facts.history
+    if len(history.current_ingredients) == 1 and history.current_de is not None:
+        [ingredient] = history.current_ingredients
+        here = facts.terminology.equivalent_oral_dose_mg(ingredient, facts.table)
+        factors = [facts.terminology.equivalent_oral_dose_mg(ingredient, t) for t in TABLE_NAMES]
+        return [history.current_de * here / f if here and f else None for f in factors]
+    return [facts.history_under(t).current_de for t in TABLE_NAMES]
+
+
 def is_final_step(facts: ClinicalFacts) -> bool:
     """The final step (docs/clinical-reference.md §9.1): after ≥ 2 reductions in the episode, the current total
     is ≤ 2 mg diazepam-equivalent under either table, or is the smallest dose the patient's product can give
@@ -134,7 +158,7 @@ def is_final_step(facts: ClinicalFacts) -> bool:
     history = facts.history
     if history.current_de is None or sum(1 for s in history.steps if s.is_reduction) < FINAL_STEP_PRIOR_REDUCTIONS:
         return False
-    if any((de := facts.history_under(t).current_de) is not None and de <= FINAL_DOSE_DE for t in TABLE_NAMES):
+    if any(de is not None and de <= FINAL_DOSE_DE for de in _current_de_by_table(facts)):
         return True
     draft = benzodiazepine_draft(facts)
     current = _current_mg(facts, draft) if draft is not None else None
@@ -356,6 +380,18 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
                      f"({history.episode_days} days{', long-term' if history.is_long_term else ''}).")
     age = facts.patient.age_on(facts.evaluation.at.date())
     lines.append(f"- Age {age}." if age is not None else "- Age unknown: no birth date in the record.")
+    lines.extend(missing_factor_lines(facts))
     for note in history.unknown_doses:
         lines.append(f"- Dose could not be computed for {note}.")
     return lines
+
+
+def missing_factor_lines(facts: ClinicalFacts) -> list[str]:
+    """Says which equivalence factor the configured table lacks and which table was used instead (§9.11)."""
+    missing = facts.missing_factors(facts.configured_table)
+    if facts.table == facts.configured_table or not missing:
+        return []
+    drugs = ", ".join(missing)
+    return [f"- The {TABLE_NAMES[facts.configured_table]} table has no equivalence factor for {drugs}: "
+            f"diazepam-equivalents here use the {TABLE_NAMES[facts.table]} table (a change of {drugs} alone is "
+            "judged by its own dose ratio, the same under every table)."]

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import assess_step, is_final_step, plan_links, step_facts, step_suggestions
 from cds_service.clinical.wording import percent
 
@@ -29,7 +30,8 @@ HALVING_PERCENT = Fraction(50)
 def is_abrupt(facts: ClinicalFacts) -> bool:
     assessment = assess_step(facts)
     history = facts.history
-    if assessment is None or not history.likely_dependent or is_final_step(facts):
+    if assessment is None or not history.likely_dependent or is_final_step(facts) \
+            or conversion_ambiguity.speaks_for(facts):
         return False
     return assessment.is_stop or assessment.percent >= HALVING_PERCENT
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
@@ -29,7 +30,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \
-            or (assessment.is_stop and is_final_step(facts)):
+            or (assessment.is_stop and is_final_step(facts)) or conversion_ambiguity.speaks_for(facts):
         return
     profile = profile_of(facts)
     window = history.window_reduction_percent(profile.long_term_window_days)

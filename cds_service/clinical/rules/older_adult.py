@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import (
     assess_step,
     benzodiazepine_draft,
@@ -35,7 +36,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     profile = profile_of(facts)
     assessment = assess_step(facts)
     breaches = []
-    if assessment is not None and facts.history.likely_dependent:  # §9.5: no rate limit without dependence
+    # §9.5: no rate limit without dependence; §9.12: the conversion-ambiguity card speaks for a switch
+    if assessment is not None and facts.history.likely_dependent and not conversion_ambiguity.speaks_for(facts):
         if assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")

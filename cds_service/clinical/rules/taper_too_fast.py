@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.rules.abrupt_discontinuation import is_abrupt
 from cds_service.clinical.taper_step import (
     StepAssessment,
@@ -61,7 +62,8 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     # a patient not likely to be physically dependent may stop or cut without a taper (§9.5)
-    if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent:
+    if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent \
+            or conversion_ambiguity.speaks_for(facts):
         return
     found = breaches(facts, assessment)
     if not found:

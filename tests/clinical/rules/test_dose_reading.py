@@ -9,7 +9,7 @@ from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import RXNORM
 
 DIAZEPAM_5 = ("197591", "diazepam 5 MG Oral Tablet")
-ALPRAZOLAM_0_5 = ("308047", "alprazolam 0.5 MG Oral Tablet")
+ALPRAZOLAM_0_5 = ("308048", "alprazolam 0.5 MG Oral Tablet")
 GABAPENTIN_300 = ("310431", "gabapentin 300 MG Oral Capsule")
 
 
