@@ -15,6 +15,7 @@ from typing import Any
 
 from cds_service.clinical.findings import Action, Finding
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_plan import TABLE_NAMES
 from cds_service.clinical.wording import plain_text
 
@@ -68,7 +69,8 @@ class KnowledgeVersion:
         return {"version": self.version, "profile": self.profile, "equivalenceTable": self.equivalence_table}
 
     def footer(self) -> str:
-        return (f"_Rules: bzd-taper-cds {self.version}, taper profile {self.profile}, "
+        # Sources by name, never the internal profile code (docs/clinical-reference.md §9.14).
+        return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {taper_profile(self.profile).name}; "
                 f"{TABLE_NAMES[self.equivalence_table]} equivalence table._")
 
 

@@ -63,8 +63,9 @@ def assert_knowledge_version(card: dict[str, Any]) -> None:
     assert knowledge["version"] == version("bzd-taper-cds")
     assert knowledge["profile"] in ("summary", "joint-2025") and knowledge["equivalenceTable"] in ("ashton", "va-dod")
     table = {"ashton": "Ashton", "va-dod": "VA/DoD"}[knowledge["equivalenceTable"]]
-    assert card["detail"].splitlines()[-1] == (f"_Rules: bzd-taper-cds {knowledge['version']}, taper profile "
-                                               f"{knowledge['profile']}, {table} equivalence table._")
+    profile = {"summary": "taper summary guidance", "joint-2025": "2025 Joint Guideline"}[knowledge["profile"]]
+    assert card["detail"].splitlines()[-1] == (f"_Rules: bzd-taper-cds {knowledge['version']}; taper thresholds of "
+                                               f"the {profile}; {table} equivalence table._")
 
 
 def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -> None:
