@@ -39,7 +39,7 @@ from cds_service.clinical.taper_plan import (
     TABLE_NAMES as TABLE_NAMES,
 )
 from cds_service.clinical.terminology import RXNORM
-from cds_service.clinical.wording import mg, number, percent
+from cds_service.clinical.wording import change, mg, number, percent
 
 
 @dataclass(frozen=True)
@@ -387,21 +387,16 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     step = assessment.step
     lines = [
         f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
-        f"({percent(step.percent_reduction)} reduction; {TABLE_NAMES[facts.table]} table).",
+        f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).",
     ]
     other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
-    if assessment.percent_by_table.get(other) is not None:
-        lines.append(f"- Under the {TABLE_NAMES[other]} table the reduction is "
-                     f"{percent(assessment.percent_by_table[other] or Fraction(0))}.")
+    if (other_percent := assessment.percent_by_table.get(other)) is not None:
+        lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days
-    if interval is not None and interval > 0:
-        pct = assessment.percent
-        lines.append(f"- Previous dose change: {interval} days ago (≈ {percent(pct * 14 / interval)} per 2 weeks, "
-                     f"≈ {percent(pct * 30 / interval)} per month).")
-    else:
-        lines.append("- No earlier dose change in this episode.")
-    profile = profile_of(facts)
-    lines.append(f"- Profile: {profile.code} ({profile.name}).")
+    # the rate a card judges is stated once, by the card, over the window its rule uses
+    lines.append(f"- Previous dose change: {interval} days ago." if interval is not None and interval > 0
+                 else "- No earlier dose change in this episode.")
+    lines.append(f"- Pace judged against: the {profile_of(facts).name}.")
     if history.episode_start is not None:
         lines.append(f"- Benzodiazepine use since {history.episode_start.isoformat()} "
                      f"({history.episode_days} days{', long-term' if history.is_long_term else ''}).")

@@ -67,9 +67,11 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         "of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation in "
         "patients likely to be physically dependent (rec. 2).",
     ])
-    summary = ("Abrupt benzodiazepine stop in a dependent patient risks seizures: taper instead"
+    drug = assessment.draft.product.ingredient
+    summary = (f"Stopping {drug} at once in a dependent patient risks withdrawal seizures: taper instead"
                if assessment.is_stop else
-               "Benzodiazepine cut by half or more at once risks withdrawal seizures: use a smaller step")
+               f"{drug.capitalize()} cut by {percent(assessment.percent)} at once risks withdrawal seizures: "
+               "use a smaller step")
     yield Finding(
         card_type=CARD_TYPE, indicator="critical", summary=summary, detail=detail,
         order_id=assessment.draft.resource_id, source_url=SOURCE_URL,

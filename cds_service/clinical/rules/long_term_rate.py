@@ -53,12 +53,13 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         f"- Covered on {history.covered_days_last_year} of the last 365 days.",
         "",
         "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to 10 % per month "
-        "(seed guidance). The 2025 Joint Guideline suggests an initial pace of 5–10 % every 2–4 weeks and "
+        "(the taper summary guidance). The 2025 Joint Guideline suggests an initial pace of 5–10 % every 2–4 weeks and "
         "scales withdrawal risk with duration of use (Table 2).",
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Long-term benzodiazepine user: taper by at most 10 % per month",
+        summary=f"{assessment.draft.product.ingredient.capitalize()}: long-term benzodiazepine user — taper by at "
+                f"most {percent(profile.long_term_max_percent)} per month",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )

@@ -63,8 +63,9 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
               "least 14 days apart for them."]
     yield Finding(
         card_type=CARD_TYPE, indicator="warning" if breaches else "info",
-        summary=("Older adult: use smaller, slower taper steps (≤ 10 %, ≥ 14 days apart)" if breaches
-                 else "Older adult on a benzodiazepine taper: go gradually; watch for falls and confusion"),
+        summary=(f"Older adult tapering {draft.product.ingredient}: use smaller, slower steps (≤ 10 %, ≥ 14 days "
+                 "apart)" if breaches else
+                 f"Older adult tapering {draft.product.ingredient}: go gradually; watch for falls and confusion"),
         detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
         links=plan_links(facts, draft),

@@ -82,12 +82,13 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         "**Why this card:**",
         *step_facts(facts, assessment),
         "",
-        f"**Guidance ({profile.name}):** {profile.source}. The taper rate follows the patient's tolerance, not "
+        f"**Guidance (the {profile.name}):** {profile.source}. The taper rate follows the patient's tolerance, not "
         "a fixed schedule; pauses are acceptable when withdrawal symptoms emerge.",
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Taper step too fast for this patient: reduce by a smaller step or wait longer",
+        summary=f"{assessment.draft.product.ingredient.capitalize()} taper step too fast: reduce by a smaller step "
+                "or wait longer",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )
