@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 
 # Every app a test builds keeps its SQLite database in a throwaway folder, never in the work tree.
 os.environ.setdefault("CDS_DATA_DIR", tempfile.mkdtemp(prefix="bzd-taper-cds-test-"))
+# Production settings (CDS_AUTH=required) need the patient-hash key from the environment, as from a secret.
+os.environ.setdefault("CDS_PATIENT_HASH_KEY", "test-patient-hash-key-" + "0" * 32)
 
 from cds_service import create_app
 from tests.utils.cards import assert_valid_response
