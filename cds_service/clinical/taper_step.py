@@ -7,6 +7,7 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Link, Suggestion
+from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
     FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
@@ -39,7 +40,7 @@ from cds_service.clinical.taper_plan import (
     TABLE_NAMES as TABLE_NAMES,
 )
 from cds_service.clinical.terminology import RXNORM
-from cds_service.clinical.wording import mg, number, percent
+from cds_service.clinical.wording import change, mg, number, percent
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,32 @@ class StepAssessment:
     @property
     def is_stop(self) -> bool:
         return self.step.new_de == 0
+
+
+def judged_by_phase(facts: ClinicalFacts, judge: Callable[[ClinicalFacts], Iterable[Finding]]) -> Iterator[Finding]:
+    """``judge`` applied to the step at t and to each later phase of a multi-phase draft at its own start
+    (docs/clinical-reference.md §9.4): the findings of the first phase that breaks a limit (a warning or
+    critical finding), else those of the step at t. A later phase's card says which phase it is; its one-click
+    fix would rewrite the whole schedule, so that phase is edited by the prescriber instead."""
+    first: list[Finding] | None = None
+    for phase in facts.phases:
+        found = list(judge(phase))
+        if first is None:
+            first = found
+        if any(f.indicator != "info" for f in found):
+            yield from (found if phase.phase_start is None else (_about_phase(facts, phase, f) for f in found))
+            return
+    yield from first or ()
+
+
+def _about_phase(facts: ClinicalFacts, phase: ClinicalFacts, finding: Finding) -> Finding:
+    start = phase.phase_start
+    assert start is not None
+    days = (start - facts.evaluation.at.date()).days
+    opening, _, rest = finding.detail.partition("\n")
+    note = (f"**Phase:** the phase starting {start.isoformat()} ({days} days after this order starts), judged at "
+            "its own start.")
+    return replace(finding, detail=f"{opening}\n{note}\n{rest}", suggestions=())
 
 
 def profile_of(facts: ClinicalFacts) -> TaperProfile:
@@ -366,21 +393,16 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     step = assessment.step
     lines = [
         f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
-        f"({percent(step.percent_reduction)} reduction; {TABLE_NAMES[facts.table]} table).",
+        f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).",
     ]
     other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
-    if assessment.percent_by_table.get(other) is not None:
-        lines.append(f"- Under the {TABLE_NAMES[other]} table the reduction is "
-                     f"{percent(assessment.percent_by_table[other] or Fraction(0))}.")
+    if (other_percent := assessment.percent_by_table.get(other)) is not None:
+        lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days
-    if interval is not None and interval > 0:
-        pct = assessment.percent
-        lines.append(f"- Previous dose change: {interval} days ago (≈ {percent(pct * 14 / interval)} per 2 weeks, "
-                     f"≈ {percent(pct * 30 / interval)} per month).")
-    else:
-        lines.append("- No earlier dose change in this episode.")
-    profile = profile_of(facts)
-    lines.append(f"- Profile: {profile.code} ({profile.name}).")
+    # the rate a card judges is stated once, by the card, over the window its rule uses
+    lines.append(f"- Previous dose change: {interval} days ago." if interval is not None and interval > 0
+                 else "- No earlier dose change in this episode.")
+    lines.append(f"- Pace judged against: the {profile_of(facts).name}.")
     if history.episode_start is not None:
         lines.append(f"- Benzodiazepine use since {history.episode_start.isoformat()} "
                      f"({history.episode_days} days{', long-term' if history.is_long_term else ''}).")

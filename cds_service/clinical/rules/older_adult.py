@@ -18,6 +18,7 @@ from cds_service.clinical.taper_step import (
     assess_step,
     benzodiazepine_draft,
     is_older_adult,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -30,6 +31,11 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     draft = benzodiazepine_draft(facts)
     if draft is None or not is_older_adult(facts) or not facts.history.in_taper_context:
         return
@@ -57,8 +63,9 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
               "least 14 days apart for them."]
     yield Finding(
         card_type=CARD_TYPE, indicator="warning" if breaches else "info",
-        summary=("Older adult: use smaller, slower taper steps (≤ 10 %, ≥ 14 days apart)" if breaches
-                 else "Older adult on a benzodiazepine taper: go gradually; watch for falls and confusion"),
+        summary=(f"Older adult tapering {draft.product.ingredient}: use smaller, slower steps (≤ 10 %, ≥ 14 days "
+                 "apart)" if breaches else
+                 f"Older adult tapering {draft.product.ingredient}: go gradually; watch for falls and confusion"),
         detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
         links=plan_links(facts, draft),

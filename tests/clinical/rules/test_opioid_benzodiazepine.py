@@ -213,7 +213,9 @@ def test_the_card_budget_keeps_this_distinct_concern_when_more_than_five_qualify
     ]
     kept = [f.card_type for f in disciplined(findings)]
     assert len(kept) == MAX_CARDS
-    assert kept == ["abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult", CARD_TYPE]
+    # the critical rate card and its first repeat, then every distinct concern (another rule family)
+    assert kept == ["abrupt-discontinuation", "taper-too-fast", "specialist-referral", "pregnancy-specialist",
+                    CARD_TYPE]
 
 
 def test_a_fill_of_an_ordered_opioid_is_the_same_therapy_not_a_second_opioid(hooks: HookCalls) -> None:
