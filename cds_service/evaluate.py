@@ -45,6 +45,7 @@ def evaluate_hook_call(
     fhir_access: FhirAccess | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
     run_ahead: RunAheadCache | None = None,
+    card_uuids: Callable[[], Callable[[], str]] | None = None,
     allow_fetch: bool = True,
     inspect: Callable[[ClinicalFacts, EngineResult], None] | None = None,
 ) -> HookOutcome:
@@ -79,7 +80,7 @@ def evaluate_hook_call(
     if cached is not None:
         result, incomplete = cached.result, cached.incomplete
     else:
-        record = parse_patient_record(relevant, drafts, raw.notes)
+        record = parse_patient_record(relevant, drafts, raw.notes, terminology)
 
         def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
             evaluation = Evaluation(patient_id=context["patientId"], record=record,
@@ -101,7 +102,9 @@ def evaluate_hook_call(
         incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
     findings = select_cards(result.findings, snoozed)
     knowledge = KnowledgeVersion(package_version(), settings.taper_profile, settings.equivalence_table)
-    cards = [build_card(finding, incomplete, knowledge=knowledge) for finding in findings]
+    # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
+    cards = [build_card(finding, incomplete, card_uuids(), knowledge=knowledge) if card_uuids
+             else build_card(finding, incomplete, knowledge=knowledge) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),

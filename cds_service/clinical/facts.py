@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
-from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, counts_toward_taper, course_de
+from cds_service.clinical.history import (
+    BenzodiazepineHistory,
+    benzodiazepine_history,
+    counts_toward_taper,
+    course_de,
+    replaced_by_draft,
+)
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses, medication_courses
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.patient import (
@@ -32,9 +38,15 @@ T = TypeVar("T")
 class ClinicalFacts:
     evaluation: Evaluation
     terminology: Terminology
+    given_courses: MedicationCourses | None = None
+    """For a later phase of a draft: the record with the earlier phases as orders (see :attr:`phases`)."""
+    phase_start: date | None = None
+    """For a later phase of a draft: the day it starts (the facts are as of that day)."""
 
     @cached_property
     def courses(self) -> MedicationCourses:
+        if self.given_courses is not None:
+            return self.given_courses
         record = self.evaluation.record
         return medication_courses(
             record.medication_requests,
@@ -50,6 +62,39 @@ class ClinicalFacts:
         """Draft courses the call asks about (all drafts, or the order-select selections)."""
         wanted = self.evaluation.evaluated_order_ids
         return tuple(d for d in self.courses.drafts if wanted is None or d.resource_id in wanted)
+
+    @cached_property
+    def phases(self) -> tuple[ClinicalFacts, ...]:
+        """These facts, then the facts as of each later phase of the evaluated benzodiazepine draft
+        (docs/clinical-reference.md §9.4: every phase is a step judged at its own start). In each, the earlier
+        phases are orders that have run their course, so the step, its interval and its windows are the phase's."""
+        draft = next((d for d in self.evaluated_drafts if d.phases and counts_toward_taper(d) and not d.ends_order),
+                     None)
+        if draft is None:
+            return (self,)
+        today = self.evaluation.at.date()
+        drafts = self.courses.drafts
+        record = [replace(c, end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
+                  for c in self.courses.existing]
+        record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
+                   if d is not draft and not d.ends_order]
+        facts = [self]
+        phases: list[MedicationCourse] = []
+        began, dose = today, draft.dose
+        for index, (start, phase_dose) in enumerate(draft.phases):
+            # the phase before is in effect until this one replaces it (named, as a renewal names its order)
+            if phases:
+                phases[-1] = replace(phases[-1], end=began)
+            phase_id = f"{draft.resource_id}#phase-{index + 1}"
+            phases.append(replace(draft, kind="order", resource_id=phase_id, start=began, end=None, dose=dose,
+                                  replaces=None, settled=True, phases=()))
+            current = replace(draft, start=start, dose=phase_dose, replaces=phase_id, phases=())
+            at = datetime.combine(start, time.min, tzinfo=self.evaluation.at.tzinfo)
+            evaluation = replace(self.evaluation, at=at)
+            facts.append(ClinicalFacts(evaluation, self.terminology,
+                                       MedicationCourses(tuple(record + phases), (current,)), phase_start=start))
+            began, dose = start, phase_dose
+        return tuple(facts)
 
     @cached_property
     def _memo(self) -> dict[Any, Any]:

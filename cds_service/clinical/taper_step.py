@@ -7,6 +7,7 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
@@ -16,13 +17,14 @@ from urllib.parse import urlencode
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Link, Suggestion
+from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
     FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
     DoseStep,
     counts_toward_taper,
     course_de,
+    ends_earlier_order,
 )
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable, Product
@@ -66,6 +68,32 @@ class StepAssessment:
     @property
     def is_stop(self) -> bool:
         return self.step.new_de == 0
+
+
+def judged_by_phase(facts: ClinicalFacts, judge: Callable[[ClinicalFacts], Iterable[Finding]]) -> Iterator[Finding]:
+    """``judge`` applied to the step at t and to each later phase of a multi-phase draft at its own start
+    (docs/clinical-reference.md §9.4): the findings of the first phase that breaks a limit (a warning or
+    critical finding), else those of the step at t. A later phase's card says which phase it is; its one-click
+    fix would rewrite the whole schedule, so that phase is edited by the prescriber instead."""
+    first: list[Finding] | None = None
+    for phase in facts.phases:
+        found = list(judge(phase))
+        if first is None:
+            first = found
+        if any(f.indicator != "info" for f in found):
+            yield from (found if phase.phase_start is None else (_about_phase(facts, phase, f) for f in found))
+            return
+    yield from first or ()
+
+
+def _about_phase(facts: ClinicalFacts, phase: ClinicalFacts, finding: Finding) -> Finding:
+    start = phase.phase_start
+    assert start is not None
+    days = (start - facts.evaluation.at.date()).days
+    opening, _, rest = finding.detail.partition("\n")
+    note = (f"**Phase:** the phase starting {start.isoformat()} ({days} days after this order starts), judged at "
+            "its own start.")
+    return replace(finding, detail=f"{opening}\n{note}\n{rest}", suggestions=())
 
 
 def profile_of(facts: ClinicalFacts) -> TaperProfile:
@@ -202,10 +230,15 @@ def _draft_de(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction:
 
 
 def _current_orders(facts: ClinicalFacts, draft: MedicationCourse) -> list[MedicationCourse]:
+    """The active orders of the draft's drug before this call, without those a later order ended (it names it,
+    comes from the same requester, or starts after its supply ran out: docs/clinical-reference.md §9.2)."""
     today = facts.evaluation.at.date()
-    return [course for course in facts.courses.existing
-            if course.kind == "order" and course.product.ingredient == draft.product.ingredient
-            and course.covers(today) and isinstance(course.dose, DailyDose)]
+    covering = [course for course in facts.courses.existing
+                if course.kind == "order" and course.product.ingredient == draft.product.ingredient
+                and course.covers(today) and isinstance(course.dose, DailyDose)]
+    return [course for course in covering
+            if not any(later.start is not None and course.start is not None and later.start > course.start
+                       and ends_earlier_order(later, course, later.start) for later in covering)]
 
 
 def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | None:

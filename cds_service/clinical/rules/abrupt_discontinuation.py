@@ -19,7 +19,14 @@ from fractions import Fraction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.rules import conversion_ambiguity
-from cds_service.clinical.taper_step import assess_step, is_final_step, plan_links, step_facts, step_suggestions
+from cds_service.clinical.taper_step import (
+    assess_step,
+    is_final_step,
+    judged_by_phase,
+    plan_links,
+    step_facts,
+    step_suggestions,
+)
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "abrupt-discontinuation"
@@ -37,6 +44,11 @@ def is_abrupt(facts: ClinicalFacts) -> bool:
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     if assessment is None or not is_abrupt(facts):
         return

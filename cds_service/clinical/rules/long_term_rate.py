@@ -15,6 +15,7 @@ from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -27,6 +28,11 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \

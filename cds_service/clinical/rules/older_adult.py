@@ -18,6 +18,7 @@ from cds_service.clinical.taper_step import (
     assess_step,
     benzodiazepine_draft,
     is_older_adult,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -30,6 +31,11 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     draft = benzodiazepine_draft(facts)
     if draft is None or not is_older_adult(facts) or not facts.history.in_taper_context:
         return

@@ -23,6 +23,7 @@ from cds_service.clinical.taper_step import (
     StepAssessment,
     assess_step,
     is_final_step,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -60,6 +61,11 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     # a patient not likely to be physically dependent may stop or cut without a taper (§9.5)
     if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent \
