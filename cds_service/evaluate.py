@@ -78,7 +78,7 @@ def evaluate_hook_call(
     if cached is not None:
         result, incomplete = cached.result, cached.incomplete
     else:
-        record = parse_patient_record(relevant, drafts, raw.notes)
+        record = parse_patient_record(relevant, drafts, raw.notes, terminology)
 
         def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
             evaluation = Evaluation(patient_id=context["patientId"], record=record,
