@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service.config import Settings
@@ -70,6 +71,9 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
         if settings.auth == "off" or request.method == "OPTIONS" or request.path in _PUBLIC_PATHS:
             return None
         authorization = request.headers.get("Authorization")
+        if request.path == "/analytics" and _is_operator(authorization, settings.operator_token):
+            g.operator = True
+            return None
         if settings.auth == "optional" and not authorization:
             return None
         def first_use(issuer: str, jti: str, expires_at: datetime) -> bool:
@@ -80,6 +84,7 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
                 authorization, settings.public_base_url + request.path, app.config["TRUSTED_ISSUERS"], first_use
             )
             log.debug("client verified", extra={"iss": claims["iss"], "jti": claims["jti"]})
+            g.client = claims["iss"]
         except replay.ReplayStoreUnavailable:
             log.error("replay store unavailable", extra={"path": request.path})
             response = jsonify(operation_outcome("token replay store unavailable", "transient"))
@@ -91,6 +96,14 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
             response.status_code = 401
             return response
         return None
+
+
+def _is_operator(authorization: str | None, operator_token: str | None) -> bool:
+    """``Authorization: Bearer <CDS_OPERATOR_TOKEN>``, compared in constant time."""
+    if not operator_token or not authorization:
+        return False
+    scheme, _, credential = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), operator_token.encode())
 
 
 def _register_error_handlers(app: Flask) -> None:

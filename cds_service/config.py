@@ -50,6 +50,8 @@ class Settings:
     """How long the card log gathers the cards of concurrent calls into one write (cds_service.feedback.card_log)."""
     patient_hash_key: str | None = None
     """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
+    operator_token: str | None = None
+    """Bearer secret of the operator's ``/analytics`` view over every client (unset: no operator view)."""
     testing: bool = False
 
     @classmethod
@@ -78,6 +80,8 @@ class Settings:
             values["snooze_days"] = int(_positive_float("CDS_SNOOZE_DAYS", env["CDS_SNOOZE_DAYS"]))
         if env.get("CDS_PATIENT_HASH_KEY"):
             values["patient_hash_key"] = env["CDS_PATIENT_HASH_KEY"]
+        if env.get("CDS_OPERATOR_TOKEN"):
+            values["operator_token"] = env["CDS_OPERATOR_TOKEN"]
         if env.get("CDS_CARD_LOG_INTERVAL_S"):
             values["card_log_interval_s"] = _positive_float("CDS_CARD_LOG_INTERVAL_S", env["CDS_CARD_LOG_INTERVAL_S"])
         if "CDS_FHIR_TIMEOUT_S" in env:
@@ -95,6 +99,8 @@ class Settings:
             raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")
         if self.fhir_timeout_s <= 0:
             raise SettingsError("CDS_FHIR_TIMEOUT_S must be positive")
+        if self.operator_token is not None and len(self.operator_token) < 32:
+            raise SettingsError("CDS_OPERATOR_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
         return self
 
 

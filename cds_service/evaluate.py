@@ -89,8 +89,9 @@ def evaluate_hook_call(
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
-        cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator) for card, f in zip(cards, findings,
-                                                                                             strict=True)),
+        cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator,
+                               tuple(s["uuid"] for s in card.get("suggestions", [])))
+                    for card, f in zip(cards, findings, strict=True)),
         reused=cached is not None,
     )
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.db import engine_for
 from cds_service.errors import ServiceError
 from cds_service.feedback.analytics import card_outcomes
 from cds_service.feedback.repository import StoreUnavailable
+from cds_service.security import current_client
 
 bp = Blueprint("analytics", __name__)
 
 
 @bp.get("/analytics")
 def analytics() -> Response:
-    """Counts include this worker's queued card log; other workers' cards show within their flush interval."""
+    """The calling client's cards (its JWT issuer); every client's with the operator token. Counts include this
+    worker's queued card log; other workers' cards show within their flush interval."""
+    client = None if g.get("operator") else current_client()
     try:
         current_app.config["CARD_LOG"].flush()
-        return jsonify(card_outcomes(engine_for(current_app.config["SETTINGS"].database_url)))
+        return jsonify(card_outcomes(engine_for(current_app.config["SETTINGS"].database_url), client))
     except (SQLAlchemyError, StoreUnavailable) as exc:
         raise ServiceError("the feedback store is unavailable", status=503, issue_code="transient") from exc

@@ -14,10 +14,11 @@ from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.feedback.card_log import CardLog
-from cds_service.feedback.repository import StoreUnavailable, UnknownCard, store_feedback
+from cds_service.feedback.repository import InvalidFeedback, StoreUnavailable, UnknownCard, store_feedback
 from cds_service.metrics import FEEDBACK_WRITES
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.feedback import FeedbackRequestSchema
+from cds_service.security import current_client
 from cds_service.services import SERVICES
 
 bp = Blueprint("feedback", __name__)
@@ -35,8 +36,8 @@ def post_feedback(service_id: str) -> Response:
         raise BadRequest(f"invalid feedback: {flatten_messages(exc.messages)}") from exc
     engine = engine_for(current_app.config["SETTINGS"].database_url)
     try:
-        written = _store_once_logged(engine, items, current_app.config["CARD_LOG"])
-    except UnknownCard as exc:
+        written = _store_once_logged(engine, items, current_app.config["CARD_LOG"], current_client(), service_id)
+    except InvalidFeedback as exc:
         raise BadRequest(str(exc)) from exc
     except StoreUnavailable as exc:
         FEEDBACK_WRITES.labels("unavailable").inc(len(items))
@@ -49,14 +50,15 @@ def post_feedback(service_id: str) -> Response:
     return jsonify({})
 
 
-def _store_once_logged(engine: Engine, items: list[dict[str, Any]], card_log: CardLog) -> int:
+def _store_once_logged(engine: Engine, items: list[dict[str, Any]], card_log: CardLog, client: str,
+                       service_id: str) -> int:
     """Store the feedback; a card it names may still be queued in another worker's card log, so an unknown
     card is asked for again until every queue has been written (a card that was never shown: 400)."""
     card_log.flush()
     deadline = time.monotonic() + card_log.settle_s
     while True:
         try:
-            return store_feedback(engine, items)
+            return store_feedback(engine, items, client=client, service_id=service_id)
         except UnknownCard:
             if time.monotonic() > deadline:
                 raise

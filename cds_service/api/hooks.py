@@ -17,6 +17,7 @@ from cds_service.json_codec import encode_json
 from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES, RUN_AHEAD_HITS
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
+from cds_service.security import current_client
 from cds_service.services import SERVICES
 
 bp = Blueprint("hooks", __name__)
@@ -37,11 +38,13 @@ def call_service(service_id: str) -> Response:
     settings = current_app.config["SETTINGS"]
     engine = engine_for(settings.database_url)
     patient: list[str] = []  # filled only when there are cards: calls without cards never touch the store
+    client = current_client()
 
     def snoozed() -> frozenset[str]:
         try:
-            patient.append(patient_hash(engine, hook_request["context"]["patientId"], settings.patient_hash_key))
-            return snoozed_card_types(engine, patient[0], settings.snooze_days)
+            patient.append(patient_hash(engine, hook_request["context"]["patientId"], settings.patient_hash_key,
+                                        hook_request.get("fhirServer", "")))
+            return snoozed_card_types(engine, patient[0], settings.snooze_days, client)
         except (StoreUnavailable, SQLAlchemyError) as exc:
             # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.
             log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
@@ -57,7 +60,8 @@ def call_service(service_id: str) -> Response:
     for rule in outcome.failed_rules:
         RULE_FAILURES.labels(rule).inc()
     if patient and outcome.cards:
-        current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient[0], outcome.cards)
+        current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient[0], outcome.cards,
+                                           client)
     log.info("hook evaluated", extra={
         "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
         "failed_rules": list(outcome.failed_rules) or None,

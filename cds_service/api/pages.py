@@ -18,9 +18,16 @@ from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.rules.taper_support import SYMPTOMS
 from cds_service.clinical.taper_plan import TaperPlan, taper_plan
 from cds_service.clinical.terminology import load_terminology
+from cds_service.clinical.wording import number
 from cds_service.schemas.taper_plan_query import load_query
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_template_filter("number")
+def _number_filter(value: Fraction | int | float, places: int | None = None) -> str:
+    """Numbers on the page take the cards' one formatting path (``1400``, ``12.5``, ``0.125``)."""
+    return number(value, places)
 
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
 
@@ -53,13 +60,13 @@ def _de(mg: Fraction, equivalent: Fraction) -> Fraction:
 
 
 def _rows(plan: TaperPlan, start_mg: Fraction, equivalent: Fraction) -> list[dict[str, Any]]:
-    rows = [{"day": 0, "daily_mg": _fmt(start_mg), "de": _fmt(_de(start_mg, equivalent)),
+    rows = [{"day": 0, "daily_mg": number(start_mg), "de": number(_de(start_mg, equivalent)),
              "instruction": "current dose", "reduction": "—"}]
     for step in plan.steps:
         mg = step.dose.daily_mg if step.dose else Fraction(0)
-        rows.append({"day": step.day, "daily_mg": _fmt(mg), "de": _fmt(_de(mg, equivalent)),
+        rows.append({"day": step.day, "daily_mg": number(mg), "de": number(_de(mg, equivalent)),
                      "instruction": step.dose.instruction if step.dose else "stop",
-                     "reduction": f"{_fmt(step.reduction_percent, 1)} %", "exceeds_pace": step.exceeds_pace})
+                     "reduction": f"{number(step.reduction_percent, 1)} %", "exceeds_pace": step.exceeds_pace})
     return rows
 
 
@@ -81,13 +88,9 @@ def _chart(plan: TaperPlan, start_mg: Fraction, equivalent: Fraction) -> dict[st
     for step in plan.steps:
         new = _de(step.dose.daily_mg, equivalent) if step.dose else Fraction(0)
         points += [(x(step.day), y(level)), (x(step.day), y(new))]
-        steps.append({"x": x(step.day), "y": y(new), "label": f"Day {step.day}: {_fmt(new)} mg DE"})
+        steps.append({"x": x(step.day), "y": y(new), "label": f"Day {step.day}: {number(new)} mg DE"})
         level = new
     points.append((x(last_day) + 8, y(level)))
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "margin": MARGIN,
             "path": " ".join(f"{px},{py}" for px, py in points), "steps": steps,
-            "y_top": _fmt(top), "x_last": last_day, "baseline": CHART_HEIGHT - MARGIN}
-
-
-def _fmt(value: Fraction, places: int = 2) -> str:
-    return f"{float(round(value, places)):g}"
+            "y_top": number(top), "x_last": last_day, "baseline": CHART_HEIGHT - MARGIN}

@@ -21,6 +21,7 @@ from typing import Any
 from fhir.resources.R4B.dosage import Dosage
 
 from cds_service.clinical.model import Product
+from cds_service.clinical.wording import number
 
 DAYS_PER_UNIT: dict[str, Fraction] = {
     "s": Fraction(1, 86400), "min": Fraction(1, 1440), "h": Fraction(1, 24), "d": Fraction(1),
@@ -117,7 +118,7 @@ def average_from_supply(product: Product, quantity: Fraction, supply_days: Fract
     if product.strength_mg is None:
         return UnknownDose("strength of the product is unknown")
     mg = quantity * product.strength_mg / supply_days
-    return DailyDose(mg, as_needed, f"{_n(quantity)} {product.unit} over {_n(supply_days)} days")
+    return DailyDose(mg, as_needed, f"{number(quantity)} {product.unit} over {number(supply_days)} days")
 
 
 def _is_prn(dosage: Dosage) -> bool:
@@ -176,7 +177,7 @@ def _max_dose_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
     if days is None or denominator.value == 0:
         raise _Unknown(f"maxDosePerPeriod period unit {denominator.code or denominator.unit!r} is not a time unit")
     return amount_mg / (Fraction(denominator.value) * days), (
-        f"max {amount_text} per {_n(Fraction(denominator.value))} {denominator.code or denominator.unit}")
+        f"max {amount_text} per {number(Fraction(denominator.value))} {denominator.code or denominator.unit}")
 
 
 def _amount_mg(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
@@ -194,7 +195,7 @@ def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Produc
     names = [u.strip().lower() for u in (code, unit) if u and u.strip()]
     for name in names:
         if name in MG_PER_UNIT:
-            return amount * MG_PER_UNIT[name], f"{_n(amount)} {name}"
+            return amount * MG_PER_UNIT[name], f"{number(amount)} {name}"
     for name in names:
         if name in MILLILITRE_UNITS:
             if product.unit != "mL":
@@ -211,7 +212,7 @@ def _units_mg(amount: Fraction, product: Product, unit: str) -> tuple[Fraction, 
     if product.strength_mg is None:
         raise _Unknown("strength of the product is unknown")
     mg = amount * product.strength_mg
-    return mg, f"{_n(amount)} {unit} ({_n(mg)} mg)"
+    return mg, f"{number(amount)} {unit} ({number(mg)} mg)"
 
 
 def _doses_per_day(dosage: Dosage) -> tuple[Fraction, str]:
@@ -220,12 +221,12 @@ def _doses_per_day(dosage: Dosage) -> tuple[Fraction, str]:
     if repeat is not None and (repeat.frequency is not None or repeat.period is not None):
         frequency = Fraction(repeat.frequencyMax if repeat.frequencyMax is not None else (repeat.frequency or 1))
         if repeat.period is None:
-            return frequency, f"{_n(frequency)}/day"
+            return frequency, f"{number(frequency)}/day"
         days = DAYS_PER_UNIT.get(repeat.periodUnit or "")
         if days is None or repeat.period == 0:
             raise _Unknown(f"period unit {repeat.periodUnit!r} is not a time unit")
         per_day = frequency / (Fraction(repeat.period) * days)
-        return per_day, f"{_n(frequency)} per {_n(Fraction(repeat.period))} {repeat.periodUnit}"
+        return per_day, f"{number(frequency)} per {number(Fraction(repeat.period))} {repeat.periodUnit}"
     if repeat is not None and repeat.when:
         return Fraction(len(repeat.when)), ", ".join(str(w) for w in repeat.when)
     if timing is not None and timing.code is not None:
@@ -235,5 +236,3 @@ def _doses_per_day(dosage: Dosage) -> tuple[Fraction, str]:
     raise _Unknown("no frequency")
 
 
-def _n(value: Fraction) -> str:
-    return f"{float(value):g}"

@@ -18,6 +18,7 @@ from fhir.resources.R4B.patient import Patient
 
 from cds_service.clinical.medications import as_date
 from cds_service.clinical.terminology import Terminology
+from cds_service.clinical.wording import number
 
 _OVER = {"inactive", "resolved", "remission"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
@@ -139,38 +140,55 @@ def _canonical(concept: str, value: Fraction | None, unit: str) -> tuple[Fractio
 
 @dataclass(frozen=True)
 class RenalFunction:
-    """Kidney function for gabapentinoid dosing: CrCl (Cockcroft–Gault) preferred, else eGFR (clinical.md §6b)."""
+    """The patient's newest kidney-function result: creatinine clearance (Cockcroft–Gault) or eGFR, whichever
+    is newer (docs/clinical-reference.md §9.7; CrCl on the same day, because the label tables use CrCl)."""
 
     ml_per_min: Fraction
     measure: str
-    """``CrCl (Cockcroft–Gault)`` or ``eGFR``."""
+    """``CrCl`` or ``eGFR``."""
+    day: date
     basis: str
-    """The facts used, for the card."""
+    """The facts used, as the card states them."""
+    age_days: int
+    """How old the result is on the evaluation day."""
+
+    @property
+    def stale(self) -> bool:
+        """Older than 180 days: named on the card, never used as if current (docs/clinical-reference.md §8.4)."""
+        return self.age_days > RENAL_WINDOW_DAYS
+
+    @property
+    def stated(self) -> str:
+        """``CrCl 40 mL/min (Cockcroft–Gault: serum creatinine 1.75 mg/dL on …)`` / ``eGFR 20 mL/min/1.73 m² on …``."""
+        if self.measure == "eGFR":
+            return f"eGFR {number(self.ml_per_min, 0)} mL/min/1.73 m² on {self.day.isoformat()}"
+        return f"CrCl {number(self.ml_per_min, 0)} mL/min (Cockcroft–Gault: {self.basis})"
 
 
 def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> RenalFunction | None:
-    """Latest result within 180 days; CrCl = weight × (140 − age) / (72 × SCr), × 0.85 if female."""
-    since = today.toordinal() - RENAL_WINDOW_DAYS
+    """The newest result up to ``today``: eGFR, or CrCl = weight × (140 − age) / (72 × SCr), × 0.85 if female,
+    from the newest creatinine with the newest weight, age and sex; ``None`` when there is neither."""
 
     def latest(concept: str) -> Measurement | None:
-        recent = [m for m in found if m.concept == concept and m.value is not None and m.day is not None
-                  and since <= m.day.toordinal() <= today.toordinal()]
-        return recent[-1] if recent else None
+        usable = [m for m in found if m.concept == concept and m.value and m.day is not None and m.day <= today]
+        return usable[-1] if usable else None
 
     creatinine, weight, egfr = latest("creatinine"), latest("body-weight"), latest("egfr")
     age = patient.age_on(today)
     sex = patient.sex
-    if creatinine and weight and age is not None and sex in ("male", "female") and creatinine.value:
-        assert weight.value is not None and creatinine.day is not None
-        crcl = weight.value * (140 - age) / (72 * creatinine.value)
+    crcl: RenalFunction | None = None
+    if creatinine and weight and age is not None and sex in ("male", "female"):
+        assert weight.value is not None and creatinine.value is not None and creatinine.day is not None
+        value = weight.value * (140 - age) / (72 * creatinine.value)
         if sex == "female":
-            crcl *= Fraction(85, 100)
-        basis = (f"serum creatinine {float(creatinine.value):.2f} mg/dL on {creatinine.day.isoformat()}, "
-                 f"weight {float(weight.value):.1f} kg, age {age}, {sex}")
-        return RenalFunction(crcl, "CrCl (Cockcroft–Gault)", basis)
-    if egfr and egfr.value is not None and egfr.day is not None:
-        return RenalFunction(egfr.value, "eGFR", f"eGFR {float(egfr.value):g} mL/min/1.73 m² on {egfr.day.isoformat()}")
-    return None
+            value *= Fraction(85, 100)
+        basis = (f"serum creatinine {number(creatinine.value)} mg/dL on {creatinine.day.isoformat()}, "
+                 f"weight {number(weight.value, 1)} kg, age {age}, {sex}")
+        crcl = RenalFunction(value, "CrCl", creatinine.day, basis, (today - creatinine.day).days)
+    if egfr is not None and egfr.value is not None and egfr.day is not None \
+            and (crcl is None or egfr.day > crcl.day):
+        return RenalFunction(egfr.value, "eGFR", egfr.day, "", (today - egfr.day).days)
+    return crcl
 
 
 def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> str | None:

@@ -17,6 +17,7 @@ from fractions import Fraction
 from cds_service.clinical.model import Product
 from cds_service.clinical.profiles import TaperProfile
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
+from cds_service.clinical.wording import number
 
 DIAZEPAM_SOLUTION_1_MG_PER_ML = "309843"
 SOLUTION_STEPS_ML = (Fraction(1, 2), Fraction(1, 10))
@@ -37,16 +38,14 @@ class PlannedDose:
 
     @property
     def instruction(self) -> str:
-        amount = f"{_units(self.units_per_dose)} {'mL' if self.product.unit == 'mL' else 'tablet'}"
+        amount = f"{number(self.units_per_dose)} {self.product.unit}"
         if self.product.unit != "mL" and self.units_per_dose > 1:
             amount += "s"
         times = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
-        return f"{amount} of {self.product.display} ({_units(self.per_dose_mg)} mg) " \
+        return f"{amount} of {self.product.display} ({number(self.per_dose_mg)} mg) " \
                f"{times.get(self.doses_per_day, f'{self.doses_per_day} times daily')}"
 
 
-def _units(value: Fraction) -> str:
-    return f"{float(value):g}"
 
 
 def round_up_dose(target_daily_mg: Fraction, ingredient: str, doses_per_day: int, terminology: Terminology,

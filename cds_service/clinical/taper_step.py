@@ -21,7 +21,7 @@ from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
 from cds_service.clinical.taper_plan import PlannedDose, round_up_dose
-from cds_service.clinical.wording import mg, percent
+from cds_service.clinical.wording import mg, number, percent
 
 TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
 
@@ -211,7 +211,7 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
         return ()
     age = facts.patient.age_on(facts.evaluation.at.date())
     query = urlencode({
-        "drug": draft.product.ingredient, "dose": f"{float(current):g}", "profile": profile_of(facts).code,
+        "drug": draft.product.ingredient, "dose": number(current), "profile": profile_of(facts).code,
         "long_term": "yes" if facts.history.is_long_term else "no",
         "age": "unknown" if age is None else ("65-plus" if age >= OLDER_ADULT_AGE else "under-65"),
         "doses_per_day": doses_per_day(facts, draft),

@@ -1,14 +1,39 @@
-"""How numbers are shown to prescribers: exact values rounded only at the last moment."""
+"""How numbers and record text are shown to prescribers — the one formatting path of every card and of the
+taper-plan page.
+
+Numbers are exact values rounded only at the last moment: a value with at most three decimal places is printed
+exactly (1400, 20, 0.125, 12.5), anything longer is rounded (16.67). Text taken from the patient's record is
+shown as plain text (docs/service-contract.md §9: FHIR-derived strings are escaped, one line, capped).
+"""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from fractions import Fraction
 
+EXACT_PLACES = 3
+"""A value with up to this many decimal places is printed as it is (0.125 mg is a real clonazepam dose)."""
 
-def number(value: Fraction, places: int = 2) -> str:
-    """``Fraction(25, 2)`` → ``12.5``; ``Fraction(50, 3)`` → ``16.67``; no trailing zeros."""
-    rounded = round(value, places)
-    text = f"{float(rounded):.{places}f}".rstrip("0").rstrip(".")
+MAX_RECORD_TEXT = 120
+"""Longest piece of record text a card repeats (a condition name, a product as written)."""
+
+
+def number(value: Fraction | int | float | str, places: int | None = None) -> str:
+    """``1400`` → ``1400``; ``Fraction(1, 8)`` → ``0.125``; ``Fraction(50, 3)`` → ``16.67``.
+
+    Without ``places`` a value with at most three decimals is exact and a longer one is rounded to two;
+    with ``places`` it is rounded to that many (CrCl to whole mL/min, percentages to one decimal). Never trims
+    the zeros of a whole number, never switches to exponent notation, never prints ``-0``.
+    """
+    exact = Fraction(str(value)) if isinstance(value, float | str) else Fraction(value)
+    if places is not None:
+        exact = Fraction(round(exact, places))
+    elif exact != round(exact, EXACT_PLACES):
+        exact = Fraction(round(exact, 2))
+    text = format(Decimal(exact.numerator) / Decimal(exact.denominator), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
 
@@ -18,3 +43,21 @@ def mg(value: Fraction) -> str:
 
 def percent(value: Fraction) -> str:
     return f"{number(value, 1)} %"
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
+"""Characters that make emphasis, code, links, images, tables or strike-through anywhere in a line."""
+_LINE_START = re.compile(r"^([#>+-]|\d+[.)])")
+"""What makes a heading, quote, list or numbered list at the start of a line."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def plain_text(value: object, limit: int = MAX_RECORD_TEXT) -> str:
+    """Text from the patient's record (condition text, medication text, a display) as it may appear on a card:
+    one line, at most ``limit`` characters (cut with "…"), HTML and Markdown shown literally — so a record can
+    never add a link, an image, emphasis, a heading or markup to a card."""
+    text = " ".join(_CONTROL.sub(" ", str(value)[: limit * 4]).split())  # bounded work for any input
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    text = _LINE_START.sub(r"\\\1", _MARKDOWN.sub(r"\\\1", text))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

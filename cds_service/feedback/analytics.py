@@ -15,13 +15,16 @@ from cds_service.feedback.models import card_log, feedback
 WEEKS = 8
 
 
-def card_outcomes(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
+def card_outcomes(engine: Engine, client: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The outcomes of the cards shown to ``client`` (a JWT issuer); every client's when ``None`` (the
+    operator's view)."""
     now = now or datetime.now(UTC)
+    mine = [] if client is None else [card_log.c.client == client]
     since = now - timedelta(weeks=WEEKS)
     stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "shown": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
     with reading(engine) as connection:
-        for card_type, created in connection.execute(select(card_log.c.card_type, card_log.c.created_at)):
+        for card_type, created in connection.execute(select(card_log.c.card_type, card_log.c.created_at).where(*mine)):
             entry = stats[card_type]
             entry["shown"] += 1
             created = created if created.tzinfo else created.replace(tzinfo=UTC)
@@ -30,7 +33,8 @@ def card_outcomes(engine: Engine, now: datetime | None = None) -> dict[str, Any]
         # The latest outcome per card counts (a card can be overridden, then accepted on re-sign).
         latest: dict[str, tuple[datetime, str, str, str | None]] = {}
         query = select(card_log.c.card_uuid, card_log.c.card_type, feedback.c.outcome, feedback.c.override_code,
-                       feedback.c.outcome_timestamp).join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
+                       feedback.c.outcome_timestamp).join(feedback, feedback.c.card_uuid == card_log.c.card_uuid) \
+            .where(*mine)
         for card_uuid, card_type, outcome, reason, when in connection.execute(query):
             when = when if when.tzinfo else when.replace(tzinfo=UTC)
             if card_uuid not in latest or when >= latest[card_uuid][0]:

@@ -48,9 +48,10 @@ class CardLog:
         self._pending: list[dict[str, Any]] = []
         self._wake = threading.Event()
 
-    def add(self, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord]) -> None:
+    def add(self, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
+            client: str = "") -> None:
         """Queue the cards of one call; they reach the database within about ``interval_s``."""
-        rows = card_log_rows(service_id, hook_instance, patient, cards)
+        rows = card_log_rows(service_id, hook_instance, patient, cards, client)
         if not rows:
             return
         self._start_in_this_process()

@@ -16,8 +16,12 @@ card_log = Table(
     Column("hook_instance", String(200), nullable=False),
     Column("patient_hash", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("client", String(512), nullable=False, server_default=""),
+    Column("suggestion_ids", Text, nullable=True),
 )
-"""Every card returned: joins feedback to card types. ``patient_hash`` is a keyed hash, never the id."""
+"""Every card returned: joins feedback to card types. ``patient_hash`` is a keyed hash, never the id;
+``client`` is the JWT issuer that received the card (``''`` for unauthenticated development calls);
+``suggestion_ids`` are the card's suggestion uuids, space-separated."""
 
 feedback = Table(
     "feedback",

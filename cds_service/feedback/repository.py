@@ -28,8 +28,12 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or written; callers answer 503."""
 
 
-class UnknownCard(ValueError):
-    pass
+class InvalidFeedback(ValueError):
+    """A feedback item the service refuses (400); ``str(exc)`` says why."""
+
+
+class UnknownCard(InvalidFeedback):
+    """No card with this uuid was shown to this client by this service (or its log row is not written yet)."""
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,15 @@ class CardRecord:
     card_uuid: str
     card_type: str
     indicator: str
+    suggestion_ids: tuple[str, ...] = ()
 
 
-def patient_hash(engine: Engine, patient_id: str, configured_key: str | None) -> str:
-    """HMAC-SHA256 of the patient id: joins cards of one patient without storing who it is."""
+def patient_hash(engine: Engine, patient_id: str, configured_key: str | None, fhir_server: str = "") -> str:
+    """HMAC-SHA256 of the patient id: joins cards of one patient without storing who it is. The same id on
+    two FHIR servers is two patients, so the server is part of what is hashed when the call names one."""
     key = configured_key or _cached_install_secret(engine, "patient-hash-key")
-    return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+    identity = f"{fhir_server}\x00{patient_id}" if fhir_server else patient_id
+    return hmac.new(key.encode(), identity.encode(), hashlib.sha256).hexdigest()
 
 
 _secrets: dict[tuple[str, str], str] = {}
@@ -71,10 +78,11 @@ def _install_secret(engine: Engine, name: str) -> str:
 
 
 def card_log_rows(service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
-                  now: datetime | None = None) -> list[dict[str, Any]]:
+                  client: str = "", now: datetime | None = None) -> list[dict[str, Any]]:
     return [{"card_uuid": c.card_uuid, "service_id": service_id, "card_type": c.card_type,
              "indicator": c.indicator, "hook_instance": hook_instance[:200], "patient_hash": patient,
-             "created_at": now or datetime.now(UTC)} for c in cards]
+             "created_at": now or datetime.now(UTC), "client": client,
+             "suggestion_ids": " ".join(c.suggestion_ids) or None} for c in cards]
 
 
 def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
@@ -92,7 +100,8 @@ def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
 _SNOOZED = DriverQuery(
     select(card_log.c.card_type)  # no DISTINCT (a temporary B-tree per call): the frozenset de-duplicates
     .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
-    .where(and_(card_log.c.patient_hash == bindparam("patient"), feedback.c.outcome == "overridden",
+    .where(and_(card_log.c.patient_hash == bindparam("patient"), card_log.c.client == bindparam("client"),
+                feedback.c.outcome == "overridden",
                 feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
                 # equalities, not IN: an IN list is rendered only at execution ("expanding"), not when compiled
                 or_(*(feedback.c.override_code == reason for reason in sorted(SNOOZE_REASONS))),
@@ -100,11 +109,14 @@ _SNOOZED = DriverQuery(
 )
 
 
-def snoozed_card_types(engine: Engine, patient: str, snooze_days: int, now: datetime | None = None) -> frozenset[str]:
-    """Card types overridden for this patient with a snooze reason within the last ``snooze_days``."""
+def snoozed_card_types(engine: Engine, patient: str, snooze_days: int, client: str = "",
+                       now: datetime | None = None) -> frozenset[str]:
+    """Card types overridden for this patient with a snooze reason within the last ``snooze_days``, by this
+    client: one EHR's overrides never silence another EHR's cards."""
     since = (now or datetime.now(UTC)) - timedelta(days=snooze_days)
     try:
-        return frozenset(row[0] for row in _SNOOZED.rows(engine, {"patient": patient, "since": since}))
+        return frozenset(row[0] for row in _SNOOZED.rows(engine, {"patient": patient, "client": client,
+                                                                  "since": since}))
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -117,36 +129,53 @@ def _dedupe_key(item: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
 
-def store_feedback(engine: Engine, items: list[dict[str, Any]], now: datetime | None = None) -> int:
-    """Store every item once (a repeated item is not stored again); unknown cards fail the whole batch.
-    Returns how many new rows were written."""
+def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, service_id: str,
+                   now: datetime | None = None) -> int:
+    """Store every item once (a repeated item is not stored again). The whole batch is refused when an item
+    names a card that this service did not show this client, or a suggestion that card did not have.
+    ``outcomeTimestamp`` is kept within [the card's time, now]: a feedback time in the future would extend
+    a snooze beyond its period. Returns how many new rows were written."""
     received = now or datetime.now(UTC)
     try:
         with engine.begin() as connection:
             cards = {item["card"] for item in items}
-            known = set(connection.execute(select(card_log.c.card_uuid).where(card_log.c.card_uuid.in_(cards)))
-                        .scalars())
-            if unknown := cards - known:
+            known = {uuid: (_aware(created), set((suggestions or "").split()))
+                     for uuid, created, suggestions in connection.execute(
+                         select(card_log.c.card_uuid, card_log.c.created_at, card_log.c.suggestion_ids)
+                         .where(card_log.c.card_uuid.in_(cards), card_log.c.client == client,
+                                card_log.c.service_id == service_id))}
+            if unknown := cards - known.keys():
                 raise UnknownCard(f"unknown card {sorted(unknown)[0]}")
+            for item in items:
+                accepted = {s["id"] for s in item.get("acceptedSuggestions", [])}
+                if not accepted <= known[item["card"]][1]:
+                    raise InvalidFeedback(f"card {item['card']} has no suggestion {sorted(accepted)[0]}")
             written = 0
             for item in items:
                 key = _dedupe_key(item)
                 if connection.execute(select(feedback.c.id).where(feedback.c.dedupe_key == key)).first():
                     continue
                 reason = (item.get("overrideReason") or {}).get("reason") or {}
-                accepted = [s["id"] for s in item.get("acceptedSuggestions", [])]
+                accepted_ids = [s["id"] for s in item.get("acceptedSuggestions", [])]
+                shown_at = known[item["card"]][0]
                 connection.execute(insert(feedback).values(
                     dedupe_key=key, card_uuid=item["card"], outcome=item["outcome"],
-                    accepted_suggestions=json.dumps(accepted) if accepted else None,
+                    accepted_suggestions=json.dumps(accepted_ids) if accepted_ids else None,
                     override_system=reason.get("system"), override_code=reason.get("code"),
-                    outcome_timestamp=item["outcomeTimestamp"], received_at=received))
+                    outcome_timestamp=min(max(item["outcomeTimestamp"], shown_at), received).astimezone(UTC),
+                    received_at=received))
                 written += 1
             return written
     except IntegrityError:
         # The same item raced in from another worker: it is stored once, which is what the client wants.
-        return store_feedback(engine, items, now)
+        return store_feedback(engine, items, client=client, service_id=service_id, now=now)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns stored times without their offset; every time the service stores is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def count_feedback(engine: Engine) -> int:

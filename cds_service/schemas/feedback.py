@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 
 class _Lenient(Schema):
@@ -38,6 +39,13 @@ class FeedbackItemSchema(_Lenient):
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema), validate=validate.Length(max=20))
     overrideReason = fields.Nested(OverrideReasonSchema)
     outcomeTimestamp = fields.AwareDateTime(required=True, format="iso", default_timezone=None)
+
+    @validates("outcomeTimestamp")
+    def _representable(self, value: datetime, **kwargs: Any) -> None:
+        try:  # year 9999 with a negative offset is year 10000 in UTC, which no store or report can hold
+            value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValidationError("outcomeTimestamp is out of range") from exc
 
     @validates_schema
     def _accepted_needs_suggestions(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -37,7 +37,8 @@ def test_the_schema_check_refuses_a_misspelt_field() -> None:
 
 def test_every_manifest_has_the_kubernetes_basics() -> None:
     kinds = {doc["kind"] for doc in K8S.values()}
-    assert kinds == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret"}
+    assert kinds == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret",
+                     "Ingress"}
     for doc in K8S.values():
         assert doc["apiVersion"] and doc["metadata"]["name"]
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "bzd-taper-cds"
@@ -86,6 +87,15 @@ def test_service_hpa_and_pdb_target_the_deployment() -> None:
     assert K8S["pdb.yaml"]["spec"]["selector"] == K8S["deployment.yaml"]["spec"]["selector"]
 
 
+def test_the_ingress_buffers_requests_and_routes_to_the_service() -> None:
+    ingress = K8S["ingress.yaml"]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "2m"
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": K8S["service.yaml"]["metadata"]["name"], "port": {"name": "http"}}
+
+
 def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
@@ -101,6 +111,9 @@ def test_compose_runs_the_service_with_postgresql() -> None:
     assert services["cds"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["db"]["image"].startswith("postgres:")
     assert services["prometheus"]["profiles"] == ["monitoring"]
+    # Only the buffering proxy is published; gunicorn is reachable from it alone.
+    assert services["proxy"]["ports"] == ["8080:8080"] and "ports" not in services["cds"]
+    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in services["proxy"]["volumes"]
 
 
 @pytest.mark.parametrize("name", ["gunicorn.conf.py"])

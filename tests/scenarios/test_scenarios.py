@@ -1,14 +1,29 @@
-"""Every folder of fhir_fixtures/ is a clinical scenario run through the HTTP API (issue #4 item 9).
+"""Every folder of fhir_fixtures/ is a clinical scenario run through the HTTP API.
 
-A folder holds ``request.json`` (a whole hook request, R4 resources in its prefetch) and
-``expected.json``: the service to call, the cards expected (type and indicator, most severe first),
-the card types that must *not* appear, and optionally settings (profile, equivalence table).
-Adding a clinical case means adding a folder, not code.
+A folder holds ``request.json`` (a whole hook request, R4 resources in its prefetch) and ``expected.json``.
+Adding a clinical case means adding a folder, not code; ``tests/utils/scenario_builder.py`` writes both files
+from a short description. ``expected.json`` members:
+
+- ``description``, ``service``, optional ``settings`` (profile, equivalence table);
+- ``cards``: the cards expected, in order (most severe first), each ``type`` and ``indicator`` and optionally
+  what the prescriber reads on it:
+
+  - ``summary`` (exact), ``summary_contains`` / ``detail_contains`` (exact fragments),
+    ``summary_matches`` / ``detail_matches`` (regular expressions, ``re.search``), ``excludes`` (fragments
+    in neither summary nor detail);
+  - ``suggestions``: every suggestion in order, each with ``label`` (exact) or ``label_contains``, optionally
+    ``actions`` (the action types in order) and ``daily_mg`` (the daily dose, in mg, of the MedicationRequest
+    the suggestion creates or updates — computed here from the resource's own dosage and the product's
+    strength);
+- ``absent``: card types that must not appear; ``nowhere``: fragments that no card's text may contain.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from fractions import Fraction
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +34,67 @@ from tests.conftest import HookCalls, card_types
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists())
+_PERIOD_DAYS = {"h": Fraction(1, 24), "d": Fraction(1), "wk": Fraction(7)}
 
 
 def _load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _strength_mg() -> dict[str, Fraction]:
+    rows = _load(FIXTURES.parent / "cds_service" / "clinical" / "terminology" / "products.json")["products"]
+    return {row["code"]: Fraction(row["strength_mg"]) for row in rows if row.get("strength_mg")}
+
+
+def daily_mg(resource: dict[str, Any]) -> Fraction:
+    """Daily mg of a suggested MedicationRequest as its dosage reads: dose × frequency ÷ period."""
+    code = resource["medicationCodeableConcept"]["coding"][0]["code"]
+    total = Fraction(0)
+    for line in resource["dosageInstruction"]:
+        repeat = line["timing"]["repeat"]
+        quantity = line["doseAndRate"][0]["doseQuantity"]
+        dose = Fraction(str(quantity["value"]))
+        if quantity.get("code") != "mg":
+            dose *= _strength_mg()[code]
+        per_day = Fraction(repeat.get("frequency", 1)) / (Fraction(str(repeat.get("period", 1)))
+                                                          * _PERIOD_DAYS[repeat.get("periodUnit", "d")])
+        total += dose * per_day
+    return total
+
+
+def _text_checks(card: dict[str, Any], want: dict[str, Any], where: str) -> None:
+    summary, detail = card["summary"], card.get("detail", "")
+    if "summary" in want:
+        assert summary == want["summary"], where
+    for fragment in want.get("summary_contains", []):
+        assert fragment in summary, f"{where}: summary lacks {fragment!r}: {summary!r}"
+    for fragment in want.get("detail_contains", []):
+        assert fragment in detail, f"{where}: detail lacks {fragment!r}:\n{detail}"
+    for pattern in want.get("summary_matches", []):
+        assert re.search(pattern, summary), f"{where}: summary does not match {pattern!r}: {summary!r}"
+    for pattern in want.get("detail_matches", []):
+        assert re.search(pattern, detail), f"{where}: detail does not match {pattern!r}:\n{detail}"
+    for fragment in want.get("excludes", []):
+        assert fragment not in summary and fragment not in detail, f"{where}: must not say {fragment!r}"
+
+
+def _suggestion_checks(card: dict[str, Any], wanted: list[dict[str, Any]], where: str) -> None:
+    got = card.get("suggestions", [])
+    assert len(got) == len(wanted), f"{where}: suggestions {[s['label'] for s in got]}"
+    for suggestion, want in zip(got, wanted, strict=True):
+        label = suggestion["label"]
+        if "label" in want:
+            assert label == want["label"], where
+        if "label_contains" in want:
+            assert want["label_contains"] in label, f"{where}: {label!r}"
+        if "actions" in want:
+            assert [a["type"] for a in suggestion["actions"]] == want["actions"], f"{where}: {label!r}"
+        if "daily_mg" in want:
+            orders = [a["resource"] for a in suggestion["actions"] if a["type"] in ("create", "update")
+                      and a["resource"]["resourceType"] == "MedicationRequest"]
+            assert orders, f"{where}: {label!r} orders nothing"
+            assert daily_mg(orders[0]) == Fraction(str(want["daily_mg"])), f"{where}: {label!r}"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
@@ -34,7 +106,25 @@ def test_scenario(scenario: Path) -> None:
     assert card_types(cards) == [(c["type"], c["indicator"]) for c in expected["cards"]], expected["description"]
     fired = {card_type for card_type, _ in card_types(cards)}
     assert not fired & set(expected["absent"]), f"must not fire: {fired & set(expected['absent'])}"
+    for index, (card, want) in enumerate(zip(cards, expected["cards"], strict=True)):
+        where = f"card {index + 1} ({want['type']})"
+        _text_checks(card, want, where)
+        if "suggestions" in want:
+            _suggestion_checks(card, want["suggestions"], where)
+    for fragment in expected.get("nowhere", []):
+        for card in cards:
+            assert fragment not in card["summary"] + card.get("detail", ""), f"no card may say {fragment!r}"
 
 
 def test_there_are_scenarios() -> None:
     assert len(SCENARIOS) >= 45
+
+
+def test_daily_mg_reads_a_suggested_order() -> None:
+    """The scenario checker's own arithmetic: 1.5 diazepam 5 mg tablets twice a day is 15 mg/day."""
+    order = {"medicationCodeableConcept": {"coding": [{"code": "197591"}]}, "dosageInstruction": [
+        {"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+         "doseAndRate": [{"doseQuantity": {"value": 1.5, "code": "{tablet}"}}]},
+        {"timing": {"repeat": {"frequency": 1, "period": 12, "periodUnit": "h"}},
+         "doseAndRate": [{"doseQuantity": {"value": 2.5, "code": "mg"}}]}]}
+    assert daily_mg(order) == Fraction(20)

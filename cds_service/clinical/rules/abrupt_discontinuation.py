@@ -18,6 +18,7 @@ from fractions import Fraction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.taper_step import assess_step, plan_links, step_facts, step_suggestions
+from cds_service.clinical.wording import percent
 
 CARD_TYPE = "abrupt-discontinuation"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/5"
@@ -37,7 +38,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if assessment is None or not is_abrupt(facts):
         return
     history = facts.history
-    what = "stops" if assessment.is_stop else f"cuts by {float(round(assessment.percent, 1)):g} %"
+    what = "stops" if assessment.is_stop else f"cuts by {percent(assessment.percent)}"
     detail = "\n".join([
         f"**Order:** {assessment.draft.label} — {what} the benzodiazepine of a patient likely to be "
         "physically dependent.",

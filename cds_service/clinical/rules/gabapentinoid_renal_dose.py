@@ -22,6 +22,7 @@ from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.patient import RenalFunction
 from cds_service.clinical.taper_plan import PlannedDose
 from cds_service.clinical.taper_step import doses_per_day, update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
@@ -43,7 +44,8 @@ def label_row(ingredient: str, crcl: Fraction) -> dict[str, Any] | None:
     if table is None:
         return None
     for row in table["rows"]:
-        if crcl >= Fraction(row["min_crcl"]):
+        if ("min_crcl" in row and crcl >= Fraction(row["min_crcl"])) or (
+                "above_crcl" in row and crcl > Fraction(row["above_crcl"])):
             return dict(row)
     return None
 
@@ -68,10 +70,10 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     renal = facts.renal_function
     ingredient = draft.product.ingredient
-    if renal is None:
+    if renal is None or renal.stale:
         if not (facts.history.current_de or facts.history.in_taper_context):
             return None
-        return _missing_renal_data(facts, draft)
+        return _missing_renal_data(facts, draft, renal)
     row = label_row(ingredient, renal.ml_per_min)
     if row is None or not isinstance(draft.dose, DailyDose):
         return None
@@ -86,21 +88,27 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         return None
     dose = _label_dose(facts, ingredient, min(draft.dose.mg, maximum), row["max_doses_per_day"])
     action = update_draft_action(facts, draft, dose) if dose is not None else None
+    label = "Neurontin (gabapentin) label Table 1" if ingredient == "gabapentin" else "Lyrica (pregabalin) label"
+    proportional = maximum != Fraction(row["max_mg"])
     detail = "\n".join([
         f"**Order:** {draft.label} — {'; '.join(problems)}.",
         "",
         "**Why this card:**",
-        f"- Kidney function: {renal.measure} {number(renal.ml_per_min, 0)} mL/min ({renal.basis}).",
-        f"- Label row {row['label']}: {row['min_mg']}–{number(maximum, 0)} mg/day, {row['schedule']}.",
+        f"- Kidney function: {renal.stated}"
+        + (" — eGFR is used in place of CrCl, which the label tables use." if renal.measure == "eGFR" else "."),
+        f"- {label}, row {row['label']}: {row['min_mg']}–{row['max_mg']} mg/day; {row['regimens']}.",
+        *([f"- Below {row['proportional_below']} mL/min the label reduces the dose in proportion to CrCl: "
+           f"{row['max_mg']} × {number(renal.ml_per_min, 0)} ÷ {row['proportional_below']} = {mg(maximum)}/day."]
+          if proportional else []),
         "",
-        "**Guidance:** Adjust gabapentin dosing in renal insufficiency (seed guidance); gabapentinoids are "
-        "cleared by the kidney and accumulate, adding sedation to the benzodiazepine (Beers 2023: reduce the "
-        "dose when CrCl < 60).",
+        f"**Guidance:** {ingredient.capitalize()} is cleared by the kidney and accumulates when kidney function "
+        "is reduced, adding sedation to the benzodiazepine: dose it to the label row (seed guidance: adjust "
+        "gabapentin dosing in renal insufficiency; Beers 2023: reduce gabapentinoid doses when CrCl < 60).",
     ])
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary=f"Reduce {ingredient} for kidney function: label maximum {number(maximum, 0)} mg/day, "
-                f"{row['schedule']}",
+        summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 0)}): "
+                f"label maximum {mg(maximum)}/day, {row['schedule']}",
         detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
         if dose is not None and action is not None else (),
@@ -116,7 +124,7 @@ def _label_dose(facts: ClinicalFacts, ingredient: str, daily_mg: Fraction, per_d
     return PlannedDose(per_dose * per_day, per_day, per_dose, per_dose / strength, product)
 
 
-def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse) -> Finding:
+def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: RenalFunction | None) -> Finding:
     request = consultation_request(
         facts.evaluation.patient_id,
         {"system": "http://loinc.org", "code": "2160-0",
@@ -127,8 +135,10 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse) -> Findin
     )
     request["intent"] = "order"
     request.pop("category", None)
+    found = (f"the newest result, {stale.stated}, is {stale.age_days} days old (stale: older than 180 days)"
+             if stale is not None else "no kidney function result is on file")
     detail = "\n".join([
-        f"**Order:** {draft.label} — no kidney function result within 180 days.",
+        f"**Order:** {draft.label} — {found}.",
         "",
         "The dose of gabapentin and pregabalin depends on creatinine clearance; without a serum creatinine "
         "(with weight, age and sex) or an eGFR from the last 180 days the service cannot check this order, and "
@@ -136,7 +146,8 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse) -> Findin
     ])
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary=f"Check kidney function before dosing {draft.product.ingredient}: no result in 180 days",
+        summary=(f"Check kidney function before dosing {draft.product.ingredient}: "
+                 + (f"latest result is {stale.age_days} days old" if stale is not None else "no result on file")),
         detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=(Suggestion("Order a serum creatinine", (
             Action(type="create", description="Order serum creatinine", resource=request),)),),

@@ -14,6 +14,7 @@ from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.taper_step import assess_step, step_facts
+from cds_service.clinical.wording import mg
 
 CARD_TYPE = "pregnancy-specialist"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
@@ -32,7 +33,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         "Consultation: maternal-fetal medicine / perinatal psychiatry — benzodiazepine taper in pregnancy",
         reason=f"Benzodiazepine {'discontinuation' if stop else 'taper'} during pregnancy ({evidence})",
         clinical_summary=(f"Pregnant patient; proposed change to {assessment.draft.product.display}: total "
-                          f"{float(assessment.step.previous_de):g} → {float(assessment.step.new_de):g} mg "
+                          f"{mg(assessment.step.previous_de)} → {mg(assessment.step.new_de)} "
                           "diazepam-equivalent/day. Please confirm you can see her before the taper proceeds."),
         authored_on=facts.evaluation.at.date().isoformat(),
     )

@@ -30,6 +30,17 @@ _ICD10_SYSTEMS = {ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1
 _LOINC_SYSTEMS = {LOINC, "urn:oid:2.16.840.1.113883.6.1"}
 _DATA = Path(__file__).parent
 _MENTION_MEMO_SIZE = 8192
+MAX_MATCHED_TEXT = 200
+"""Characters of a FHIR medication text that name matching reads. Product names are short; a longer text
+(hostile or pasted) is cut before any pattern runs, so that the work per text is bounded."""
+_STRENGTH = re.compile(
+    r"(?<![\d.])(\d{1,6}(?:\.\d{1,6})?)\s{0,3}(mg|mcg|microgram)\s{0,3}(?:/\s{0,3}(\d{1,6}(?:\.\d{1,6})?)?\s{0,3}ml)?")
+"""Strength as written ("5mg", "2 mg/5 mL"): every quantifier bounded, and a number is read only from its
+first digit, so the search is linear in the (capped) text."""
+_CAPSULE = re.compile(r"\b(caps?|capsules?)\b")
+_INJECTION = re.compile(r"\b(inj|injection|injectable|iv|im|intravenous|intramuscular)\b")
+_RECTAL = re.compile(r"\b(rectal|gel|enema|suppository)\b")
+_NASAL = re.compile(r"\b(nasal|intranasal)\b")
 
 
 class CodingLike(Protocol):
@@ -152,7 +163,7 @@ class Terminology:
         # records: the alternation of ~100 names is the costliest step of the relevance filter (issue #7).
         known = self._mentions.get(text)
         if known is None:
-            known = self._name_pattern.search(text) is not None
+            known = self._name_pattern.search(text[:MAX_MATCHED_TEXT]) is not None
             if len(self._mentions) < _MENTION_MEMO_SIZE:
                 self._mentions[text] = known
         return known
@@ -178,13 +189,14 @@ class Terminology:
                        matched_by="code")
 
     def _product_from_name(self, text: str) -> Product | None:
+        text = text[:MAX_MATCHED_TEXT]
         match = self._name_pattern.search(text)
         if match is None:
             return None
         word = match.group(1).lower()
         ingredient = self._brands.get(word, word)
         lowered = text.lower()
-        strength = re.search(r"(\d+(?:\.\d+)?)\s*(mg|mcg|microgram)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*ml)?", lowered)
+        strength = _STRENGTH.search(lowered)
         unit: DoseUnit = "tablet"
         strength_mg: Fraction | None = None
         if strength:
@@ -192,17 +204,17 @@ class Terminology:
             if "ml" in strength.group(0):
                 per_ml = Fraction(strength.group(3)) if strength.group(3) else Fraction(1)
                 strength_mg, unit = strength_mg / per_ml, "mL"
-        if unit != "mL" and re.search(r"\b(caps?|capsules?)\b", lowered):
+        if unit != "mL" and _CAPSULE.search(lowered):
             unit = "capsule"
         route: Route = "oral"
         rescue = False
         if "intrathecal" in lowered:
             route = "intrathecal"
-        elif re.search(r"\b(inj|injection|injectable|iv|im|intravenous|intramuscular)\b", lowered):
+        elif _INJECTION.search(lowered):
             route, rescue = "injection", True
-        elif re.search(r"\b(rectal|gel|enema|suppository)\b", lowered):
+        elif _RECTAL.search(lowered):
             route, rescue = "rectal", True
-        elif re.search(r"\b(nasal|intranasal)\b", lowered):
+        elif _NASAL.search(lowered):
             route, rescue = "nasal", True
         if self._class_of[ingredient] != "benzodiazepine":
             rescue = False

@@ -142,7 +142,7 @@ def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule() -
     hooks = hooks_for(expected)
     renal = card(hooks.cards(body), "gabapentinoid-renal-dose")
     # 70 kg × (140 − 70) / (72 × 1.215) = 56.0 mL/min → row 30–59: 400–1400 mg/day twice daily
-    assert "CrCl (Cockcroft–Gault) 56 mL/min" in renal["detail"]
+    assert "CrCl 56 mL/min (Cockcroft–Gault: serum creatinine 1.215 mg/dL" in renal["detail"]
     assert "3 doses a day; the label gives it twice daily" in renal["detail"]
     [fix] = renal["suggestions"]
     dosage = fix["actions"][0]["resource"]["dosageInstruction"][0]
@@ -154,7 +154,8 @@ def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule() -
 def test_missing_renal_data_asks_for_a_creatinine() -> None:
     body, expected = scenario("own-gabapentin-renal-missing")
     renal = card(hooks_for(expected).cards(body), "gabapentinoid-renal-dose")
-    assert "no kidney function result within 180 days" in renal["detail"]
+    assert "the newest result, eGFR 90 mL/min/1.73 m² on 2025-" in renal["detail"]
+    assert "(stale: older than 180 days)" in renal["detail"]
     assert renal["suggestions"][0]["actions"][0]["resource"]["code"]["coding"][0]["code"] == "2160-0"
 
 

@@ -1,0 +1,51 @@
+"""What the prescriber reads: every number through one formatter, record text as inert plain text."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from cds_service.clinical.wording import MAX_RECORD_TEXT, mg, number, percent, plain_text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (2, "2"), (10, "10"), (20, "20"), (100, "100"), (150, "150"), (700, "700"), (1400, "1400"), (2000, "2000"),
+    (Fraction(1, 4), "0.25"), (Fraction(1, 8), "0.125"), (Fraction(25, 2), "12.5"), (Fraction(50, 3), "16.67"),
+    (Fraction(0), "0"), (Fraction(-1, 1000), "-0.001"), (Fraction(-1, 10**6), "0"), (1400.0, "1400"),
+    (Fraction(10**7), "10000000"), ("0.10", "0.1"),
+])
+def test_numbers_are_printed_exactly(value: Fraction | int, text: str) -> None:
+    assert number(value) == text
+
+
+@pytest.mark.parametrize(("value", "places", "text"), [
+    (Fraction(1400), 0, "1400"), (Fraction(20), 0, "20"), (Fraction(700), 0, "700"), (Fraction(150), 0, "150"),
+    (Fraction(4027, 100), 0, "40"), (Fraction(100, 3), 1, "33.3"), (Fraction(25, 2), 1, "12.5"),
+])
+def test_places_only_round_what_is_not_exact(value: Fraction, places: int, text: str) -> None:
+    assert number(value, places) == text
+
+
+def test_units_and_percent_share_the_formatter() -> None:
+    assert mg(Fraction(1400)) == "1400 mg" and mg(Fraction(1, 8)) == "0.125 mg"
+    assert percent(Fraction(100, 3)) == "33.3 %" and percent(Fraction(20)) == "20 %" and percent(Fraction(25, 2)) \
+        == "12.5 %"
+
+
+@pytest.mark.parametrize(("record", "shown"), [
+    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ("[click](javascript:alert(1))", "\\[click\\](javascript:alert(1))"),
+    ("![x](https://evil.example/p.png)", "!\\[x\\](https://evil.example/p.png)"),
+    ("**bold** _it_ `code` ~~gone~~ a|b", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~gone\\~\\~ a\\|b"),
+    ("line one\nline two\r\n\n# heading", "line one line two # heading"),
+    ("# Heading", "\\# Heading"), ("- item", "\\- item"), ("1. first", "\\1. first"), ("> quote", "\\&gt; quote"),
+    ("Generalized anxiety disorder", "Generalized anxiety disorder"), ("F13.20 & R56.9", "F13.20 &amp; R56.9"),
+])
+def test_record_text_is_plain(record: str, shown: str) -> None:
+    assert plain_text(record) == shown
+
+
+def test_record_text_is_capped() -> None:
+    shown = plain_text("diazepam " + "9" * 10_000)
+    assert len(shown) == MAX_RECORD_TEXT and shown.endswith("…") and shown.startswith("diazepam 999")
