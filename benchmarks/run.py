@@ -277,13 +277,14 @@ def print_report(rows: list[dict[str, Any]], growth: dict[int, float]) -> None:
           f"wrk on the same machine (load generator and servers share the {cpus} cores)")
     print("service: CDS_AUTH=required (ES384 client JWT, a unique jti per call, replay store on SQLite) unless marked "
           "CDS_AUTH=off;\napplication logs at WARNING; latencies in ms; conn = wrk connections; @1 = 1 connection\n")
-    header = (f"{'case':70} {'conn':>4} {'req/s':>7} {'CPU ms':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'p50@1':>7} {'p99@1':>7} "
-              f"{'RSS MB':>7} {'start s':>7}")
+    header = (f"{'case':70} {'conn':>4} {'req/s':>7} {'CPU ms':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'p50@1':>7} "
+              f"{'p99@1':>7} {'RSS MB':>7} {'start s':>7}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['case']:70} {r['connections']:4d} {r['rps']:7.0f} {r['cpu_ms']:7.2f} {_fmt(r['p50'])} {_fmt(r['p95'])} "
-              f"{_fmt(r['p99'])} {_fmt(r['p50_1'])} {_fmt(r['p99_1'])} {r['rss_mb']:7.1f} {r['cold_start_s']:7.2f}")
+        print(f"{r['case']:70} {r['connections']:4d} {r['rps']:7.0f} {r['cpu_ms']:7.2f} {_fmt(r['p50'])} "
+              f"{_fmt(r['p95'])} {_fmt(r['p99'])} {_fmt(r['p50_1'])} {_fmt(r['p99_1'])} {r['rss_mb']:7.1f} "
+              f"{r['cold_start_s']:7.2f}")
     print("\n(g) in process, one order-sign after N earlier benzodiazepine orders (median ms): "
           + ", ".join(f"{n}: {ms:.1f}" for n, ms in growth.items()))
 
