@@ -18,6 +18,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds_service tests scripts demo benchmarks
+	$(BIN)/lint-imports --no-cache
 
 check-types: $(STAMP)
 	$(BIN)/mypy

@@ -1,0 +1,121 @@
+"""The web application: settings, blueprints, client trust and error handlers, built by
+``cds_service.create_app()`` (the WSGI entry point)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from cds_service.config import Settings
+from cds_service.db import engine_for, ensure_schema
+from cds_service.errors import ServiceError, operation_outcome
+from cds_service.feedback.card_log import CardLog
+from cds_service.logs import configure_logging, init_request_logging
+from cds_service.runahead import RunAheadCache
+from cds_service.security import replay
+from cds_service.security.cors import init_cors
+from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_client_jwt
+
+log = logging.getLogger("cds_service")
+
+_PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/taper-plan")
+"""Paths without client JWT: probes, the API description, and the page prescribers open from a card."""
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``test_config`` overrides settings fields (e.g. ``{"auth": "off"}``)."""
+    settings = Settings.from_env()
+    if test_config:
+        settings = settings.with_overrides(test_config)
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["RUN_AHEAD"] = RunAheadCache()
+    app.config["CARD_LOG"] = CardLog(settings.database_url, settings.card_log_interval_s)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["TRUSTED_ISSUERS"] = (
+        TrustedIssuers.from_file(settings.trusted_issuers_file)
+        if settings.trusted_issuers_file else TrustedIssuers.empty()
+    )
+    if settings.auth == "off":
+        log.warning("CDS_AUTH=off: client JWTs are NOT verified — development only")
+
+    from cds_service.api import analytics, discovery, feedback, health, hooks, pages
+
+    ensure_schema(settings.database_url)
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(analytics.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(health.bp)
+    init_request_logging(app)
+    init_cors(app, settings)
+    _register_client_trust(app, settings)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_client_trust(app: Flask, settings: Settings) -> None:
+    @app.before_request
+    def verify_client() -> Response | None:
+        if settings.auth == "off" or request.method == "OPTIONS" or request.path in _PUBLIC_PATHS:
+            return None
+        authorization = request.headers.get("Authorization")
+        if request.path == "/analytics" and _is_operator(authorization, settings.operator_token):
+            g.operator = True
+            return None
+        if settings.auth == "optional" and not authorization:
+            return None
+        def first_use(issuer: str, jti: str, expires_at: datetime) -> bool:
+            return replay.first_use(engine_for(settings.database_url), issuer, jti, expires_at)
+
+        try:
+            claims = verify_client_jwt(
+                authorization, settings.public_base_url + request.path, app.config["TRUSTED_ISSUERS"], first_use
+            )
+            log.debug("client verified", extra={"iss": claims["iss"], "jti": claims["jti"]})
+            g.client = claims["iss"]
+        except replay.ReplayStoreUnavailable:
+            log.error("replay store unavailable", extra={"path": request.path})
+            response = jsonify(operation_outcome("token replay store unavailable", "transient"))
+            response.status_code = 503
+            return response
+        except Untrusted as exc:
+            log.warning("client JWT rejected", extra={"reason": str(exc), "path": request.path})
+            response = jsonify(operation_outcome("unauthorized", "login"))
+            response.status_code = 401
+            return response
+        return None
+
+
+def _is_operator(authorization: str | None, operator_token: str | None) -> bool:
+    """``Authorization: Bearer <CDS_OPERATOR_TOKEN>``, compared in constant time."""
+    if not operator_token or not authorization:
+        return False
+    scheme, _, credential = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), operator_token.encode())
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError) -> tuple[Response, int]:
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(status, "invalid")
+        return jsonify(operation_outcome(exc.description or exc.name, code)), status  # type: ignore[arg-type]
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        log.error("unexpected error", extra={"error_type": type(exc).__name__})
+        return jsonify(operation_outcome("internal error", "exception")), 500
