@@ -18,10 +18,12 @@ from cds_service.feedback.analytics import as_table, card_outcomes
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
 from cds_service.services import SERVICES
+from cds_service.version import package_version
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bzd-taper-cds", description="Benzodiazepine taper CDS service tools")
+    parser.add_argument("--version", action="version", version=f"bzd-taper-cds {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="card outcomes per card type (DATABASE_URL or the default SQLite)")
     report.add_argument("--json", action="store_true", help="print the JSON report instead of a table")

@@ -12,7 +12,8 @@ HookName = Literal["order-sign", "order-select", "medication-prescribe"]
 _DESCRIPTION = (
     "Checks benzodiazepine orders and adjuncts for taper safety: baclofen used as a taper adjunct, abrupt "
     "discontinuation, taper steps that are too fast, specialist-referral triggers, renal dosing of "
-    "gabapentinoids, carbamazepine safety and taper support."
+    "gabapentinoids, carbamazepine safety, opioids taken with a benzodiazepine or Z-drug (naloxone, "
+    "reassessment, never disrupting opioid-use-disorder treatment) and taper support."
 )
 
 

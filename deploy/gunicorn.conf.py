@@ -24,6 +24,10 @@ timeout = 10
 graceful_timeout = 10
 keepalive = 5
 preload_app = True
+# Each worker's heartbeat file lives here. gunicorn's default is the system temporary folder, which does not
+# exist under a read-only root (Kubernetes readOnlyRootFilesystem): no worker would boot. /dev/shm is an
+# in-memory filesystem that containers keep writable (tests/deploy/test_read_only_root.py).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 # Path without the query string, status, size and time only: no headers (Authorization) and no patient data.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

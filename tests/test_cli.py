@@ -19,7 +19,7 @@ def test_evaluate_prints_a_readable_table(capsys: pytest.CaptureFixture[str]) ->
     assert out[0] == ("1. [WARNING] baclofen-adjunct: Baclofen is not a benzodiazepine-taper adjunct: remove it; "
                       "consider gabapentin or CBT instead")
     assert out[1:] == ["     suggestion: Remove the baclofen order (delete)",
-                       "     suggestion: Replace baclofen with gabapentin 100 mg at bedtime (delete, create)",
+                       "     suggestion: Replace baclofen with gabapentin 100 mg at bedtime (create, delete)",
                        "     suggestion: Refer for CBT to support the taper (create)"]
 
 

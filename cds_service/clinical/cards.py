@@ -26,6 +26,7 @@ CARD_TYPES: dict[str, str] = {
     "taper-too-fast": "Taper step too fast",
     "long-term-rate": "Long-term user: slow taper",
     "conversion-ambiguity": "Benzodiazepine conversion ambiguity",
+    "dose-unreadable": "Benzodiazepine dose could not be read",
     "older-adult": "Older adult taper",
     "pregnancy-specialist": "Pregnancy: specialist consultation",
     "specialist-referral": "Refer to a specialist",
@@ -33,6 +34,7 @@ CARD_TYPES: dict[str, str] = {
     "gabapentin-sud": "Gabapentin with a sedative use disorder",
     "carbamazepine-safety": "Carbamazepine safety",
     "z-drug-during-taper": "Z-drug during a taper",
+    "opioid-benzodiazepine": "Opioid with a benzodiazepine",
     "taper-support": "Taper support",
 }
 """Card-type codes (``source.topic.code``) and their displays — fixed by service-contract.md §5."""

@@ -1,17 +1,23 @@
-"""Daily dose of one medication order, and diazepam-equivalents (clinical.md §6b).
+"""Daily dose of one medication order, and diazepam-equivalents (clinical.md §6b, §9.3).
 
 §6b "Daily dose of one order (mg)": Σ over ``dosageInstruction`` lines: strength (mg per unit, from the
 product) × dose quantity (units; or mg if UCUM mg; mL × mg/mL for solutions) × doses/day
 (frequencyMax ?? frequency ÷ period in days). ``doseRange`` → high. PRN: ``maxDosePerPeriod`` if
 present, else the frequency-derived maximum, else dispensed quantity ÷ days supply. Multi-phase
-(``boundsPeriod``) → the dose of the phase active at t. Pattern from the CDC opioid CDS
-(``cqframework/opioid-cds OpioidCDSCommon.cql``).
+(``sequence``, ``boundsPeriod``, ``boundsDuration``) → the dose of the phase active at t. Pattern from the
+CDC opioid CDS (``cqframework/opioid-cds OpioidCDSCommon.cql``).
+
+§9.3: units as clinicians write them (``mg``, ``mg/d``, ``mg/day``, tablets, mL), every FHIR unit of time
+and frequency form (q8h = 3 a day, ``when``, ``timeOfDay``, ranges → high), a dose written only in the sig
+text ("5 mg twice daily"); what still cannot be read falls back to the dispensed quantity ÷ days supply.
+This module is the only place the service reads a frequency or a unit: every rule asks it.
 
 §6b "DE of an order": daily mg × 10 / equivalent dose (the oral dose ≈ 10 mg oral diazepam).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,28 +29,41 @@ from fhir.resources.R4B.dosage import Dosage
 from cds_service.clinical.model import Product
 from cds_service.clinical.wording import number
 
-DAYS_PER_UNIT: dict[str, Fraction] = {
-    "s": Fraction(1, 86400), "min": Fraction(1, 1440), "h": Fraction(1, 24), "d": Fraction(1),
-    "wk": Fraction(7), "mo": Fraction(30), "a": Fraction(365),
+TIME_UNIT_DAYS: dict[str, Fraction] = {
+    **dict.fromkeys(("s", "sec", "second", "seconds"), Fraction(1, 86400)),
+    **dict.fromkeys(("min", "minute", "minutes"), Fraction(1, 1440)),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), Fraction(1, 24)),
+    **dict.fromkeys(("d", "day", "days"), Fraction(1)),
+    **dict.fromkeys(("wk", "week", "weeks"), Fraction(7)),
+    **dict.fromkeys(("mo", "month", "months"), Fraction(30)),
+    **dict.fromkeys(("a", "yr", "year", "years"), Fraction(365)),
 }
-"""UCUM time units of Timing.repeat.periodUnit in days (a month counted as 30 days, a year as 365)."""
+"""The one table of time units (UCUM codes of Timing.periodUnit and Duration, and the words clinicians write),
+in days: a month counted as 30 days, a year as 365."""
 
-MG_PER_UNIT: dict[str, Fraction] = {"mg": Fraction(1), "g": Fraction(1000), "ug": Fraction(1, 1000),
-                                    "mcg": Fraction(1, 1000), "µg": Fraction(1, 1000)}
-MILLILITRE_UNITS = {"ml", "milliliter", "millilitre"}
-COUNT_UNITS = {
-    "tablet", "tablets", "tab", "tabs", "{tablet}", "{tablets}", "{tbl}", "{tab}", "{pill}", "pill", "pills",
-    "capsule", "capsules", "cap", "caps", "{capsule}", "{cap}", "film", "{film}", "1", "{unit}", "unit", "each",
-    "{each}", "dose", "{dose}",
+MG_PER_UNIT: dict[str, Fraction] = {
+    **dict.fromkeys(("mg", "mgs", "milligram", "milligrams"), Fraction(1)),
+    **dict.fromkeys(("g", "gram", "grams"), Fraction(1000)),
+    **dict.fromkeys(("ug", "mcg", "µg", "microgram", "micrograms"), Fraction(1, 1000)),
+}
+MILLILITRE_UNITS = frozenset({"ml", "milliliter", "milliliters", "millilitre", "millilitres", "cc"})
+COUNT_UNITS = frozenset({
+    "tablet", "tablets", "tab", "tabs", "tbl", "{tablet}", "{tablets}", "{tbl}", "{tab}", "{pill}", "pill", "pills",
+    "capsule", "capsules", "cap", "caps", "{capsule}", "{cap}", "film", "{film}", "1", "{unit}", "unit", "units",
+    "each", "{each}", "dose", "doses", "{dose}",
     # SNOMED CT / orderable units seen in EHR data: Tablet, Capsule, Oral tablet
     "732936001", "385055001", "428673006", "732937005",
-}
+})
 GTS_TIMES_PER_DAY: dict[str, Fraction] = {
     "QD": Fraction(1), "DAILY": Fraction(1), "AM": Fraction(1), "PM": Fraction(1), "HS": Fraction(1),
     "QHS": Fraction(1), "BID": Fraction(2), "TID": Fraction(3), "QID": Fraction(4), "Q4H": Fraction(6),
     "Q6H": Fraction(4), "Q8H": Fraction(3), "Q12H": Fraction(2), "QOD": Fraction(1, 2), "WK": Fraction(1, 7),
 }
-"""HL7 v3 GTSAbbreviation timing codes (and the same abbreviations as text) as doses per day."""
+"""HL7 v3 GTSAbbreviation timing codes as doses per day (the same abbreviations as free text are read by
+:func:`read_sig`)."""
+
+MAX_SIG_TEXT = 200
+"""Characters of a sig text that are read: directions are short; a longer text is cut before any pattern runs."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,8 @@ class DailyDose:
     """Milligrams of the ingredient per day (a maximum for PRN orders)."""
     as_needed: bool
     explanation: str
+    administrations_per_day: Fraction | None = None
+    """How many times a day the order is taken (``None`` when the order gives only an amount per day)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,14 @@ class _Unknown(Exception):
     pass
 
 
+def days_in(value: Any, unit: str | None) -> Fraction | None:
+    """A duration in days (``Fraction``), or ``None`` when the unit is not a unit of time."""
+    per = TIME_UNIT_DAYS.get((unit or "").strip().lower()) if unit else None
+    if per is None or value is None:
+        return None
+    return Fraction(str(value)) * per
+
+
 def daily_dose(
     dosages: Sequence[Dosage],
     product: Product,
@@ -75,28 +104,33 @@ def daily_dose(
     dispensed_quantity: Fraction | None = None,
     supply_days: Fraction | None = None,
 ) -> DoseResult:
-    """Daily dose (mg/day) of one order at ``at`` over all of its dosage lines (clinical.md §6b)."""
+    """Daily dose (mg/day) of one order at ``at`` over all of its dosage lines (clinical.md §6b, §9.3)."""
+    supply = (dispensed_quantity, supply_days) if dispensed_quantity is not None and supply_days else None
     if not dosages:
-        if dispensed_quantity is not None and supply_days:
-            return average_from_supply(product, dispensed_quantity, supply_days, as_needed=False)
+        if supply is not None:
+            return average_from_supply(product, *supply, as_needed=False, why="no dosage instruction")
         return UnknownDose("no dosage instruction")
-    active = [d for d in dosages if _applies(d, at, start)]
+    active = [d for d, (begin, end) in zip(dosages, phase_bounds(dosages, start), strict=True)
+              if (begin is None or begin <= at) and (end is None or at < end)]
     if not active:
         return DailyDose(Fraction(0), False, f"no dosage phase active on {at.date().isoformat()}")
     as_needed = any(_is_prn(d) for d in active)
     total = Fraction(0)
+    administrations: Fraction | None = Fraction(0)
     parts = []
     try:
         for dosage in active:
-            mg_per_day, part = _line_mg_per_day(dosage, product)
+            mg_per_day, per_day, part = _line_mg_per_day(dosage, product)
             total += mg_per_day
+            administrations = administrations + per_day if administrations is not None and per_day else None
             parts.append(part)
     except _Unknown as exc:
-        if as_needed and dispensed_quantity is not None and supply_days:
-            return average_from_supply(product, dispensed_quantity, supply_days, as_needed=True)
+        if supply is not None:
+            return average_from_supply(product, *supply, as_needed=as_needed, why=str(exc))
         return UnknownDose(str(exc))
     explanation = " + ".join(parts)
-    return DailyDose(total, as_needed, f"PRN max: {explanation}" if as_needed else explanation)
+    return DailyDose(total, as_needed, f"PRN max: {explanation}" if as_needed else explanation,
+                     administrations or None)
 
 
 def diazepam_equivalent_mg(daily_mg: Fraction, equivalent_oral_dose_mg: Fraction) -> Fraction:
@@ -111,18 +145,54 @@ def percent_reduction(previous_mg: Fraction, new_mg: Fraction) -> Fraction:
     return (previous_mg - new_mg) / previous_mg * 100
 
 
-def average_from_supply(product: Product, quantity: Fraction, supply_days: Fraction, *, as_needed: bool
-                        ) -> DoseResult:
-    """Average daily dose of a supply: quantity × strength ÷ days supply (§6b PRN fallback; fills without
-    directions)."""
+def average_from_supply(product: Product, quantity: Fraction, supply_days: Fraction, *, as_needed: bool,
+                        why: str | None = None) -> DoseResult:
+    """Average daily dose of a supply: quantity × strength ÷ days supply (§6b PRN fallback; §9.3 an order or
+    fill whose directions cannot be read). ``why`` says what the directions lacked."""
     if product.strength_mg is None:
-        return UnknownDose("strength of the product is unknown")
+        return UnknownDose("strength of the product is unknown" + (f"; {why}" if why else ""))
     mg = quantity * product.strength_mg / supply_days
-    return DailyDose(mg, as_needed, f"{number(quantity)} {product.unit} over {number(supply_days)} days")
+    source = f"{number(quantity)} {product.unit} over {number(supply_days)} days"
+    return DailyDose(mg, as_needed, f"{source} (directions: {why})" if why else source)
+
+
+def phase_bounds(dosages: Sequence[Dosage], start: date | None) -> list[tuple[datetime | None, datetime | None]]:
+    """When each dosage line applies, ``[begin, end)`` (``None``: unbounded) — clinical.md §9.4 phases.
+
+    ``boundsPeriod`` gives the dates (a date-only end includes that day). ``boundsDuration`` runs from the
+    end of the previous ``sequence`` (a phase follows the one before it), else from the order start. A line
+    without bounds applies from the end of the previous sequence, or always; lines of one sequence, or
+    without one, are taken together."""
+    order_start = _as_utc(start)
+    sequence_end: dict[int, datetime | None] = {}
+    bounds: list[tuple[datetime | None, datetime | None]] = []
+    for dosage in dosages:
+        repeat = dosage.timing.repeat if dosage.timing else None
+        sequence = dosage.sequence
+        earlier = [s for s in sequence_end if sequence is not None and s < sequence]
+        follows = sequence_end[max(earlier)] if earlier else None
+        begin: datetime | None = follows
+        end: datetime | None = None
+        if repeat is not None and repeat.boundsPeriod is not None:
+            begin = _as_utc(repeat.boundsPeriod.start)
+            end = _as_utc(repeat.boundsPeriod.end, end=True)
+        elif repeat is not None and repeat.boundsDuration is not None:
+            duration = repeat.boundsDuration
+            days = days_in(duration.value, duration.code or duration.unit or "d")
+            begin = follows or order_start
+            if days is not None and begin is not None:
+                end = begin + timedelta(days=float(days))
+        bounds.append((begin, end))
+        if sequence is not None:
+            # an open-ended line leaves the sequence open: nothing after it can be dated
+            sequence_end[sequence] = end if sequence not in sequence_end else max(
+                (e for e in (sequence_end[sequence], end) if e is not None), default=None)
+    return bounds
 
 
 def _is_prn(dosage: Dosage) -> bool:
-    return bool(dosage.asNeededBoolean) or dosage.asNeededCodeableConcept is not None
+    return bool(dosage.asNeededBoolean) or dosage.asNeededCodeableConcept is not None \
+        or (dosage.text is not None and read_sig(dosage.text).as_needed)
 
 
 def _as_utc(value: Any, end: bool = False) -> datetime | None:
@@ -135,35 +205,24 @@ def _as_utc(value: Any, end: bool = False) -> datetime | None:
     return None
 
 
-def _applies(dosage: Dosage, at: datetime, start: date | None) -> bool:
-    """Whether the line's phase (``boundsPeriod`` or ``boundsDuration``) covers ``at``.
-
-    Start inclusive, end exclusive (a date-only end includes that day). Lines without bounds always
-    apply, so lines with different ``sequence`` values but no bounds are summed.
-    """
-    repeat = dosage.timing.repeat if dosage.timing else None
-    if repeat is None:
-        return True
-    if repeat.boundsPeriod is not None:
-        begin = _as_utc(repeat.boundsPeriod.start)
-        finish = _as_utc(repeat.boundsPeriod.end, end=True)
-        return (begin is None or begin <= at) and (finish is None or at < finish)
-    duration = repeat.boundsDuration
-    if duration is not None and duration.value is not None and start is not None:
-        unit = duration.code or duration.unit or "d"
-        days = DAYS_PER_UNIT.get(unit)
-        begin = _as_utc(start)
-        if days is not None and begin is not None:
-            return at < begin + timedelta(days=float(Fraction(duration.value) * days))
-    return True
-
-
-def _line_mg_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
+def _line_mg_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, Fraction | None, str]:
+    """mg/day of one line, how many times a day it is taken (``None`` if not said), and how it was read."""
+    sig = read_sig(dosage.text) if dosage.text else Sig()
     if _is_prn(dosage) and dosage.maxDosePerPeriod is not None:
-        return _max_dose_per_day(dosage, product)
-    amount_mg, amount_text = _amount_mg(dosage, product)
-    per_day, timing_text = _doses_per_day(dosage)
-    return amount_mg * per_day, f"{amount_text} × {timing_text}"
+        mg_per_day, text = _max_dose_per_day(dosage, product)
+        return mg_per_day, _per_day_or_none(dosage, sig), text
+    amount_mg, amount_days, amount_text = _amount_mg(dosage, product, sig)
+    if amount_days is not None:  # written as an amount per day ("10 mg/d"): the timing only says how it is split
+        return amount_mg / amount_days, _per_day_or_none(dosage, sig), amount_text
+    per_day, timing_text = _doses_per_day(dosage, sig)
+    return amount_mg * per_day, per_day, f"{amount_text} × {timing_text}"
+
+
+def _per_day_or_none(dosage: Dosage, sig: Sig) -> Fraction | None:
+    try:
+        return _doses_per_day(dosage, sig)[0]
+    except _Unknown:
+        return None
 
 
 def _max_dose_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
@@ -172,30 +231,39 @@ def _max_dose_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
     denominator = ratio.denominator if ratio is not None else None
     if numerator is None or numerator.value is None or denominator is None or denominator.value is None:
         raise _Unknown("maxDosePerPeriod is incomplete")
-    amount_mg, amount_text = _quantity_mg(numerator.value, numerator.unit, numerator.code, product)
-    days = DAYS_PER_UNIT.get(denominator.code or denominator.unit or "")
-    if days is None or denominator.value == 0:
-        raise _Unknown(f"maxDosePerPeriod period unit {denominator.code or denominator.unit!r} is not a time unit")
-    return amount_mg / (Fraction(denominator.value) * days), (
-        f"max {amount_text} per {number(Fraction(denominator.value))} {denominator.code or denominator.unit}")
+    amount_mg, _, amount_text = _quantity_mg(numerator.value, numerator.unit, numerator.code, product)
+    unit = denominator.code or denominator.unit
+    days = days_in(denominator.value, unit)
+    if not days:
+        raise _Unknown(f"maxDosePerPeriod period unit {unit!r} is not a time unit")
+    return amount_mg / days, f"max {amount_text} per {number(Fraction(str(denominator.value)))} {unit}"
 
 
-def _amount_mg(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
+def _amount_mg(dosage: Dosage, product: Product, sig: Sig) -> tuple[Fraction, Fraction | None, str]:
     for dose_and_rate in dosage.doseAndRate or []:
         quantity = dose_and_rate.doseQuantity
         if quantity is None and dose_and_rate.doseRange is not None:
             quantity = dose_and_rate.doseRange.high
         if quantity is not None and quantity.value is not None:
             return _quantity_mg(quantity.value, quantity.unit, quantity.code, product)
+    if sig.amount is not None:
+        return _quantity_mg(sig.amount, sig.amount_unit, None, product)
     raise _Unknown("no dose quantity")
 
 
-def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Product) -> tuple[Fraction, str]:
-    amount = Fraction(value)
+def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Product
+                 ) -> tuple[Fraction, Fraction | None, str]:
+    """mg of one dose, and the days it covers when written as an amount per time ("mg/d"; else ``None``)."""
+    amount = Fraction(str(value))
     names = [u.strip().lower() for u in (code, unit) if u and u.strip()]
     for name in names:
-        if name in MG_PER_UNIT:
-            return amount * MG_PER_UNIT[name], f"{number(amount)} {name}"
+        mass, _, per = name.replace(" ", "").partition("/")
+        if mass in MG_PER_UNIT:
+            per_days = _per_time_days(per) if per else None
+            if per and per_days is None:
+                continue  # "mg/kg", "mg/ml" … are not a dose
+            text = f"{number(amount)} {mass}" + (f"/{per}" if per else "")
+            return amount * MG_PER_UNIT[mass], per_days, text
     for name in names:
         if name in MILLILITRE_UNITS:
             if product.unit != "mL":
@@ -208,31 +276,133 @@ def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Produc
     raise _Unknown(f"dose unit {(code or unit)!r} cannot be converted to mg")
 
 
-def _units_mg(amount: Fraction, product: Product, unit: str) -> tuple[Fraction, str]:
+_PER_TIME = re.compile(r"(\d{1,3})?([a-z]{1,7})")
+
+
+def _per_time_days(text: str) -> Fraction | None:
+    """Days in the time part of a rate unit: ``d``, ``day``, ``24h``, ``wk``."""
+    match = _PER_TIME.fullmatch(text)
+    if match is None:
+        return None
+    return days_in(match.group(1) or 1, match.group(2))
+
+
+def _units_mg(amount: Fraction, product: Product, unit: str) -> tuple[Fraction, None, str]:
     if product.strength_mg is None:
         raise _Unknown("strength of the product is unknown")
     mg = amount * product.strength_mg
-    return mg, f"{number(amount)} {unit} ({number(mg)} mg)"
+    return mg, None, f"{number(amount)} {unit} ({number(mg)} mg)"
 
 
-def _doses_per_day(dosage: Dosage) -> tuple[Fraction, str]:
+def _doses_per_day(dosage: Dosage, sig: Sig) -> tuple[Fraction, str]:
     timing = dosage.timing
     repeat = timing.repeat if timing else None
-    if repeat is not None and (repeat.frequency is not None or repeat.period is not None):
-        frequency = Fraction(repeat.frequencyMax if repeat.frequencyMax is not None else (repeat.frequency or 1))
-        if repeat.period is None:
-            return frequency, f"{number(frequency)}/day"
-        days = DAYS_PER_UNIT.get(repeat.periodUnit or "")
-        if days is None or repeat.period == 0:
-            raise _Unknown(f"period unit {repeat.periodUnit!r} is not a time unit")
-        per_day = frequency / (Fraction(repeat.period) * days)
-        return per_day, f"{number(frequency)} per {number(Fraction(repeat.period))} {repeat.periodUnit}"
-    if repeat is not None and repeat.when:
-        return Fraction(len(repeat.when)), ", ".join(str(w) for w in repeat.when)
+    if repeat is not None:
+        found = _repeat_per_day(repeat)
+        if found is not None:
+            return found
     if timing is not None and timing.code is not None:
         for text in [c.code for c in timing.code.coding or []] + [timing.code.text]:
             if text and text.strip().upper() in GTS_TIMES_PER_DAY:
                 return GTS_TIMES_PER_DAY[text.strip().upper()], text.strip().upper()
+            coded = read_sig(text).per_day if text else None
+            if coded is not None:
+                return coded, text.strip()[:40] if text else ""
+    if sig.per_day is not None:
+        return sig.per_day, sig.frequency_text
     raise _Unknown("no frequency")
 
 
+def _repeat_per_day(repeat: Any) -> tuple[Fraction, str] | None:
+    """Times a day from Timing.repeat: frequency (frequencyMax preferred) per period (the shorter period of a
+    range), ``when`` and ``timeOfDay`` entries, on the ``dayOfWeek`` days only; ``None`` if it says none."""
+    moments = len(repeat.when or []) + len(repeat.timeOfDay or [])
+    if repeat.frequency is None and repeat.frequencyMax is None and repeat.period is None and not moments:
+        return None
+    frequency = Fraction(repeat.frequencyMax if repeat.frequencyMax is not None else repeat.frequency or 1)
+    text = f"{number(frequency)}/day"
+    per_day = frequency
+    if repeat.period is not None:
+        days = days_in(repeat.period, repeat.periodUnit or "d")
+        if not days:
+            raise _Unknown(f"period unit {repeat.periodUnit!r} is not a time unit")
+        per_day = frequency / days
+        text = f"{number(frequency)} per {number(Fraction(str(repeat.period)))} {repeat.periodUnit or 'd'}"
+    if moments and per_day <= 1 and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):
+        per_day = max(per_day, Fraction(moments))
+        text = ", ".join([*(str(w) for w in repeat.when or []), *(str(t) for t in repeat.timeOfDay or [])])
+    if repeat.dayOfWeek and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):
+        per_day = per_day * len(set(repeat.dayOfWeek)) / 7
+        text += f" on {', '.join(str(d) for d in repeat.dayOfWeek)}"
+    return per_day, text
+
+
+@dataclass(frozen=True)
+class Sig:
+    """What free-text directions say: the dose, how often, and whether as needed."""
+
+    amount: Fraction | None = None
+    amount_unit: str | None = None
+    per_day: Fraction | None = None
+    frequency_text: str = ""
+    as_needed: bool = False
+
+
+_NUMBER = r"(\d{1,4}(?:\.\d{1,3})?|\d/\d|one|two|three|four|half|a half)"
+_WORD_NUMBERS = {"one": Fraction(1), "two": Fraction(2), "three": Fraction(3), "four": Fraction(4), "five": Fraction(5),
+                 "six": Fraction(6), "half": Fraction(1, 2), "a half": Fraction(1, 2)}
+_SIG_AMOUNT = re.compile(
+    rf"(?<![\d./]){_NUMBER}(?:\s{{0,2}}(?:-|to)\s{{0,2}}{_NUMBER})?\s{{0,2}}"
+    r"(mg|mcg|micrograms?|milligrams?|ml|tabs?|tablets?|caps?|capsules?|pills?)\b")
+_SIG_EVERY_HOURS = re.compile(r"\b(?:q|every)\s{0,2}(\d{1,2})(?:\s{0,2}(?:-|to)\s{0,2}(\d{1,2}))?\s{0,2}"
+                              r"(?:h|hr|hrs|hours?)\b")
+_SIG_TIMES = re.compile(rf"\b{_NUMBER}(?:\s{{0,2}}(?:-|to)\s{{0,2}}{_NUMBER})?\s{{0,2}}(?:x|times?)\s{{0,2}}"
+                        r"(?:a|per|each|/)?\s{0,2}(day|daily|d|week|weekly|wk)\b")
+_SIG_WORDS: tuple[tuple[re.Pattern[str], Fraction], ...] = (
+    (re.compile(r"\b(every other day|alternate days|qod)\b"), Fraction(1, 2)),
+    (re.compile(r"\b(once a week|once weekly|weekly|every week)\b"), Fraction(1, 7)),
+    (re.compile(r"\b(four times|qid|q\.i\.d\.?)"), Fraction(4)),
+    (re.compile(r"\b(three times|thrice|tid|t\.i\.d\.?)"), Fraction(3)),
+    (re.compile(r"\b(twice|bid|b\.i\.d\.?)"), Fraction(2)),
+    (re.compile(r"\b(once daily|once a day|daily|every day|each day|qd|od|nightly|at night|at bedtime|bedtime|qhs"
+                r"|hs|every morning|in the morning|qam|every evening|in the evening|qpm|once)\b"), Fraction(1)),
+)
+_SIG_PRN = re.compile(r"\b(prn|as needed|as required|when needed|if needed)\b")
+
+
+def _number(text: str) -> Fraction:
+    if text in _WORD_NUMBERS:
+        return _WORD_NUMBERS[text]
+    return Fraction(text)
+
+
+def read_sig(text: str) -> Sig:
+    """Read directions such as "5 mg twice daily", "take 1-2 tablets q8h as needed" (clinical.md §9.3).
+
+    Ranges give their high value; "every 4–6 hours" gives the most doses a day (every 4 hours). Only the
+    first :data:`MAX_SIG_TEXT` characters are read and every quantifier is bounded."""
+    lowered = text[:MAX_SIG_TEXT].lower()
+    amount: Fraction | None = None
+    unit: str | None = None
+    match = _SIG_AMOUNT.search(lowered)
+    if match is not None:
+        amount = _number(match.group(2) or match.group(1))
+        unit = match.group(3)
+    per_day: Fraction | None = None
+    frequency_text = ""
+    every = _SIG_EVERY_HOURS.search(lowered)
+    times = _SIG_TIMES.search(lowered)
+    if every is not None and int(every.group(1)) > 0:
+        per_day = Fraction(24, int(every.group(1)))
+        frequency_text = every.group(0)
+    elif times is not None:
+        count = _number(times.group(2) or times.group(1))
+        per_day = count / 7 if times.group(3) in ("week", "weekly", "wk") else count
+        frequency_text = times.group(0)
+    else:
+        for pattern, value in _SIG_WORDS:
+            found = pattern.search(lowered)
+            if found is not None:
+                per_day, frequency_text = value, found.group(0)
+                break
+    return Sig(amount, unit, per_day, frequency_text, _SIG_PRN.search(lowered) is not None)

@@ -18,6 +18,9 @@ from cds_service.clinical.findings import SEVERITY, Finding
 from cds_service.clinical.rules import RULES, Rule
 
 MAX_CARDS = 5
+DISTINCT_CONCERNS = frozenset({"opioid-benzodiazepine"})
+"""Card types about another risk than the taper step itself: kept within the budget even when more than
+``MAX_CARDS`` cards qualify (docs/clinical-reference.md §9.13: distinct concerns ahead of repeated rate cards)."""
 
 log = logging.getLogger(__name__)
 
@@ -76,4 +79,6 @@ def disciplined(findings: list[Finding]) -> list[Finding]:
         if key not in seen:
             seen.add(key)
             unique.append(finding)
-    return unique[:MAX_CARDS]
+    kept = {id(f) for f in [f for f in unique if f.card_type in DISTINCT_CONCERNS][:MAX_CARDS]}
+    kept |= {id(f) for f in [f for f in unique if id(f) not in kept][:MAX_CARDS - len(kept)]}
+    return [f for f in unique if id(f) in kept]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, TypeVar, cast
 
 from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, course_de
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses, medication_courses
@@ -19,6 +21,8 @@ from cds_service.clinical.patient import (
 )
 from cds_service.clinical.record import Evaluation
 from cds_service.clinical.terminology import Terminology
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,25 @@ class ClinicalFacts:
         return tuple(d for d in self.courses.drafts if wanted is None or d.resource_id in wanted)
 
     @cached_property
+    def _memo(self) -> dict[Any, Any]:
+        return {}
+
+    def once(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()`` the first time ``key`` is asked for in this evaluation, the same value after: what every
+        rule reads (the histories, the step assessment) is built once per call."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
+
+    @property
     def history(self) -> BenzodiazepineHistory:
         """Benzodiazepine history under the configured equivalence table."""
         return self.history_under(self.evaluation.settings.equivalence_table)
 
     def history_under(self, table: EquivalenceTable) -> BenzodiazepineHistory:
-        return benzodiazepine_history(
-            self.courses, self.evaluation.at, lambda course: course_de(course, self.terminology, table)
-        )
+        """Built once per call and table."""
+        return self.once(("history", table), lambda: benzodiazepine_history(
+            self.courses, self.evaluation.at, lambda course: course_de(course, self.terminology, table)))
 
     @cached_property
     def patient(self) -> PatientFacts:

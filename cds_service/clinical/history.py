@@ -5,18 +5,24 @@ Implements clinical.md §6b ("Current DE", "Proposed DE", "Step reduction %", "S
 diazepam-equivalent (DE) across all benzodiazepines, after all draft orders of the call are applied.
 
 De-duplication: for each ingredient on each day, orders are the authority; fills count only where no
-order covers that day, and patient statements only where neither does. Z-drugs and rescue or
+order covers that day, and patient statements only where neither does. Several orders of one ingredient
+all count unless a later one ends an earlier one (§9.2: it names it, comes from the same requester, or starts
+after the earlier one's supply ran out).
+
+Cost: the timeline is one sweep over the courses' start and end days (O(n log n)); nothing here compares every
+course with every other. Z-drugs and rescue or
 injectable products are not part of the taper total (clinical.md §1b, §6b "BZD order set").
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
-from cds_service.clinical.dosing import DailyDose, diazepam_equivalent_mg, percent_reduction
+from cds_service.clinical.dosing import DailyDose, UnknownDose, diazepam_equivalent_mg, percent_reduction
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.terminology import Terminology
@@ -38,6 +44,13 @@ FINAL_STEP_PRIOR_REDUCTIONS = 2
 """Final step: ≤ 2 mg DE (the smallest diazepam tablet) after ≥ 2 earlier reductions (clinical.md §6b)."""
 EPISODE_GAP_DAYS = 30
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
+AS_NEEDED_LOOKBACK_DAYS = 90
+AS_NEEDED_MIN_DAYS = 28
+AS_NEEDED_DEPENDENT_DAYS_PER_WEEK = 3
+"""As-needed use: days of use a week from the fills of the last 90 days (at least four weeks of them); at most 3
+days a week is not "likely dependent" (2025 Joint Guideline Table 2: ≥ 4 days a week)."""
+_KIND_RANK = {"order": 0, "draft": 0, "dispense": 1, "statement": 2}
+"""Which evidence of an ingredient counts on a day: orders, else fills, else statements."""
 
 DeOf = Callable[[MedicationCourse], Fraction | None]
 
@@ -75,18 +88,16 @@ class BenzodiazepineHistory:
     proposed_de: Fraction | None
     """Total DE at t after all drafts of this call are applied."""
     unknown_doses: tuple[str, ...]
-    """Courses whose dose could not be computed, named for the card."""
+    """Courses whose dose could not be computed, named for the card with the reason ("<label>: <reason>")."""
     current_ingredients: frozenset[str] = frozenset()
     proposed_ingredients: frozenset[str] = frozenset()
+    as_needed_days_per_week: Fraction | None = None
+    """Days of use a week of a patient whose benzodiazepines are all as needed, from the fills (§9.5)."""
 
     def de_on(self, day: date) -> Fraction | None:
         """Total DE on ``day`` from the timeline (0 before the first record)."""
-        value: Fraction | None = Fraction(0)
-        for changed_on, total in self.timeline:
-            if changed_on > day:
-                break
-            value = total
-        return value
+        index = bisect_right(self.timeline, day, key=lambda entry: entry[0])
+        return self.timeline[index - 1][1] if index else Fraction(0)
 
     @property
     def is_switch(self) -> bool:
@@ -140,7 +151,11 @@ class BenzodiazepineHistory:
 
     @property
     def likely_dependent(self) -> bool:
-        """Joint Guideline Table 2: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE."""
+        """Joint Guideline Table 2: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE — taken at least 4 days a
+        week: as-needed use of at most 3 days a week (from the fills) is not likely dependent (§9.5)."""
+        weekly = self.as_needed_days_per_week
+        if weekly is not None and weekly <= AS_NEEDED_DEPENDENT_DAYS_PER_WEEK:
+            return False
         if self.episode_days >= DEPENDENCE_ANY_DOSE_DAYS:
             return True
         return self.episode_days >= DEPENDENCE_DE_DAYS and (self.current_de or 0) > DEPENDENCE_DE_MG
@@ -153,9 +168,11 @@ class BenzodiazepineHistory:
             if not step.is_reduction:
                 continue
             horizon = step.day + timedelta(days=FAILED_TAPER_RETURN_DAYS)
-            for changed_on, total in self.timeline:
-                if step.day < changed_on <= horizon and total is not None \
-                        and total >= FAILED_TAPER_RETURN_LEVEL * step.previous_de:
+            first = bisect_right(self.timeline, step.day, key=lambda entry: entry[0])
+            for changed_on, total in self.timeline[first:]:
+                if changed_on > horizon:
+                    break
+                if total is not None and total >= FAILED_TAPER_RETURN_LEVEL * step.previous_de:
                     return step
         return None
 
@@ -218,8 +235,8 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     episode_start, steps = _episode_steps(timeline)
     _, all_steps = _episode_steps(timeline, split_episodes=False)
     proposed_courses, touched = _apply_drafts(existing, drafts, today)
-    unknown = tuple(sorted({c.label for c in [*existing, *drafts] if c.covers(today) and de_of(c) is None
-                            and not c.ends_order}))
+    unknown = tuple(sorted({f"{c.label}: {_why_unknown(c)}" for c in [*existing, *drafts]
+                            if c.covers(today) and de_of(c) is None and not c.ends_order}))
     return BenzodiazepineHistory(
         at=today,
         timeline=tuple(timeline),
@@ -231,7 +248,38 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         unknown_doses=unknown,
         current_ingredients=_ingredients_on(today, existing, de_of),
         proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
+        as_needed_days_per_week=_as_needed_days_per_week(existing, today),
     )
+
+
+def _why_unknown(course: MedicationCourse) -> str:
+    if isinstance(course.dose, UnknownDose):
+        return course.dose.reason
+    return f"no diazepam-equivalence factor for {course.product.ingredient}"
+
+
+def _as_needed_days_per_week(existing: list[MedicationCourse], today: date) -> Fraction | None:
+    """Units dispensed ÷ units per day of use ÷ weeks covered (§9.5), for a patient whose current benzodiazepine
+    orders are all as needed. A day of use is a day at the order's daily dose as written (for an as-needed order,
+    the most it allows a day); the weeks run from the first fill of the last 90 days to t."""
+    orders = [c for c in existing if c.kind == "order" and c.covers(today)]
+    if not orders or not all(isinstance(c.dose, DailyDose) and c.dose.as_needed and c.dose.mg for c in orders):
+        return None
+    mg_a_day: dict[str, Fraction] = {}
+    for order in orders:
+        assert isinstance(order.dose, DailyDose)
+        mg_a_day[order.product.ingredient] = mg_a_day.get(order.product.ingredient, Fraction(0)) + order.dose.mg
+    since = today - timedelta(days=AS_NEEDED_LOOKBACK_DAYS)
+    fills = [c for c in existing if c.kind == "dispense" and c.product.ingredient in mg_a_day and c.start is not None
+             and since <= c.start <= today and c.quantity is not None and c.product.strength_mg is not None]
+    if not fills:
+        return None
+    first = min(c.start for c in fills if c.start is not None)
+    if (today - first).days < AS_NEEDED_MIN_DAYS:
+        return None
+    days_of_use = sum((c.quantity * c.product.strength_mg / mg_a_day[c.product.ingredient]  # type: ignore[operator]
+                       for c in fills), Fraction(0))
+    return min(Fraction(7), days_of_use / (Fraction((today - first).days) / 7))
 
 
 def _once_per_course(de_of: DeOf) -> DeOf:
@@ -255,30 +303,55 @@ def _ingredients_on(day: date, courses: Iterable[MedicationCourse], de_of: DeOf,
     return frozenset(with_orders | others)
 
 
+def ends_earlier_order(later: MedicationCourse, earlier: MedicationCourse, on: date) -> bool:
+    """Whether ``later`` (starting ``on``) ends ``earlier``, an order of the same ingredient (§9.2): it names it,
+    comes from the same requester (an order that does not say who wrote it counts as the same prescriber's), or
+    starts after the earlier one's supply ran out. Otherwise both count — e.g. a scheduled dose from one
+    prescriber and an as-needed dose from another."""
+    if earlier.resource_id is not None and later.replaces == earlier.resource_id:
+        return True
+    if later.replaces is not None and later.replaces != earlier.resource_id and later.kind == "draft":
+        return False  # a draft that names another order changes that one only
+    if later.requester is None or earlier.requester is None or later.requester == earlier.requester:
+        return True
+    return earlier.supply_end is not None and on >= earlier.supply_end
+
+
 def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[MedicationCourse]:
-    """End each order where its successor begins (service-contract.md §4b, applied to history).
+    """End each order where its successor begins (service-contract.md §4b, §9.2, applied to history).
 
     An order named in a later order's ``priorPrescription`` was in effect until that order replaced it,
-    even when its own status is stopped or completed. A later order of the same ingredient without that
-    link ends it too, but never extends it.
+    even when its own status is stopped or completed. A later order of the same ingredient that ends it
+    (:func:`ends_earlier_order`) ends it too, but never extends it. One pass over the orders sorted by start.
     """
-    result = []
-    for course in courses:
-        if course.kind != "order" or course.start is None:
-            result.append(course)
-            continue
-        start = course.start
-        later = [(c, c.start) for c in courses if c.kind == "order" and c.start is not None and c is not course]
-        replaced_on = [day for c, day in later
-                       if c.replaces is not None and c.replaces == course.resource_id and day >= start]
-        same_drug_on = [day for c, day in later if c.product.ingredient == course.product.ingredient and day > start]
-        if replaced_on:
-            course = replace(course, end=min(replaced_on))
-        elif same_drug_on:
-            first = min(same_drug_on)
-            course = replace(course, end=min(first, course.end) if course.end else first)
-        result.append(course)
-    return result
+    orders = sorted((c for c in courses if c.kind == "order" and c.start is not None),
+                    key=lambda c: c.start or date.min)
+    starts = [c.start or date.min for c in orders]
+    named: dict[str, date] = {}
+    for order in orders:
+        if order.replaces is not None and order.start is not None:
+            named.setdefault(order.replaces, order.start)  # sorted: the first naming order
+    by_ingredient: dict[str, list[int]] = {}
+    for index, order in enumerate(orders):
+        by_ingredient.setdefault(order.product.ingredient, []).append(index)
+    ended: dict[int, MedicationCourse] = {}
+    for indices in by_ingredient.values():
+        ingredient_starts = [starts[i] for i in indices]
+        for position, index in enumerate(indices):
+            course = orders[index]
+            start = starts[index]
+            replaced_on = named.get(course.resource_id) if course.resource_id is not None else None
+            if replaced_on is not None and replaced_on >= start:
+                ended[id(course)] = replace(course, end=replaced_on)
+                continue
+            first = bisect_left(ingredient_starts, start + timedelta(days=1), lo=position)
+            for later_index in indices[first:]:
+                later = orders[later_index]
+                if ends_earlier_order(later, course, starts[later_index]):
+                    day = starts[later_index]
+                    ended[id(course)] = replace(course, end=min(day, course.end) if course.end else day)
+                    break
+    return [ended.get(id(c), c) for c in courses]
 
 
 def _total_de_on(
@@ -300,10 +373,47 @@ def _total_de_on(
 
 
 def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
-    boundaries = sorted({d for c in courses for d in (c.start, c.end) if d is not None and d <= today})
+    """The total DE on each day it changes: one sweep over start and end days, keeping for each ingredient and
+    kind of evidence the sum of its covering courses (and how many of them have no known DE)."""
+    events: dict[date, list[tuple[int, MedicationCourse]]] = {}
+    active: list[MedicationCourse] = []
+    for course in courses:
+        if course.start is None:
+            active.append(course)
+        elif course.start <= today:
+            events.setdefault(course.start, []).append((1, course))
+        if course.end is not None and course.end <= today and (course.start is None or course.start < course.end):
+            events.setdefault(course.end, []).append((-1, course))
+    sums: dict[str, list[list[Fraction | int]]] = {}
+    """ingredient → per kind rank [count, sum of DE, count with unknown DE]"""
+
+    def add(course: MedicationCourse, sign: int) -> None:
+        kinds = sums.get(course.product.ingredient)
+        if kinds is None:
+            kinds = sums[course.product.ingredient] = [[0, Fraction(0), 0] for _ in range(3)]
+        slot = kinds[_KIND_RANK[course.kind]]
+        de = de_of(course)
+        slot[0] += sign
+        if de is None:
+            slot[2] += sign
+        else:
+            slot[1] += sign * de
+
+    for course in active:
+        add(course, 1)
     timeline: list[tuple[date, Fraction | None]] = []
-    for day in boundaries:
-        total = _total_de_on(day, courses, de_of)
+    for day in sorted(events):
+        for sign, course in events[day]:
+            add(course, sign)
+        total: Fraction | None = Fraction(0)
+        for kinds in sums.values():
+            counted = next((slot for slot in kinds if slot[0]), None)
+            if counted is None:
+                continue
+            if counted[2] or total is None:
+                total = None
+            else:
+                total += Fraction(counted[1])
         if not timeline or timeline[-1][1] != total:
             timeline.append((day, total))
     return timeline
@@ -320,7 +430,8 @@ def _episode_steps(
     previous_total: Fraction | None = None
     for day, total in timeline:
         restarted = previous_total == 0 and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
-        if total not in (None, 0) and (episode_start is None or restarted):
+        # an unknown total is still a day of use: it starts an episode as a known one does
+        if total != 0 and (episode_start is None or restarted):
             episode_start = day
             steps = [] if split_episodes else steps
         elif episode_start is not None and previous_total and total is not None and total != previous_total:
@@ -340,7 +451,8 @@ def _apply_drafts(
                 continue
             named = course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id)
             same_drug = (draft.replaces is None and not draft.ends_order
-                         and course.product.ingredient == draft.product.ingredient and course.covers(today))
+                         and course.product.ingredient == draft.product.ingredient and course.covers(today)
+                         and ends_earlier_order(draft, course, today))
             if named or same_drug:
                 removed.add(index)
     kept = [course for index, course in enumerate(existing) if index not in removed]

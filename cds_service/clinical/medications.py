@@ -5,8 +5,9 @@ current call — with its product, daily dose and coverage interval. History and
 courses, never about raw FHIR.
 
 Coverage intervals (clinical.md §6a/§6b, CDC opioid CDS "Prescription Relevant Period"):
-- active order: from ``authoredOn`` (or the first dosage bounds start) with no end; a later order of the
-  same ingredient, or one naming it in ``priorPrescription``, ends it (see history.py);
+- active order: from ``authoredOn`` (or the first dosage bounds start) with no end; a later order naming it in
+  ``priorPrescription``, or of the same ingredient from the same requester or after its supply ran out,
+  ends it (see history.py);
 - completed/stopped order: until ``authoredOn`` + expected supply × (1 + repeats), else 30 days —
   an assumption, because such orders rarely carry an end date;
 - dispense: ``whenHandedOver`` + ``daysSupply``;
@@ -24,7 +25,7 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from cds_service.clinical.dosing import DoseResult, UnknownDose, average_from_supply, daily_dose
+from cds_service.clinical.dosing import DoseResult, daily_dose, days_in
 from cds_service.clinical.model import Product
 from cds_service.clinical.terminology import Terminology
 
@@ -35,7 +36,6 @@ ASSUMED_SUPPLY_DAYS = 30
 
 _ENDED_STATUSES = {"completed", "stopped", "cancelled"}
 _IGNORED_STATUSES = {"entered-in-error", "not-taken", "intended"}
-_DURATION_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "mo": 30, "month": 30}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ class MedicationCourse:
     replaces: str | None = None
     """Id of the MedicationRequest this one replaces (``priorPrescription``)."""
     inpatient: bool = False
+    requester: str | None = None
+    """Who ordered it (``requester`` reference), when the order says."""
+    supply_end: date | None = None
+    """When the supply an order authorises runs out (expected supply × (1 + repeats)); ``None`` if not stated."""
+    quantity: Fraction | None = None
+    """Units dispensed (fills only)."""
 
     @property
     def ends_order(self) -> bool:
@@ -97,9 +103,7 @@ def as_datetime(value: Any) -> datetime | None:
 def _duration_days(duration: Any) -> Fraction | None:
     if duration is None or duration.value is None:
         return None
-    unit = (duration.code or duration.unit or "d").lower()
-    per = _DURATION_DAYS.get(unit)
-    return Fraction(str(duration.value)) * per if per else None
+    return days_in(duration.value, duration.code or duration.unit or "d")
 
 
 def _medication_concept(resource: Any) -> tuple[list[Any], str | None]:
@@ -140,10 +144,10 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
     dose = daily_dose(order.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
                       supply_days=supply_days)
     end: date | None = None
+    repeats = order.dispenseRequest.numberOfRepeatsAllowed or 0 if order.dispenseRequest else 0
+    supply_end = start + timedelta(days=int(supply_days * (1 + repeats))) if supply_days and start else None
     if not draft and order.status in _ENDED_STATUSES and start is not None:
-        repeats = order.dispenseRequest.numberOfRepeatsAllowed or 0 if order.dispenseRequest else 0
-        days = supply_days * (1 + repeats) if supply_days else Fraction(ASSUMED_SUPPLY_DAYS)
-        end = start + timedelta(days=int(days))
+        end = supply_end or start + timedelta(days=ASSUMED_SUPPLY_DAYS)
     return MedicationCourse(
         kind="draft" if draft else "order",
         resource_id=order.id,
@@ -154,6 +158,8 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
         dose=dose,
         replaces=reference_id(order.priorPrescription),
         inpatient=_is_inpatient(order),
+        requester=getattr(order.requester, "reference", None) or getattr(order.requester, "display", None),
+        supply_end=supply_end,
     )
 
 
@@ -165,9 +171,6 @@ def dispense_course(dispense: MedicationDispense, product: Product, at: datetime
     quantity = _amount(dispense.quantity)
     dose = daily_dose(dispense.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
                       supply_days=supply_days)
-    if isinstance(dose, UnknownDose) and quantity is not None and supply_days > 0:
-        # A fill whose directions cannot be read still tells the average daily amount.
-        dose = average_from_supply(product, quantity, supply_days, as_needed=False)
     return MedicationCourse(
         kind="dispense",
         resource_id=dispense.id,
@@ -176,6 +179,7 @@ def dispense_course(dispense: MedicationDispense, product: Product, at: datetime
         start=start,
         end=start + timedelta(days=int(supply_days)),
         dose=dose,
+        quantity=quantity,
     )
 
 

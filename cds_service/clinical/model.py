@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-DrugClass = Literal["benzodiazepine", "z-drug", "baclofen", "gabapentin", "pregabalin", "carbamazepine"]
-"""The groups the rules reason about (clinical.md §2)."""
+DrugClass = Literal["benzodiazepine", "z-drug", "baclofen", "gabapentin", "pregabalin", "carbamazepine", "opioid"]
+"""The groups the rules reason about (clinical.md §2); ``opioid`` products come from the opioid terminology
+(:class:`OpioidProduct`) and never count toward a benzodiazepine total."""
 
 Route = Literal["oral", "sublingual", "buccal", "intrathecal", "injection", "rectal", "nasal", "unknown"]
 
@@ -47,3 +48,21 @@ class Product:
         """Whether doses of this product count toward the ambulatory taper (clinical.md §6b "BZD order set":
         injectable and rescue products are excluded)."""
         return not self.rescue and self.route in ("oral", "sublingual", "buccal", "unknown")
+
+
+OpioidRole = Literal["analgesic", "oud-treatment", "pain-or-oud", "rescue-naloxone"]
+"""What an opioid or naloxone product is for (how each product is classed: scripts/build_terminology.py
+``opioid_role``). ``pain-or-oud``: methadone products prescribed for either; the order's reason or the
+patient's conditions decide."""
+
+
+@dataclass(frozen=True)
+class OpioidProduct:
+    """An opioid (analgesic or opioid-use-disorder treatment) or rescue-naloxone product of an order."""
+
+    ingredient: str
+    """The opioid of the product (``buprenorphine`` for buprenorphine/naloxone), or ``naloxone``."""
+    role: OpioidRole
+    display: str
+    code: str | None
+    matched_by: MatchedBy

@@ -63,3 +63,39 @@ def consultation_request(
     if authored_on:
         request["authoredOn"] = authored_on
     return request
+
+
+NALOXONE_4_MG_NASAL_SPRAY = {
+    "system": RXNORM, "code": "1725059", "display": "naloxone hydrochloride 40 MG/ML Nasal Spray",
+}
+"""RxNorm SCD of naloxone 4 mg per 0.1 mL actuation nasal spray (the Narcan 4 mg product; SBD 1725064), from
+the CDC naloxone value set (see terminology/SOURCES.md)."""
+
+
+def naloxone_rescue_request(patient_id: str, authored_on: str | None) -> dict[str, Any]:
+    """A draft order for naloxone 4 mg nasal spray, two devices, with the label's directions (Narcan USPI §2.1:
+    one spray in one nostril; a new device in the other nostril every 2 to 3 minutes if there is no response
+    or breathing slows again)."""
+    request: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        "category": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "community",
+            "display": "Community"}]}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "medicationCodeableConcept": {"coding": [NALOXONE_4_MG_NASAL_SPRAY], "text": "naloxone 4 mg nasal spray"},
+        "dosageInstruction": [{
+            "text": "For suspected opioid overdose: spray 4 mg (one device) into one nostril and call 911. If there "
+                    "is no response, or breathing slows again, give another dose with a new device in the other "
+                    "nostril every 2 to 3 minutes.",
+            "asNeededCodeableConcept": {"text": "suspected opioid overdose"},
+            "route": {"coding": [{"system": SNOMED, "code": "46713006", "display": "Nasal route"}]},
+            "doseAndRate": [{"doseQuantity": {"value": 4, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                              "code": "mg"}}],
+        }],
+        "dispenseRequest": {"quantity": {"value": 2, "unit": "nasal spray device"}},
+    }
+    if authored_on:
+        request["authoredOn"] = authored_on
+    return request

@@ -7,7 +7,7 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
 from typing import Any
@@ -61,7 +61,11 @@ def benzodiazepine_draft(facts: ClinicalFacts) -> MedicationCourse | None:
 
 
 def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
-    """The proposed reduction of the total DE, if the evaluated drafts make one."""
+    """The proposed reduction of the total DE, if the evaluated drafts make one (judged once per call)."""
+    return facts.once("step-assessment", lambda: _assess_step(facts))
+
+
+def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
     history = facts.history
     step = history.proposed_step
     draft = benzodiazepine_draft(facts)
@@ -145,16 +149,24 @@ def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | Non
 
 
 def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
-    """Administrations per day of a draft as written (1–4; 2 when the dosage does not say)."""
-    resource = facts.evaluation.record.draft_json.get(draft.resource_id or "", {})
-    count = 0
-    for line in resource.get("dosageInstruction") or []:
-        repeat = (line.get("timing") or {}).get("repeat") or {}
-        if repeat.get("when"):
-            count += len(repeat["when"])
-        elif repeat.get("periodUnit", "d") == "d" and repeat.get("period", 1) == 1:
-            count += int(repeat.get("frequency") or 1)
-    return max(1, min(count, 4)) if count else 2
+    """Administrations per day of a draft as written, for a suggested dose (1–4; 2 when the dosage does not
+    say). Read by the one dose parser (dosing.py), never from the raw resource."""
+    per_day = draft.dose.administrations_per_day if isinstance(draft.dose, DailyDose) else None
+    if per_day is None or per_day < 1:
+        return 2
+    return max(1, min(round(per_day), 4))
+
+
+def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
+    """``dose`` in the draft's own tablets when whole or half tablets of them give it, so that an update
+    changes only the dose. A client that keeps its own unit count and applies only a product change (the
+    public sandbox, docs/service-contract.md §8) then never pairs that count with another strength."""
+    own = draft.product
+    if own.ingredient != dose.product.ingredient or own.dose_form != "Oral Tablet" or not own.strength_mg \
+            or not own.code or own.combination:
+        return dose
+    units = dose.per_dose_mg / own.strength_mg
+    return replace(dose, units_per_dose=units, product=own) if (units * 2).denominator == 1 else dose
 
 
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
@@ -164,12 +176,14 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
         return None
     updated: dict[str, Any] = copy.deepcopy(original)
     updated["status"] = "draft"
+    dose = in_draft_product(draft, dose)
     product = dose.product
-    updated["medicationCodeableConcept"] = {
-        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product.code,
-                    "display": product.display}],
-        "text": product.display,
-    }
+    if product is not draft.product or "medicationCodeableConcept" not in updated:
+        updated["medicationCodeableConcept"] = {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product.code,
+                        "display": product.display}],
+            "text": product.display,
+        }
     unit = "mL" if product.unit == "mL" else "{tablet}"
     updated["dosageInstruction"] = [{
         "text": dose.instruction,

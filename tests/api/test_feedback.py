@@ -178,3 +178,13 @@ def test_analytics_and_report_show_outcomes_per_card_type(client: FlaskClient, s
     assert "baclofen-adjunct" in table and "25.0" in table and "will-act (2)" in table
     assert cli(["report", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["card_types"]["baclofen-adjunct"]["shown"] == 4
+
+
+def test_analytics_reports_the_opioid_benzodiazepine_card(client: FlaskClient) -> None:
+    body = json.loads((FIXTURES / "own-opioid-oxycodone-taper-step/request.json").read_text())
+    [card] = [c for c in HookCalls(client).cards(body) if c["source"]["topic"]["code"] == "opioid-benzodiazepine"]
+    accept = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": now_iso(),
+              "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]}
+    assert post(client, accept).status_code == 200
+    report = client.get("/analytics").get_json()["card_types"]["opioid-benzodiazepine"]
+    assert (report["shown"], report["accepted"], report["overridden"], report["acceptance_rate"]) == (1, 1, 0, 1.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -218,3 +218,104 @@ def test_order_of_dosage_lines_does_not_matter(lines: list[tuple[str, float]]) -
                                       "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg"}}]})
                for when, mg in lines]
     assert mg_per_day(dosages, DIAZEPAM_5) == Fraction(27, 2)
+
+
+# One parser for every unit and frequency form (docs/clinical-reference.md §9.3).
+
+@pytest.mark.parametrize(("frequency", "period", "unit", "per_day"), [
+    (1, 8, "h", 3), (1, 6, "h", 4), (1, 12, "h", 2), (1, 1, "d", 1), (3, 1, "wk", Fraction(3, 7)),
+    (1, 2, "d", Fraction(1, 2)), (1, 1440, "min", 1), (1, 86400, "s", 1), (30, 1, "mo", 1), (365, 1, "a", 1),
+])
+def test_every_fhir_unit_of_time(frequency: int, period: float, unit: str, per_day: Fraction) -> None:
+    result = daily_dose([dosage(1, "tablet", frequency=frequency, period=period, period_unit=unit)],
+                        product(DIAZEPAM_5), AT)
+    assert isinstance(result, DailyDose)
+    assert (result.mg, result.administrations_per_day) == (5 * per_day, per_day)
+
+
+@pytest.mark.parametrize(("value", "unit", "expected_mg"), [
+    (10, "mg/d", 10), (10, "mg/day", 10), (10, "mg/24 h", 10), (70, "mg/wk", 10), (1, "tablets", 20),
+    (1, "TAB", 20), (10, "milligrams", 40), (5000, "micrograms", 20), (10, "MG", 40),
+])
+def test_units_as_clinicians_write_them(value: float, unit: str, expected_mg: int) -> None:
+    """A per-day unit is the whole day's amount whatever the timing says; other units are per dose (4 a day)."""
+    assert mg_per_day([dosage(value, unit, frequency=4)], DIAZEPAM_5) == expected_mg
+
+
+def test_when_and_time_of_day_count_the_doses_of_a_day() -> None:
+    when = dosage(1, "tablet", frequency=None, period_unit="d", repeat={"when": ["MORN", "NOON", "HS"]})
+    times = Dosage.model_validate({"timing": {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}},
+                                   "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
+    assert mg_per_day([when], DIAZEPAM_5) == 15
+    assert mg_per_day([times], DIAZEPAM_5) == 10
+
+
+def test_day_of_week_counts_only_those_days() -> None:
+    line = dosage(1, "tablet", frequency=1, repeat={"dayOfWeek": ["mon", "wed", "fri"]})
+    assert mg_per_day([line], DIAZEPAM_5) == Fraction(15, 7)
+
+
+@pytest.mark.parametrize(("sig", "expected_mg", "per_day"), [
+    ("5 mg twice daily", 10, 2),
+    ("Take 1 tablet by mouth three times a day", 15, 3),
+    ("1 tab q8h", 15, 3),
+    ("take 1-2 tablets every 4-6 hours as needed", 60, 6),
+    ("2 mg at bedtime", 2, 1),
+    ("1/2 tablet BID", 5, 2),
+    ("10 mg every other day", 5, Fraction(1, 2)),
+    ("one tablet 2 times per day", 10, 2),
+])
+def test_dose_written_only_in_the_sig_text(sig: str, expected_mg: Fraction, per_day: Fraction) -> None:
+    result = daily_dose([Dosage.model_validate({"text": sig})], product(DIAZEPAM_5), AT)
+    assert isinstance(result, DailyDose), result
+    assert (result.mg, result.administrations_per_day) == (expected_mg, per_day)
+
+
+def test_sig_frequency_completes_a_structured_amount() -> None:
+    line = Dosage.model_validate({"text": "every 12 hours", "doseAndRate": [{"doseQuantity": {"value": 2,
+                                                                                           "unit": "mg"}}]})
+    assert mg_per_day([line], DIAZEPAM_5) == 4
+
+
+def test_as_needed_said_only_in_the_text_is_as_needed() -> None:
+    result = daily_dose([Dosage.model_validate({"text": "1 tablet up to 3 times a day as needed for panic"})],
+                        product(DIAZEPAM_2), AT)
+    assert isinstance(result, DailyDose) and result.mg == 6 and result.as_needed
+
+
+def test_unreadable_directions_fall_back_to_the_dispense_request() -> None:
+    """60 tablets of diazepam 5 mg for 30 days → 10 mg/day, and the reading says what the directions lacked."""
+    line = Dosage.model_validate({"text": "use as directed"})
+    result = daily_dose([line], product(DIAZEPAM_5), AT, dispensed_quantity=Fraction(60), supply_days=Fraction(30))
+    assert isinstance(result, DailyDose)
+    assert (result.mg, result.explanation) == (10, "60 tablet over 30 days (directions: no dose quantity)")
+
+
+def test_still_unreadable_says_what_is_missing() -> None:
+    line = Dosage.model_validate({"text": "use as directed"})
+    assert daily_dose([line], product(DIAZEPAM_5), AT) == UnknownDose("no dose quantity")
+
+
+def test_a_phase_written_in_days_ends() -> None:
+    """boundsDuration in words ("days") ends like "d": 7 days of 2 tablets a day from 2026-03-01, then nothing."""
+    line = dosage(1, "tablet", frequency=2, repeat={"boundsDuration": {"value": 7, "unit": "days"}})
+    assert mg_per_day([line], DIAZEPAM_5, start=date(2026, 3, 1)) == 0
+    assert mg_per_day([line], DIAZEPAM_5, start=date(2026, 3, 12)) == 10
+
+
+def test_sequenced_phases_follow_each_other() -> None:
+    """Sequence 1: 5 mg TID for 14 days; sequence 2: 5 mg BID for 14 days; sequence 3: 5 mg daily."""
+    lines = [dosage(1, "tablet", frequency=f, sequence=n, repeat={"boundsDuration": {"value": 14, "code": "d"}})
+             for n, f in ((1, 3), (2, 2))]
+    lines.append(dosage(1, "tablet", frequency=1, sequence=3))
+    on = {day: daily_dose(lines, product(DIAZEPAM_5), datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=day - 1),
+                          start=date(2026, 3, 1))
+          for day in (1, 14, 15, 28, 29, 40)}
+    assert {day: r.mg for day, r in on.items() if isinstance(r, DailyDose)} == {
+        1: 15, 14: 15, 15: 10, 28: 10, 29: 5, 40: 5}
+
+
+@pytest.mark.parametrize("length", [1_000, 20_000])
+def test_long_sig_text_is_read_only_up_to_its_cap(length: int) -> None:
+    line = Dosage.model_validate({"text": "5 mg twice daily " + "9" * length})
+    assert mg_per_day([line], DIAZEPAM_5) == 10

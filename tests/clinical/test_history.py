@@ -124,3 +124,53 @@ def test_fills_count_only_where_no_order_covers_the_day() -> None:
     assert with_order.current_de == 15
     fills_only = facts([], medicationDispenses=[fill]).history
     assert fills_only.current_de == 10
+
+
+def test_each_call_builds_its_history_once_per_table(monkeypatch: Any) -> None:
+    """Every rule reads the history and the step; they are built once per equivalence table and call."""
+    from cds_service.clinical import facts as facts_module
+    from cds_service.clinical.engine import run_rules
+
+    built: list[object] = []
+    real = facts_module.benzodiazepine_history
+
+    def counting(*args: Any) -> BenzodiazepineHistory:
+        built.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(facts_module, "benzodiazepine_history", counting)
+    draft = dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2026-03-16", "d1", status="draft", prior="o3")
+    result = run_rules(facts(TAPER, (draft,)))
+    assert "long-term-rate" in {f.card_type for f in result.findings}  # 12 → 10 mg (16.7 %) after 2 years
+    assert len(built) == 2
+
+
+def test_orders_from_two_prescribers_both_count_until_one_names_the_other() -> None:
+    """Diazepam 5 mg twice daily (Dr A, 2025-06-01) and 5 mg daily (Dr B, 2026-01-05): 15 mg/day from January.
+    Dr A's 2 mg daily (2026-03-02) ends Dr A's own order only: 5 + 2 = 7 mg/day."""
+    def by(resource: dict[str, Any], who: str) -> dict[str, Any]:
+        return {**resource, "requester": {"reference": f"Practitioner/{who}"}}
+
+    orders = [by(dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2025-06-01", "a1"), "a"),
+              by(dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2026-01-05", "b1"), "b"),
+              by(dzp(DIAZEPAM_2_MG_TABLET, 1, 1, "2026-03-02", "a2"), "a")]
+    history = history_of(orders)
+    assert history.timeline == ((date(2025, 6, 1), 10), (date(2026, 1, 5), 15), (date(2026, 3, 2), 7))
+    unattributed = history_of([{k: v for k, v in o.items() if k != "requester"} for o in orders])
+    assert unattributed.timeline == ((date(2025, 6, 1), 10), (date(2026, 1, 5), 5), (date(2026, 3, 2), 2))
+
+
+def test_a_later_order_after_the_supply_ran_out_ends_the_earlier_one() -> None:
+    """Dr A's 60 tablets for 30 days from 2025-12-01 ran out on 2025-12-31; Dr B's order of 2026-01-05 ends it."""
+    first = {**dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2025-12-01", "a1"), "requester": {"reference": "Practitioner/a"},
+             "dispenseRequest": {"quantity": {"value": 60}, "expectedSupplyDuration": {"value": 30, "unit": "days"}}}
+    second = {**dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2026-01-05", "b1"), "requester": {"reference": "Practitioner/b"}}
+    assert history_of([first, second]).timeline == ((date(2025, 12, 1), 10), (date(2026, 1, 5), 5))
+
+
+def test_an_unreadable_dose_still_starts_the_episode_and_is_named_with_its_reason() -> None:
+    unreadable = dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2025-06-01", "o1")
+    unreadable["dosageInstruction"] = [{"text": "as directed"}]
+    history = history_of([unreadable])
+    assert history.current_de is None and history.episode_start == date(2025, 6, 1) and history.likely_dependent
+    assert history.unknown_doses == ("diazepam 5 MG Oral Tablet (MedicationRequest/o1): no dose quantity",)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-from cds_service.fhir.parse import as_r4_medication_request
-from tests.utils.fhir import baclofen_draft
+from cds_service.clinical.terminology import load_terminology
+from cds_service.fhir.parse import as_r4_medication_request, relevant_resources
+from tests.utils.fhir import RXNORM, baclofen_draft
 
 
 def test_an_stu3_dose_moves_into_dose_and_rate_and_the_input_is_left_as_it_was() -> None:
@@ -21,3 +23,23 @@ def test_an_stu3_dose_moves_into_dose_and_rate_and_the_input_is_left_as_it_was()
     assert r4["dosageInstruction"][0]["asNeededBoolean"] is False
     assert "doseQuantity" not in r4["dosageInstruction"][0]
     assert stu3 == sent
+
+
+def _medication(kind: str, id: str, code: str | None, text: str) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": text}
+    if code:
+        concept["coding"] = [{"system": RXNORM, "code": code, "display": text}]
+    return {"resourceType": kind, "id": id, "status": "active", "medicationCodeableConcept": concept}
+
+
+def test_opioid_and_naloxone_history_is_kept_and_unrelated_medication_is_not() -> None:
+    raw = {
+        "medicationRequests": [_medication("MedicationRequest", "oxy", "1049621", "oxycodone 5 MG Oral Tablet"),
+                               _medication("MedicationRequest", "lis", "314076", "lisinopril 10 MG Oral Tablet")],
+        "medicationDispenses": [_medication("MedicationDispense", "nal", "1725059", "naloxone 4 mg nasal spray"),
+                                _medication("MedicationDispense", "bup", None, "Suboxone 8 mg/2 mg film")],
+        "medicationStatements": [_medication("MedicationStatement", "mtd", None, "Methadone 90 mg daily (OTP)"),
+                                 _medication("MedicationStatement", "asp", None, "aspirin 81 mg")],
+    }
+    kept = [resource["id"] for resource in relevant_resources(raw, load_terminology())]
+    assert kept == ["oxy", "nal", "bup", "mtd"]

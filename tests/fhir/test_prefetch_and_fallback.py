@@ -11,9 +11,11 @@ import responses
 
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import (
+    DIAZEPAM_5_MG_TABLET,
     baclofen_draft,
     condition,
     diazepam_taper_15_to_12,
+    medication_request,
     patient,
     searchset,
 )
@@ -184,3 +186,17 @@ def test_informational_outcome_in_a_bundle_is_fine(hooks: HookCalls) -> None:
                      "issue": [{"severity": "information", "code": "informational"}]},
         "search": {"mode": "outcome"}})
     assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]
+
+
+@responses.activate
+def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(hooks: HookCalls) -> None:
+    oxycodone = medication_request(("1049621", "oxycodone hydrochloride 5 MG Oral Tablet"), tablets=1, per_day=4,
+                                   authored_on="2026-03-01", id="oxy-1")
+    taper_step = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-16",
+                                    status="draft", id="dzp-5", prior="dzp-10")
+    body = hooks.request(drafts=[taper_step], history=diazepam_taper_15_to_12())
+    history = [e["resource"] for e in body["prefetch"].pop("medicationRequests")["entry"]]
+    body["fhirServer"] = FHIR
+    search = responses.get(f"{FHIR}/MedicationRequest", json=searchset(*history, oxycodone))
+    assert ("opioid-benzodiazepine", "warning") in card_types(hooks.cards(body))
+    assert unquote(str(search.calls[0].request.url)) == f"{FHIR}/MedicationRequest?patient=p1"

@@ -12,8 +12,9 @@ from fhir.resources.R4B import get_fhir_model_class
 
 CARD_TYPES = {
     "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
-    "conversion-ambiguity", "older-adult", "pregnancy-specialist", "specialist-referral",
+    "conversion-ambiguity", "dose-unreadable", "older-adult", "pregnancy-specialist", "specialist-referral",
     "gabapentinoid-renal-dose", "gabapentin-sud", "carbamazepine-safety", "z-drug-during-taper", "taper-support",
+    "opioid-benzodiazepine",
 }
 
 

@@ -24,8 +24,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """Yield the base URL of a gunicorn serving ``cds_service:create_app()`` with the deployment config."""
+def gunicorn(env: dict[str, str], workers: int = 2, python: Path | None = None, cwd: Path = ROOT,
+             command_prefix: tuple[str, ...] = ()) -> Iterator[str]:
+    """Yield the base URL of a gunicorn serving ``cds_service:create_app()`` with the deployment config.
+
+    ``python`` runs gunicorn from another environment (an installed wheel) instead of this one;
+    ``command_prefix`` wraps the command (e.g. in a private mount namespace)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, "CDS_BIND": f"127.0.0.1:{port}", "CDS_WORKERS": str(workers),
@@ -33,9 +37,9 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     # Output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the workers.
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"),
-         "cds_service:create_app()"],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        [*command_prefix, str(python or sys.executable), "-m", "gunicorn",
+         "--config", str(ROOT / "deploy/gunicorn.conf.py"), "cds_service:create_app()"],
+        cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 20
@@ -46,7 +50,8 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not become ready")
+                log.seek(0)
+                raise RuntimeError("gunicorn did not become ready:\n" + log.read().decode(errors="replace")[-3000:])
             time.sleep(0.1)
         yield base
     finally:

@@ -132,10 +132,12 @@ def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapen
                 "gabapentin 100 mg by mouth at bedtime; titrate by 100–300 mg every 1–7 days as tolerated",
                 authored_on,
             )
+            # The create comes first: CDS Hooks gives actions no order, and the public sandbox applies only the
+            # first action it understands (docs/service-contract.md §8, §9) — deleting alone would lose the swap.
             yield Suggestion(
                 label="Replace baclofen with gabapentin 100 mg at bedtime",
-                actions=(remove, Action(type="create", description="Order gabapentin 100 mg at bedtime",
-                                        resource=gabapentin)),
+                actions=(Action(type="create", description="Order gabapentin 100 mg at bedtime", resource=gabapentin),
+                         remove),
             )
     cbt = consultation_request(
         patient_id,

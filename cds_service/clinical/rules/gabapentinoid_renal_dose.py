@@ -24,7 +24,7 @@ from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import RenalFunction
 from cds_service.clinical.taper_plan import PlannedDose
-from cds_service.clinical.taper_step import doses_per_day, update_draft_action
+from cds_service.clinical.taper_step import update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import mg, number
 
@@ -77,13 +77,13 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     row = label_row(ingredient, renal.ml_per_min)
     if row is None or not isinstance(draft.dose, DailyDose):
         return None
-    per_day = doses_per_day(facts, draft)
+    per_day = draft.dose.administrations_per_day
     maximum = max_daily_mg(row, renal.ml_per_min)
     problems = []
     if draft.dose.mg > maximum:
         problems.append(f"{mg(draft.dose.mg)}/day is above the label maximum of {mg(maximum)}/day")
-    if per_day > row["max_doses_per_day"]:
-        problems.append(f"{per_day} doses a day; the label gives it {row['schedule']}")
+    if per_day is not None and per_day > row["max_doses_per_day"]:
+        problems.append(f"{number(per_day)} doses a day; the label gives it {row['schedule']}")
     if not problems:
         return None
     dose = _label_dose(facts, ingredient, min(draft.dose.mg, maximum), row["max_doses_per_day"])

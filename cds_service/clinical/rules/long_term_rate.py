@@ -21,7 +21,8 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
-    if assessment is None or not history.is_long_term or (assessment.is_stop and history.is_final_step):
+    if assessment is None or not history.is_long_term or not history.likely_dependent \
+            or (assessment.is_stop and history.is_final_step):
         return
     profile = profile_of(facts)
     window = history.window_reduction_percent(profile.long_term_window_days)

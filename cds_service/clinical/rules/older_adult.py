@@ -35,7 +35,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     profile = profile_of(facts)
     assessment = assess_step(facts)
     breaches = []
-    if assessment is not None:
+    if assessment is not None and facts.history.likely_dependent:  # §9.5: no rate limit without dependence
         if assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")

@@ -6,7 +6,8 @@ seizures"; CBT, sleep hygiene, mindfulness, relaxation, exercise, education; "pa
 "Do not use a fixed timeline". 2025 Joint Guideline rec. 9–11 and the algorithm (/28).
 
 Trigger (clinical.md §6c): the first reduction of an exposure episode; also a dose *increase* during a
-taper (symptoms: pausing or slowing is first-line, §6d scenario 10).
+taper (symptoms: pausing or slowing is first-line, §6d scenario 10). For a patient not likely to be
+physically dependent it is the only card about the step, and says that rebound symptoms may occur (§9.5).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.taper_step import benzodiazepine_draft, plan_links
-from cds_service.clinical.wording import mg
+from cds_service.clinical.wording import mg, number
 
 CARD_TYPE = "taper-support"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
@@ -39,6 +40,11 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                f"**Order:** {draft.label} — a dose increase during a taper ({mg(step.previous_de)} → "
                f"{mg(step.new_de)} diazepam-equivalent/day): pausing or slowing is the first response to "
                "withdrawal symptoms; reassess, then resume more slowly.")
+    rebound = [] if history.likely_dependent or not step.is_reduction else [
+        "- Not likely physically dependent (2025 Joint Guideline Table 2: "
+        + (f"as-needed use on about {number(history.as_needed_days_per_week, 1)} days a week"
+           if history.as_needed_days_per_week is not None else f"{history.episode_days} days of use")
+        + "): this change needs no taper; rebound insomnia or anxiety may occur for a few days."]
     yield Finding(
         card_type=CARD_TYPE, indicator="info",
         summary=("Benzodiazepine taper: follow up at least monthly; pauses are fine; no fixed timeline"
@@ -46,6 +52,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         detail="\n".join([
             opening,
             "",
+            *rebound,
             "- Follow up at least monthly, more often in difficult phases; check for symptoms with each reduction.",
             f"- Withdrawal symptoms to ask about: {SYMPTOMS}.",
             "- Screen for depression, anxiety and substance use disorders that may emerge.",

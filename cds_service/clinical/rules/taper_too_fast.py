@@ -7,7 +7,8 @@ Seed guidance: "Reduce diazepam by 10-25% of the current dose (not the original 
 Trigger (clinical.md §6b "Too-fast step", §8.1): profile ``summary`` — step > 25 % of the current total
 DE, or any reduction < 7 days after the previous change; profile ``joint-2025`` — > 25 % within the
 trailing 14 days, or a first reduction of the episode > 10 %. Not shown when the step is abrupt (the
-critical card covers it).
+critical card covers it), nor for a patient not likely to be physically dependent (2025 Joint Guideline
+Table 2; docs/clinical-reference.md §9.5).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
-    if assessment is None or is_abrupt(facts):
+    # a patient not likely to be physically dependent may stop or cut without a taper (§9.5)
+    if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent:
         return
     found = breaches(facts, assessment)
     if not found:

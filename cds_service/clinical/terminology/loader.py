@@ -8,6 +8,7 @@ card can say so (issue #4 item 1).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -17,7 +18,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
-from cds_service.clinical.model import DoseUnit, DrugClass, EquivalenceTable, Product, Route
+from cds_service.clinical.model import (
+    DoseUnit,
+    DrugClass,
+    EquivalenceTable,
+    OpioidProduct,
+    OpioidRole,
+    Product,
+    Route,
+)
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
@@ -30,6 +39,7 @@ _ICD10_SYSTEMS = {ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1
 _LOINC_SYSTEMS = {LOINC, "urn:oid:2.16.840.1.113883.6.1"}
 _DATA = Path(__file__).parent
 _MENTION_MEMO_SIZE = 8192
+_WORD = re.compile(r"[a-z]+")
 MAX_MATCHED_TEXT = 200
 """Characters of a FHIR medication text that name matching reads. Product names are short; a longer text
 (hostile or pasted) is cut before any pattern runs, so that the work per text is bounded."""
@@ -114,7 +124,16 @@ class Terminology:
                 self._loinc[code] = self._loinc.get(code, frozenset()) | {concept}
         self._loinc_order = tuple(code for codes in loinc["concepts"].values() for code in codes)
         words = sorted(set(self._class_of) | set(self._brands), key=len, reverse=True)
-        self._name_pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+        self._name_pattern = _word_pattern(words)
+        opioids = json.loads((data_dir / "opioids.json").read_text(encoding="utf-8"))
+        self._opioids: dict[str, OpioidProduct] = {
+            row["code"]: OpioidProduct(ingredient=row["ingredient"], role=cast(OpioidRole, row["role"]),
+                                       display=row["display"], code=row["code"], matched_by="code")
+            for row in opioids["products"]}
+        self._opioid_names: dict[str, dict[str, str]] = opioids["names"]
+        # The relevance filter looks words up in a set: a regex alternation of the ~160 names of benzodiazepines,
+        # adjuncts, opioids and naloxone cost 40 µs per text; names of two words are looked up as word pairs.
+        self._relevant_words = frozenset(name.lower() for name in [*words, *self._opioid_names])
         self._mentions: dict[str, bool] = {}
 
     def product(self, codings: Iterable[CodingLike], text: str | None = None) -> Product | None:
@@ -133,6 +152,47 @@ class Terminology:
                 if product is not None:
                     return product
         return None
+
+    def opioid(self, codings: Iterable[CodingLike], text: str | None = None) -> OpioidProduct | None:
+        """The opioid or naloxone product an order names: by RxNorm code first, else by name in text.
+
+        A name alone tells less than a code: buprenorphine with naloxone or sublingual buprenorphine is
+        opioid-use-disorder treatment, a buprenorphine patch or buccal film an analgesic, other buprenorphine
+        and methadone by name are ``pain-or-oud``."""
+        codings = list(codings)
+        for coding in codings:
+            if coding.system in _RXNORM_SYSTEMS and coding.code:
+                code = coding.code.strip()
+                if code in self._opioids:
+                    return self._opioids[code]
+                if code in self._products:
+                    return None  # a known benzodiazepine or adjunct: no need to read its name
+        for candidate in [c.display for c in codings] + [text]:
+            if candidate:
+                product = self._opioid_from_name(candidate)
+                if product is not None:
+                    return product
+        return None
+
+    def _opioid_from_name(self, text: str) -> OpioidProduct | None:
+        text = text[:MAX_MATCHED_TEXT]
+        lowered = text.lower()
+        words = _WORD.findall(lowered)
+        found = [self._opioid_names[name] for name in [*(f"{a} {b}" for a, b in itertools.pairwise(words)), *words]
+                 if name in self._opioid_names]
+        if not found:
+            return None
+        # the opioid of a combination, not its naloxone
+        named = next((entry for entry in found if entry["ingredient"] != "naloxone"), found[0])
+        ingredient, role = named["ingredient"], cast(OpioidRole, named["role"])
+        if ingredient == "buprenorphine" and role == "pain-or-oud":
+            if re.search(r"naloxone|sublingual|\bsl\b", lowered):
+                role = "oud-treatment"
+            elif re.search(r"patch|transdermal|buccal", lowered):
+                role = "analgesic"
+        elif ingredient == "methadone" and re.search(r"dispersible|concentrate", lowered):
+            role = "oud-treatment"
+        return OpioidProduct(ingredient=ingredient, role=role, display=text.strip(), code=None, matched_by="name")
 
     def equivalent_oral_dose_mg(self, ingredient: str, table: EquivalenceTable) -> Fraction | None:
         """Oral dose ≈ 10 mg oral diazepam under ``table`` (clinical.md §1a), or ``None`` if not printed."""
@@ -156,14 +216,16 @@ class Terminology:
 
     def is_relevant_medication_code(self, system: str | None, code: str | None) -> bool:
         return system in _RXNORM_SYSTEMS and code is not None and (
-            code in self._products or code in self._ingredient_codes)
+            code in self._products or code in self._ingredient_codes or code in self._opioids)
 
     def mentions_relevant_ingredient(self, text: str) -> bool:
         # Every medication of every record passes through here, and the same product names recur across
-        # records: the alternation of ~100 names is the costliest step of the relevance filter (issue #7).
+        # records: looking the names up is the costliest step of the relevance filter (issue #7).
         known = self._mentions.get(text)
         if known is None:
-            known = self._name_pattern.search(text[:MAX_MATCHED_TEXT]) is not None
+            found = _WORD.findall(text[:MAX_MATCHED_TEXT].lower())
+            known = any(word in self._relevant_words for word in found) or any(
+                f"{first} {second}" in self._relevant_words for first, second in itertools.pairwise(found))
             if len(self._mentions) < _MENTION_MEMO_SIZE:
                 self._mentions[text] = known
         return known
@@ -221,6 +283,12 @@ class Terminology:
         return Product(ingredient=ingredient, drug_class=self._class_of[ingredient], strength_mg=strength_mg,
                        unit=unit, dose_form="as written", route=route, display=text.strip(), code=None,
                        matched_by="name", rescue=rescue)
+
+
+def _word_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``words`` as a whole word, longest first, ignoring case."""
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in ordered) + r")\b", re.IGNORECASE)
 
 
 def _product(row: dict[str, Any]) -> Product:

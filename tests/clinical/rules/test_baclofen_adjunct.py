@@ -33,8 +33,10 @@ def test_three_suggestions_remove_replace_with_gabapentin_and_refer_for_cbt(hook
     assert remove["actions"] == [{"type": "delete",
                                   "description": "Remove the baclofen order baclofen 10 MG Oral Tablet",
                                   "resourceId": "MedicationRequest/bac-1"}]
-    assert [a["type"] for a in replace["actions"]] == ["delete", "create"]
-    gabapentin = replace["actions"][1]["resource"]
+    # create before delete: the public sandbox applies only the first action (docs/service-contract.md §9)
+    assert [a["type"] for a in replace["actions"]] == ["create", "delete"]
+    assert replace["actions"][1] == remove["actions"][0]
+    gabapentin = replace["actions"][0]["resource"]
     assert gabapentin["status"] == "draft" and gabapentin["subject"] == {"reference": "Patient/p1"}
     assert gabapentin["medicationCodeableConcept"]["coding"][0]["code"] == "310430"
     dosage = gabapentin["dosageInstruction"][0]

@@ -46,8 +46,11 @@ def test_too_fast_step_suggests_the_largest_compliant_tablet_step() -> None:
     resource = update["resource"]
     assert update["type"] == "update" and resource["id"] == "d1" and resource["status"] == "draft"
     assert resource["priorPrescription"] == {"reference": "MedicationRequest/o2"}
-    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "197591"  # diazepam 5 mg tablet, whole
-    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 3.0
+    # The draft's own product (diazepam 2 mg tablet, coded as sent) with only the dose changed: 7½ tablets.
+    assert resource["medicationCodeableConcept"] == body["context"]["draftOrders"]["entry"][0]["resource"][
+        "medicationCodeableConcept"]
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "197590"
+    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 7.5
     assert resource["dosageInstruction"][0]["timing"]["repeat"]["frequency"] == 1
     resigned = hooks.cards(accept(body, fix))
     assert card_types(resigned) == [("taper-support", "info")], "the accepted step is compliant: no warning"

@@ -162,3 +162,56 @@ def test_relevant_codes_filter() -> None:
     assert terminology.is_relevant_medication_code(RXNORM, "3322")
     assert not terminology.is_relevant_medication_code(RXNORM, "617314")
     assert not terminology.is_relevant_medication_code(None, "197591")
+
+
+@pytest.mark.parametrize(("code", "ingredient", "role"), [
+    ("1049621", "oxycodone", "analgesic"),                # oxycodone 5 mg tablet
+    ("835603", "tramadol", "analgesic"),                  # tramadol 50 mg tablet
+    ("1010604", "buprenorphine", "oud-treatment"),        # buprenorphine/naloxone 8/2 mg film: treatment, not rescue
+    ("351265", "buprenorphine", "oud-treatment"),         # buprenorphine 8 mg sublingual tablet
+    ("1996184", "buprenorphine", "oud-treatment"),        # extended-release injection (Sublocade)
+    ("904870", "buprenorphine", "analgesic"),             # transdermal (Butrans) is for pain
+    ("1716057", "buprenorphine", "analgesic"),            # buccal film (Belbuca) is for pain
+    ("864978", "methadone", "oud-treatment"),             # 40 mg dispersible tablet
+    ("991147", "methadone", "oud-treatment"),             # 10 mg/mL oral concentrate
+    ("864706", "methadone", "pain-or-oud"),               # 10 mg tablet
+    ("1725059", "naloxone", "rescue-naloxone"),           # naloxone 4 mg nasal spray
+    ("1191222", "naloxone", "rescue-naloxone"),           # naloxone 0.4 mg/mL injection
+    ("312289", "pentazocine", "analgesic"),               # pentazocine/naloxone tablet is an analgesic
+])
+def test_opioids_by_rxnorm_code(code: str, ingredient: str, role: str) -> None:
+    opioid = terminology.opioid([SimpleCoding(RXNORM, code)])
+    assert opioid is not None and (opioid.ingredient, opioid.role, opioid.matched_by) == (ingredient, role, "code")
+    assert terminology.product([SimpleCoding(RXNORM, code)]) is None, "never part of a benzodiazepine total"
+
+
+@pytest.mark.parametrize(("text", "ingredient", "role"), [
+    ("Oxycodone 5 mg tab", "oxycodone", "analgesic"),
+    ("Suboxone 8 mg/2 mg film", "buprenorphine", "oud-treatment"),
+    ("buprenorphine-naloxone 8-2 mg SL film", "buprenorphine", "oud-treatment"),
+    ("buprenorphine 10 mcg/hr patch", "buprenorphine", "analgesic"),
+    ("buprenorphine 2 mg", "buprenorphine", "pain-or-oud"),
+    ("Methadone 10 mg tablet", "methadone", "pain-or-oud"),
+    ("Narcan 4 mg nasal spray", "naloxone", "rescue-naloxone"),
+    ("MS Contin 15 mg", "morphine", "analgesic"),
+])
+def test_opioids_by_name(text: str, ingredient: str, role: str) -> None:
+    opioid = terminology.opioid([], text)
+    assert opioid is not None and (opioid.ingredient, opioid.role, opioid.matched_by) == (ingredient, role, "name")
+
+
+def test_a_benzodiazepine_is_not_an_opioid() -> None:
+    assert terminology.opioid([SimpleCoding(RXNORM, "197591", "diazepam 5 MG Oral Tablet")]) is None
+
+
+def test_opioid_data_comes_from_the_cdc_value_sets() -> None:
+    data = json.loads((DATA / "opioids.json").read_text(encoding="utf-8"))
+    assert len(data["products"]) == 602
+    rescue = [row for row in data["products"] if row["role"] == "rescue-naloxone"]
+    assert len(rescue) == 21 and all("buprenorphine" not in row["display"] for row in rescue)
+
+
+@pytest.mark.parametrize(("system", "code"), [(ICD10CM, "F11.20"), (ICD10CM, "F11.21"), (SNOMED, "75544000"),
+                                              (SNOMED, "1081000119105")])
+def test_opioid_use_disorder_in_any_status(system: str, code: str) -> None:
+    assert "opioid-use-disorder" in terminology.condition_concepts([SimpleCoding(system, code)])
