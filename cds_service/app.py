@@ -17,7 +17,6 @@ from cds_service.db import engine_for, ensure_schema
 from cds_service.errors import ServiceError, operation_outcome
 from cds_service.feedback.card_log import CardLog
 from cds_service.logs import configure_logging, init_request_logging
-from cds_service.runahead import RunAheadCache
 from cds_service.security import replay
 from cds_service.security.cors import init_cors
 from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_client_jwt
@@ -37,7 +36,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["RUN_AHEAD"] = RunAheadCache()
     app.config["CARD_LOG"] = CardLog(settings.database_url, settings.card_log_interval_s)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["TRUSTED_ISSUERS"] = (

@@ -10,15 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Dialect, Engine, Executable, MetaData, create_engine, event
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -79,67 +76,6 @@ def reading(engine: Engine) -> Connection:
     """A connection for reads only. On SQLite it opens no transaction and takes no lock: each statement reads
     its own snapshot, and readers never queue behind writers (or each other) for the single write lock."""
     return engine.connect().execution_options(read_only=True)
-
-
-@dataclass(frozen=True)
-class _DriverStatement:
-    sql: str
-    positions: tuple[str, ...] | None
-    """Parameter names in order for a positional paramstyle (SQLite's ``?``); ``None`` for named ones."""
-    constants: dict[str, Any]
-    """The statement's literal values, already as the driver takes them."""
-    processors: dict[str, Callable[[Any], Any]]
-
-    def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        parameters = dict(self.constants)
-        for name, value in values.items():
-            processor = self.processors.get(name)
-            parameters[name] = processor(value) if processor is not None else value
-        return tuple(parameters[name] for name in self.positions) if self.positions is not None else parameters
-
-
-class DriverQuery:
-    """A read-only SELECT compiled once per dialect and run on a pooled DBAPI cursor (SQLAlchemy's "Working
-    with the DBAPI cursor directly"): for the one query on every hook call's path, where a Core execution costs
-    several times the query itself (0.09 against 0.03 ms on SQLite). Parameter types are still SQLAlchemy's (e.g.
-    how SQLite stores a datetime)."""
-
-    def __init__(self, statement: Executable) -> None:
-        self._statement = statement
-        self._compiled: dict[str, _DriverStatement] = {}
-
-    def rows(self, engine: Engine, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """All rows; a DBAPI error is raised as :class:`sqlalchemy.exc.DBAPIError` (a ``SQLAlchemyError``)."""
-        statement = self._compiled_for(engine.dialect)
-        arguments = statement.arguments(values)
-        driver_error = engine.dialect.loaded_dbapi.Error
-        try:
-            connection = engine.raw_connection()  # a checkout raises the driver's own errors, unwrapped
-            try:
-                cursor = connection.cursor()
-                cursor.execute(statement.sql, arguments)
-                return list(cursor.fetchall())
-            except driver_error:
-                connection.invalidate()  # a broken connection must not go back to the pool
-                raise
-            finally:
-                connection.close()
-        except driver_error as exc:
-            raise DBAPIError.instance(statement.sql, None, exc, driver_error) from exc
-
-    def _compiled_for(self, dialect: Dialect) -> _DriverStatement:
-        if dialect.name not in self._compiled:
-            compiled = self._statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-            processors, constants = {}, {}
-            for name, bind in compiled.binds.items():
-                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    processors[name] = processor
-                if not bind.required:
-                    constants[name] = processor(bind.effective_value) if processor else bind.effective_value
-            self._compiled[dialect.name] = _DriverStatement(compiled.string, compiled.positiontup, constants,
-                                                            processors)
-        return self._compiled[dialect.name]
 
 
 def _begin(connection: Connection) -> None:

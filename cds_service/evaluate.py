@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from cds_service.clinical.cards import build_card
-from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
+from cds_service.clinical.engine import evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
 from cds_service.clinical.record import Evaluation, EvaluationSettings
@@ -23,7 +23,6 @@ from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import resolve_prefetch
-from cds_service.runahead import RunAhead, RunAheadCache, run_ahead_key
 from cds_service.services import ServiceDefinition, prefetch_templates
 
 
@@ -33,8 +32,6 @@ class HookOutcome:
     failed_rules: tuple[str, ...]
     cards: tuple[CardRecord, ...]
     """uuid, card type and indicator of each card returned, for metrics and the card log."""
-    reused: bool = False
-    """The findings came from the run-ahead of a matching order-select."""
 
 
 def evaluate_hook_call(
@@ -45,7 +42,6 @@ def evaluate_hook_call(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     session: requests.Session | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
-    run_ahead: RunAheadCache | None = None,
 ) -> HookOutcome:
     """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
     context = request["context"]
@@ -61,29 +57,13 @@ def evaluate_hook_call(
     relevant = relevant_resources(raw.resources, terminology)
     clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
                                            taper_plan_url=f"{settings.public_base_url}/taper-plan")
-    key = None
-    if run_ahead is not None and service.hook in ("order-select", "order-sign"):
-        key = run_ahead_key(context["patientId"], drafts, relevant, raw.notes,
-                            (clinical_settings.profile, clinical_settings.equivalence_table, settings.public_base_url))
-    cached = run_ahead.get(key) if run_ahead is not None and key is not None and service.hook == "order-sign" else None
-    if cached is not None:
-        result, incomplete = cached.result, cached.incomplete
-    else:
-        record = parse_patient_record(relevant, drafts, raw.notes)
-
-        def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
-            evaluation = Evaluation(patient_id=context["patientId"], record=record,
-                                    at=_reference_time(record.draft_orders, evaluated, now),
-                                    evaluated_order_ids=evaluated, settings=clinical_settings)
-            return evaluate_rules(ClinicalFacts(evaluation, terminology))
-
-        if service.hook == "order-select":
-            result = evaluate(_evaluated_ids(context.get("selections")))
-            if run_ahead is not None and key is not None:
-                run_ahead.put(key, RunAhead(evaluate(None), record.incomplete))  # what the matching order-sign asks
-        else:
-            result = evaluate(None)
-        incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
+    record = parse_patient_record(relevant, drafts, raw.notes)
+    evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
+    evaluation = Evaluation(patient_id=context["patientId"], record=record,
+                            at=_reference_time(record.draft_orders, evaluated, now),
+                            evaluated_order_ids=evaluated, settings=clinical_settings)
+    result = evaluate_rules(ClinicalFacts(evaluation, terminology))
+    incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
     findings = select_cards(result.findings, snoozed)
     cards = [build_card(finding, incomplete) for finding in findings]
     return HookOutcome(
@@ -92,7 +72,6 @@ def evaluate_hook_call(
         cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator,
                                tuple(s["uuid"] for s in card.get("suggestions", [])))
                     for card, f in zip(cards, findings, strict=True)),
-        reused=cached is not None,
     )
 
 

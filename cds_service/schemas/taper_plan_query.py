@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from cds_service.clinical.profiles import PROFILE_CODES
+
 PLANNABLE = tuple(sorted(
     ingredient for ingredient in ("alprazolam", "chlordiazepoxide", "clobazam", "clonazepam", "clorazepate",
                                   "diazepam", "estazolam", "lorazepam", "oxazepam", "temazepam", "triazolam")
@@ -19,7 +21,7 @@ class TaperPlanQuery(Schema):
     drug = fields.String(load_default="diazepam", validate=validate.OneOf(PLANNABLE))
     dose = fields.Decimal(required=True, places=None, allow_nan=False,
                           validate=validate.Range(min=0.1, max=200), metadata={"description": "mg per day"})
-    profile = fields.String(load_default="summary", validate=validate.OneOf(["summary", "joint-2025"]))
+    profile = fields.String(load_default="summary", validate=validate.OneOf(PROFILE_CODES))
     long_term = fields.Boolean(load_default=False, truthy={"yes", "1", "true"}, falsy={"no", "0", "false"})
     age = fields.String(load_default="unknown", validate=validate.OneOf(["under-65", "65-plus", "unknown"]))
     doses_per_day = fields.Integer(load_default=2, validate=validate.Range(min=1, max=4))

@@ -44,7 +44,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Long-term benzodiazepine user: taper by at most 10 % per month",
+        summary=f"Long-term benzodiazepine user: taper by at most {percent(profile.long_term_max_percent)} per month",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )
