@@ -22,7 +22,7 @@ from cds_service.config import Settings
 from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
-from cds_service.fhir.prefetch import resolve_prefetch
+from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
 from cds_service.services import ServiceDefinition, prefetch_templates
 
 
@@ -44,28 +44,17 @@ def evaluate_hook_call(
     snoozed: Callable[[], frozenset[str]] = frozenset,
 ) -> HookOutcome:
     """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
-    context = request["context"]
-    terminology = load_terminology()
     client = None
     if "fhirServer" in request:
         token = request.get("fhirAuthorization", {}).get("access_token")
         client = FhirClient(request["fhirServer"], access_token=token, timeout_s=settings.fhir_timeout_s,
                             max_pages=settings.fhir_max_pages, session=session)
-    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
-    drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
-    drafts = bundle_resources(drafts_bundle)
-    relevant = relevant_resources(raw.resources, terminology)
-    clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
-                                           taper_plan_url=f"{settings.public_base_url}/taper-plan")
-    record = parse_patient_record(relevant, drafts, raw.notes)
-    evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
-    evaluation = Evaluation(patient_id=context["patientId"], record=record,
-                            at=_reference_time(record.draft_orders, evaluated, now),
-                            evaluated_order_ids=evaluated, settings=clinical_settings)
-    result = evaluate_rules(ClinicalFacts(evaluation, terminology))
-    incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
+    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], client)
+    facts = clinical_facts(service, request, raw, settings, now)
+    result = evaluate_rules(facts)
     findings = select_cards(result.findings, snoozed)
-    cards = [build_card(finding, incomplete) for finding in findings]
+    # after the rules: some parts of the record are read only when a rule needs them
+    cards = [build_card(finding, facts.evaluation.record.incomplete) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
@@ -73,6 +62,23 @@ def evaluate_hook_call(
                                tuple(s["uuid"] for s in card.get("suggestions", [])))
                     for card, f in zip(cards, findings, strict=True)),
     )
+
+
+def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: RawRecord, settings: Settings,
+                   now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ClinicalFacts:
+    """What the rules read: the record the prefetch (or fallback) gave, parsed, as of the evaluated drafts."""
+    context = request["context"]
+    terminology = load_terminology()
+    drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
+    record = parse_patient_record(relevant_resources(raw.resources, terminology), bundle_resources(drafts_bundle),
+                                  raw.notes)
+    evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
+    clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
+                                           taper_plan_url=f"{settings.public_base_url}/taper-plan")
+    evaluation = Evaluation(patient_id=context["patientId"], record=record,
+                            at=_reference_time(record.draft_orders, evaluated, now),
+                            evaluated_order_ids=evaluated, settings=clinical_settings)
+    return ClinicalFacts(evaluation, terminology)
 
 
 def _evaluated_ids(selections: list[str] | None) -> frozenset[str]:
