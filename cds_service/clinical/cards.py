@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_service.clinical.findings import Action, Finding
+from cds_service.clinical.wording import plain_text
 
 SOURCE_LABEL = "Benzodiazepine Taper Safety"
 CARD_TYPE_SYSTEM = "urn:bzd-taper-cds:card-type"
@@ -70,7 +71,7 @@ def build_card(
     }
     detail = finding.detail.strip()
     if data_notes:
-        detail += "\n\n**Data not fully read:** " + "; ".join(data_notes) + "."
+        detail += "\n\n**Data not fully read:** " + "; ".join(plain_text(note, 200) for note in data_notes) + "."
     if detail:
         card["detail"] = detail
     if finding.indicator in ("warning", "critical"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
@@ -22,6 +23,8 @@ from cds_service.clinical.patient import (
 from cds_service.clinical.record import Evaluation
 from cds_service.clinical.terminology import Terminology
 
+NEW_DRUG_DAYS = 90
+"""A drug with no order, fill or statement in this many days before a draft is new ("added", "started")."""
 T = TypeVar("T")
 
 
@@ -86,6 +89,15 @@ class ClinicalFacts:
     def pregnancy(self) -> str | None:
         """Why the patient counts as pregnant, or ``None``."""
         return pregnancy_evidence(self.patient, self.measurements, self.evaluation.at.date())
+
+    def continuing(self, draft: MedicationCourse, days: int = NEW_DRUG_DAYS) -> tuple[MedicationCourse, ...]:
+        """Orders, fills and statements of the draft's ingredient that covered any day of the ``days`` before
+        it (docs/clinical-reference.md §9.6): with any, the draft continues a drug rather than adding one."""
+        today = self.evaluation.at.date()
+        since = today - timedelta(days=days)
+        return tuple(c for c in self.courses.existing
+                     if c.product.ingredient == draft.product.ingredient and c.start is not None and c.start <= today
+                     and (c.end is None or c.end > since))
 
     @property
     def table(self) -> EquivalenceTable:

@@ -28,6 +28,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from cds_service.clinical.dosing import DoseResult, daily_dose, days_in
 from cds_service.clinical.model import Product
 from cds_service.clinical.terminology import Terminology
+from cds_service.clinical.wording import plain_text
 
 CourseKind = Literal["order", "dispense", "statement", "draft"]
 
@@ -73,7 +74,7 @@ class MedicationCourse:
             else ""
         # issue #4: when the product was recognised from its name, the card says so
         by_name = " [identified by name, not by code]" if self.product.matched_by == "name" else ""
-        return f"{self.product.display}{ident}{by_name}"
+        return f"{plain_text(self.product.display)}{ident}{by_name}"
 
 
 def reference_id(reference: Any) -> str | None:

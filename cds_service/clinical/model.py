@@ -7,8 +7,8 @@ from fractions import Fraction
 from typing import Literal
 
 DrugClass = Literal["benzodiazepine", "z-drug", "baclofen", "gabapentin", "pregabalin", "carbamazepine", "opioid"]
-"""The groups the rules reason about (clinical.md §2); ``opioid`` products come from the opioid terminology
-(:class:`OpioidProduct`) and never count toward a benzodiazepine total."""
+"""The groups the rules reason about (docs/clinical-reference.md §2); ``opioid`` products come from the opioid
+terminology (:class:`OpioidProduct`) and never count toward a benzodiazepine total."""
 
 Route = Literal["oral", "sublingual", "buccal", "intrathecal", "injection", "rectal", "nasal", "unknown"]
 

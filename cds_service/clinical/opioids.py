@@ -19,6 +19,7 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
+from cds_service.clinical.history import ends_earlier_order
 from cds_service.clinical.medications import (
     MedicationCourse,
     _medication_concept,
@@ -58,7 +59,7 @@ class RescueNaloxone:
 @dataclass(frozen=True)
 class OpioidExposure:
     active: tuple[OpioidCourse, ...]
-    """Opioids covering t after every draft of the call is applied (service-contract.md §4b)."""
+    """Opioids covering t after every draft of the call is applied (docs/service-contract.md §4b)."""
     rescue_naloxone: RescueNaloxone | None
     """The latest rescue naloxone ordered or dispensed in the last 12 months, or ordered in this call."""
 
@@ -129,17 +130,18 @@ def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagno
 
 
 def still_active(course: MedicationCourse, drafts: Iterable[MedicationCourse], day: date) -> bool:
-    """Whether an existing course still covers ``day`` once the call's drafts are applied (service-contract.md
-    §4b): a draft ends the order it names (``priorPrescription``, or its own id for a stop); a draft of the same
-    ingredient without that link replaces the ingredient's order; fills and statements of an ingredient a draft
-    touches give way to the draft. Inpatient orders are not ambulatory use."""
+    """Whether an existing course still covers ``day`` once the call's drafts are applied
+    (docs/service-contract.md §4b): a draft ends the order it names (``priorPrescription``, or its own id for a
+    stop); a draft of the same ingredient without that link replaces the ingredient's order when
+    :func:`ends_earlier_order` says so (same requester, or its supply ran out); fills and statements
+    of an ingredient a draft touches give way to the draft. Inpatient orders are not ambulatory use."""
     if not course.covers(day) or course.inpatient:
         return False
     same_drug = [d for d in drafts if d.product.ingredient == course.product.ingredient]
     if course.kind != "order":
         return not same_drug
     named = course.resource_id is not None and any(course.resource_id in (d.replaces, d.resource_id) for d in drafts)
-    superseded = any(d.replaces is None and not d.ends_order for d in same_drug)
+    superseded = any(d.replaces is None and not d.ends_order and ends_earlier_order(d, course, day) for d in same_drug)
     return not (named or superseded)
 
 

@@ -18,7 +18,7 @@ from fhir.resources.R4B.patient import Patient
 
 from cds_service.clinical.medications import as_date
 from cds_service.clinical.terminology import Terminology
-from cds_service.clinical.wording import number
+from cds_service.clinical.wording import number, plain_text
 
 _OVER = {"inactive", "resolved", "remission"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
@@ -35,6 +35,7 @@ def _status(concept: object) -> str | None:
 class CodedProblem:
     concept: str
     display: str
+    """As the record names it, already plain text for a card (``display`` and ``codes``)."""
     codes: tuple[str, ...]
     current: bool
     recorded: date | None = None
@@ -72,8 +73,12 @@ def patient_facts(patient: Patient | None, conditions: Iterable[Condition], term
         current = _status(condition.clinicalStatus) not in _OVER
         recorded = as_date(condition.recordedDate) or as_date(condition.onsetDateTime) or as_date(
             condition.onsetPeriod.start if condition.onsetPeriod else None)
-        for concept in sorted(terminology.condition_concepts(codings)):
-            problems.append(CodedProblem(concept, display, codes, current, recorded))
+        concepts = terminology.condition_concepts(codings)
+        if "pregnancy-ended" in concepts:  # a delivery or abortion code (O80, O03) ends, not shows, a pregnancy
+            concepts -= {"pregnancy"}
+        for concept in sorted(concepts):
+            problems.append(CodedProblem(concept, plain_text(display), tuple(plain_text(c, 20) for c in codes),
+                                         current, recorded))
     return PatientFacts(
         birth_date=as_date(patient.birthDate) if patient else None,
         problems=tuple(problems),
@@ -94,7 +99,7 @@ class Measurement:
     value: Fraction | None
     unit: str
     code: str | None
-    """For coded results (pregnancy status): the SNOMED answer code."""
+    """For coded results: the answer code (pregnancy status), or ``positive``/``negative`` (HLA-B*15:02)."""
     day: date | None
 
 
@@ -112,10 +117,30 @@ def measurements(observations: Iterable[Observation], terminology: Terminology) 
             answer = None
             if observation.valueCodeableConcept is not None:
                 answer = next((c.code for c in observation.valueCodeableConcept.coding or [] if c.code), None)
-            if observation.valueString and concept == "pregnancy-test":
+            if concept == "hla-b-1502":
+                answer = _presence(answer, observation)
+            elif observation.valueString and concept == "pregnancy-test":
                 answer = "positive" if observation.valueString.strip().lower().startswith("pos") else "negative"
             found.append(Measurement(concept, value, unit, answer, day))
     return tuple(sorted(found, key=lambda m: m.day or date.min))
+
+
+_POSITIVE = {"LA6576-8", "10828004", "52101004", "POS"}
+_NEGATIVE = {"LA6577-6", "260385009", "2667000", "NEG"}
+"""LOINC answers Positive / Negative, SNOMED Positive / Negative and Present / Absent, HL7 POS / NEG."""
+
+
+def _presence(code: str | None, observation: Observation) -> str | None:
+    """``positive``, ``negative`` or ``None`` (unreadable) for a presence result, coded or written."""
+    if code in _POSITIVE or code in _NEGATIVE:
+        return "positive" if code in _POSITIVE else "negative"
+    concept = observation.valueCodeableConcept
+    text = (observation.valueString or (concept.text if concept is not None else None) or "").strip().lower()
+    if text.startswith(("neg", "not detected", "absent", "not present")):
+        return "negative"
+    if text.startswith(("pos", "detected", "present")):
+        return "positive"
+    return None
 
 
 def _quantity(observation: Observation) -> tuple[Fraction | None, str]:
@@ -161,8 +186,8 @@ class RenalFunction:
     def stated(self) -> str:
         """``CrCl 40 mL/min (Cockcroft–Gault: serum creatinine 1.75 mg/dL on …)`` / ``eGFR 20 mL/min/1.73 m² on …``."""
         if self.measure == "eGFR":
-            return f"eGFR {number(self.ml_per_min, 0)} mL/min/1.73 m² on {self.day.isoformat()}"
-        return f"CrCl {number(self.ml_per_min, 0)} mL/min (Cockcroft–Gault: {self.basis})"
+            return f"eGFR {number(self.ml_per_min, 1)} mL/min/1.73 m² on {self.day.isoformat()}"
+        return f"CrCl {number(self.ml_per_min, 1)} mL/min (Cockcroft–Gault: {self.basis})"
 
 
 def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> RenalFunction | None:
@@ -192,24 +217,31 @@ def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today:
 
 
 def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> str | None:
-    """Why the patient counts as pregnant (clinical.md §6b "Pregnant"), or ``None``.
+    """Why the patient counts as pregnant (docs/clinical-reference.md §6b "Pregnant", §9.9), or ``None``.
 
     A pregnancy Condition recorded within 42 weeks; or the latest pregnancy-status observation within
     42 weeks says pregnant; or a positive pregnancy test within 30 days — unless a later observation
-    says not pregnant.
+    says not pregnant, or a later delivery, abortion or pregnancy-outcome record ends it.
     """
+    ended = [p.recorded for p in patient.ever("pregnancy-ended")]
+    ended_on = max((d for d in ended if d is not None), default=date.min if ended else None)
+
+    def after_end(day: date | None) -> bool:
+        return ended_on is None or (day is not None and day > ended_on)
+
     statuses = [m for m in found if m.concept == "pregnancy-status" and m.day is not None]
     latest_status = statuses[-1] if statuses else None
     if latest_status is not None and latest_status.code == _NOT_PREGNANT:
         return None
     for problem in patient.current("pregnancy"):
-        if problem.recorded is None or (today - problem.recorded).days <= PREGNANCY_WINDOW_DAYS:
+        if (problem.recorded is None or (today - problem.recorded).days <= PREGNANCY_WINDOW_DAYS) \
+                and after_end(problem.recorded):
             return f"{problem.display} ({', '.join(problem.codes)})"
     if latest_status is not None and latest_status.code == _PREGNANT and latest_status.day is not None \
-            and (today - latest_status.day).days <= PREGNANCY_WINDOW_DAYS:
+            and (today - latest_status.day).days <= PREGNANCY_WINDOW_DAYS and after_end(latest_status.day):
         return f"pregnancy status 'pregnant' (LOINC 82810-3) on {latest_status.day.isoformat()}"
     for test in found:
         if test.concept == "pregnancy-test" and test.code in ("positive", "10828004") and test.day is not None \
-                and (today - test.day).days <= PREGNANCY_TEST_WINDOW_DAYS:
+                and (today - test.day).days <= PREGNANCY_TEST_WINDOW_DAYS and after_end(test.day):
             return f"positive pregnancy test (LOINC 2106-3) on {test.day.isoformat()}"
     return None

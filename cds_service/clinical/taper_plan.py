@@ -1,10 +1,19 @@
-"""Tablet-rounded taper steps and whole schedules (issue #4 items 6 and 8).
+"""Givable taper steps and whole schedules: the native-drug plan and the diazepam-switch plan.
 
-Rounding rule: a proposed dose is rounded *up* to what can be given — whole or half tablets of the
-available strengths (diazepam 2/5/10 mg), or for diazepam 1 mg/mL oral solution in 0.5 mL steps when
-tablets cannot make a smaller dose — so a rounded step never exceeds the profile's limit (seed guidance:
-"Reduce diazepam by 10-25% of the current dose"; Joint Guideline rec. 6). Every dose per administration
-is the same, so the instructions stay simple.
+A step keeps the pace — at most the profile's step % of the *current* dose (seed guidance: "Reduce diazepam by
+10-25% of the current dose"; 2025 Joint Guideline rec. 6) — whenever the marketed forms can give such a dose
+(``dose_forms.json``): whole capsules and orally disintegrating tablets, half tablets only of scored tablets,
+oral liquids in 0.1 mL steps where tablets cannot make the step. Divided doses may be uneven, the larger
+amounts at bedtime, then in the morning (the lorazepam label: "the largest dose being taken before bedtime");
+in the low-dose band (≤ 10 mg diazepam-equivalent, Joint Guideline Table 2) doses are consolidated to fewer a
+day, as established schedules do (Ashton Manual schedules end on a single daily dose). The product is kept
+from step to step when it still makes a step of at least half the pace.
+
+A plan ends with the final step of docs/clinical-reference.md §9.1: a stop only from ≤ 2 mg diazepam-equivalent
+under either table, or from the smallest dose the product in use can give. When no givable dose keeps the
+pace, the step is the smallest reduction the forms allow and says why; the diazepam-switch plan (Joint
+Guideline rec. 7: "Consider switching to a comparable dose of a longer-acting BZD"; Table 7 note: transition
+"over 1–2 weeks") is offered beside it.
 """
 
 from __future__ import annotations
@@ -14,94 +23,264 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
 
-from cds_service.clinical.model import Product
+from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_dose_forms
+from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import TaperProfile
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
-from cds_service.clinical.wording import number
+from cds_service.clinical.wording import mg, number, percent
 
-DIAZEPAM_SOLUTION_1_MG_PER_ML = "309843"
-SOLUTION_STEPS_ML = (Fraction(1, 2), Fraction(1, 10))
 FINAL_DOSE_DE = Fraction(2)
-"""At or below 2 mg diazepam-equivalent (the smallest diazepam tablet) the next step is stopping
-(clinical.md §6b "Final step")."""
-MAX_PLAN_STEPS = 80
+"""A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §9.1)."""
+LOW_DOSE_DE = Fraction(10)
+"""Joint Guideline Table 2 "low dose" band: from here doses are consolidated to fewer a day."""
+CONSOLIDATE_DE = Fraction(5, 2)
+MAX_UNITS_PER_ADMINISTRATION = Fraction(4)
+"""More tablets or capsules than this at one time: a larger strength is used instead."""
+SWITCH_STAGE_DAYS = 7
+"""Two substitution stages a week apart: the switch takes 1–2 weeks (Joint Guideline Table 7 note)."""
+MAX_PLAN_STEPS = 120
+TABLES: tuple[EquivalenceTable, ...] = ("ashton", "va-dod")
+TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
+
+SLOTS: dict[int, tuple[str, ...]] = {1: ("",), 2: ("MORN", "HS"), 3: ("MORN", "NOON", "HS"),
+                                     4: ("MORN", "NOON", "EVE", "HS")}
+"""FHIR R4 EventTiming codes of each administration; a single daily dose keeps its time unset."""
+LARGER_FIRST = ("HS", "MORN", "EVE", "NOON")
+SLOT_WORDS = {"": "once a day", "MORN": "in the morning", "NOON": "at midday", "EVE": "in the evening",
+              "HS": "at bedtime"}
+SLOT_NAMES = {"": "Once a day", "MORN": "Morning", "NOON": "Midday", "EVE": "Evening", "HS": "Bedtime"}
+TIMES_A_DAY = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
+_KIND_RANK: dict[FormKind, int] = {"tablet": 0, "capsule": 0, "odt": 1, "liquid": 2}
+_UNIT_CODES = {"mL": "mL", "capsule": "{capsule}"}
+_ORAL_ROUTE = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]}
+
+
+def _kind(product: Product) -> FormKind:
+    if product.unit == "mL":
+        return "liquid"
+    if product.unit == "capsule":
+        return "capsule"
+    return "odt" if "Disintegrating" in product.dose_form else "tablet"
+
+
+@dataclass(frozen=True)
+class Administration:
+    when: str
+    """FHIR EventTiming code (``MORN``, ``NOON``, ``EVE``, ``HS``); empty for a single daily dose."""
+    units: Fraction
+    """Tablets (possibly ½), capsules or mL of the product."""
 
 
 @dataclass(frozen=True)
 class PlannedDose:
-    daily_mg: Fraction
-    doses_per_day: int
-    per_dose_mg: Fraction
-    units_per_dose: Fraction
-    """Tablets (possibly ½) or mL of the product per administration."""
+    """A daily regimen of one product: the amount of each administration."""
+
     product: Product
+    administrations: tuple[Administration, ...]
+
+    @classmethod
+    def even(cls, product: Product, doses_per_day: int, units: Fraction) -> PlannedDose:
+        return cls(product, tuple(Administration(when, units) for when in SLOTS[doses_per_day]))
+
+    @property
+    def doses_per_day(self) -> int:
+        return len(self.administrations)
+
+    @property
+    def daily_mg(self) -> Fraction:
+        return sum((a.units for a in self.administrations), Fraction(0)) * (self.product.strength_mg or 0)
+
+    @property
+    def is_even(self) -> bool:
+        return len({a.units for a in self.administrations}) == 1
+
+    def amount(self, administration: Administration) -> str:
+        """"1½ tablets (0.75 mg)"."""
+        form = DoseForm(self.product.ingredient, self.product.code or "", self.product.display,
+                        _kind(self.product), self.product.strength_mg or Fraction(0))
+        return f"{form.amount(administration.units)} ({mg(administration.units * form.strength_mg)})"
+
+    @property
+    def per_administration(self) -> tuple[tuple[str, str], ...]:
+        """(time of day, amount) of each administration, for tables and the patient handout."""
+        return tuple((SLOT_NAMES[a.when], self.amount(a)) for a in self.administrations)
 
     @property
     def instruction(self) -> str:
-        amount = f"{number(self.units_per_dose)} {self.product.unit}"
-        if self.product.unit != "mL" and self.units_per_dose > 1:
-            amount += "s"
-        times = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
-        return f"{amount} of {self.product.display} ({number(self.per_dose_mg)} mg) " \
-               f"{times.get(self.doses_per_day, f'{self.doses_per_day} times daily')}"
+        """The dose instructions a prescription carries: amount per administration and timing."""
+        if self.is_even:
+            first = self.administrations[0]
+            amount = self.amount(first)
+            units, strength = amount.split(" (")
+            return f"{units} of {self.product.display} ({strength} {TIMES_A_DAY[self.doses_per_day]}"
+        parts = [f"{self.amount(a)} {SLOT_WORDS[a.when]}" for a in self.administrations]
+        return f"{self.product.display}: {', '.join(parts[:-1])} and {parts[-1]}"
+
+    def dosage(self) -> list[dict[str, object]]:
+        """FHIR R4 ``dosageInstruction``: one line per distinct amount, each with its times of day."""
+        unit = _UNIT_CODES.get(self.product.unit, "{tablet}")
+        groups: dict[Fraction, list[str]] = {}
+        for administration in self.administrations:
+            groups.setdefault(administration.units, []).append(administration.when)
+        lines: list[dict[str, object]] = []
+        for units, whens in groups.items():
+            repeat: dict[str, object] = {"frequency": len(whens), "period": 1, "periodUnit": "d"}
+            if len(groups) > 1:
+                repeat["when"] = whens
+            text = self.instruction if len(groups) == 1 else \
+                f"{self.amount(Administration('', units))} of {self.product.display} " \
+                f"{' and '.join(SLOT_WORDS[w] for w in whens)}"
+            lines.append({
+                "sequence": 1, "text": text, "timing": {"repeat": repeat}, "route": _ORAL_ROUTE,
+                "doseAndRate": [{"doseQuantity": {"value": float(units), "unit": unit,
+                                                  "system": "http://unitsofmeasure.org", "code": unit}}],
+            })
+        return lines
 
 
+def distribute(form: DoseForm, product: Product, daily_mg: Fraction, doses_per_day: int,
+               max_units: Fraction | None = MAX_UNITS_PER_ADMINISTRATION) -> PlannedDose | None:
+    """``daily_mg`` as whole steps of ``form`` over at most ``doses_per_day`` administrations, the larger
+    amounts first at bedtime, then in the morning; ``None`` if it is not a whole number of steps or needs more
+    than ``max_units`` tablets or capsules at one time."""
+    steps = daily_mg / form.step_mg
+    if steps.denominator != 1 or steps <= 0:
+        return None
+    count = int(steps)
+    per_day = max(1, min(doses_per_day, count, 4))
+    base, extra = divmod(count, per_day)
+    slots = SLOTS[per_day]
+    larger = {slot for slot in LARGER_FIRST if slot in slots}
+    larger = set([slot for slot in LARGER_FIRST if slot in larger][:extra])
+    administrations = tuple(Administration(slot, (base + (slot in larger)) * form.step_units) for slot in slots)
+    if form.is_solid and max_units is not None and max(a.units for a in administrations) > max_units:
+        return None
+    return PlannedDose(product, administrations)
 
 
-def round_up_dose(target_daily_mg: Fraction, ingredient: str, doses_per_day: int, terminology: Terminology,
-                  below_mg: Fraction | None = None) -> PlannedDose | None:
-    """The smallest givable daily dose ≥ ``target_daily_mg`` (and < ``below_mg`` when given), with the same
-    dose at each of ``doses_per_day`` administrations; ``None`` if no such dose exists.
+@dataclass(frozen=True)
+class Planner:
+    """Givable doses of one drug: the forms, their products and the equivalences."""
 
-    Tablets first — whole or half tablets of one strength per dose, whole tablets and larger strengths
-    preferred; for diazepam, then the 1 mg/mL solution in 0.5 mL, then 0.1 mL steps (an oral syringe's
-    graduation) when tablets cannot make the step.
-    """
-    doses_per_day = max(1, doses_per_day)
-    per_dose_target = max(target_daily_mg, Fraction(0)) / doses_per_day
-    ceiling = below_mg / doses_per_day if below_mg is not None else None
+    ingredient: str
+    terminology: Terminology
+    forms: DoseForms
+    table: EquivalenceTable = "ashton"
 
-    def givable(per_dose: Fraction) -> bool:
-        return per_dose > 0 and (ceiling is None or per_dose < ceiling)
+    def product(self, form: DoseForm) -> Product:
+        product = self.terminology.product([SimpleCoding(RXNORM, form.code)])
+        assert product is not None, f"dose_forms.json code {form.code} is not in products.json"
+        return product
 
-    tablets = [(strength, product) for strength in terminology.tablet_strengths_mg(ingredient)
-               if (product := terminology.tablet_product(ingredient, strength)) is not None]
-    if tablets:
-        best = min(_round_up(per_dose_target, strength / 2) for strength, _ in tablets)
-        if givable(best):
-            strength, product = max(
-                ((s, p) for s, p in tablets if (best / (s / 2)).denominator == 1),
-                key=lambda option: ((best / option[0]).denominator == 1, option[0]),
-            )
-            return PlannedDose(best * doses_per_day, doses_per_day, best, best / strength, product)
-    if ingredient == "diazepam":
-        solution = terminology.product([SimpleCoding(RXNORM, DIAZEPAM_SOLUTION_1_MG_PER_ML)])
-        assert solution is not None and solution.strength_mg is not None
-        for step_ml in SOLUTION_STEPS_ML:
-            per_dose = _round_up(per_dose_target, step_ml * solution.strength_mg)
-            if givable(per_dose):
-                return PlannedDose(per_dose * doses_per_day, doses_per_day, per_dose,
-                                   per_dose / solution.strength_mg, solution)
-    return None
+    def form_of(self, product: Product | None) -> DoseForm | None:
+        return self.forms.by_code(product.code) if product is not None else None
+
+    def equivalent_mg(self, table: EquivalenceTable | None = None) -> Fraction | None:
+        return self.terminology.equivalent_oral_dose_mg(self.ingredient, table or self.table)
+
+    def de(self, daily_mg: Fraction, table: EquivalenceTable | None = None) -> Fraction | None:
+        equivalent = self.equivalent_mg(table)
+        return daily_mg * 10 / equivalent if equivalent else None
+
+    def final_step_mg(self, product: Product | None) -> Fraction:
+        """The dose a stop may be made from (§9.1): ≤ 2 mg diazepam-equivalent under either table, or the
+        smallest dose the product in use can give."""
+        by_table = [FINAL_DOSE_DE * e / 10 for t in TABLES if (e := self.equivalent_mg(t)) is not None]
+        smallest = self.forms.smallest_givable_mg(self.ingredient, product)
+        return max([*by_table, smallest or Fraction(0)])
+
+    def doses_allowed(self, daily_mg: Fraction, current_per_day: int) -> int:
+        """Fewer administrations in the low-dose band (≤ 10 mg diazepam-equivalent): about one per 2.5 mg
+        diazepam-equivalent, so the last steps are a single daily dose."""
+        de = self.de(daily_mg)
+        if de is None or de > LOW_DOSE_DE:
+            return current_per_day
+        return max(1, min(current_per_day, math.ceil(de / CONSOLIDATE_DE)))
+
+    def grids(self, form: DoseForm, daily_mg: Fraction, per_day: int) -> tuple[Fraction, ...]:
+        """Daily-dose steps of a form: liquids in equal measured volumes at each administration first, else in
+        single measured steps."""
+        if form.kind != "liquid":
+            return (form.step_mg,)
+        return (form.step_mg * self.doses_allowed(daily_mg, per_day), form.step_mg)
+
+    def _options(self, daily_of: list[tuple[DoseForm, Fraction]], per_day: int) -> list[PlannedDose]:
+        """The doses that can be given; more than four units at a time only when nothing else can (a patient
+        already taking many tablets at once)."""
+        for max_units in (MAX_UNITS_PER_ADMINISTRATION, None):
+            doses = [dose for form, daily in daily_of
+                     if (dose := distribute(form, self.product(form), daily, self.doses_allowed(daily, per_day),
+                                            max_units)) is not None]
+            if doses:
+                return doses
+        return []
+
+    def next_dose(self, current_mg: Fraction, limit_percent: Fraction, per_day: int,
+                  previous: Product | None) -> PlannedDose | None:
+        """The largest reduction of at most ``limit_percent`` that can be given, or ``None``.
+
+        The product in use (``previous``) is kept when it can make a step within the limit, then another
+        strength of the same kind of form, then tablets and capsules, then orally disintegrating tablets, then
+        liquids; within each, the dose nearest the limit, then the larger strength."""
+        target = current_mg * (1 - limit_percent / 100)
+        daily_of = [(form, max(Fraction(math.ceil(target / grid)), Fraction(1)) * grid)
+                    for form in self.forms.forms(self.ingredient) for grid in self.grids(form, target, per_day)]
+        daily_of = [(form, daily) for form, daily in daily_of if daily < current_mg]
+        options = self._options(daily_of, per_day)
+        kind = _kind(previous) if previous is not None else None
+        for preferred in (lambda dose: previous is not None and dose.product.code == previous.code,
+                          lambda dose: _kind(dose.product) == kind,
+                          lambda dose: _KIND_RANK[_kind(dose.product)] == 0,
+                          lambda dose: _KIND_RANK[_kind(dose.product)] == 1,
+                          lambda dose: True):
+            pool = [dose for dose in options if preferred(dose)]
+            if pool:
+                return min(pool, key=lambda dose: (not dose.is_even and _kind(dose.product) == "liquid",
+                                                   dose.daily_mg, -(dose.product.strength_mg or 0)))
+        return None
+
+    def largest_dose_below(self, current_mg: Fraction, per_day: int, previous: Product | None
+                           ) -> PlannedDose | None:
+        """The nearest givable dose below ``current_mg``, any form: for when no step keeps the pace."""
+        daily_of = [(form, (Fraction(math.ceil(current_mg / grid)) - 1) * grid)
+                    for form in self.forms.forms(self.ingredient) for grid in self.grids(form, current_mg, per_day)]
+        options = self._options(daily_of, per_day)
+        return max(options, key=lambda dose: (dose.daily_mg, dose.product.code == (previous.code if previous else None),
+                                              -_KIND_RANK[_kind(dose.product)], dose.product.strength_mg or 0),
+                   default=None)
+
+    def nearest_dose(self, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
+        """The givable dose nearest ``daily_mg`` (ties: the higher), solids before liquids: for a switch."""
+        options: list[PlannedDose] = []
+        for form in self.forms.forms(self.ingredient):
+            lower = Fraction(math.floor(daily_mg / form.step_mg)) * form.step_mg
+            candidates = [(form, lower + form.step_mg if lower < daily_mg else lower)]
+            if 0 < lower < daily_mg:
+                candidates.append((form, lower))
+            options += self._options(candidates, per_day)
+        return min(options, key=lambda dose: (not _is_solid(dose), abs(dose.daily_mg - daily_mg), -dose.daily_mg,
+                                              _KIND_RANK[_kind(dose.product)], -(dose.product.strength_mg or 0)),
+                   default=None)
+
+    def limits_text(self) -> str:
+        """The smallest amount of each kind of form, in a prescriber's words: why no smaller step exists."""
+        forms = self.forms.forms(self.ingredient)
+        smallest = []
+        for form in forms:
+            if form.kind != "liquid" and form.strength_mg != min(f.strength_mg for f in forms if f.kind == form.kind):
+                continue
+            unit = {"tablet": "tablet", "odt": "orally disintegrating tablet", "capsule": "capsule"}.get(form.kind)
+            if unit is None:
+                what = f"{number(form.step_units)} mL of the {number(form.strength_mg)} mg/mL liquid"
+            else:
+                what = f"{'half a scored' if form.scored and form.kind == 'tablet' else 'one'} " \
+                       f"{number(form.strength_mg)} mg {unit}"
+            smallest.append(f"{what} ({mg(form.step_mg)})")
+        return "; ".join(smallest)
 
 
-def largest_dose_below(current_daily_mg: Fraction, ingredient: str, doses_per_day: int, terminology: Terminology
-                       ) -> PlannedDose | None:
-    """The largest givable tablet dose below the current one — for when no step within the pace exists."""
-    doses_per_day = max(1, doses_per_day)
-    per_dose_now = current_daily_mg / doses_per_day
-    best: PlannedDose | None = None
-    for strength in terminology.tablet_strengths_mg(ingredient):
-        product = terminology.tablet_product(ingredient, strength)
-        half = strength / 2
-        per_dose = (Fraction(math.ceil(per_dose_now / half)) - 1) * half
-        if product is not None and per_dose > 0 and (best is None or per_dose > best.per_dose_mg):
-            best = PlannedDose(per_dose * doses_per_day, doses_per_day, per_dose, per_dose / strength, product)
-    return best
-
-
-def _round_up(value: Fraction, granularity: Fraction) -> Fraction:
-    return Fraction(math.ceil(value / granularity)) * granularity
+def _is_solid(dose: PlannedDose) -> bool:
+    return _kind(dose.product) != "liquid"
 
 
 @dataclass(frozen=True)
@@ -113,18 +292,70 @@ class TaperPlanStep:
     """``None`` for the final step: stop."""
     reduction_percent: Fraction
     exceeds_pace: bool = False
-    """No givable dose makes a step within the pace: this step is larger (consider diazepam, rec. 7)."""
+    reason: str | None = None
+    """Why a step is larger than the pace, in a prescriber's words."""
+    extra: PlannedDose | None = None
+    """A second product taken at the same time (a diazepam-switch stage: the native drug's remainder)."""
+
+    @property
+    def daily_mg(self) -> Fraction:
+        return self.dose.daily_mg if self.dose is not None else Fraction(0)
 
 
 @dataclass(frozen=True)
 class TaperPlan:
     ingredient: str
     start: date
+    start_mg: Fraction
     step_percent: Fraction
     interval_days: int
     steps: tuple[TaperPlanStep, ...]
+    final_mg: Fraction
+    """A stop is made only from this daily dose or less (§9.1)."""
+    stop_de: Fraction | None = None
+    """Diazepam-equivalent of the dose the stop is made from: the lower of the two tables."""
+    switched_from: str | None = None
+    switch_stages: tuple[TaperPlanStep, ...] = ()
+    """Diazepam-switch plan: the substitution stages before the diazepam steps (``dose`` diazepam, ``extra`` the
+    native drug still taken)."""
     pauses_allowed: bool = True
     """Seed guidance: "pauses are acceptable when withdrawal symptoms emerge"; no fixed timeline."""
+
+    @property
+    def reductions(self) -> tuple[TaperPlanStep, ...]:
+        return tuple(step for step in self.steps if step.dose is not None)
+
+    @property
+    def beyond_pace(self) -> tuple[TaperPlanStep, ...]:
+        return tuple(step for step in self.steps if step.exceeds_pace)
+
+    @property
+    def last_dose_mg(self) -> Fraction:
+        """The daily dose the stop is made from."""
+        doses = [step.daily_mg for step in (*self.switch_stages, *self.steps) if step.dose is not None]
+        return doses[-1] if doses else self.start_mg
+
+    @property
+    def last_day(self) -> int:
+        return self.steps[-1].day if self.steps else 0
+
+    @property
+    def headline(self) -> str:
+        """The pace and the number of steps actually planned."""
+        reductions = len(self.reductions)
+        text = (f"{reductions} reduction{'s' if reductions != 1 else ''} of at most {percent(self.step_percent)} of "
+                f"the current dose every {self.interval_days} days, then a stop from {mg(self.last_dose_mg)}/day "
+                f"— {len(self.steps)} steps over about {number(Fraction(self.last_day, 30), 1)} months if no "
+                "pause is needed")
+        if self.switch_stages:
+            days = " and ".join(str(stage.day) for stage in self.switch_stages)
+            stages = len(self.switch_stages)
+            text = (f"Switch from {self.switched_from} to diazepam in {stages} stage{'s' if stages != 1 else ''} "
+                    f"(day {days}), then {text}")
+        beyond = len(self.beyond_pace)
+        if beyond:
+            text += f". {beyond} step{'s are' if beyond != 1 else ' is'} larger than the pace (reason given)"
+        return text + "."
 
 
 def plan_pace(profile: TaperProfile, *, long_term: bool, older_adult: bool) -> tuple[Fraction, int]:
@@ -138,28 +369,96 @@ def plan_pace(profile: TaperProfile, *, long_term: bool, older_adult: bool) -> t
     return profile.step_limit_percent, 2 * profile.min_interval_days
 
 
+def _steps(planner: Planner, current: Fraction, per_day: int, product: Product | None, percent_: Fraction,
+           interval: int, start: date, first_day: int) -> tuple[list[TaperPlanStep], Fraction]:
+    steps: list[TaperPlanStep] = []
+    day = first_day
+    final = planner.final_step_mg(product)
+    while current > final and len(steps) < MAX_PLAN_STEPS:
+        day += interval
+        dose = planner.next_dose(current, percent_, per_day, product)
+        reason = None
+        if dose is None:  # no givable dose keeps the pace: the smallest reduction the forms allow, never a stop
+            dose = planner.largest_dose_below(current, per_day, product)
+            assert dose is not None, "a dose above the final-step dose always has a givable dose below it"
+            reason = (f"no marketed {planner.ingredient} form gives a dose between "
+                      f"{mg(current * (1 - percent_ / 100))} and {mg(current)}/day; the smallest amounts are "
+                      f"{planner.limits_text()}")
+        steps.append(TaperPlanStep(day, start + timedelta(days=day), dose, (current - dose.daily_mg) / current * 100,
+                                   reason is not None, reason))
+        current, per_day, product = dose.daily_mg, dose.doses_per_day, dose.product
+        final = planner.final_step_mg(product)
+    day += interval
+    steps.append(TaperPlanStep(day, start + timedelta(days=day), None, Fraction(100)))
+    return steps, final
+
+
 def taper_plan(current_daily_mg: Fraction, start: date, profile: TaperProfile, terminology: Terminology, *,
                ingredient: str = "diazepam", doses_per_day: int = 2, long_term: bool = False,
-               older_adult: bool = False, equivalent_mg: Fraction = Fraction(10)) -> TaperPlan:
-    """A whole schedule from ``current_daily_mg`` to zero, each step rounded up to givable doses.
+               older_adult: bool = False, table: EquivalenceTable = "ashton", product: Product | None = None,
+               forms: DoseForms | None = None) -> TaperPlan:
+    """The native-drug schedule from ``current_daily_mg`` to the final stop (see the module docstring).
 
-    ``equivalent_mg``: the oral dose of the drug ≈ 10 mg diazepam, for the final-step threshold (2 mg DE).
-    """
-    percent, interval = plan_pace(profile, long_term=long_term, older_adult=older_adult)
-    final_mg = FINAL_DOSE_DE * equivalent_mg / 10
-    steps: list[TaperPlanStep] = []
-    current = current_daily_mg
+    ``doses_per_day``: the patient's current regimen; ``product``: the product in use, kept while it can make
+    the steps (the drug's first listed form when not known)."""
+    planner = Planner(ingredient, terminology, forms or load_dose_forms(), table)
+    percent_, interval = plan_pace(profile, long_term=long_term, older_adult=older_adult)
+    steps, final = _steps(planner, current_daily_mg, doses_per_day, product, percent_, interval, start, 0)
+    return TaperPlan(ingredient, start, current_daily_mg, percent_, interval, tuple(steps), final,
+                     _stop_de(planner, steps, current_daily_mg))
+
+
+def diazepam_switch_plan(current_daily_mg: Fraction, start: date, profile: TaperProfile, terminology: Terminology,
+                         *, ingredient: str, doses_per_day: int = 2, long_term: bool = False,
+                         older_adult: bool = False, table: EquivalenceTable = "ashton",
+                         product: Product | None = None, forms: DoseForms | None = None) -> TaperPlan | None:
+    """Switch to a comparable diazepam dose (configured table) in two stages a week apart — half the dose first
+    where a half can be given — then diazepam steps at the same pace. ``None`` for diazepam itself or a drug
+    without an equivalence under ``table``."""
+    forms = forms or load_dose_forms()
+    native = Planner(ingredient, terminology, forms, table)
+    diazepam = Planner("diazepam", terminology, forms, table)
+    factor = native.de(Fraction(1))
+    if ingredient == "diazepam" or factor is None:
+        return None
+    percent_, interval = plan_pace(profile, long_term=long_term, older_adult=older_adult)
+    per_day = min(doses_per_day, 2)  # diazepam's long half-life: one or two doses a day suffice
+    stages: list[TaperPlanStep] = []
+    half = native.next_dose(current_daily_mg, Fraction(50), doses_per_day, product)
     day = 0
-    while current > 0 and len(steps) < MAX_PLAN_STEPS:
-        day += interval
-        per_day = doses_per_day if current > final_mg else 1
-        dose, exceeds = None, False
-        if current > final_mg:
-            dose = round_up_dose(current * (1 - percent / 100), ingredient, per_day, terminology, below_mg=current)
-            if dose is None:  # the tablets cannot make a step this small; never stop early because of it
-                dose, exceeds = largest_dose_below(current, ingredient, per_day, terminology), True
-        new = dose.daily_mg if dose is not None else Fraction(0)
-        steps.append(TaperPlanStep(day, start + timedelta(days=day), dose, (current - new) / current * 100,
-                                   exceeds and dose is not None))
-        current = new
-    return TaperPlan(ingredient, start, percent, interval, tuple(steps))
+    if half is not None:
+        first = diazepam.nearest_dose((current_daily_mg - half.daily_mg) * factor, per_day)
+        if first is not None:
+            stages.append(TaperPlanStep(day, start, first, _percent(native, current_daily_mg,
+                                                                     half.daily_mg, first.daily_mg), extra=half))
+            day += SWITCH_STAGE_DAYS
+    full = diazepam.nearest_dose(current_daily_mg * factor, per_day)
+    if full is None:
+        return None
+    stages.append(TaperPlanStep(day, start + timedelta(days=day), full,
+                                _percent(native, current_daily_mg, Fraction(0), full.daily_mg)))
+    steps, final = _steps(diazepam, full.daily_mg, full.doses_per_day, full.product, percent_, interval, start, day)
+    return TaperPlan("diazepam", start, current_daily_mg, percent_, interval, tuple(steps), final,
+                     _stop_de(diazepam, steps, full.daily_mg),
+                     switched_from=ingredient, switch_stages=tuple(stages))
+
+
+def _stop_de(planner: Planner, steps: list[TaperPlanStep], start_mg: Fraction) -> Fraction | None:
+    doses = [step.daily_mg for step in steps if step.dose is not None]
+    known = [de for table in TABLES if (de := planner.de(doses[-1] if doses else start_mg, table)) is not None]
+    return min(known, default=None)
+
+
+def _percent(native: Planner, start_mg: Fraction, native_mg: Fraction, diazepam_mg: Fraction) -> Fraction:
+    """Reduction of the total diazepam-equivalent (configured table) at a switch stage."""
+    before = native.de(start_mg) or Fraction(1)
+    return (before - (native.de(native_mg) or 0) - diazepam_mg) / before * 100
+
+
+def switch_recommended(native: TaperPlan, switch: TaperPlan | None) -> bool:
+    """The diazepam switch is recommended when the native drug cannot keep the pace, or can stop only from
+    above 2 mg diazepam-equivalent under both tables, and the switch plan does better."""
+    if switch is None:
+        return False
+    return len(switch.beyond_pace) < len(native.beyond_pace) or (
+        not switch.beyond_pace and native.stop_de is not None and native.stop_de > FINAL_DOSE_DE)

@@ -13,17 +13,32 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import urlencode
 
+from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Link, Suggestion
-from cds_service.clinical.history import BenzodiazepineHistory, DoseStep, counts_toward_taper, course_de
+from cds_service.clinical.history import (
+    FINAL_STEP_PRIOR_REDUCTIONS,
+    BenzodiazepineHistory,
+    DoseStep,
+    counts_toward_taper,
+    course_de,
+)
 from cds_service.clinical.medications import MedicationCourse
-from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
-from cds_service.clinical.taper_plan import PlannedDose, round_up_dose
+from cds_service.clinical.taper_plan import (
+    FINAL_DOSE_DE,
+    SWITCH_STAGE_DAYS,
+    PlannedDose,
+    Planner,
+    diazepam_switch_plan,
+)
+from cds_service.clinical.taper_plan import (
+    TABLE_NAMES as TABLE_NAMES,
+)
+from cds_service.clinical.terminology import RXNORM
 from cds_service.clinical.wording import mg, number, percent
-
-TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
 
 
 @dataclass(frozen=True)
@@ -112,22 +127,47 @@ def _already_reduced_percent(history: BenzodiazepineHistory, days: int) -> Fract
     return max(Fraction(0), (1 - history.current_de / start) * 100)
 
 
+def is_final_step(facts: ClinicalFacts) -> bool:
+    """The final step (docs/clinical-reference.md §9.1): after ≥ 2 reductions in the episode, the current total
+    is ≤ 2 mg diazepam-equivalent under either table, or is the smallest dose the patient's product can give
+    (half the smallest marketed scored tablet, one smallest capsule). Exempt from the abrupt and rate rules."""
+    history = facts.history
+    if history.current_de is None or sum(1 for s in history.steps if s.is_reduction) < FINAL_STEP_PRIOR_REDUCTIONS:
+        return False
+    if any((de := facts.history_under(t).current_de) is not None and de <= FINAL_DOSE_DE for t in TABLE_NAMES):
+        return True
+    draft = benzodiazepine_draft(facts)
+    current = _current_mg(facts, draft) if draft is not None else None
+    if draft is None or current is None or history.current_ingredients != {draft.product.ingredient}:
+        return False
+    in_use = _current_product(facts, draft) or draft.product
+    smallest = load_dose_forms().smallest_givable_mg(draft.product.ingredient, in_use)
+    return smallest is not None and current <= smallest
+
+
+def _planner(facts: ClinicalFacts, ingredient: str) -> Planner:
+    return Planner(ingredient, facts.terminology, load_dose_forms(), facts.table)
+
+
 def compliant_step(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[PlannedDose | None, Fraction]:
-    """The largest compliant next step for the draft's drug, rounded up to givable doses, and the limit used.
-    ``None`` when no reduction is allowed now (the fix is then to keep the current dose)."""
+    """The largest compliant next step for the draft's drug that can be given, and the limit used; the
+    draft's product is kept when it can give that step (same planner as the taper-plan page).
+    ``None`` when no reduction is allowed now or no givable dose keeps the limit."""
     history = facts.history
     allowed = allowed_reduction_percent(facts, history)
     draft = assessment.draft
     equivalent = facts.terminology.equivalent_oral_dose_mg(draft.product.ingredient, facts.table)
-    if allowed <= 0 or equivalent is None or history.current_de is None:
+    current_drug_mg = _current_mg(facts, draft)
+    if allowed <= 0 or equivalent is None or history.current_de is None or not current_drug_mg:
         return None, allowed
     drafted_de = _draft_de(facts, draft)
     others_de = (history.proposed_de or Fraction(0)) - drafted_de
-    target_total = history.current_de * (1 - allowed / 100)
-    target_mg = (target_total - others_de) * equivalent / 10
-    current_drug_mg = _current_mg(facts, draft)
-    dose = round_up_dose(target_mg, draft.product.ingredient, doses_per_day(facts, draft), facts.terminology,
-                         below_mg=current_drug_mg)
+    target_mg = (history.current_de * (1 - allowed / 100) - others_de) * equivalent / 10
+    if target_mg <= 0:
+        return None, allowed
+    drug_limit = (1 - target_mg / current_drug_mg) * 100
+    dose = _planner(facts, draft.product.ingredient).next_dose(
+        current_drug_mg, drug_limit, current_doses_per_day(facts, draft), draft.product)
     return dose, allowed
 
 
@@ -137,15 +177,23 @@ def _draft_de(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction:
     return course_de(draft, facts.terminology, facts.table) or Fraction(0)
 
 
+def _current_orders(facts: ClinicalFacts, draft: MedicationCourse) -> list[MedicationCourse]:
+    today = facts.evaluation.at.date()
+    return [course for course in facts.courses.existing
+            if course.kind == "order" and course.product.ingredient == draft.product.ingredient
+            and course.covers(today) and isinstance(course.dose, DailyDose)]
+
+
 def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | None:
     """The drafted drug's current daily mg (before this call), from the orders it replaces."""
-    today = facts.evaluation.at.date()
-    total = Fraction(0)
-    for course in facts.courses.existing:
-        if course.kind == "order" and course.product.ingredient == draft.product.ingredient and course.covers(today) \
-                and isinstance(course.dose, DailyDose):
-            total += course.dose.mg
+    total = sum((course.dose.mg for course in _current_orders(facts, draft) if isinstance(course.dose, DailyDose)),
+                Fraction(0))
     return total or None
+
+
+def _current_product(facts: ClinicalFacts, draft: MedicationCourse) -> Product | None:
+    orders = _current_orders(facts, draft)
+    return orders[0].product if orders else None
 
 
 def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
@@ -158,15 +206,30 @@ def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 
 
 def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
-    """``dose`` in the draft's own tablets when whole or half tablets of them give it, so that an update
-    changes only the dose. A client that keeps its own unit count and applies only a product change (the
-    public sandbox, docs/service-contract.md §8) then never pairs that count with another strength."""
+    """``dose`` in the draft's own tablets when whole tablets, or halves of a scored tablet, give every
+    administration, so that an update changes only the dose. A client that keeps its own unit count and applies
+    only a product change (the public sandbox, docs/service-contract.md §8) then never pairs that count with
+    another strength."""
     own = draft.product
     if own.ingredient != dose.product.ingredient or own.dose_form != "Oral Tablet" or not own.strength_mg \
             or not own.code or own.combination:
         return dose
-    units = dose.per_dose_mg / own.strength_mg
-    return replace(dose, units_per_dose=units, product=own) if (units * 2).denominator == 1 else dose
+    listed = load_dose_forms().by_code(own.code)
+    step = Fraction(1, 2) if listed is not None and listed.scored else Fraction(1)
+    per_unit = dose.product.strength_mg or Fraction(0)
+    units = [a.units * per_unit / own.strength_mg for a in dose.administrations]
+    if any((unit / step).denominator != 1 for unit in units):
+        return dose
+    return PlannedDose(own, tuple(replace(a, units=unit) for a, unit in zip(dose.administrations, units, strict=True)))
+
+
+def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
+    """Administrations per day of the patient's current regimen of the draft's drug (its active orders, read by
+    the one dose parser), else of the draft as written."""
+    counts = [course.dose.administrations_per_day for course in _current_orders(facts, draft)
+              if isinstance(course.dose, DailyDose)]
+    known = sum((count for count in counts if count is not None), Fraction(0))
+    return max(1, min(round(known), 4)) if known >= 1 else doses_per_day(facts, draft)
 
 
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
@@ -177,26 +240,57 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
     updated: dict[str, Any] = copy.deepcopy(original)
     updated["status"] = "draft"
     dose = in_draft_product(draft, dose)
-    product = dose.product
-    if product is not draft.product or "medicationCodeableConcept" not in updated:
-        updated["medicationCodeableConcept"] = {
-            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product.code,
-                        "display": product.display}],
-            "text": product.display,
+    if dose.product is not draft.product or "medicationCodeableConcept" not in updated:
+        updated["medicationCodeableConcept"] = _medication(dose.product)
+        updated.pop("medicationReference", None)
+    updated["dosageInstruction"] = dose.dosage()
+    return Action(type="update", resource=updated,
+                  description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)")
+
+
+def _medication(product: Product) -> dict[str, Any]:
+    return {"coding": [{"system": RXNORM, "code": product.code, "display": product.display}], "text": product.display}
+
+
+def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggestion | None:
+    """Switch to diazepam in two stages (Joint Guideline rec. 7, Table 7 note): this draft becomes the first
+    stage's remaining dose of the drug, and a diazepam order is created for the rest."""
+    current = _current_mg(facts, draft)
+    profile = profile_of(facts)
+    if current is None or draft.product.ingredient == "diazepam":
+        return None
+    plan = diazepam_switch_plan(current, facts.evaluation.at.date(), profile, facts.terminology,
+                                ingredient=draft.product.ingredient, doses_per_day=current_doses_per_day(facts, draft),
+                                long_term=facts.history.is_long_term, older_adult=is_older_adult(facts),
+                                table=facts.table, product=_current_product(facts, draft) or draft.product)
+    if plan is None or not plan.switch_stages:
+        return None
+    first = plan.switch_stages[0]
+    assert first.dose is not None
+    if first.extra is not None:
+        update = update_draft_action(facts, draft, first.extra)
+        diazepam: dict[str, Any] = {
+            "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+            "subject": {"reference": f"Patient/{facts.evaluation.patient_id}"},
+            "authoredOn": facts.evaluation.at.date().isoformat(),
+            "medicationCodeableConcept": _medication(first.dose.product), "dosageInstruction": first.dose.dosage(),
         }
-    unit = "mL" if product.unit == "mL" else "{tablet}"
-    updated["dosageInstruction"] = [{
-        "text": dose.instruction,
-        "timing": {"repeat": {"frequency": dose.doses_per_day, "period": 1, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": {"value": float(dose.units_per_dose), "unit": unit,
-                                          "system": "http://unitsofmeasure.org", "code": unit}}],
-    }]
-    return Action(type="update", description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)",
-                  resource=updated)
+        create = Action(type="create", resource=diazepam,
+                        description=f"Order {first.dose.instruction} ({mg(first.dose.daily_mg)}/day)")
+        actions: tuple[Action, ...] = (create, update) if update is not None else ()
+        label = (f"Switch to diazepam over 1–2 weeks: {mg(first.dose.daily_mg)}/day diazepam with "
+                 f"{mg(first.extra.daily_mg)}/day {draft.product.ingredient} for {SWITCH_STAGE_DAYS} days, "
+                 f"then {mg(plan.switch_stages[-1].daily_mg)}/day diazepam ({TABLE_NAMES[facts.table]} table)")
+    else:
+        change = update_draft_action(facts, draft, first.dose)
+        actions = (change,) if change is not None else ()
+        label = f"Switch to diazepam {mg(first.dose.daily_mg)}/day ({TABLE_NAMES[facts.table]} table)"
+    return Suggestion(label=label, actions=actions) if actions else None
 
 
 def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[Suggestion, ...]:
-    """One click: the largest compliant step; or, when none is allowed now, keep the current dose."""
+    """One click: the largest compliant step that can be given; or, when none is allowed now, keep the current
+    dose — and where the drug's forms cannot keep the pace, a switch to diazepam."""
     dose, allowed = compliant_step(facts, assessment)
     draft = assessment.draft
     if dose is not None:
@@ -204,31 +298,34 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
         if action is not None:
             label = f"Reduce to {mg(dose.daily_mg)}/day instead (≤ {percent(allowed)} step)"
             return (Suggestion(label=label, actions=(action,), is_recommended=True),)
+    suggestions: list[Suggestion] = []
     if draft.resource_id:
         keep = Action(type="delete", description="Withdraw this change and keep the current dose for now",
                       resource_id=f"MedicationRequest/{draft.resource_id}")
+        ingredient = draft.product.ingredient
         why = "too soon after the last change" if allowed == 0 else \
-            f"no tablet step of at most {percent(allowed)} exists"
-        return (Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,)),)
-    return ()
-
-
-PLANNABLE_INGREDIENTS = frozenset({"alprazolam", "chlordiazepoxide", "clobazam", "clonazepam", "clorazepate",
-                                   "diazepam", "estazolam", "lorazepam", "oxazepam", "temazepam", "triazolam"})
+            f"no marketed {ingredient} form gives a step of at most {percent(allowed)}; the smallest amounts are " \
+            f"{_planner(facts, ingredient).limits_text()}"
+        suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,)))
+    if allowed > 0:
+        switch = _switch_suggestion(facts, draft)
+        if switch is not None:
+            suggestions.append(switch)
+    return tuple(suggestions)
 
 
 def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...]:
     """A link to the taper-plan page for the patient's situation (never identifiers), when it can be drawn."""
     base = facts.evaluation.settings.taper_plan_url
     current = _current_mg(facts, draft)
-    if base is None or current is None or draft.product.ingredient not in PLANNABLE_INGREDIENTS:
+    if base is None or current is None or draft.product.ingredient not in load_dose_forms().ingredients:
         return ()
     age = facts.patient.age_on(facts.evaluation.at.date())
     query = urlencode({
         "drug": draft.product.ingredient, "dose": number(current), "profile": profile_of(facts).code,
         "long_term": "yes" if facts.history.is_long_term else "no",
         "age": "unknown" if age is None else ("65-plus" if age >= OLDER_ADULT_AGE else "under-65"),
-        "doses_per_day": doses_per_day(facts, draft),
+        "doses_per_day": current_doses_per_day(facts, draft),
     })
     return (Link(label=f"Proposed {draft.product.ingredient} taper schedule", url=f"{base}?{query}"),)
 

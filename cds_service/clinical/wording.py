@@ -47,8 +47,8 @@ def percent(value: Fraction) -> str:
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
 """Characters that make emphasis, code, links, images, tables or strike-through anywhere in a line."""
-_LINE_START = re.compile(r"^([#>+-]|\d+[.)])")
-"""What makes a heading, quote, list or numbered list at the start of a line."""
+_LINE_START = re.compile(r"^([#+-]|\d+(?=[.)]))")
+"""What makes a heading or a list (a quote marker is already an entity) at the start of a line."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -59,5 +59,6 @@ def plain_text(value: object, limit: int = MAX_RECORD_TEXT) -> str:
     text = " ".join(_CONTROL.sub(" ", str(value)[: limit * 4]).split())  # bounded work for any input
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    text = _LINE_START.sub(r"\\\1", _MARKDOWN.sub(r"\\\1", text))
+    text = _LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1),
+                           _MARKDOWN.sub(r"\\\1", text))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -6,12 +6,11 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.profiles import PROFILE_CODES
 
-PLANNABLE = tuple(sorted(
-    ingredient for ingredient in ("alprazolam", "chlordiazepoxide", "clobazam", "clonazepam", "clorazepate",
-                                  "diazepam", "estazolam", "lorazepam", "oxazepam", "temazepam", "triazolam")
-))
+PLANNABLE = load_dose_forms().ingredients
+"""Every drug with marketed oral forms in the dose-form table."""
 
 
 class TaperPlanQuery(Schema):
@@ -25,6 +24,8 @@ class TaperPlanQuery(Schema):
     long_term = fields.Boolean(load_default=False, truthy={"yes", "1", "true"}, falsy={"no", "0", "false"})
     age = fields.String(load_default="unknown", validate=validate.OneOf(["under-65", "65-plus", "unknown"]))
     doses_per_day = fields.Integer(load_default=2, validate=validate.Range(min=1, max=4))
+    view = fields.String(load_default="plans", validate=validate.OneOf(["plans", "handout"]))
+    plan = fields.String(load_default="native", validate=validate.OneOf(["native", "switch"]))
 
 
 def load_query(args: Any) -> dict[str, Any]:

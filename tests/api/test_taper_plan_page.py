@@ -54,23 +54,25 @@ def test_rate_cards_link_to_the_plan_for_the_patients_situation() -> None:
     url = urlsplit(link["url"])
     assert (url.scheme, url.netloc, url.path) == ("https", "cds.example.org", "/taper-plan")
     assert parse_qs(url.query) == {"drug": ["diazepam"], "dose": ["20"], "profile": ["summary"],
-                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["1"]}
+                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["2"]}
     assert "p1" not in link["url"] and "1977" not in link["url"], "no identifiers in the URL"
     assert app.test_client().get(link["url"].removeprefix("https://cds.example.org")).status_code == 200
 
 
-@pytest.mark.parametrize(("query", "heading", "first_row", "fragment"), [
+@pytest.mark.parametrize(("query", "heading", "rows", "fragment"), [
     ("drug=diazepam&dose=12.5&profile=joint-2025&long_term=yes&age=65-plus", "diazepam 12.5 mg/day",
-     ("0", "12.5", "12.5"), "Steps of at most <strong>10 %</strong>"),
-    ("drug=lorazepam&dose=2", "lorazepam 2 mg/day", ("0", "2", "20"),
-     "1.5 tablets of lorazepam 0.5 MG Oral Tablet (0.75 mg) twice daily"),
-    ("drug=clonazepam&dose=0.25", "clonazepam 0.25 mg/day", ("0", "0.25", "5"), "Steps of at most <strong>25 %"),
+     [("0", "12.5", "12.5", "12.5"), ("30", "12", "12", "12")], "22 reductions of at most 10 % of the current dose"),
+    ("drug=lorazepam&dose=2", "lorazepam 2 mg/day", [("0", "2", "20", "10"), ("14", "1.5", "15", "7.5")],
+     "Morning: ½ tablet (0.5 mg)<br>Bedtime: 1 tablet (1 mg)"),
+    ("drug=clonazepam&dose=0.25", "clonazepam 0.25 mg/day", [("0", "0.25", "5", "2.5"), ("14", "0.125", "2.5", "1.25")],
+     "Once a day: 1 orally disintegrating tablet (0.125 mg)"),
 ])
-def test_plan_page_prints_numbers_exactly(client: FlaskClient, query: str, heading: str, first_row: tuple[str, ...],
-                                          fragment: str) -> None:
-    """The page takes the cards' formatter: 20 is "20" (not "2"), 0.25 and 12.5 as they are."""
+def test_plan_page_prints_numbers_exactly(client: FlaskClient, query: str, heading: str,
+                                          rows: list[tuple[str, ...]], fragment: str) -> None:
+    """The page takes the cards' formatter: 20 is "20" (not "2"), 0.125, 0.25 and 12.5 as they are; both tables'
+    diazepam-equivalents."""
     page = client.get(f"/taper-plan?{query}").get_data(as_text=True)
     assert f"<h1>Proposed taper: {heading}</h1>" in page and fragment in page
-    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>",
-                      page)
-    assert rows[0] == first_row
+    found = re.findall(r"<tr(?: class=\"beyond\")?><td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+)</td>\s*"
+                       r"<td>.*?</td>\s*<td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>", page)
+    assert found[:2] == rows

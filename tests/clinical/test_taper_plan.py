@@ -1,85 +1,191 @@
-"""Tablet rounding and whole taper schedules (issue #4 items 6 and 8): exact doses and the limit property."""
+"""Taper plans from marketed forms: exact doses per administration, the pace, the final step (issue #4 items 6
+and 8; docs/clinical-reference.md §9.1)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from fractions import Fraction
 
-from hypothesis import given
+import pytest
+from fhir.resources.R4B.dosage import Dosage
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_service.clinical.dose_forms import load_dose_forms
+from cds_service.clinical.dosing import DailyDose, daily_dose
 from cds_service.clinical.profiles import taper_profile
-from cds_service.clinical.taper_plan import round_up_dose, taper_plan
-from cds_service.clinical.terminology import load_terminology
+from cds_service.clinical.taper_plan import (
+    PlannedDose,
+    TaperPlan,
+    diazepam_switch_plan,
+    switch_recommended,
+    taper_plan,
+)
+from cds_service.clinical.terminology import RXNORM, SimpleCoding, load_terminology
 
 terminology = load_terminology()
+forms = load_dose_forms()
 START = date(2026, 3, 16)
 
 
-def test_round_up_prefers_whole_tablets_of_the_largest_strength() -> None:
-    dose = round_up_dose(Fraction(15), "diazepam", 1, terminology)
-    assert dose is not None and (dose.daily_mg, dose.units_per_dose, dose.product.code) == (15, 3, "197591")
-    assert dose.instruction == "3 tablets of diazepam 5 MG Oral Tablet (15 mg) once daily"
+def amounts(dose: PlannedDose | None) -> list[tuple[str, str]] | str:
+    return list(dose.per_administration) if dose is not None else "stop"
 
 
-def test_round_up_uses_half_tablets_then_solution() -> None:
-    half = round_up_dose(Fraction(5), "diazepam", 2, terminology)
-    assert half is not None and (half.per_dose_mg, half.units_per_dose, half.product.code) == (
-        Fraction(5, 2), Fraction(1, 2), "197591")
-    solution = round_up_dose(Fraction(27, 10), "diazepam", 2, terminology, below_mg=Fraction(3))
-    assert solution is not None and solution.product.code == "309843"
-    assert (solution.daily_mg, solution.units_per_dose) == (Fraction(14, 5), Fraction(7, 5))
+def plan_of(drug: str, mg: Fraction | int, per_day: int = 2, profile: str = "summary", **kwargs: bool) -> TaperPlan:
+    return taper_plan(Fraction(mg), START, taper_profile(profile), terminology, ingredient=drug, doses_per_day=per_day,
+                      **kwargs)
 
 
-def test_round_up_returns_none_when_no_step_below_the_current_dose_exists() -> None:
-    assert round_up_dose(Fraction(27, 10), "lorazepam", 2, terminology, below_mg=Fraction(3)) is None
-
-
-def test_summary_plan_from_20_mg() -> None:
-    plan = taper_plan(Fraction(20), START, taper_profile("summary"), terminology)
+def test_diazepam_plan_from_20_mg_twice_daily() -> None:
+    plan = plan_of("diazepam", 20)
     assert (plan.step_percent, plan.interval_days, plan.pauses_allowed) == (25, 14, True)
-    assert [s.dose.daily_mg if s.dose else 0 for s in plan.steps] == [
-        15, 12, 10, 8, 6, 5, 4, 3, Fraction(12, 5), 2, 0]
-    assert [s.day for s in plan.steps] == list(range(14, 155, 14))
+    assert [(s.day, s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps] == [
+        (14, 15, "197589", [("Morning", "½ tablet (5 mg)"), ("Bedtime", "1 tablet (10 mg)")]),
+        (28, 12, "197590", [("Morning", "3 tablets (6 mg)"), ("Bedtime", "3 tablets (6 mg)")]),
+        (42, 9, "197590", [("Morning", "2 tablets (4 mg)"), ("Bedtime", "2½ tablets (5 mg)")]),
+        (56, 7, "197590", [("Morning", "1½ tablets (3 mg)"), ("Bedtime", "2 tablets (4 mg)")]),
+        (70, 6, "197590", [("Morning", "1½ tablets (3 mg)"), ("Bedtime", "1½ tablets (3 mg)")]),
+        (84, 5, "197590", [("Morning", "1 tablet (2 mg)"), ("Bedtime", "1½ tablets (3 mg)")]),
+        (98, 4, "197590", [("Morning", "1 tablet (2 mg)"), ("Bedtime", "1 tablet (2 mg)")]),
+        (112, 3, "197590", [("Morning", "½ tablet (1 mg)"), ("Bedtime", "1 tablet (2 mg)")]),
+        (126, Fraction(5, 2), "197591", [("Once a day", "½ tablet (2.5 mg)")]),
+        (140, 2, "197590", [("Once a day", "1 tablet (2 mg)")]),
+        (154, 0, None, "stop"),
+    ]
     assert plan.steps[0].start == date(2026, 3, 30)
-    assert plan.steps[-1].dose is None and plan.steps[-1].reduction_percent == 100
+    assert plan.headline == ("10 reductions of at most 25 % of the current dose every 14 days, then a stop from "
+                             "2 mg/day — 11 steps over about 5.1 months if no pause is needed.")
 
 
-def test_long_term_plan_is_10_percent_per_month() -> None:
-    plan = taper_plan(Fraction(20), START, taper_profile("summary"), terminology, long_term=True)
+def test_lorazepam_keeps_the_pace_with_uneven_doses_and_the_liquid_then_says_why_it_cannot() -> None:
+    plan = plan_of("lorazepam", 3, per_day=3, long_term=True)
     assert (plan.step_percent, plan.interval_days) == (10, 30)
-    assert [s.dose.daily_mg for s in plan.steps[:4] if s.dose] == [18, 17, 16, 15]
+    assert [(s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps[:5]] == [
+        (Fraction(11, 4), "197900", [("Morning", "2 tablets (1 mg)"), ("Midday", "1½ tablets (0.75 mg)"),
+                                     ("Bedtime", "2 tablets (1 mg)")]),
+        (Fraction(5, 2), "197900", [("Morning", "1½ tablets (0.75 mg)"), ("Midday", "1½ tablets (0.75 mg)"),
+                                    ("Bedtime", "2 tablets (1 mg)")]),
+        (Fraction(9, 4), "197900", [("Morning", "1½ tablets (0.75 mg)"), ("Midday", "1½ tablets (0.75 mg)"),
+                                    ("Bedtime", "1½ tablets (0.75 mg)")]),
+        (Fraction(11, 5), "311376", [("Morning", "0.4 mL (0.8 mg)"), ("Midday", "0.3 mL (0.6 mg)"),
+                                     ("Bedtime", "0.4 mL (0.8 mg)")]),
+        (Fraction(2), "311376", [("Morning", "0.3 mL (0.6 mg)"), ("Midday", "0.3 mL (0.6 mg)"),
+                                 ("Bedtime", "0.4 mL (0.8 mg)")]),
+    ]
+    first_beyond = plan.beyond_pace[0]
+    assert (first_beyond.day, first_beyond.daily_mg) == (330, Fraction(5, 4))
+    assert first_beyond.reason == (
+        "no marketed lorazepam form gives a dose between 1.26 mg and 1.4 mg/day; the smallest amounts are half a "
+        "scored 0.5 mg tablet (0.25 mg); 0.1 mL of the 2 mg/mL liquid (0.2 mg)")
+    # 2 mg diazepam-equivalent under the VA/DoD table (2 mg lorazepam ≈ 10 mg diazepam) is 0.4 mg
+    assert (plan.final_mg, plan.last_dose_mg) == (Fraction(2, 5), Fraction(2, 5))
+    assert plan.headline == (
+        "18 reductions of at most 10 % of the current dose every 30 days, then a stop from 0.4 mg/day — 19 steps "
+        "over about 19 months if no pause is needed. 6 steps are larger than the pace (reason given).")
 
 
-def test_joint_guideline_plan_starts_at_10_percent_every_two_weeks() -> None:
-    plan = taper_plan(Fraction(20), START, taper_profile("joint-2025"), terminology)
-    assert (plan.step_percent, plan.interval_days) == (10, 14)
+def test_capsules_are_given_whole_and_the_stop_is_from_the_smallest_capsule() -> None:
+    plan = plan_of("oxazepam", 30, per_day=3)
+    assert [(s.daily_mg, amounts(s.dose), s.exceeds_pace) for s in plan.steps] == [
+        (20, [("Morning", "1 capsule (10 mg)"), ("Bedtime", "1 capsule (10 mg)")], True),
+        (15, [("Once a day", "1 capsule (15 mg)")], False),
+        (10, [("Once a day", "1 capsule (10 mg)")], True),
+        (0, "stop", False),
+    ]
+    assert plan.beyond_pace[0].reason == ("no marketed oxazepam form gives a dose between 22.5 mg and 30 mg/day; the "
+                                          "smallest amounts are one 10 mg capsule (10 mg)")
+    assert plan.final_mg == 10
 
 
-@given(st.integers(min_value=3, max_value=120), st.sampled_from(["summary", "joint-2025"]), st.booleans(),
-       st.booleans())
-def test_no_plan_step_exceeds_its_percent_until_the_final_stop(mg: int, profile: str, long_term: bool,
-                                                              older: bool) -> None:
-    plan = taper_plan(Fraction(mg), START, taper_profile(profile), terminology, long_term=long_term,
-                      older_adult=older)
+def test_clonazepam_uses_orally_disintegrating_tablets_for_the_small_steps() -> None:
+    plan = plan_of("clonazepam", 1)
+    assert [(s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps] == [
+        (Fraction(3, 4), "197527", [("Morning", "½ tablet (0.25 mg)"), ("Bedtime", "1 tablet (0.5 mg)")]),
+        (Fraction(5, 8), "349194", [("Morning", "2 orally disintegrating tablets (0.25 mg)"),
+                                    ("Bedtime", "3 orally disintegrating tablets (0.375 mg)")]),
+        (Fraction(1, 2), "349194", [("Morning", "2 orally disintegrating tablets (0.25 mg)"),
+                                    ("Bedtime", "2 orally disintegrating tablets (0.25 mg)")]),
+        (Fraction(3, 8), "349194", [("Morning", "1 orally disintegrating tablet (0.125 mg)"),
+                                    ("Bedtime", "2 orally disintegrating tablets (0.25 mg)")]),
+        (Fraction(1, 4), "349194", [("Morning", "1 orally disintegrating tablet (0.125 mg)"),
+                                    ("Bedtime", "1 orally disintegrating tablet (0.125 mg)")]),
+        (Fraction(1, 8), "349194", [("Once a day", "1 orally disintegrating tablet (0.125 mg)")]),
+        (0, None, "stop"),
+    ]
+
+
+def test_diazepam_switch_plan_substitutes_in_two_stages_then_tapers_diazepam() -> None:
+    plan = diazepam_switch_plan(Fraction(3), START, taper_profile("summary"), terminology, ingredient="lorazepam",
+                                doses_per_day=3, long_term=True)
+    assert plan is not None and plan.switched_from == "lorazepam"
+    assert [(s.day, s.daily_mg, amounts(s.dose), amounts(s.extra), s.reduction_percent)
+            for s in plan.switch_stages] == [
+        (0, 15, [("Morning", "½ tablet (5 mg)"), ("Bedtime", "1 tablet (10 mg)")],
+         [("Morning", "½ tablet (0.5 mg)"), ("Midday", "½ tablet (0.5 mg)"), ("Bedtime", "½ tablet (0.5 mg)")], 0),
+        (7, 30, [("Morning", "1½ tablets (15 mg)"), ("Bedtime", "1½ tablets (15 mg)")], "stop", 0),
+    ]
+    assert [(s.day, s.daily_mg, amounts(s.dose)) for s in plan.steps[:2]] == [
+        (37, Fraction(55, 2), [("Morning", "2½ tablets (12.5 mg)"), ("Bedtime", "3 tablets (15 mg)")]),
+        (67, 25, [("Morning", "2½ tablets (12.5 mg)"), ("Bedtime", "2½ tablets (12.5 mg)")]),
+    ]
+    assert not plan.beyond_pace and plan.last_dose_mg == 2
+    assert plan.headline.startswith("Switch from lorazepam to diazepam in 2 stages (day 0 and 7), then 31 reductions")
+    native = plan_of("lorazepam", 3, per_day=3, long_term=True)
+    assert switch_recommended(native, plan)
+    assert not switch_recommended(plan_of("diazepam", 20), None)
+
+
+def test_no_plan_uses_a_strength_that_is_not_marketed_or_halves_a_capsule() -> None:
+    for drug in forms.ingredients:
+        equivalent = terminology.equivalent_oral_dose_mg(drug, "ashton")
+        assert equivalent is not None
+        for dose in (step.dose for step in plan_of(drug, 4 * equivalent, per_day=3).steps if step.dose):
+            form = forms.by_code(dose.product.code)
+            assert form is not None, dose.product.display  # only listed marketed forms, e.g. never lorazepam 2.5 mg
+            assert all(a.units.denominator == 1 for a in dose.administrations) or form.scored or form.kind == "liquid"
+
+
+def test_smallest_givable_dose_is_half_the_smallest_scored_tablet_or_one_smallest_capsule() -> None:
+    def product(code: str):  # type: ignore[no-untyped-def]
+        return terminology.product([SimpleCoding(RXNORM, code)])
+    assert forms.smallest_givable_mg("lorazepam", product("197901")) == Fraction(1, 4)  # ½ × 0.5 mg tablet
+    assert forms.smallest_givable_mg("oxazepam", product("198059")) == 10  # one 10 mg capsule
+    assert forms.smallest_givable_mg("clonazepam", product("349196")) == Fraction(1, 8)  # one 0.125 mg ODT
+    assert forms.smallest_givable_mg("triazolam", product("198318")) == Fraction(1, 8)
+    assert forms.smallest_givable_mg("lorazepam", product("311376")) == Fraction(1, 5)  # 0.1 mL of 2 mg/mL
+    assert forms.smallest_givable_mg("diazepam") == 1
+
+
+@pytest.mark.parametrize(("administrations", "expected"), [
+    ("even", [{"value": 1.5, "frequency": 3, "when": None}]),
+    ("uneven", [{"value": 2.0, "frequency": 2, "when": ["MORN", "HS"]}, {"value": 1.5, "frequency": 1,
+                                                                          "when": ["NOON"]}]),
+])
+def test_planned_dose_is_a_valid_r4_dosage_that_reads_back_as_the_same_daily_dose(
+        administrations: str, expected: list[dict[str, object]]) -> None:
+    plan = plan_of("lorazepam", 3, per_day=3, long_term=True)
+    dose = plan.steps[2 if administrations == "even" else 0].dose
+    assert dose is not None
+    lines = [Dosage.model_validate(line) for line in dose.dosage()]
+    assert [{"value": float(line.doseAndRate[0].doseQuantity.value), "frequency": line.timing.repeat.frequency,
+             "when": line.timing.repeat.when} for line in lines] == expected
+    read = daily_dose(lines, dose.product, datetime(2026, 3, 16, tzinfo=UTC))
+    assert isinstance(read, DailyDose) and read.mg == dose.daily_mg
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(forms.ingredients)), st.fractions(min_value=Fraction(1, 4), max_value=8),
+       st.sampled_from(["summary", "joint-2025"]), st.booleans(), st.booleans(), st.integers(1, 4))
+def test_every_step_keeps_the_pace_or_says_why_and_the_stop_is_never_from_above_the_final_dose(
+        drug: str, multiple: Fraction, profile: str, long_term: bool, older: bool, per_day: int) -> None:
+    equivalent = terminology.equivalent_oral_dose_mg(drug, "ashton")
+    assert equivalent is not None
+    plan = plan_of(drug, multiple * equivalent, per_day=per_day, profile=profile, long_term=long_term,
+                   older_adult=older)
+    previous = plan.start_mg
     for step in plan.steps[:-1]:
-        assert step.dose is not None and 0 < step.reduction_percent <= plan.step_percent
-    assert plan.steps[-1].dose is None
-    assert len(plan.steps) < 80
-
-
-@given(st.fractions(min_value=Fraction(1, 2), max_value=80), st.sampled_from([Fraction(10), Fraction(25)]),
-       st.integers(min_value=1, max_value=4), st.sampled_from(["diazepam", "lorazepam", "alprazolam", "clonazepam"]))
-def test_a_rounded_step_never_exceeds_the_limit(current: Fraction, limit: Fraction, per_day: int,
-                                                ingredient: str) -> None:
-    dose = round_up_dose(current * (1 - limit / 100), ingredient, per_day, terminology, below_mg=current)
-    if dose is not None:
-        assert dose.daily_mg < current
-        assert (current - dose.daily_mg) / current * 100 <= limit
-
-
-def test_lorazepam_plan_never_stops_early_and_flags_steps_the_tablets_cannot_make_smaller() -> None:
-    plan = taper_plan(Fraction(1), START, taper_profile("summary"), terminology, ingredient="lorazepam",
-                      doses_per_day=1, long_term=True, equivalent_mg=Fraction(1))
-    assert [(s.day, s.dose.daily_mg if s.dose else 0, s.exceeds_pace) for s in plan.steps] == [
-        (30, Fraction(3, 4), True), (60, Fraction(1, 2), True), (90, Fraction(1, 4), True), (120, 0, False)]
+        assert step.dose is not None and 0 < step.daily_mg < previous
+        assert (step.reduction_percent <= plan.step_percent) == (step.reason is None)
+        previous = step.daily_mg
+    assert plan.steps[-1].dose is None and plan.last_dose_mg <= plan.final_mg

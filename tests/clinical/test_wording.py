@@ -39,7 +39,8 @@ def test_units_and_percent_share_the_formatter() -> None:
     ("![x](https://evil.example/p.png)", "!\\[x\\](https://evil.example/p.png)"),
     ("**bold** _it_ `code` ~~gone~~ a|b", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~gone\\~\\~ a\\|b"),
     ("line one\nline two\r\n\n# heading", "line one line two # heading"),
-    ("# Heading", "\\# Heading"), ("- item", "\\- item"), ("1. first", "\\1. first"), ("> quote", "\\&gt; quote"),
+    ("# Heading", "\\# Heading"), ("- item", "\\- item"), ("1. first", "1\\. first"), ("12) x", "12\\) x"),
+    ("> quote", "&gt; quote"),
     ("Generalized anxiety disorder", "Generalized anxiety disorder"), ("F13.20 & R56.9", "F13.20 &amp; R56.9"),
 ])
 def test_record_text_is_plain(record: str, shown: str) -> None:

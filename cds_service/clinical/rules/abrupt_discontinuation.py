@@ -6,7 +6,8 @@ likely physically dependent" (Table 2).
 
 Trigger (clinical.md §6b "Abrupt discontinuation"): likely physically dependent **and** (the drafts end
 the last benzodiazepine, or the proposed total DE is ≤ 50 % of the current total in one step) **and not**
-the final step (≤ 2 mg DE after ≥ 2 reductions). Between drugs, the smaller of the two tables' reductions
+the final step (docs/clinical-reference.md §9.1: ≤ 2 mg DE under either table, or the smallest dose
+the product can give, after ≥ 2 reductions). Between drugs, the smaller of the two tables' reductions
 is judged (clinical.md §1b); the conversion-ambiguity card speaks for the disagreement.
 """
 
@@ -17,7 +18,7 @@ from fractions import Fraction
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import assess_step, plan_links, step_facts, step_suggestions
+from cds_service.clinical.taper_step import assess_step, is_final_step, plan_links, step_facts, step_suggestions
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "abrupt-discontinuation"
@@ -28,7 +29,7 @@ HALVING_PERCENT = Fraction(50)
 def is_abrupt(facts: ClinicalFacts) -> bool:
     assessment = assess_step(facts)
     history = facts.history
-    if assessment is None or not history.likely_dependent or history.is_final_step:
+    if assessment is None or not history.likely_dependent or is_final_step(facts):
         return False
     return assessment.is_stop or assessment.percent >= HALVING_PERCENT
 

@@ -9,8 +9,9 @@ slowing the taper comes first (rec. 11).
 
 Trigger (clinical.md §6b "Baclofen adjunct"): a new *oral* baclofen draft order while the patient is in
 a taper context (a reduction in the last 90 days, or one proposed by another draft), with no spasticity
-indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy) and no baclofen
-coverage from before the taper began (that is pre-existing therapy: card ``baclofen-cotherapy``).
+indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy; muscle cramps or spasms are
+withdrawal symptoms, not an indication) and no baclofen order, fill or statement in the 90 days before
+(docs/clinical-reference.md §9.6: a renewal is continuing therapy — card ``baclofen-cotherapy``).
 """
 
 from __future__ import annotations
@@ -29,14 +30,12 @@ from cds_service.clinical.orders import (
     consultation_request,
     draft_medication_request,
 )
-from cds_service.clinical.wording import mg, percent
+from cds_service.clinical.wording import mg, percent, plain_text
 
 CARD_TYPE = "baclofen-adjunct"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
 """2025 Joint Guideline pocket guide, Table 10 (adjuncts for taper-related symptoms)."""
 
-_AVOID_GABAPENTIN = ("sedative-use-disorder", "substance-use-disorder")
-"""Joint Guideline Table 10: gabapentin — "Avoid in patients with history of sedative use disorder"."""
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -46,26 +45,16 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if any(facts.patient.current("spasticity")):
         return
     for draft in facts.evaluated_drafts:
-        if not _is_new_oral_baclofen(draft, facts, history):
+        if not _is_new_oral_baclofen(draft, facts):
             continue
         yield _finding(draft, facts, history)
 
 
-def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> bool:
-    if draft.product.drug_class != "baclofen" or draft.product.route != "oral" or draft.ends_order:
-        return False
-    taper_start = history.taper_start
-    for course in facts.courses.existing:
-        if course.product.drug_class != "baclofen" or course.start is None:
-            continue
-        # Baclofen already running before the taper is co-therapy, and a dose change of an existing
-        # baclofen order is not "adding" it.
-        replaced = course.resource_id == draft.replaces or (
-            draft.replaces is None and course.kind == "order" and course.covers(facts.evaluation.at.date())
-        )
-        if taper_start is None or course.start < taper_start or replaced:
-            return False
-    return True
+def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool:
+    """New (no baclofen order, fill or statement in the 90 days before) and oral; a renewal or a dose change of
+    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §9.6)."""
+    return draft.product.drug_class == "baclofen" and draft.product.route == "oral" and not draft.ends_order \
+        and not facts.continuing(draft)
 
 
 def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> Finding:
@@ -83,14 +72,16 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
             f"- This session's orders reduce it from {mg(proposed.previous_de)} to {mg(proposed.new_de)} "
             f"diazepam-equivalent/day ({percent(proposed.percent_reduction)})."
         )
-    avoid_gabapentin = [p for concept in _AVOID_GABAPENTIN for p in facts.patient.current(concept)]
+    avoid_gabapentin = [*facts.patient.ever("sedative-use-disorder"),
+                        *facts.patient.ever("sedative-use-disorder-in-remission"),
+                        *facts.patient.current("substance-use-disorder")]
     detail = "\n".join([
         f"**Order:** {order}{dose} — new oral baclofen during a benzodiazepine taper.",
         "",
         "**Why this card:**",
         *taper_lines,
         "- No spasticity indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy) "
-        "is recorded, and baclofen was not taken before the taper began.",
+        "is recorded, and no baclofen was ordered, dispensed or reported in the 90 days before this order.",
         "",
         "**Guidance:** Baclofen is not recommended as an adjunct during benzodiazepine tapering: there is no "
         "evidence for it in benzodiazepine withdrawal, and stopping or reducing baclofen itself can cause "
@@ -102,7 +93,8 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
             "",
             "**Gabapentin not suggested:** the record shows "
             + ", ".join(sorted({p.display for p in avoid_gabapentin}))
-            + " — the 2025 Joint Guideline advises avoiding gabapentin with a sedative use disorder.",
+            + " — the 2025 Joint Guideline advises avoiding gabapentin with a history of sedative use disorder "
+            "(Table 10) and warns of misuse.",
         ] if avoid_gabapentin else []),
     ])
     return Finding(
@@ -122,7 +114,7 @@ def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapen
     if draft.resource_id:
         remove = Action(
             type="delete",
-            description=f"Remove the baclofen order {draft.product.display}",
+            description=f"Remove the baclofen order {plain_text(draft.product.display)}",
             resource_id=f"MedicationRequest/{draft.resource_id}",
         )
         yield Suggestion(label="Remove the baclofen order", actions=(remove,), is_recommended=True)

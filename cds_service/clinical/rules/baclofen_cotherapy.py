@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.taper_step import assess_step, is_older_adult
+from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "baclofen-cotherapy"
 SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%22e05080ef-53d9-4060-aaa4-86a6935467de%22"
@@ -32,7 +33,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     intrathecal = any(c.product.route == "intrathecal" for c in baclofen)
     lines = [
         f"**Order:** {assessment.draft.label} — benzodiazepine taper step while the patient takes baclofen "
-        f"({', '.join(sorted({c.product.display for c in baclofen}))}) since before the taper.",
+        f"({', '.join(sorted({plain_text(c.product.display) for c in baclofen}))}) since before the taper.",
         "",
         "- Do not change baclofen and the benzodiazepine at the same time: withdrawal from either can cause "
         "seizures and hallucinations; change one drug at a time.",

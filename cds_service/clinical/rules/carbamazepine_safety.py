@@ -4,7 +4,9 @@ Seed guidance: "Carbamazepine is the best-supported adjunctive agent" (200–800
 §4c): boxed warning — SJS/TEN strongly associated with HLA-B*15:02 (ancestry across broad areas of Asia):
 screen genetically at-risk patients before starting; aplastic anemia/agranulocytosis (CBC); potent CYP3A4
 inducer that lowers alprazolam, clonazepam, midazolam and clobazam levels (withdrawal risk); hyponatremia;
-teratogen. Trigger (§6c): carbamazepine started in a taper context.
+teratogen. Trigger (docs/clinical-reference.md §6c, §9.6, §9.8): carbamazepine started (none ordered, filled
+or reported in the 90 days before) in a taper context; an HLA-B*15:02 result on file is read (LOINC 57979-7):
+positive → warning not to start, with a one-click removal, in or outside a taper; negative → no test suggested.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.patient import Measurement
+from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "carbamazepine-safety"
 SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%2250ba2042-fc67-4266-a773-a30f07649a5a%22"
@@ -25,49 +30,96 @@ Vietnamese, Filipino, Laotian, Thai, Cambodian, Malaysian) — the label names "
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    if not facts.history.in_taper_context:
-        return
     for draft in facts.evaluated_drafts:
-        if draft.product.drug_class != "carbamazepine" or draft.ends_order:
+        if draft.product.drug_class != "carbamazepine" or draft.ends_order or facts.continuing(draft):
             continue
-        at_risk = _asian_ancestry(facts)
-        interacting = sorted(facts.history.proposed_ingredients & CYP3A4_LOWERED)
-        lines = [f"**Order:** {draft.label} — carbamazepine started during a benzodiazepine taper.", "",
-                 "**Check before starting:**"]
-        if at_risk:
-            lines.append(f"- HLA-B*15:02: the record shows Asian ancestry ({at_risk}) and the service found no "
-                         "HLA-B*15:02 result — test before starting; do not start if positive (boxed warning: "
-                         "Stevens–Johnson syndrome / toxic epidermal necrolysis).")
-        else:
-            lines.append("- HLA-B*15:02 testing before starting in patients of Asian ancestry (ancestry not "
-                         "recorded as Asian in the data the service reads).")
-        if interacting:
-            lines.append(f"- Carbamazepine induces CYP3A4 and lowers {', '.join(interacting)} levels: this can "
-                         "precipitate withdrawal during the taper; the benzodiazepine dose may need re-titration.")
-        lines += ["- Baseline CBC with platelets, liver tests and serum sodium; monitor (aplastic anemia, "
-                  "agranulocytosis, hyponatremia).",
-                  *(["- Pregnancy: carbamazepine is a teratogen (neural-tube defects)."] if facts.pregnancy else []),
-                  "", "**Guidance:** Carbamazepine 200–800 mg/day is the best-supported taper adjunct (seed "
-                  "guidance; one 40-patient trial, mainly for ≥ 20 mg/day diazepam-equivalent)."]
-        labs = consultation_request(
-            facts.evaluation.patient_id,
-            "HLA-B*15:02 genotype, CBC with platelets, liver panel, serum sodium",
-            reason="Baseline tests before starting carbamazepine",
-            clinical_summary="Carbamazepine planned as a benzodiazepine-taper adjunct; boxed-warning screening.",
-            authored_on=facts.evaluation.at.date().isoformat(),
-        )
-        labs["intent"] = "order"
-        labs.pop("category", None)
-        yield Finding(
-            card_type=CARD_TYPE, indicator="warning" if at_risk else "info",
-            summary=("Carbamazepine: test HLA-B*15:02 before starting (Asian ancestry, no result on file)"
-                     if at_risk else
-                     "Carbamazepine during a taper: baseline labs; it lowers some benzodiazepine levels"),
-            detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
-            suggestions=(Suggestion("Order HLA-B*15:02 and baseline labs", (
-                Action(type="create", description="Order baseline tests for carbamazepine", resource=labs),),
-                is_recommended=True),),
-        )
+        hla = _hla_b_1502(facts)
+        if hla is not None and hla.code == "positive":
+            yield _do_not_start(facts, draft, hla)
+        elif facts.history.in_taper_context:
+            yield _started_in_taper(facts, draft, hla)
+
+
+def _hla_b_1502(facts: ClinicalFacts) -> Measurement | None:
+    """The newest readable HLA-B*15:02 result (LOINC 57979-7), if any."""
+    results = [m for m in facts.measurements if m.concept == "hla-b-1502" and m.code is not None]
+    return results[-1] if results else None
+
+
+def _result_text(hla: Measurement) -> str:
+    on = f" on {hla.day.isoformat()}" if hla.day is not None else ""
+    return f"HLA-B*15:02 {hla.code} (LOINC 57979-7){on}"
+
+
+def _do_not_start(facts: ClinicalFacts, draft: MedicationCourse, hla: Measurement) -> Finding:
+    """Boxed warning: patients testing positive for HLA-B*15:02 should not be treated with carbamazepine unless
+    the benefit clearly outweighs the risk of Stevens–Johnson syndrome / toxic epidermal necrolysis."""
+    suggestions: tuple[Suggestion, ...] = ()
+    if draft.resource_id:
+        suggestions = (Suggestion("Remove the carbamazepine order", (Action(
+            type="delete", description=f"Remove {plain_text(draft.product.display)}",
+            resource_id=f"MedicationRequest/{draft.resource_id}"),), is_recommended=True),)
+    return Finding(
+        card_type=CARD_TYPE, indicator="warning",
+        summary="Do not start carbamazepine: HLA-B*15:02 positive (boxed warning: SJS/TEN)",
+        detail="\n".join([
+            f"**Order:** {draft.label} — carbamazepine started for a patient who carries HLA-B*15:02.",
+            "",
+            f"**Why this card:** {_result_text(hla)}.",
+            "",
+            "**Guidance:** The carbamazepine label's boxed warning: patients testing positive for HLA-B*15:02 "
+            "should not be started on carbamazepine unless the expected benefit clearly outweighs the risk of "
+            "Stevens–Johnson syndrome / toxic epidermal necrolysis. For taper symptoms, pause or slow the taper "
+            "first (2025 Joint Guideline rec. 11); avoid oxcarbazepine and phenytoin as substitutes (same HLA "
+            "association).",
+        ]),
+        order_id=draft.resource_id, source_url=SOURCE_URL, suggestions=suggestions,
+    )
+
+
+def _started_in_taper(facts: ClinicalFacts, draft: MedicationCourse, hla: Measurement | None) -> Finding:
+    at_risk = _asian_ancestry(facts) if hla is None else None
+    interacting = sorted(facts.history.proposed_ingredients & CYP3A4_LOWERED)
+    lines = [f"**Order:** {draft.label} — carbamazepine started during a benzodiazepine taper.", "",
+             "**Check before starting:**"]
+    if hla is not None:
+        lines.append(f"- {_result_text(hla)}: no HLA-B*15:02 test needed.")
+    elif at_risk:
+        lines.append(f"- HLA-B*15:02: the record shows Asian ancestry ({at_risk}) and the service found no "
+                     "HLA-B*15:02 result — test before starting; do not start if positive (boxed warning: "
+                     "Stevens–Johnson syndrome / toxic epidermal necrolysis).")
+    else:
+        lines.append("- HLA-B*15:02 testing before starting in patients of Asian ancestry (ancestry not "
+                     "recorded as Asian in the data the service reads; no result on file).")
+    if interacting:
+        lines.append(f"- Carbamazepine induces CYP3A4 and lowers {', '.join(interacting)} levels: this can "
+                     "precipitate withdrawal during the taper; the benzodiazepine dose may need re-titration.")
+    lines += ["- Baseline CBC with platelets, liver tests and serum sodium; monitor (aplastic anemia, "
+              "agranulocytosis, hyponatremia).",
+              *(["- Pregnancy: carbamazepine is a teratogen (neural-tube defects)."] if facts.pregnancy else []),
+              "", "**Guidance:** Carbamazepine 200–800 mg/day is the best-supported taper adjunct (the taper "
+              "summary guidance; one 40-patient trial, mainly for ≥ 20 mg/day diazepam-equivalent)."]
+    tests = "CBC with platelets, liver panel, serum sodium" if hla is not None else \
+        "HLA-B*15:02 genotype, CBC with platelets, liver panel, serum sodium"
+    labs = consultation_request(
+        facts.evaluation.patient_id, tests,
+        reason="Baseline tests before starting carbamazepine",
+        clinical_summary="Carbamazepine planned as a benzodiazepine-taper adjunct; boxed-warning screening.",
+        authored_on=facts.evaluation.at.date().isoformat(),
+    )
+    labs["intent"] = "order"
+    labs.pop("category", None)
+    label = "Order baseline labs" if hla is not None else "Order HLA-B*15:02 and baseline labs"
+    return Finding(
+        card_type=CARD_TYPE, indicator="warning" if at_risk else "info",
+        summary=("Carbamazepine: test HLA-B*15:02 before starting (Asian ancestry, no result on file)"
+                 if at_risk else
+                 "Carbamazepine during a taper: baseline labs; it lowers some benzodiazepine levels"),
+        detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
+        suggestions=(Suggestion(label, (
+            Action(type="create", description="Order baseline tests for carbamazepine", resource=labs),),
+            is_recommended=True),),
+    )
 
 
 def _asian_ancestry(facts: ClinicalFacts) -> str | None:
@@ -78,7 +130,7 @@ def _asian_ancestry(facts: ClinicalFacts) -> str | None:
         for part in extension.extension or []:
             coding = part.valueCoding
             if coding is not None and coding.code in ASIAN_RACE_CODES:
-                return coding.display or coding.code
+                return plain_text(coding.display or coding.code)
             if part.url == "text" and part.valueString and "asian" in part.valueString.lower():
-                return part.valueString
+                return plain_text(part.valueString)
     return None

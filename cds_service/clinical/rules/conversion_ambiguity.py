@@ -13,7 +13,8 @@ from fractions import Fraction
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import TABLE_NAMES, assess_step, profile_of, step_facts
+from cds_service.clinical.taper_plan import TABLE_NAMES
+from cds_service.clinical.taper_step import assess_step, profile_of, step_facts
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "conversion-ambiguity"

@@ -1,8 +1,9 @@
 """Card ``gabapentin-sud`` (warning): gabapentin for a patient with a sedative use disorder.
 
 2025 Joint Guideline Table 10 (gabapentin for anxiety-related withdrawal symptoms): "Risk for misuse …
-Avoid in patients with history of sedative use disorder." Trigger (clinical.md §6c): a gabapentin draft
-and a sedative, hypnotic or anxiolytic use disorder in the record (any status: the guideline says history).
+Avoid in patients with history of sedative use disorder." Trigger (docs/clinical-reference.md §6c, §9.6,
+§9.9): a gabapentin draft starting gabapentin (none in the 90 days before) and a sedative, hypnotic or
+anxiolytic use disorder in the record in any clinical status or coded in remission (the guideline says history).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    disorders = facts.patient.ever("sedative-use-disorder")
+    disorders = facts.patient.ever("sedative-use-disorder") + facts.patient.ever("sedative-use-disorder-in-remission")
     if not disorders:
         return
     for draft in facts.evaluated_drafts:
-        if draft.product.drug_class != "gabapentin" or draft.ends_order:
+        if draft.product.drug_class != "gabapentin" or draft.ends_order or facts.continuing(draft):
             continue
         found = "; ".join(sorted({f"{p.display} ({'/'.join(p.codes)})" for p in disorders}))
         yield Finding(

@@ -51,11 +51,12 @@ def label_row(ingredient: str, crcl: Fraction) -> dict[str, Any] | None:
 
 
 def max_daily_mg(row: dict[str, Any], crcl: Fraction) -> Fraction:
-    """The row's maximum; below 15 mL/min gabapentin is reduced in proportion to CrCl (label footnote a)."""
+    """The row's maximum; below 15 mL/min gabapentin is reduced in proportion to CrCl (label footnote a), from
+    CrCl as the card prints it (one decimal), so that the arithmetic on the card is exact."""
     maximum = Fraction(row["max_mg"])
     below = row.get("proportional_below")
     if below is not None and crcl < Fraction(below):
-        maximum = maximum * max(crcl, Fraction(0)) / Fraction(below)
+        maximum = maximum * max(Fraction(round(crcl, 1)), Fraction(0)) / Fraction(below)
     return maximum
 
 
@@ -98,7 +99,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         + (" — eGFR is used in place of CrCl, which the label tables use." if renal.measure == "eGFR" else "."),
         f"- {label}, row {row['label']}: {row['min_mg']}–{row['max_mg']} mg/day; {row['regimens']}.",
         *([f"- Below {row['proportional_below']} mL/min the label reduces the dose in proportion to CrCl: "
-           f"{row['max_mg']} × {number(renal.ml_per_min, 0)} ÷ {row['proportional_below']} = {mg(maximum)}/day."]
+           f"{row['max_mg']} × {number(renal.ml_per_min, 1)} ÷ {row['proportional_below']} = {mg(maximum)}/day."]
           if proportional else []),
         "",
         f"**Guidance:** {ingredient.capitalize()} is cleared by the kidney and accumulates when kidney function "
@@ -107,7 +108,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     ])
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 0)}): "
+        summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 1)}): "
                 f"label maximum {mg(maximum)}/day, {row['schedule']}",
         detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
@@ -121,7 +122,7 @@ def _label_dose(facts: ClinicalFacts, ingredient: str, daily_mg: Fraction, per_d
     per_dose = Fraction(math.floor(daily_mg / per_day / strength)) * strength
     if product is None or per_dose <= 0:
         return None
-    return PlannedDose(per_dose * per_day, per_day, per_dose, per_dose / strength, product)
+    return PlannedDose.even(product, per_day, per_dose / strength)
 
 
 def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: RenalFunction | None) -> Finding:

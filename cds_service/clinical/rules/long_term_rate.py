@@ -11,7 +11,14 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import assess_step, plan_links, profile_of, step_facts, step_suggestions
+from cds_service.clinical.taper_step import (
+    assess_step,
+    is_final_step,
+    plan_links,
+    profile_of,
+    step_facts,
+    step_suggestions,
+)
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "long-term-rate"
@@ -22,7 +29,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \
-            or (assessment.is_stop and history.is_final_step):
+            or (assessment.is_stop and is_final_step(facts)):
         return
     profile = profile_of(facts)
     window = history.window_reduction_percent(profile.long_term_window_days)

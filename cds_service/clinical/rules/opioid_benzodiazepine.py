@@ -74,7 +74,7 @@ def _finding(facts: ClinicalFacts, exposure: OpioidExposure, order: MedicationCo
     sedatives = _names([*benzodiazepines, *z_drugs])
     naloxone = exposure.rescue_naloxone
     lines = [
-        f"**Order:** {plain_text(order.label)} — {_role_of(order)}.",
+        f"**Order:** {order.label} — {_role_of(order)}.",
         "",
         "**Why this card:**",
         *[f"- Opioid: {_opioid_line(c)}." for c in exposure.active],
@@ -97,7 +97,7 @@ def _finding(facts: ClinicalFacts, exposure: OpioidExposure, order: MedicationCo
                      "(rec. 21).")
     if treatment:
         summary = (f"{_names(c.opioid.ingredient for c in treatment).capitalize()} for opioid use disorder with "
-                   f"{sedatives}: keep it unchanged during the taper; "
+                   f"{sedatives}: do not stop or reduce it for a taper; "
                    + ("offer naloxone" if naloxone is None else "naloxone on hand"))
     else:
         kind = "benzodiazepine" if benzodiazepines else "Z-drug"
@@ -127,7 +127,7 @@ def _role_of(order: MedicationCourse) -> str:
 
 def _opioid_line(course: OpioidCourse) -> str:
     use = " — treatment of opioid use disorder" if course.oud_treatment else ""
-    return f"{plain_text(course.course.label)}{use}"
+    return f"{course.course.label}{use}"
 
 
 def _sedative_lines(facts: ClinicalFacts, benzodiazepines: list[str], z_drugs: list[str]) -> list[str]:

@@ -32,7 +32,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         facts.evaluation.patient_id,
         "Consultation: maternal-fetal medicine / perinatal psychiatry — benzodiazepine taper in pregnancy",
         reason=f"Benzodiazepine {'discontinuation' if stop else 'taper'} during pregnancy ({evidence})",
-        clinical_summary=(f"Pregnant patient; proposed change to {assessment.draft.product.display}: total "
+        clinical_summary=(f"Pregnant patient; proposed change to {assessment.draft.label}: total "
                           f"{mg(assessment.step.previous_de)} → {mg(assessment.step.new_de)} "
                           "diazepam-equivalent/day. Please confirm you can see her before the taper proceeds."),
         authored_on=facts.evaluation.at.date().isoformat(),

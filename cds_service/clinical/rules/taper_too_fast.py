@@ -21,6 +21,7 @@ from cds_service.clinical.rules.abrupt_discontinuation import is_abrupt
 from cds_service.clinical.taper_step import (
     StepAssessment,
     assess_step,
+    is_final_step,
     plan_links,
     profile_of,
     step_facts,
@@ -37,8 +38,8 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     profile = profile_of(facts)
     history = facts.history
     found: list[str] = []
-    # The last step of a taper (≤ 2 mg DE after ≥ 2 reductions) is necessarily 100 %: only its timing counts.
-    final = assessment.is_stop and history.is_final_step
+    # The last step of a taper (docs/clinical-reference.md §9.1) is necessarily 100 %: only its timing counts.
+    final = assessment.is_stop and is_final_step(facts)
     if not final and profile.max_step_percent is not None and assessment.percent > profile.max_step_percent:
         found.append(f"step of {percent(assessment.percent)} exceeds {percent(profile.max_step_percent)} "
                      "of the current dose")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "z-drug-during-taper"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/25"
@@ -21,12 +22,12 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if not facts.history.in_taper_context:
         return
     for draft in facts.evaluated_drafts:
-        if draft.product.drug_class != "z-drug" or draft.ends_order:
-            continue
+        if draft.product.drug_class != "z-drug" or draft.ends_order or facts.continuing(draft):
+            continue  # a Z-drug the patient already takes is never suggested for removal: stopping it is a withdrawal
         suggestions = []
         if draft.resource_id:
             suggestions.append(Suggestion("Remove the Z-drug order", (Action(
-                type="delete", description=f"Remove {draft.product.display}",
+                type="delete", description=f"Remove {plain_text(draft.product.display)}",
                 resource_id=f"MedicationRequest/{draft.resource_id}"),), is_recommended=True))
         cbti = consultation_request(
             facts.evaluation.patient_id, "Cognitive behavioral therapy for insomnia (CBT-I)",
@@ -39,7 +40,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             Action(type="create", description="Request CBT for insomnia", resource=cbti),)))
         yield Finding(
             card_type=CARD_TYPE, indicator="warning",
-            summary="Z-drugs are not recommended during a benzodiazepine taper: consider CBT-I instead",
+            summary=f"{draft.product.ingredient.capitalize()} (a Z-drug) is not recommended during a benzodiazepine "
+                    "taper: consider CBT-I instead",
             detail="\n".join([
                 f"**Order:** {draft.label} — a Z-drug added during a benzodiazepine taper.",
                 "",

@@ -220,7 +220,7 @@ class Terminology:
 
     def mentions_relevant_ingredient(self, text: str) -> bool:
         # Every medication of every record passes through here, and the same product names recur across
-        # records: looking the names up is the costliest step of the relevance filter (issue #7).
+        # records: looking the names up is the costliest step of the relevance filter.
         known = self._mentions.get(text)
         if known is None:
             found = _WORD.findall(text[:MAX_MATCHED_TEXT].lower())

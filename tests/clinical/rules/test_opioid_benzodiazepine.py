@@ -45,22 +45,19 @@ def detail_lines(card: dict[str, Any]) -> list[str]:
     return [line for line in card["detail"].split("\n") if line]
 
 
+def taper_step_detail(opioid: str, *after: str) -> list[str]:
+    """The detail of the card on the diazepam 20 → 18 mg/day step, for one opioid, no naloxone on file."""
+    return [TAPER_STEP, "**Why this card:**", opioid, DIAZEPAM_18, NO_NALOXONE, "**What to do:**", WHY_CDC, REASSESS,
+            OFFER, *after]
+
+
 def test_oxycodone_with_a_diazepam_taper_step_offers_naloxone(hooks: HookCalls) -> None:
     card = opioid_card(hooks, "own-opioid-oxycodone-taper-step")
     assert card["indicator"] == "warning"
     assert card["summary"] == ("Opioid with a benzodiazepine: oxycodone + diazepam — offer naloxone; reassess at "
                                "least every 3 months")
-    assert detail_lines(card) == [
-        TAPER_STEP,
-        "**Why this card:**",
-        "- Opioid: oxycodone hydrochloride 5 MG Oral Tablet (MedicationRequest/oxy-1).",
-        DIAZEPAM_18,
-        NO_NALOXONE,
-        "**What to do:**",
-        WHY_CDC,
-        REASSESS,
-        OFFER,
-    ]
+    assert detail_lines(card) == taper_step_detail(
+        "- Opioid: oxycodone hydrochloride 5 MG Oral Tablet (MedicationRequest/oxy-1).")
     assert card["links"] == [{"label": "CDC 2022 opioid prescribing guideline (recommendation 11)",
                               "url": "https://www.cdc.gov/mmwr/volumes/71/rr/rr7103a1.htm", "type": "absolute"}]
 
@@ -90,22 +87,13 @@ def test_the_naloxone_order_is_a_valid_r4_draft_of_the_4_mg_nasal_spray(hooks: H
 def test_buprenorphine_for_opioid_use_disorder_is_never_to_be_stopped_for_the_taper(hooks: HookCalls) -> None:
     cards = scenario_cards(hooks, "own-opioid-buprenorphine-oud-taper-step")
     [card] = [c for c in cards if c["source"]["topic"]["code"] == CARD_TYPE]
-    assert card["summary"] == ("Buprenorphine for opioid use disorder with diazepam: keep it unchanged during the "
+    assert card["summary"] == ("Buprenorphine for opioid use disorder with diazepam: do not stop or reduce it for a "
                                "taper; offer naloxone")
-    assert detail_lines(card) == [
-        TAPER_STEP,
-        "**Why this card:**",
+    assert detail_lines(card) == taper_step_detail(
         "- Opioid: buprenorphine 8 MG / naloxone 2 MG Sublingual Film (MedicationRequest/bup-1) — treatment of "
         "opioid use disorder.",
-        DIAZEPAM_18,
-        NO_NALOXONE,
-        "**What to do:**",
-        WHY_CDC,
-        REASSESS,
-        OFFER,
         "- Do not stop or reduce buprenorphine for opioid use disorder to taper the benzodiazepine: keep it "
-        "unchanged while tapering (rec. 21).",
-    ]
+        "unchanged while tapering (rec. 21).")
     # no card of the call suggests changing the buprenorphine order
     for any_card in cards:
         for suggestion in any_card.get("suggestions", []):
@@ -128,8 +116,8 @@ def test_the_referral_card_and_this_card_do_not_repeat_each_other(hooks: HookCal
 
 def test_methadone_from_a_treatment_programme_is_treatment(hooks: HookCalls) -> None:
     card = opioid_card(hooks, "own-opioid-methadone-treatment-programme")
-    assert card["summary"] == ("Methadone for opioid use disorder with diazepam: keep it unchanged during the taper; "
-                               "offer naloxone")
+    assert card["summary"] == ("Methadone for opioid use disorder with diazepam: do not stop or reduce it for a "
+                               "taper; offer naloxone")
     assert "- Opioid: methadone hydrochloride 10 MG/ML Oral Solution — treatment of opioid use disorder." in \
         detail_lines(card)
     assert detail_lines(card)[-1] == ("- Do not stop or reduce methadone for opioid use disorder to taper the "
@@ -205,7 +193,7 @@ def test_names_from_the_record_are_plain_text_on_the_card(hooks: HookCalls) -> N
     body["prefetch"]["medicationRequests"]["entry"].append({"resource": hostile})
     [card] = [c for c in hooks.cards(body) if c["source"]["topic"]["code"] == CARD_TYPE]
     assert ("- Opioid: oxycodone &lt;img src=x onerror=alert(1)&gt; \\*\\*5 mg\\*\\* # now "
-            "(MedicationRequest/oxy-text) \\[identified by name, not by code\\].") in detail_lines(card)
+            "(MedicationRequest/oxy-text) [identified by name, not by code].") in detail_lines(card)
 
 
 def _finding(card_type: str, indicator: Indicator, order_id: str) -> Finding:

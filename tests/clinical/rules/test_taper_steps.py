@@ -34,7 +34,14 @@ def card(cards: list[dict[str, Any]], card_type: str) -> dict[str, Any]:
     return found
 
 
-def test_too_fast_step_suggests_the_largest_compliant_tablet_step() -> None:
+def dosage_lines(resource: dict[str, Any]) -> list[tuple[float, str, int, list[str]]]:
+    """(amount, unit, times a day, times of day) of each dosage line, as the prescription reads."""
+    return [(line["doseAndRate"][0]["doseQuantity"]["value"], line["doseAndRate"][0]["doseQuantity"]["code"],
+             line["timing"]["repeat"]["frequency"], line["timing"]["repeat"].get("when", []))
+            for line in resource["dosageInstruction"]]
+
+
+def test_too_fast_step_suggests_the_largest_compliant_step_with_the_drafts_product() -> None:
     body, expected = scenario("s02-step-30-percent-too-fast")
     hooks = hooks_for(expected)
     too_fast = card(hooks.cards(body), "taper-too-fast")
@@ -46,17 +53,19 @@ def test_too_fast_step_suggests_the_largest_compliant_tablet_step() -> None:
     resource = update["resource"]
     assert update["type"] == "update" and resource["id"] == "d1" and resource["status"] == "draft"
     assert resource["priorPrescription"] == {"reference": "MedicationRequest/o2"}
-    # The draft's own product (diazepam 2 mg tablet, coded as sent) with only the dose changed: 7½ tablets.
+    # the draft's own product (diazepam 2 mg tablet, coded as sent) with only the dose changed, in the patient's
+    # current two doses a day (10 mg twice daily), not the draft's one
     assert resource["medicationCodeableConcept"] == body["context"]["draftOrders"]["entry"][0]["resource"][
         "medicationCodeableConcept"]
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "197590"
-    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 7.5
-    assert resource["dosageInstruction"][0]["timing"]["repeat"]["frequency"] == 1
+    assert dosage_lines(resource) == [(3.5, "{tablet}", 1, ["MORN"]), (4.0, "{tablet}", 1, ["HS"])]
+    assert update["description"] == ("Change the order to diazepam 2 MG Oral Tablet: 3½ tablets (7 mg) in the morning "
+                                     "and 4 tablets (8 mg) at bedtime (15 mg/day)")
     resigned = hooks.cards(accept(body, fix))
     assert card_types(resigned) == [("taper-support", "info")], "the accepted step is compliant: no warning"
 
 
-def test_abrupt_stop_suggests_a_compliant_step_instead() -> None:
+def test_abrupt_stop_suggests_uneven_divided_doses_that_keep_the_pace() -> None:
     body, expected = scenario("s04-lorazepam-stopped-abruptly")
     hooks = hooks_for(expected)
     cards = hooks.cards(body)
@@ -65,12 +74,14 @@ def test_abrupt_stop_suggests_a_compliant_step_instead() -> None:
     assert "30 mg → 0 mg diazepam-equivalent/day (100 % reduction; Ashton table)" in abrupt["detail"]
     assert "Likely physically dependent (2025 Joint Guideline Table 2): 745 days of use." in abrupt["detail"]
     [fix] = abrupt["suggestions"]
-    # long-term user: at most 10 % in 30 days → 2.7 mg/day; lorazepam halves (0.25 mg) at two doses a day give
-    # 3 mg (no reduction) or 2.5 mg (−16.7 %): no tablet step fits, so the fix is to withdraw the stop.
-    assert fix["label"] == "Keep the current dose for now (no tablet step of at most 10 % exists)"
-    assert fix["actions"] == [{"type": "delete",
-                               "description": "Withdraw this change and keep the current dose for now",
-                               "resourceId": "MedicationRequest/d1"}]
+    # long-term user: at most 10 % in 30 days of 1 mg three times a day → 0.5 mg tablets 1 + 0.75 + 1 mg (−8.3 %)
+    assert fix["label"] == "Reduce to 2.75 mg/day instead (≤ 10 % step)"
+    [update] = fix["actions"]
+    assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "197900"
+    assert dosage_lines(update["resource"]) == [(2.0, "{tablet}", 2, ["MORN", "HS"]), (1.5, "{tablet}", 1, ["NOON"])]
+    assert update["description"] == (
+        "Change the order to lorazepam 0.5 MG Oral Tablet: 2 tablets (1 mg) in the morning, 1½ tablets (0.75 mg) "
+        "at midday and 2 tablets (1 mg) at bedtime (2.75 mg/day)")
     resigned = hooks.cards(accept(body, fix))
     assert "abrupt-discontinuation" not in {c["source"]["topic"]["code"] for c in resigned}
     assert "long-term-rate" not in {c["source"]["topic"]["code"] for c in resigned}
@@ -100,9 +111,20 @@ def test_long_term_detail_states_coverage_and_window() -> None:
     assert "25 % within 30 days for a patient on benzodiazepines for more than a year (limit 10 % per month)" \
         in long_term["detail"]
     assert "Covered on 365 of the last 365 days." in long_term["detail"]
-    # 1 mg/day clonazepam × 0.9 = 0.9 mg: two equal doses of 0.25 mg halves give 1 or 0.75 mg — none fits
-    assert long_term["suggestions"][0]["label"] == \
-        "Keep the current dose for now (no tablet step of at most 10 % exists)"
+    # 1 mg/day clonazepam × 0.9 = 0.9 mg: halves of 0.5 mg tablets and 0.125 mg orally disintegrating tablets give
+    # 0.875 mg at best (−12.5 %); no clonazepam liquid is marketed in the US
+    keep, switch = long_term["suggestions"]
+    assert keep["label"] == (
+        "Keep the current dose for now (no marketed clonazepam form gives a step of at most 10 %; the smallest "
+        "amounts are half a scored 0.5 mg tablet (0.25 mg); one 0.125 mg orally disintegrating tablet (0.125 mg))")
+    assert switch["label"] == ("Switch to diazepam over 1–2 weeks: 10 mg/day diazepam with 0.5 mg/day clonazepam "
+                               "for 7 days, then 20 mg/day diazepam (Ashton table)")
+    create, update = switch["actions"]
+    assert create["type"] == "create" and create["resource"]["medicationCodeableConcept"]["coding"][0]["code"] \
+        == "197589"
+    assert dosage_lines(create["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 10 mg twice daily
+    assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "197527"
+    assert dosage_lines(update["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 0.5 mg twice daily
 
 
 def test_conversion_ambiguity_states_both_tables() -> None:

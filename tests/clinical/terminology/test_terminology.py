@@ -140,8 +140,9 @@ def test_observation_concepts_and_prefetch_codes() -> None:
     assert terminology.observation_concepts([SimpleCoding(LOINC, "98979-8")]) == {"egfr"}
     assert terminology.observation_concepts([SimpleCoding(LOINC, "2160-0")]) == {"creatinine"}
     assert terminology.observation_concepts([SimpleCoding(SNOMED, "2160-0")]) == set()
+    assert terminology.observation_concepts([SimpleCoding(LOINC, "57979-7")]) == {"hla-b-1502"}
     codes = terminology.observation_loinc_codes()
-    assert len(codes) == len(set(codes)) == 20 and codes[0] == "98979-8"
+    assert len(codes) == len(set(codes)) == 21 and codes[0] == "98979-8"
 
 
 def test_diazepam_tablet_strengths() -> None:

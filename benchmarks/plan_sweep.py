@@ -1,0 +1,134 @@
+"""Plan sweep: every plannable benzodiazepine × daily doses of ½, 1, 2 and 4 × its 10 mg-diazepam equivalent ×
+both profiles × long-term or not × older adult or not, native and diazepam-switch plans.
+
+Prints how many plans contain a step beyond the pace (and whether a givable step within the pace existed for
+it — checked here by brute force over every form, amount and number of doses, independently of the planner),
+how many end by stopping from above the final-step dose (docs/clinical-reference.md §9.1), the drugs affected,
+and each remaining exception with its reason. Run: ``make plans``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+
+from cds_service.clinical.dose_forms import load_dose_forms
+from cds_service.clinical.profiles import taper_profile
+from cds_service.clinical.taper_plan import (
+    FINAL_DOSE_DE,
+    TABLES,
+    TaperPlan,
+    diazepam_switch_plan,
+    distribute,
+    taper_plan,
+)
+from cds_service.clinical.terminology import RXNORM, SimpleCoding, load_terminology
+from cds_service.clinical.wording import number
+
+MULTIPLES = (Fraction(1, 2), Fraction(1), Fraction(2), Fraction(4))
+START = date(2026, 3, 16)
+DOSES_PER_DAY = 2
+
+
+@dataclass
+class Tally:
+    plans: int = 0
+    beyond_pace: int = 0
+    beyond_pace_with_givable_step: int = 0
+    above_final: int = 0
+    drugs: set[str] = field(default_factory=set)
+    exceptions: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per_day: int) -> bool:
+    """Any single-product dose in [current × (1 − limit), current) that can be given, by brute force."""
+    terminology = load_terminology()
+    low = current * (1 - limit / 100)
+    for form in load_dose_forms().forms(ingredient):
+        product = terminology.product([SimpleCoding(RXNORM, form.code)])
+        assert product is not None
+        units = -(-low // form.step_mg)
+        while units * form.step_mg < current:
+            if units > 0 and any(distribute(form, product, units * form.step_mg, n) is not None
+                                 for n in range(1, per_day + 1)):
+                return True
+            units += 1
+    return False
+
+
+def final_dose_mg(ingredient: str, plan: TaperPlan) -> Fraction:
+    """§9.1 computed here from the tables and the last product, not from the planner's own figure."""
+    terminology = load_terminology()
+    by_table = [FINAL_DOSE_DE * e / 10 for t in TABLES
+                if (e := terminology.equivalent_oral_dose_mg(ingredient, t)) is not None]
+    last = [step.dose.product for step in (*plan.switch_stages, *plan.steps) if step.dose is not None]
+    smallest = load_dose_forms().smallest_givable_mg(ingredient, last[-1] if last else None)
+    return max([*by_table, smallest or Fraction(0)])
+
+
+def check(plan: TaperPlan, ingredient: str, tally: Tally) -> None:
+    tally.plans += 1
+    current = plan.switch_stages[-1].daily_mg if plan.switch_stages else plan.start_mg
+    per_day = plan.switch_stages[-1].dose.doses_per_day if plan.switch_stages and plan.switch_stages[-1].dose \
+        else DOSES_PER_DAY
+    beyond = False
+    for step in plan.steps:
+        if step.dose is None:
+            break
+        if step.reduction_percent > plan.step_percent:
+            beyond = True
+            if givable_step_exists(ingredient, current, plan.step_percent, per_day):
+                tally.beyond_pace_with_givable_step += 1
+            tally.exceptions[ingredient][step.reason or "no reason given"] += 1
+        current, per_day = step.daily_mg, step.dose.doses_per_day
+    if beyond:
+        tally.beyond_pace += 1
+        tally.drugs.add(ingredient)
+    if plan.last_dose_mg > final_dose_mg(ingredient, plan):
+        tally.above_final += 1
+
+
+def sweep(ingredients: tuple[str, ...] | None = None) -> tuple[Tally, Tally, int]:
+    """(native plans, diazepam-switch plans, native plans where the switch is recommended)."""
+    terminology = load_terminology()
+    native, switched, recommended = Tally(), Tally(), 0
+    for ingredient in ingredients or load_dose_forms().ingredients:
+        equivalent = terminology.equivalent_oral_dose_mg(ingredient, "ashton")
+        assert equivalent is not None
+        for multiple in MULTIPLES:
+            for profile in ("summary", "joint-2025"):
+                for long_term in (False, True):
+                    for older in (False, True):
+                        args = (multiple * equivalent, START, taper_profile(profile), terminology)
+                        kwargs = {"ingredient": ingredient, "doses_per_day": DOSES_PER_DAY, "long_term": long_term,
+                                  "older_adult": older}
+                        plan = taper_plan(*args, **kwargs)  # type: ignore[arg-type]
+                        check(plan, ingredient, native)
+                        switch = diazepam_switch_plan(*args, **kwargs)  # type: ignore[arg-type]
+                        if switch is not None:
+                            check(switch, "diazepam", switched)
+                            recommended += bool(plan.beyond_pace) and len(switch.beyond_pace) < len(plan.beyond_pace)
+    return native, switched, recommended
+
+
+def report(name: str, tally: Tally) -> None:
+    print(f"{name}: {tally.plans} plans; {tally.beyond_pace} with a step beyond the pace "
+          f"({tally.beyond_pace_with_givable_step} steps where a givable step within the pace existed); "
+          f"{tally.above_final} ending above the final-step dose; drugs affected: "
+          f"{', '.join(sorted(tally.drugs)) or 'none'}")
+    for ingredient, reasons in sorted(tally.exceptions.items()):
+        print(f"  {ingredient}: {sum(reasons.values())} steps beyond the pace, e.g. {reasons.most_common(1)[0][0]}")
+
+
+def main() -> None:
+    native, switched, recommended = sweep()
+    report("Native plans", native)
+    report("Diazepam-switch plans", switched)
+    print(f"Switch recommended (native plan has steps beyond the pace, switch plan fewer): {recommended} of "
+          f"{native.plans} ({number(Fraction(100 * recommended, native.plans), 1)} %)")
+
+
+if __name__ == "__main__":
+    main()
