@@ -16,7 +16,8 @@ workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count() * 2 + 1)
 # (200 ms per search is common), and a sync worker waiting is a worker lost — five of them capped the service near
 # 25 such calls a second. A thread waiting costs nothing, and a slow client holds one thread, not a whole worker
 # (gthread also waits for a new connection's first bytes without a thread). The rules themselves are CPU-bound
-# Python: processes, not threads, use the cores, so the worker count stays at 2 × CPUs + 1.
+# Python: processes, not threads, use the cores, so the worker count stays at 2 × CPUs + 1. Eight threads a
+# worker stay within its database pool (5 + 5 overflow connections), so no call queues for a connection.
 worker_class = "gthread"
 threads = int(os.environ.get("CDS_THREADS", "8"))
 # EHRs give a CDS service a few seconds at most; a worker stuck longer than this is restarted.
