@@ -253,7 +253,8 @@ def main() -> int:
                       args=("--worker-class", "gthread", "--workers", "2", "--threads", "128"))
         fallback = {**json.loads(signs[100].body), "fhirServer": mock.base + "/fhir"}
         del fallback["prefetch"]
-        service = Server("cds_service:create_app()", {**production, "DATABASE_URL": f"sqlite:///{work}/cds-{delay}.db"})
+        service = Server("cds_service:create_app()", {**production, "DATABASE_URL": f"sqlite:///{work}/cds-{delay}.db",
+                                                      "CDS_FHIR_ALLOWED": mock.base + "/fhir"})
         try:
             rows.append(measure(name, Load(service, work, [Call("POST", ORDER_SIGN, json.dumps(fallback))], issuer),
                                 connections, single=delay < 0.1))

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from cds_service.config import Settings
+from cds_service.config import Settings, SettingsError
 from cds_service.db import engine_for, ensure_schema
 from cds_service.errors import ServiceError, operation_outcome
 from cds_service.feedback.card_log import CardLog
@@ -38,10 +39,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["CARD_LOG"] = CardLog(settings.database_url, settings.card_log_interval_s)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config["TRUSTED_ISSUERS"] = (
-        TrustedIssuers.from_file(settings.trusted_issuers_file)
-        if settings.trusted_issuers_file else TrustedIssuers.empty()
-    )
+    try:
+        trusted = (TrustedIssuers.from_file(settings.trusted_issuers_file) if settings.trusted_issuers_file
+                   else TrustedIssuers.empty())
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    _refuse_unsafe(settings, trusted)
+    app.config["TRUSTED_ISSUERS"] = trusted
     if settings.auth == "off":
         log.warning("CDS_AUTH=off: client JWTs are NOT verified — development only")
 
@@ -61,6 +65,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
+    """Combinations that would run without the protection they appear to have: refuse to start, and say why."""
+    if settings.auth == "required" and not trusted.issuers:
+        raise SettingsError("CDS_AUTH=required but CDS_TRUSTED_ISSUERS names no issuer: every call would be "
+                            "refused; list your EHRs' issuers and keys (see deploy/trusted-issuers.example.json)")
+    if trusted.publicly_known:
+        why = ("the development trust file trusts the CDS Hooks sandbox's key, whose private half is public, so "
+               "anyone can sign its tokens")
+        if settings.auth == "required":
+            raise SettingsError(f"CDS_AUTH=required with {why}: list your EHRs' issuers instead")
+        if urlsplit(settings.public_base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SettingsError(f"CDS_PUBLIC_BASE_URL {settings.public_base_url} is not this machine, and {why}: "
+                                "use it only for a service on 127.0.0.1/localhost")
+
+
 def _register_client_trust(app: Flask, settings: Settings) -> None:
     @app.before_request
     def verify_client() -> Response | None:
@@ -76,9 +95,8 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
             return replay.first_use(engine_for(settings.database_url), issuer, jti, expires_at)
 
         try:
-            claims = verify_client_jwt(
-                authorization, settings.public_base_url + request.path, app.config["TRUSTED_ISSUERS"], first_use
-            )
+            claims = verify_client_jwt(authorization, settings.audiences(request.path), app.config["TRUSTED_ISSUERS"],
+                                       first_use, settings.jwt_max_lifetime_s)
             log.debug("client verified", extra={"iss": claims["iss"], "jti": claims["jti"]})
             g.client = claims["iss"]
         except replay.ReplayStoreUnavailable:
@@ -88,7 +106,10 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
             return response
         except Untrusted as exc:
             log.warning("client JWT rejected", extra={"reason": str(exc), "path": request.path})
-            response = jsonify(operation_outcome("unauthorized", "login"))
+            # In development the caller may learn why (a wrong audience names the expected one); in production
+            # the answer says nothing an attacker could tune a forgery with.
+            detail = f"unauthorized: {exc}" if settings.development else "unauthorized"
+            response = jsonify(operation_outcome(detail, "login"))
             response.status_code = 401
             return response
         return None

@@ -1,4 +1,5 @@
-"""``bzd-taper-cds`` command line: ``evaluate`` a hook request offline; ``report`` card outcomes."""
+"""``bzd-taper-cds`` command line: ``evaluate`` a hook request (offline unless ``--fetch``); ``report`` card
+outcomes; ``--version``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from cds_service.clinical.engine import EngineResult, select_cards
+from cds_service.clinical.explain import explain as explain_evaluation
+from cds_service.clinical.facts import ClinicalFacts
 from cds_service.config import Settings
 from cds_service.db import engine_for, migrate
 from cds_service.errors import PreconditionFailed
@@ -27,13 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="card outcomes per card type (DATABASE_URL or the default SQLite)")
     report.add_argument("--json", action="store_true", help="print the JSON report instead of a table")
-    evaluate = commands.add_parser("evaluate", help="evaluate a CDS Hooks request offline and print the cards")
-    evaluate.add_argument("request", type=Path, help="a hook request (JSON) with its prefetch")
+    evaluate = commands.add_parser("evaluate", help="evaluate a CDS Hooks request and print the cards; offline: "
+                                   "only what the request carries (its prefetch) is read")
+    evaluate.add_argument("request", type=Path, help="a hook request (JSON), normally with its prefetch")
     evaluate.add_argument("--json", action="store_true", help="print the exact response body")
+    evaluate.add_argument("--fetch", action="store_true",
+                          help="allow reading what the prefetch lacks from the request's fhirServer")
+    evaluate.add_argument("--explain", action="store_true",
+                          help="also print the facts used and why each rule fired or stayed silent")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "evaluate":
-        return _evaluate(args.request, settings, as_json=args.json)
+        return _evaluate(args.request, settings, as_json=args.json, fetch=args.fetch, explain=args.explain)
     if args.command == "report":
         migrate(settings.database_url)
         outcomes = card_outcomes(engine_for(settings.database_url))
@@ -41,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _evaluate(path: Path, settings: Settings, *, as_json: bool) -> int:
+def _evaluate(path: Path, settings: Settings, *, as_json: bool, fetch: bool = False, explain: bool = False) -> int:
     """Exit 0 with the cards; 2 for an invalid request; 3 when data are missing (the service's 412)."""
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
@@ -54,15 +63,23 @@ def _evaluate(path: Path, settings: Settings, *, as_json: bool) -> int:
         message = flatten_messages(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         sys.stderr.write(f"invalid request: {message}\n")
         return 2
+    seen: list[tuple[ClinicalFacts, EngineResult]] = []
     try:
-        outcome = evaluate_hook_call(service, request, settings)
+        outcome = evaluate_hook_call(service, request, settings, allow_fetch=fetch,
+                                     inspect=lambda facts, result: seen.append((facts, result)))
     except PreconditionFailed as exc:
-        sys.stderr.write(f"cannot evaluate: {exc.diagnostics}\n")
+        hint = f" (offline; --fetch reads them from {request['fhirServer']})" if "fhirServer" in request and \
+            not fetch else ""
+        sys.stderr.write(f"cannot evaluate: {exc.diagnostics}{hint}\n")
         return 3
     if as_json:
         sys.stdout.write(json.dumps(outcome.response, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(cards_table(outcome.response["cards"]) + "\n")
+    if explain and seen:
+        facts, result = seen[0]
+        shown = {(f.card_type, f.order_id) for f in select_cards(result.findings, frozenset)}
+        sys.stdout.write("\n" + explain_evaluation(facts, result, shown) + "\n")
     return 0
 
 

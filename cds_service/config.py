@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from cds_service.clinical.profiles import PROFILE_CODES
+from cds_service.fhir.client import FhirAccess
 
 AuthMode = Literal["required", "optional", "off"]
 EquivalenceTableName = Literal["ashton", "va-dod"]
@@ -22,8 +23,9 @@ _AUTH_MODES: tuple[AuthMode, ...] = ("required", "optional", "off")
 _TABLES: tuple[EquivalenceTableName, ...] = ("ashton", "va-dod")
 
 
-class SettingsError(ValueError):
-    """A configuration value is missing, malformed or unsafe."""
+class SettingsError(ValueError, RuntimeError):
+    """A configuration value is missing, malformed or unsafe. Also a ``RuntimeError``: gunicorn prints such an
+    error raised while it loads the app as one line ("Error: ..."), not as a traceback."""
 
 
 def default_data_dir() -> Path:
@@ -51,6 +53,12 @@ class Settings:
     """How long the card log gathers the cards of concurrent calls into one write (cds_service.feedback.card_log)."""
     patient_hash_key: str | None = None
     """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
+    jwt_max_lifetime_s: float = 3600.0
+    """Longest client JWT accepted (``exp`` − ``iat``, and ``exp`` from now); the CDS Hooks spec asks for
+    short-lived tokens."""
+    fhir_allowed: tuple[str, ...] = ()
+    """FHIR base URLs (prefixes) every client may name as ``fhirServer``; when any are listed (here or for the
+    client in the trust file), the only ones — and trusted whatever their address (e.g. a private network)."""
     operator_token: str | None = None
     """Bearer secret of the operator's ``/analytics`` view over every client (unset: no operator view)."""
     testing: bool = False
@@ -81,6 +89,11 @@ class Settings:
             values["snooze_days"] = int(_positive_float("CDS_SNOOZE_DAYS", env["CDS_SNOOZE_DAYS"]))
         if env.get("CDS_PATIENT_HASH_KEY"):
             values["patient_hash_key"] = env["CDS_PATIENT_HASH_KEY"]
+        if env.get("CDS_JWT_MAX_LIFETIME_S"):
+            values["jwt_max_lifetime_s"] = _positive_float("CDS_JWT_MAX_LIFETIME_S", env["CDS_JWT_MAX_LIFETIME_S"])
+        if env.get("CDS_FHIR_ALLOWED"):
+            values["fhir_allowed"] = tuple(u.strip().rstrip("/") for u in env["CDS_FHIR_ALLOWED"].split(",")
+                                           if u.strip())
         if env.get("CDS_OPERATOR_TOKEN"):
             values["operator_token"] = env["CDS_OPERATOR_TOKEN"]
         if env.get("CDS_CARD_LOG_INTERVAL_S"):
@@ -88,6 +101,25 @@ class Settings:
         if "CDS_FHIR_TIMEOUT_S" in env:
             values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
         return replace(settings, **values).validated()
+
+    @property
+    def development(self) -> bool:
+        """Client JWTs are not required: a developer's machine (``make run``), never production."""
+        return self.auth != "required"
+
+    def audiences(self, path: str) -> list[str]:
+        """The ``aud`` values accepted for a call of ``path``: the public URL; in development also with
+        ``localhost`` and ``127.0.0.1`` swapped (a browser and a terminal often spell this machine differently)."""
+        accepted = [self.public_base_url + path]
+        if self.development:
+            for one, other in (("//localhost", "//127.0.0.1"), ("//127.0.0.1", "//localhost")):
+                if one in self.public_base_url:
+                    accepted.append(self.public_base_url.replace(one, other, 1) + path)
+        return accepted
+
+    def fhir_access(self, client_fhir_servers: tuple[str, ...] = ()) -> FhirAccess:
+        """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file)."""
+        return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides)).validated()
@@ -100,6 +132,10 @@ class Settings:
             raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")
         if self.fhir_timeout_s <= 0:
             raise SettingsError("CDS_FHIR_TIMEOUT_S must be positive")
+        if "*" in self.cors_origins:
+            raise SettingsError("CDS_CORS_ORIGINS=* would let any web page call the service (on a developer's "
+                                "machine too, through Private Network Access): list the origins, or 'loopback' "
+                                "for browser clients on this machine")
         if self.operator_token is not None and len(self.operator_token) < 32:
             raise SettingsError("CDS_OPERATOR_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
         return self

@@ -10,17 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from cds_service.clinical.cards import build_card
-from cds_service.clinical.engine import evaluate_rules, select_cards
+from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
 from cds_service.clinical.record import Evaluation, EvaluationSettings
 from cds_service.clinical.terminology import load_terminology
 from cds_service.config import Settings
 from cds_service.feedback.repository import CardRecord
-from cds_service.fhir.client import FhirClient, bundle_resources
+from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
 from cds_service.services import ServiceDefinition, prefetch_templates
@@ -40,18 +38,31 @@ def evaluate_hook_call(
     settings: Settings,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    session: requests.Session | None = None,
+    fhir_access: FhirAccess | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
+    allow_fetch: bool = True,
+    inspect: Callable[[ClinicalFacts, EngineResult], None] | None = None,
 ) -> HookOutcome:
-    """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`."""
+    """Evaluate a request already validated by :func:`cds_service.schemas.hook_request.load_hook_request`.
+
+    ``allow_fetch=False`` uses only what the request carries (the offline command line); ``inspect`` is shown
+    the facts and every rule's findings of the evaluation answered (``--explain``)."""
     client = None
-    if "fhirServer" in request:
+    if "fhirServer" in request and allow_fetch:
         token = request.get("fhirAuthorization", {}).get("access_token")
         client = FhirClient(request["fhirServer"], access_token=token, timeout_s=settings.fhir_timeout_s,
-                            max_pages=settings.fhir_max_pages, session=session)
-    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], client)
+                            max_pages=settings.fhir_max_pages, access=fhir_access or settings.fhir_access(),
+                            # every key may need all its pages; no more than that, whatever the server answers
+                            max_requests=len(prefetch_templates()) * settings.fhir_max_pages)
+    try:
+        raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], client)
+    finally:
+        if client is not None:
+            client.close()
     facts = clinical_facts(service, request, raw, settings, now)
     result = evaluate_rules(facts)
+    if inspect is not None:
+        inspect(facts, result)
     findings = select_cards(result.findings, snoozed)
     # after the rules: some parts of the record are read only when a rule needs them
     cards = [build_card(finding, facts.evaluation.record.incomplete) for finding in findings]

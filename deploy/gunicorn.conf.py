@@ -29,6 +29,9 @@ preload_app = True
 # exist under a read-only root (Kubernetes readOnlyRootFilesystem): no worker would boot. /dev/shm is an
 # in-memory filesystem that containers keep writable (tests/deploy/test_read_only_root.py).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# No runtime control socket: it would live in $HOME/.gunicorn (read-only in the container, and shared by every
+# gunicorn of one user on a development machine), and the service needs no remote worker management.
+control_socket_disable = True
 accesslog = "-"
 # Path without the query string, status, size and time only: no headers (Authorization) and no patient data.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import responses
+from requests import PreparedRequest
 
 from cds_service.cli import main
+from cds_service.clinical.cards import CARD_TYPES
+from demo.fhir_server import create_app as demo_app
+from demo.fhir_server import demo_patients, hook_request
 from tests.utils.cards import assert_valid_response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures"
@@ -47,3 +53,55 @@ def test_evaluate_rejects_invalid_and_incomplete_requests(tmp_path: Path, capsys
     assert main(["evaluate", str(incomplete)]) == 3
     assert "conditions" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing.json")]) == 2
+
+
+DEMO_REQUEST = Path(__file__).resolve().parents[1] / "demo/order-baclofen.json"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == "bzd-taper-cds 0.1.0\n"
+
+
+def test_the_readme_demo_request_evaluates_offline_and_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--explain", str(DEMO_REQUEST)]) == 0
+    out = capsys.readouterr().out
+    table, explanation = out.split("\n\nFacts:\n")
+    assert table.splitlines()[0].startswith("1. [WARNING] baclofen-adjunct: Baclofen is not a benzodiazepine-taper")
+    lines = explanation.splitlines()
+    assert "  Evaluated at 2026-03-16 with profile summary and the Ashton table." in lines
+    assert "  Benzodiazepines: 12 mg diazepam-equivalent/day now, 12 mg after these orders." in lines
+    assert ("  Days of use in this episode: 196; likely physically dependent: yes; more than a year: no; "
+            "in a taper: yes.") in lines
+    fired = lines.index("  baclofen-adjunct: FIRED [warning] Baclofen is not a benzodiazepine-taper adjunct: remove "
+                        "it; consider gabapentin or CBT instead")
+    assert lines[fired + 1] == ("      because: Benzodiazepine total reduced from 15 mg to 12 mg "
+                                "diazepam-equivalent/day on 2026-03-02 (20 %; Ashton table).")
+    assert "  z-drug-during-taper: silent — needs a Z-drug draft, which this call does not show" in lines
+    assert ("  taper-too-fast: silent — needs a benzodiazepine draft that lowers the total diazepam-equivalent, "
+            "which this call does not show") in lines
+    rules = [line.split(":")[0].strip() for line in lines[lines.index("Rules:") + 1:] if not line.startswith("      ")]
+    assert sorted(rules) == sorted(CARD_TYPES), "every rule is accounted for"
+
+
+def test_evaluate_is_offline_unless_fetch_is_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    patient = demo_patients()["demo-older-adult"]
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(hook_request(patient.id, "http://fhir.test/fhir", patient.anchor)))
+    demo = demo_app(today=lambda: patient.anchor).test_client()
+
+    def from_demo_server(call: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        answer = demo.get(str(call.url).removeprefix("http://fhir.test"))
+        return answer.status_code, {"Content-Type": "application/fhir+json"}, answer.data
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fhir:
+        fhir.add_callback(responses.GET, re.compile(r"http://fhir\.test/fhir/.*"), callback=from_demo_server)
+        assert main(["evaluate", str(request)]) == 3
+        assert len(fhir.calls) == 0, "offline by default: the FHIR server is never called"
+        assert capsys.readouterr().err.endswith("(offline; --fetch reads them from http://fhir.test/fhir)\n")
+        assert main(["evaluate", "--fetch", str(request)]) == 0
+        assert len(fhir.calls) == 6
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()] == [
+        "1. [CRITICAL] abrupt-discontinuation", "2. [WARNING] long-term-rate", "3. [WARNING] older-adult"]

@@ -51,7 +51,9 @@ def call_service(service_id: str) -> Response:
             return frozenset()
 
     with REQUEST_LATENCY.labels(service.id).time():
-        outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed)
+        outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
+                                     fhir_access=settings.fhir_access(
+                                         current_app.config["TRUSTED_ISSUERS"].fhir_servers(client)))
     for card in outcome.cards:
         CARDS.labels(card.card_type, card.indicator).inc()
     for rule in outcome.failed_rules:

@@ -7,6 +7,7 @@ neither used nor fetched the call fails with 412 (service-contract.md §3).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from cds_service.fhir.client import (
     is_error_outcome,
     next_link,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,14 +74,19 @@ def resolve_prefetch(
     for key, _template in templates:
         outcome = outcomes[key]
         if isinstance(outcome, FhirUnavailable):
-            unavailable.append(f"{key} ({outcome})" if str(outcome) else key)
+            # Why goes to the log only: the caller chose the URL, and a 412 that told it "connection refused"
+            # or "status 404" would make the service a scanner of the networks it can reach.
+            if str(outcome):
+                log.warning("FHIR fallback failed", extra={"reason": f"{key}: {outcome}"})
+            unavailable.append(key)
             continue
         record.resources[key], notes = outcome
         record.notes.extend(notes)
         if key in fetched:
             record.fetched_keys.append(key)
     if unavailable:
-        how = "and no fhirServer to fetch them from" if client is None else "and fetching them failed"
+        how = ("and no fhirServer to fetch them from" if client is None
+               else "and they could not be obtained from the FHIR server")
         raise PreconditionFailed(
             f"prefetch data missing or incomplete: {', '.join(unavailable)}; {how}"
         )
@@ -128,13 +136,9 @@ def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None) ->
 
 
 def _fetch(client: FhirClient, relative_url: str, key: str) -> _Fetched:
-    try:
-        result = client.get(relative_url)
-    except FhirUnavailable as exc:
-        # A read of a resource that does not exist is "no data", not a failure (cds-hooks.md §4.2).
-        if "/" in relative_url.split("?")[0] and "404" in str(exc):
-            return [], []
-        raise
+    # A 404, for the context patient or a search, fails like any other answer: the data cannot be obtained,
+    # and an empty record would read as "no benzodiazepine history" (docs/service-contract.md §9).
+    result = client.get(relative_url)
     if result.get("resourceType") == "OperationOutcome":
         if is_error_outcome(result):
             raise FhirUnavailable("the server answered with an OperationOutcome")

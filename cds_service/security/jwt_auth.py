@@ -29,6 +29,9 @@ JWKS_TIMEOUT_S = 3.0
 JWKS_TTL_S = 3600.0
 JWKS_REFRESH_MIN_S = 300.0
 """An unknown ``kid`` refetches the issuer's JWKS (key rotation), at most this often."""
+PUBLICLY_KNOWN_KEYS = frozenset({"dw_JGR8nB2I6XveNxUOl2qk699ZPLM2nYI5STSdiEl9avAkrm3CkfYMbrrjr8laB"})
+"""``x`` of public keys whose private half is published: the CDS Hooks sandbox's ES384 key (its repository
+ships ``keys/ecprivkey.pem``). A token signed with it proves nothing (development trust file only)."""
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,10 @@ class IssuerTrust:
     inline_keys: dict[str, PyJWK]
     jwks_url: str | None
     allowed_jku: frozenset[str]
+    fhir_servers: tuple[str, ...] = ()
+    """The FHIR base URLs this client may name as ``fhirServer`` (none listed: any public address)."""
+    publicly_known: bool = False
+    """One of its keys has a published private half (see :data:`PUBLICLY_KNOWN_KEYS`)."""
     _fetched: dict[str, PyJWK] = field(default_factory=dict)
     _fetched_at: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,7 +100,13 @@ class TrustedIssuers:
 
     @classmethod
     def from_file(cls, path: Path) -> TrustedIssuers:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"CDS_TRUSTED_ISSUERS: cannot read {path} ({exc})") from None
+        if not isinstance(document, dict) or not all(isinstance(t, dict) for i, t in document.items()
+                                                      if not i.startswith("_")):
+            raise ValueError(f"CDS_TRUSTED_ISSUERS: {path} must map each issuer to an object")
         issuers = {}
         for issuer, trust in document.items():
             if issuer.startswith("_"):
@@ -104,8 +117,23 @@ class TrustedIssuers:
             allowed = set(trust.get("jku", []))
             if url:
                 allowed.add(url)
-            issuers[issuer] = IssuerTrust(_keys(jwks) if isinstance(jwks, dict) else {}, url, frozenset(allowed))
+            servers = trust.get("fhir_servers", [])
+            if not isinstance(servers, list) or not all(isinstance(u, str) for u in servers):
+                raise ValueError(f"trusted issuer {issuer!r}: 'fhir_servers' must be a list of URLs")
+            known = isinstance(jwks, dict) and any(
+                isinstance(k, dict) and k.get("x") in PUBLICLY_KNOWN_KEYS for k in jwks.get("keys", []))
+            issuers[issuer] = IssuerTrust(_keys(jwks) if isinstance(jwks, dict) else {}, url, frozenset(allowed),
+                                          tuple(u.rstrip("/") for u in servers), known)
         return cls(issuers)
+
+    @property
+    def publicly_known(self) -> bool:
+        """Some trusted key's private half is public: the development trust file."""
+        return any(trust.publicly_known for trust in self.issuers.values())
+
+    def fhir_servers(self, issuer: str) -> tuple[str, ...]:
+        trust = self.issuers.get(issuer)
+        return trust.fhir_servers if trust is not None else ()
 
     @classmethod
     def empty(cls) -> TrustedIssuers:
@@ -113,12 +141,15 @@ class TrustedIssuers:
 
 
 def verify_client_jwt(
-    authorization: str | None, audience: str, issuers: TrustedIssuers, first_use: ReplayCheck
+    authorization: str | None, audiences: list[str], issuers: TrustedIssuers, first_use: ReplayCheck,
+    max_lifetime_s: float = 3600.0,
 ) -> dict[str, Any]:
-    """Return the verified claims of ``Authorization: Bearer <JWT>`` or raise :class:`Untrusted`."""
-    if not authorization or not authorization.startswith("Bearer "):
+    """Return the verified claims of ``Authorization: Bearer <JWT>`` or raise :class:`Untrusted`. ``aud`` must
+    name one of ``audiences`` (the URL called, first); ``exp`` may lie at most ``max_lifetime_s`` ahead."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:  # RFC 7235: the scheme is case-insensitive
         raise Untrusted("no bearer token")
-    token = authorization.removeprefix("Bearer ").strip()
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
@@ -130,7 +161,7 @@ def verify_client_jwt(
     issuer = unverified.get("iss")
     trust = issuers.issuers.get(issuer) if isinstance(issuer, str) else None
     if trust is None:
-        raise Untrusted("issuer not trusted")
+        raise Untrusted(f"issuer {str(issuer)[:200]!r} is not trusted")
     if "jku" in header and header["jku"] not in trust.allowed_jku:
         raise Untrusted("jku not on the issuer's list")
     key = trust.key(str(header.get("kid")))
@@ -141,13 +172,20 @@ def verify_client_jwt(
             token,
             key=key,
             algorithms=[algorithm],
-            audience=audience,
+            audience=audiences,
             issuer=issuer,
             leeway=CLOCK_SKEW_S,
             options={"require": ["iss", "aud", "exp", "iat", "jti"]},
         )
+    except jwt.InvalidAudienceError as exc:
+        raise Untrusted(f"wrong audience: expected {audiences[0]}") from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise Untrusted("token expired") from exc
     except jwt.PyJWTError as exc:
         raise Untrusted(f"verification failed ({type(exc).__name__})") from exc
+    if float(claims["exp"]) - time.time() > max_lifetime_s + CLOCK_SKEW_S \
+            or float(claims["exp"]) - float(claims["iat"]) > max_lifetime_s:
+        raise Untrusted(f"token lifetime exceeds {max_lifetime_s:g} s")
     if not first_use(str(issuer), str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]) + CLOCK_SKEW_S, UTC)):
         raise Untrusted("jti replayed")
     return claims

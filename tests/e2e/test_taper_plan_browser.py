@@ -15,6 +15,7 @@ import pytest
 from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_plan import taper_plan
 from cds_service.clinical.terminology import load_terminology
+from tests.utils.ehr import trust_file
 from tests.utils.server import ROOT, gunicorn
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,7 +28,9 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("page")
-    with gunicorn({"CDS_AUTH": "required", "DATABASE_URL": f"sqlite:///{data}/cds.db"}, workers=1) as url:
+    trust = trust_file(data, {"https://ehr.example": {}})  # production settings need a trusted issuer to start
+    with gunicorn({"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": str(trust), "DATABASE_URL": f"sqlite:///{data}/cds.db"},
+                  workers=1) as url:
         yield url
 
 

@@ -4,89 +4,53 @@ or silence the other's cards. On the embedded SQLite store and on PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
-from flask.testing import FlaskClient
-from jwt.algorithms import ECAlgorithm
 
 from cds_service import create_app
 from cds_service.db import engine_for
 from cds_service.feedback.repository import count_feedback, patient_hash, snoozed_card_types
 from tests.conftest import HookCalls, card_types
+from tests.utils.ehr import BASE, Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
-BASE = "http://127.0.0.1:8080"
 EHR_A, EHR_B = "https://ehr-a.example", "https://ehr-b.example"
-KEYS = {EHR_A: ec.generate_private_key(ec.SECP384R1()), EHR_B: ec.generate_private_key(ec.SECP384R1())}
-SIGN = "/cds-services/bzd-taper-order-sign"
 SYSTEM = "urn:bzd-taper-cds:override-reason"
 OPERATOR_TOKEN = "operator-" + "0123456789abcdef" * 3
-
-
-def _jwk(issuer: str) -> dict[str, Any]:
-    return {**json.loads(ECAlgorithm.to_jwk(KEYS[issuer].public_key())), "kid": issuer, "alg": "ES384"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     url = request.getfixturevalue("fresh_database") if request.param == "postgresql" else f"sqlite:///{tmp_path}/t.db"
-    trust = tmp_path / "issuers.json"
-    trust.write_text(json.dumps({issuer: {"jwks": {"keys": [_jwk(issuer)]}} for issuer in KEYS}))
-    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                      "database_url": url, "operator_token": OPERATOR_TOKEN})
+    app = create_app({"auth": "required", "trusted_issuers_file": trust_file(tmp_path, {EHR_A: {}, EHR_B: {}}),
+                      "public_base_url": BASE, "database_url": url, "operator_token": OPERATOR_TOKEN})
     yield app
     app.config["CARD_LOG"].flush()
 
 
-class Ehr:
-    """One trusted EHR calling the service: every request carries a fresh JWT of its issuer."""
-
-    def __init__(self, client: FlaskClient, issuer: str) -> None:
-        self.client, self.issuer = client, issuer
-
-    def headers(self, path: str) -> dict[str, str]:
-        now = int(time.time())
-        token = jwt.encode({"iss": self.issuer, "aud": BASE + path, "iat": now, "exp": now + 300,
-                            "jti": uuid.uuid4().hex}, KEYS[self.issuer], algorithm="ES384",
-                           headers={"kid": self.issuer, "typ": "JWT"})
-        return {"Authorization": f"Bearer {token}"}
-
+class Clinic(Ehr):
     def cards(self, patient_id: str = "p1", fhir_server: str | None = None) -> list[dict[str, Any]]:
         body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(), patient_id=patient_id)
         if fhir_server:
             body["fhirServer"] = fhir_server
-        response = HookCalls(self.client).post(body, headers=self.headers(SIGN))
+        response = self.call(body)
         assert response.status_code == 200, response.get_json()
         return list(response.get_json()["cards"])
 
-    def feedback(self, *items: dict[str, Any], service: str = "bzd-taper-order-sign") -> Any:
-        path = f"/cds-services/{service}/feedback"
-        return self.client.post(path, json={"feedback": list(items)}, headers=self.headers(path))
 
-    def analytics(self) -> dict[str, Any]:
-        response = self.client.get("/analytics", headers=self.headers("/analytics"))
-        assert response.status_code == 200
-        return dict(response.get_json()["card_types"])
+@pytest.fixture
+def ehr_a(app: Flask) -> Clinic:
+    return Clinic(app.test_client(), EHR_A)
 
 
 @pytest.fixture
-def ehr_a(app: Flask) -> Ehr:
-    return Ehr(app.test_client(), EHR_A)
-
-
-@pytest.fixture
-def ehr_b(app: Flask) -> Ehr:
-    return Ehr(app.test_client(), EHR_B)
+def ehr_b(app: Flask) -> Clinic:
+    return Clinic(app.test_client(), EHR_B)
 
 
 def snooze(card: dict[str, Any], when: str | None = None) -> dict[str, Any]:
@@ -99,7 +63,7 @@ def stored(app: Flask) -> int:
     return count_feedback(engine_for(app.config["SETTINGS"].database_url))
 
 
-def test_a_client_cannot_answer_another_clients_card(app: Flask, ehr_a: Ehr, ehr_b: Ehr) -> None:
+def test_a_client_cannot_answer_another_clients_card(app: Flask, ehr_a: Clinic, ehr_b: Clinic) -> None:
     [card] = ehr_a.cards()
     response = ehr_b.feedback(snooze(card))
     assert response.status_code == 400
@@ -108,27 +72,27 @@ def test_a_client_cannot_answer_another_clients_card(app: Flask, ehr_a: Ehr, ehr
     assert card_types(ehr_a.cards()) == [("baclofen-adjunct", "warning")]
 
 
-def test_a_clients_snooze_silences_only_its_own_cards(ehr_a: Ehr, ehr_b: Ehr) -> None:
+def test_a_clients_snooze_silences_only_its_own_cards(ehr_a: Clinic, ehr_b: Clinic) -> None:
     [card_b] = ehr_b.cards()
     assert ehr_b.feedback(snooze(card_b)).status_code == 200
     assert ehr_b.cards() == []
     assert card_types(ehr_a.cards()) == [("baclofen-adjunct", "warning")]
 
 
-def test_the_same_patient_id_on_another_fhir_server_is_another_patient(ehr_a: Ehr) -> None:
+def test_the_same_patient_id_on_another_fhir_server_is_another_patient(ehr_a: Clinic) -> None:
     [card] = ehr_a.cards(fhir_server="https://site-1.example/fhir")
     assert ehr_a.feedback(snooze(card)).status_code == 200
     assert ehr_a.cards(fhir_server="https://site-1.example/fhir") == []
     assert card_types(ehr_a.cards(fhir_server="https://site-2.example/fhir")) == [("baclofen-adjunct", "warning")]
 
 
-def test_feedback_only_on_the_service_that_issued_the_card(app: Flask, ehr_a: Ehr) -> None:
+def test_feedback_only_on_the_service_that_issued_the_card(app: Flask, ehr_a: Clinic) -> None:
     [card] = ehr_a.cards()
     assert ehr_a.feedback(snooze(card), service="bzd-taper-order-select").status_code == 400
     assert stored(app) == 0
 
 
-def test_accepted_suggestions_must_be_the_cards_own(app: Flask, ehr_a: Ehr) -> None:
+def test_accepted_suggestions_must_be_the_cards_own(app: Flask, ehr_a: Clinic) -> None:
     [card] = ehr_a.cards()
     [other] = ehr_a.cards("p2")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -142,7 +106,7 @@ def test_accepted_suggestions_must_be_the_cards_own(app: Flask, ehr_a: Ehr) -> N
     assert stored(app) == 1
 
 
-def test_a_far_future_outcome_time_snoozes_for_the_snooze_period_only(app: Flask, ehr_a: Ehr) -> None:
+def test_a_far_future_outcome_time_snoozes_for_the_snooze_period_only(app: Flask, ehr_a: Clinic) -> None:
     [card] = ehr_a.cards()
     assert ehr_a.feedback(snooze(card, "9000-01-01T00:00:00Z")).status_code == 200
     engine = engine_for(app.config["SETTINGS"].database_url)
@@ -152,13 +116,13 @@ def test_a_far_future_outcome_time_snoozes_for_the_snooze_period_only(app: Flask
     assert snoozed_card_types(engine, hashed, 90, EHR_A, now=later) == frozenset()
 
 
-def test_an_outcome_time_before_the_card_counts_from_the_card(app: Flask, ehr_a: Ehr) -> None:
+def test_an_outcome_time_before_the_card_counts_from_the_card(app: Flask, ehr_a: Clinic) -> None:
     [card] = ehr_a.cards()
     assert ehr_a.feedback(snooze(card, "2001-01-01T00:00:00Z")).status_code == 200
     assert ehr_a.cards() == [], "an override cannot predate the card it answers, so it snoozes from now"
 
 
-def test_an_outcome_time_beyond_year_9999_in_utc_is_400(app: Flask, ehr_a: Ehr) -> None:
+def test_an_outcome_time_beyond_year_9999_in_utc_is_400(app: Flask, ehr_a: Clinic) -> None:
     [card] = ehr_a.cards()
     response = ehr_a.feedback(snooze(card, "9999-12-31T23:59:59-05:00"))
     assert response.status_code == 400
@@ -166,7 +130,7 @@ def test_an_outcome_time_beyond_year_9999_in_utc_is_400(app: Flask, ehr_a: Ehr) 
     assert ehr_a.analytics()["baclofen-adjunct"]["shown"] == 1
 
 
-def test_analytics_shows_a_client_its_own_cards_and_the_operator_all(app: Flask, ehr_a: Ehr, ehr_b: Ehr) -> None:
+def test_analytics_shows_a_client_its_own_cards_and_the_operator_all(app: Flask, ehr_a: Clinic, ehr_b: Clinic) -> None:
     for n in range(3):
         ehr_a.cards(f"a{n}")
     [card_b] = ehr_b.cards()

@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from cds_service import create_app
 from tests.conftest import HookCalls
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
-
-Behaviour = Callable[[BaseHTTPRequestHandler], None]
+from tests.utils.fhir_server import Behaviour
 
 
 def slow_drip(handler: BaseHTTPRequestHandler) -> None:
@@ -50,33 +48,6 @@ def huge_streamed(handler: BaseHTTPRequestHandler) -> None:
 
 def hangs(handler: BaseHTTPRequestHandler) -> None:
     time.sleep(5)
-
-
-@pytest.fixture
-def fhir_server() -> Iterator[Callable[[Behaviour], str]]:
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(behaviour: Behaviour) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                try:
-                    behaviour(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/fhir"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("behaviour", [slow_drip, huge_declared, huge_streamed, hangs],

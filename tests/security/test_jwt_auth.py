@@ -102,3 +102,28 @@ def test_optional_mode_accepts_no_token_but_rejects_a_bad_one(tmp_path: Path) ->
                          "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
     assert client.get("/cds-services").status_code == 200
     assert client.get("/cds-services", headers={"Authorization": "Bearer not.a.jwt"}).status_code == 401
+
+
+@pytest.mark.parametrize("lifetime", [
+    {"exp": 253402300799},  # 9999-12-31T23:59:59Z
+    {"exp": 10**15},
+    {"iat": int(time.time()) - 7000, "exp": int(time.time()) + 300},  # issued for two hours
+    {"exp": int(time.time()) + 2 * 3600},
+])
+def test_tokens_living_longer_than_the_maximum_are_401_never_500(
+    secured: FlaskClient, signing_key: ec.EllipticCurvePrivateKey, lifetime: dict[str, int]
+) -> None:
+    token = _token(signing_key, f"{BASE}/cds-services", **lifetime)
+    response = secured.get("/cds-services", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and response.get_json()["issue"][0]["diagnostics"] == "unauthorized"
+
+
+def test_the_maximum_lifetime_is_configurable(tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    public_jwk = json.loads(ECAlgorithm.to_jwk(signing_key.public_key()))
+    trust = tmp_path / "trusted.json"
+    trust.write_text(json.dumps({ISSUER: {"jwks": {"keys": [{**public_jwk, "kid": KID}]}}}))
+    client = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
+                         "database_url": f"sqlite:///{tmp_path}/cds.db", "jwt_max_lifetime_s": 120}).test_client()
+    short, long = (_token(signing_key, f"{BASE}/cds-services", exp=int(time.time()) + s) for s in (100, 300))
+    assert client.get("/cds-services", headers={"Authorization": f"Bearer {short}"}).status_code == 200
+    assert client.get("/cds-services", headers={"Authorization": f"Bearer {long}"}).status_code == 401

@@ -1,0 +1,219 @@
+"""``fhirServer`` is chosen by the caller: the fallback must not become a way to reach internal networks, to
+leak the bearer token, to learn what a host answers, or to hold a worker. Against real local servers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from cds_service import create_app
+from tests.conftest import HookCalls
+from tests.utils.ehr import BASE, Ehr, trust_file
+from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12, patient, searchset
+from tests.utils.fhir_server import Behaviour
+
+ISSUER, OTHER = "https://ehr.example", "https://other-ehr.example"
+Start = Callable[[Behaviour], str]
+
+
+def hook_call(fhir_server: str, *missing: str) -> dict[str, Any]:
+    body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    for key in missing or ("conditions",):
+        del body["prefetch"][key]
+    body["fhirServer"] = fhir_server
+    body["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
+                                 "scope": "patient/*.read", "subject": "bzd-taper-cds"}
+    return body
+
+
+class Recorder:
+    """A server behaviour that remembers what it was asked, then answers like ``answer``."""
+
+    def __init__(self, answer: Behaviour | None = None) -> None:
+        self.paths: list[str] = []
+        self.authorizations: list[str | None] = []
+        self._answer = answer or empty_searchset
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        self.paths.append(handler.path)
+        self.authorizations.append(handler.headers.get("Authorization"))
+        self._answer(handler)
+
+
+def send_json(handler: BaseHTTPRequestHandler, resource: dict[str, Any], status: int = 200) -> None:
+    payload = json.dumps(resource).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/fhir+json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+def empty_searchset(handler: BaseHTTPRequestHandler) -> None:
+    send_json(handler, searchset())
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> Callable[..., Flask]:
+    """An app with client JWTs required (production), trusting two EHRs; ``fhir_servers`` for the first."""
+
+    def make(fhir_servers: list[str] | None = None, **settings: Any) -> Flask:
+        trust = trust_file(tmp_path, {ISSUER: {"fhir_servers": fhir_servers} if fhir_servers else {}, OTHER: {}})
+        return create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
+                           "database_url": f"sqlite:///{tmp_path}/cds.db", **settings})
+
+    return make
+
+
+def assert_412_without_detail(response: Any, *keys: str) -> None:
+    assert response.status_code == 412, response.get_data(as_text=True)
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["diagnostics"] == (
+        f"prefetch data missing or incomplete: {', '.join(keys or ('conditions',))}; "
+        "and they could not be obtained from the FHIR server")
+
+
+def assert_refused(response: Any) -> None:
+    if response.status_code == 400:  # a spelling the request schema already refuses as a URL
+        assert response.get_json()["issue"][0]["diagnostics"] == "invalid hook request: fhirServer: Not a valid URL."
+    else:
+        assert_412_without_detail(response)
+
+
+def loopback_spellings(url: str) -> list[str]:
+    port = url.split(":")[2].split("/")[0]
+    return [url, f"http://localhost:{port}/fhir", f"http://2130706433:{port}/fhir", f"http://0x7f.1:{port}/fhir",
+            f"http://[::ffff:127.0.0.1]:{port}/fhir", f"http://user:pw@127.0.0.1:{port}/fhir"]
+
+
+def test_production_refuses_loopback_in_every_spelling(fhir_server: Start, production: Callable[..., Flask]) -> None:
+    recorder = Recorder()
+    url = fhir_server(recorder)
+    ehr = Ehr(production().test_client(), ISSUER)
+    for spelling in loopback_spellings(url):
+        assert_refused(ehr.call(hook_call(spelling)))
+    assert recorder.paths == [], "no request may reach a loopback server"
+
+
+def test_private_link_local_and_userinfo_urls_are_refused_without_a_request(production: Callable[..., Flask]) -> None:
+    ehr = Ehr(production().test_client(), ISSUER)
+    for url in ("http://10.0.0.1:9/fhir", "http://169.254.169.254/latest", "http://192.168.1.1/fhir",
+                "https://ehr.example:secret@ehr.example/fhir", "ftp://ehr.example/fhir", "file:///etc/passwd"):
+        started = time.monotonic()
+        assert_refused(ehr.call(hook_call(url)))
+        assert time.monotonic() - started < 1.0
+
+
+def test_an_allow_listed_fhir_server_is_used_even_on_a_private_address(
+    fhir_server: Start, production: Callable[..., Flask]
+) -> None:
+    recorder = Recorder()
+    url = fhir_server(recorder)
+    app = production(fhir_servers=[url])
+    assert Ehr(app.test_client(), ISSUER).call(hook_call(url)).status_code == 200
+    assert recorder.paths and recorder.authorizations == ["Bearer secret-token"]
+    # The list is the first EHR's: another client naming that server is refused, and nothing is sent.
+    assert_412_without_detail(Ehr(app.test_client(), OTHER).call(hook_call(url)))
+    assert len(recorder.paths) == 1
+    # With a list, only listed servers: a public address off the list is refused too.
+    assert_412_without_detail(Ehr(app.test_client(), ISSUER).call(hook_call("https://ehr.example.org/fhir")))
+
+
+def test_cds_fhir_allowed_lists_servers_for_every_client(fhir_server: Start, production: Callable[..., Flask],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = Recorder()
+    url = fhir_server(recorder)
+    monkeypatch.setenv("CDS_FHIR_ALLOWED", url + "/")
+    assert Ehr(production().test_client(), OTHER).call(hook_call(url)).status_code == 200
+    assert len(recorder.paths) == 1
+
+
+def test_the_412_is_the_same_whatever_the_server_did(fhir_server: Start) -> None:
+    """Refused connection, 500, 401, 404 and HTML all read alike: the answer is no oracle for a scan."""
+    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+
+    def status(code: int) -> Behaviour:
+        return lambda handler: send_json(handler, {"resourceType": "OperationOutcome", "issue": []}, code)
+
+    for behaviour in (status(500), status(401), status(404)):
+        assert_412_without_detail(hooks.post(hook_call(fhir_server(behaviour))))
+    assert_412_without_detail(hooks.post(hook_call("http://127.0.0.1:9/fhir")))  # nothing listens: refused
+
+
+def test_a_404_for_the_context_patient_is_412_not_an_empty_record(fhir_server: Start) -> None:
+    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+
+    def no_patient(handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/fhir/Patient/"):
+            send_json(handler, {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-found"}]}, 404)
+        else:
+            empty_searchset(handler)
+
+    assert_412_without_detail(hooks.post(hook_call(fhir_server(no_patient), "patient")), "patient")
+
+
+def test_redirects_are_not_followed(fhir_server: Start) -> None:
+    elsewhere = Recorder()
+    target = fhir_server(elsewhere)
+
+    def redirect(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", target + "/Condition?patient=p1")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    redirector = Recorder(redirect)
+    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    assert_412_without_detail(hooks.post(hook_call(fhir_server(redirector))))
+    assert len(redirector.paths) == 1 and elsewhere.paths == []
+
+
+def test_next_links_stay_under_the_base_url_and_the_token_goes_nowhere_else(fhir_server: Start) -> None:
+    recorder = Recorder()
+    url = fhir_server(recorder)
+    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    for escape in (f"{url}/../admin?page=2", f"{url}/%2e%2e/admin?page=2", f"{url}-other/Condition?page=2",
+                   url.replace("/fhir", "/admin?page=2")):
+        body = hook_call(url, "patient")
+        body["prefetch"]["conditions"] = searchset(next_url=escape)
+        body["prefetch"]["patient"] = patient()
+        assert_412_without_detail(hooks.post(body))
+    assert recorder.paths == []
+
+
+def test_one_deadline_covers_dripping_headers(fhir_server: Start) -> None:
+    def drip_headers(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        for n in range(50):  # one header line every 0.1 s: each read beats any per-read timeout
+            handler.send_header(f"X-Drip-{n}", "1")
+            handler.flush_headers()
+            time.sleep(0.1)
+
+    hooks = HookCalls(create_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
+    started = time.monotonic()
+    assert_412_without_detail(hooks.post(hook_call(fhir_server(drip_headers))))
+    assert time.monotonic() - started < 1.8
+
+
+def test_one_deadline_covers_a_chain_of_pages_across_keys(fhir_server: Start) -> None:
+    def slow_pages(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.25)
+        page = handler.path.rsplit("page=", 1)[-1] if "page=" in handler.path else "0"
+        nxt = handler.path.split("?")[0] + f"?page={int(page) + 1}" if page.isdigit() else None
+        send_json(handler, searchset(next_url=f"http://{handler.headers['Host']}{nxt}" if nxt else None))
+
+    hooks = HookCalls(create_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
+    started = time.monotonic()
+    response = hooks.post(hook_call(fhir_server(slow_pages), "conditions", "observations"))
+    elapsed = time.monotonic() - started
+    assert_412_without_detail(response, "conditions", "observations")
+    assert elapsed < 1.8, f"ten pages of 0.25 s each must not take {elapsed:.2f} s with a 1 s deadline"
