@@ -212,9 +212,10 @@ class DriverQuery:
     """A statement compiled once per dialect and run on a pooled DBAPI cursor (SQLAlchemy's "Working with the
     DBAPI cursor directly"): only for the replay-store INSERT, on every hook call's path in production, where a
     Core execution costs several times the statement itself (about 2 against 0.3 ms). The snooze SELECT saved
-    0.06 ms a call this way, too little to show in the production benchmark: it is plain SQLAlchemy. Parameter types are still SQLAlchemy's (e.g. how SQLite stores a datetime). ``commit``:
-    a single-statement write, committed before the connection goes back to the pool (on SQLite, whose driver
-    runs here without implicit transactions, the statement commits itself)."""
+    0.06 ms a call this way, too little to show in the production benchmark: it is plain SQLAlchemy. Parameter
+    types are still SQLAlchemy's (e.g. how SQLite stores a datetime). ``commit``: a single-statement write,
+    committed before the connection goes back to the pool (on SQLite, whose driver runs here without implicit
+    transactions, the statement commits itself)."""
 
     def __init__(self, statement: Executable, *, commit: bool = False) -> None:
         self._statement = statement
