@@ -51,7 +51,7 @@ def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per
         assert product is not None
         units = -(-low // form.step_mg)
         while units * form.step_mg < current:
-            if units > 0 and any(distribute(form, product, units * form.step_mg, n) is not None
+            if units > 0 and any(distribute(form, product, units * form.step_mg, n, None) is not None
                                  for n in range(1, per_day + 1)):
                 return True
             units += 1

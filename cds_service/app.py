@@ -51,7 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from cds_service.api import analytics, discovery, feedback, health, hooks, pages
 
-    ensure_schema(settings.database_url)
+    app.config["SCHEMA_AT_HEAD"] = ensure_schema(settings.database_url)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
@@ -62,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_cors(app, settings)
     _register_client_trust(app, settings)
     _register_error_handlers(app)
+    _register_security_headers(app)
     return app
 
 
@@ -78,6 +79,12 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         if urlsplit(settings.public_base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
             raise SettingsError(f"CDS_PUBLIC_BASE_URL {settings.public_base_url} is not this machine, and {why}: "
                                 "use it only for a service on 127.0.0.1/localhost")
+    if settings.patient_hash_key is not None and len(settings.patient_hash_key) < 32:
+        raise SettingsError("CDS_PATIENT_HASH_KEY must be at least 32 characters (e.g. openssl rand -hex 32)")
+    if settings.auth == "required" and settings.patient_hash_key is None:
+        raise SettingsError("CDS_PATIENT_HASH_KEY is required with CDS_AUTH=required: without it the key lives in "
+                            "the database beside the hashes, and anyone who can read it can re-identify patients; "
+                            "set it from a secret (e.g. openssl rand -hex 32)")
 
 
 def _register_client_trust(app: Flask, settings: Settings) -> None:
@@ -121,6 +128,24 @@ def _is_operator(authorization: str | None, operator_token: str | None) -> bool:
         return False
     scheme, _, credential = authorization.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), operator_token.encode())
+
+
+_JSON_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+                "base-uri 'none'; frame-ancestors 'none'")
+"""The taper-plan page: its own inline styles and SVG, nothing fetched, never framed."""
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy",
+                                    _PAGE_POLICY if response.mimetype == "text/html" else _JSON_POLICY)
+        if request.path.startswith("/cds-services/") or request.path == "/analytics":
+            response.headers["Cache-Control"] = "no-store"  # cards and outcomes are about patients
+        return response
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -17,6 +17,8 @@ from flask.testing import FlaskClient
 
 # Apps built outside the fixtures below keep their SQLite database in a throwaway folder, never in the work tree.
 os.environ.setdefault("CDS_DATA_DIR", tempfile.mkdtemp(prefix="bzd-taper-cds-test-"))
+# Production settings (CDS_AUTH=required) need the patient-hash key from the environment, as from a secret.
+os.environ.setdefault("CDS_PATIENT_HASH_KEY", "test-patient-hash-key-" + "0" * 32)
 
 from cds_service import create_app
 from cds_service.db import engine_for, migrate

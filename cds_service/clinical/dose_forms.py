@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from cds_service.clinical.model import Product
+from cds_service.clinical.wording import number
 
 FormKind = Literal["tablet", "odt", "capsule", "liquid"]
 _DATA = Path(__file__).parent / "terminology" / "dose_forms.json"
@@ -60,7 +61,7 @@ class DoseForm:
         """``Fraction(3, 2)`` tablets → "1½ tablets"; liquids in mL with one decimal."""
         singular, plural = _UNIT_WORDS[self.kind]
         if self.kind == "liquid":
-            return f"{float(units):g} mL"
+            return f"{number(units)} mL"
         whole, half = divmod(units, 1)
         text = (str(int(whole)) if whole else "") + ("½" if half else "")
         return f"{text} {singular if units <= 1 else plural}"

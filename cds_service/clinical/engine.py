@@ -3,8 +3,8 @@
 - A rule that raises is logged (rule name and exception type only — never patient data) and counted;
   the other rules' findings still return.
 - Never two findings of the same card type for the same order; most severe first; at most
-  ``MAX_CARDS`` (issue #4 "Alert discipline"); supportive information gives way to a warning about the
-  same order.
+  ``MAX_CARDS`` (issue #4 "Alert discipline"), distinct concerns kept ahead of a second rate card about the
+  same order; supportive information gives way to a warning about the same order.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from cds_service.clinical.findings import SEVERITY, Finding
 from cds_service.clinical.rules import RULES, Rule
 
 MAX_CARDS = 5
-DISTINCT_CONCERNS = frozenset({"opioid-benzodiazepine"})
-"""Card types about another risk than the taper step itself: kept within the budget even when more than
-``MAX_CARDS`` cards qualify (docs/clinical-reference.md §9.13: distinct concerns ahead of repeated rate cards)."""
+RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity",
+                        "older-adult"})
+"""Card types judging the pace of one taper step. When more than ``MAX_CARDS`` cards qualify, a second rate card
+about the same order gives way to distinct concerns — another order or another rule family
+(docs/clinical-reference.md §9.13)."""
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,14 @@ def disciplined(findings: list[Finding]) -> list[Finding]:
         if key not in seen:
             seen.add(key)
             unique.append(finding)
-    kept = {id(f) for f in [f for f in unique if f.card_type in DISTINCT_CONCERNS][:MAX_CARDS]}
-    kept |= {id(f) for f in [f for f in unique if id(f) not in kept][:MAX_CARDS - len(kept)]}
+    rated: set[str | None] = set()
+    repeats: set[int] = set()
+    for finding in unique:
+        if finding.card_type in RATE_CARDS:
+            if finding.order_id in rated:
+                repeats.add(id(finding))
+            rated.add(finding.order_id)
+    # warnings about distinct concerns, then repeated rate cards, then information
+    ranked = sorted(unique, key=lambda f: (f.indicator == "info", id(f) in repeats))
+    kept = {id(f) for f in ranked[:MAX_CARDS]}
     return [f for f in unique if id(f) in kept]

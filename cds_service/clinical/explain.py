@@ -43,6 +43,8 @@ GATES: dict[str, tuple[Gate, ...]] = {
     "taper-too-fast": (_STEP,),
     "long-term-rate": (_STEP, ("use for more than a year", lambda f: f.history.is_long_term)),
     "conversion-ambiguity": (_STEP, ("a switch between benzodiazepines", lambda f: f.history.is_switch)),
+    "dose-unreadable": (("a benzodiazepine draft", _draft_of("benzodiazepine")),
+                        ("likely physical dependence", lambda f: f.history.likely_dependent)),
     "pregnancy-specialist": (_STEP, ("evidence of pregnancy", lambda f: f.pregnancy is not None)),
     "older-adult": (("age 65 or older on the order date", is_older_adult),),
     "specialist-referral": (("a taper (a reduction in the last 90 days or in this call)",

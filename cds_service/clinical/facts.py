@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
-from cds_service.clinical.history import BenzodiazepineHistory, benzodiazepine_history, course_de
+from cds_service.clinical.history import (
+    BenzodiazepineHistory,
+    benzodiazepine_history,
+    counts_toward_taper,
+    course_de,
+    replaced_by_draft,
+)
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses, medication_courses
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.patient import (
@@ -32,9 +38,15 @@ T = TypeVar("T")
 class ClinicalFacts:
     evaluation: Evaluation
     terminology: Terminology
+    given_courses: MedicationCourses | None = None
+    """For a later phase of a draft: the record with the earlier phases as orders (see :attr:`phases`)."""
+    phase_start: date | None = None
+    """For a later phase of a draft: the day it starts (the facts are as of that day)."""
 
     @cached_property
     def courses(self) -> MedicationCourses:
+        if self.given_courses is not None:
+            return self.given_courses
         record = self.evaluation.record
         return medication_courses(
             record.medication_requests,
@@ -52,6 +64,39 @@ class ClinicalFacts:
         return tuple(d for d in self.courses.drafts if wanted is None or d.resource_id in wanted)
 
     @cached_property
+    def phases(self) -> tuple[ClinicalFacts, ...]:
+        """These facts, then the facts as of each later phase of the evaluated benzodiazepine draft
+        (docs/clinical-reference.md §9.4: every phase is a step judged at its own start). In each, the earlier
+        phases are orders that have run their course, so the step, its interval and its windows are the phase's."""
+        draft = next((d for d in self.evaluated_drafts if d.phases and counts_toward_taper(d) and not d.ends_order),
+                     None)
+        if draft is None:
+            return (self,)
+        today = self.evaluation.at.date()
+        drafts = self.courses.drafts
+        record = [replace(c, end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
+                  for c in self.courses.existing]
+        record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
+                   if d is not draft and not d.ends_order]
+        facts = [self]
+        phases: list[MedicationCourse] = []
+        began, dose = today, draft.dose
+        for index, (start, phase_dose) in enumerate(draft.phases):
+            # the phase before is in effect until this one replaces it (named, as a renewal names its order)
+            if phases:
+                phases[-1] = replace(phases[-1], end=began)
+            phase_id = f"{draft.resource_id}#phase-{index + 1}"
+            phases.append(replace(draft, kind="order", resource_id=phase_id, start=began, end=None, dose=dose,
+                                  replaces=None, settled=True, phases=()))
+            current = replace(draft, start=start, dose=phase_dose, replaces=phase_id, phases=())
+            at = datetime.combine(start, time.min, tzinfo=self.evaluation.at.tzinfo)
+            evaluation = replace(self.evaluation, at=at)
+            facts.append(ClinicalFacts(evaluation, self.terminology,
+                                       MedicationCourses(tuple(record + phases), (current,)), phase_start=start))
+            began, dose = start, phase_dose
+        return tuple(facts)
+
+    @cached_property
     def _memo(self) -> dict[Any, Any]:
         return {}
 
@@ -64,8 +109,8 @@ class ClinicalFacts:
 
     @property
     def history(self) -> BenzodiazepineHistory:
-        """Benzodiazepine history under the configured equivalence table."""
-        return self.history_under(self.evaluation.settings.equivalence_table)
+        """Benzodiazepine history under :attr:`table`."""
+        return self.history_under(self.table)
 
     def history_under(self, table: EquivalenceTable) -> BenzodiazepineHistory:
         """Built once per call and table."""
@@ -100,5 +145,24 @@ class ClinicalFacts:
                      and (c.end is None or c.end > since))
 
     @property
-    def table(self) -> EquivalenceTable:
+    def configured_table(self) -> EquivalenceTable:
         return self.evaluation.settings.equivalence_table
+
+    @cached_property
+    def table(self) -> EquivalenceTable:
+        """The table every diazepam-equivalent is stated in: the configured one, unless it has no factor for a
+        benzodiazepine of this step and the other table has (docs/clinical-reference.md §9.11: a change of that
+        drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
+        other table; the cards say which factor is missing)."""
+        configured = self.configured_table
+        other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
+        if self.missing_factors(configured) and not self.missing_factors(other):
+            return other
+        return configured
+
+    def missing_factors(self, table: EquivalenceTable) -> tuple[str, ...]:
+        """Benzodiazepines taken now or drafted that ``table`` has no equivalence factor for."""
+        today = self.evaluation.at.date()
+        involved = {c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
+                    if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today))}
+        return tuple(sorted(i for i in involved if self.terminology.equivalent_oral_dose_mg(i, table) is None))

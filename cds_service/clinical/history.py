@@ -324,7 +324,7 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
     even when its own status is stopped or completed. A later order of the same ingredient that ends it
     (:func:`ends_earlier_order`) ends it too, but never extends it. One pass over the orders sorted by start.
     """
-    orders = sorted((c for c in courses if c.kind == "order" and c.start is not None),
+    orders = sorted((c for c in courses if c.kind == "order" and c.start is not None and not c.settled),
                     key=lambda c: c.start or date.min)
     starts = [c.start or date.min for c in orders]
     named: dict[str, date] = {}
@@ -440,21 +440,23 @@ def _episode_steps(
     return episode_start, steps
 
 
+def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: date) -> bool:
+    """Whether a draft of this call replaces or ends ``course``, an order of the record (service-contract §4b,
+    §9.2): it names it, or — naming none — it is of the same ingredient and ends it (:func:`ends_earlier_order`)."""
+    if course.kind != "order":
+        return False
+    if course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id):
+        return True
+    return (draft.replaces is None and not draft.ends_order and course.product.ingredient == draft.product.ingredient
+            and course.covers(today) and ends_earlier_order(draft, course, today))
+
+
 def _apply_drafts(
     existing: list[MedicationCourse], drafts: list[MedicationCourse], today: date
 ) -> tuple[list[MedicationCourse], frozenset[str]]:
     """The courses covering t after all drafts (service-contract.md §4b), and the ingredients drafts touched."""
-    removed: set[int] = set()
-    for draft in drafts:
-        for index, course in enumerate(existing):
-            if course.kind != "order":
-                continue
-            named = course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id)
-            same_drug = (draft.replaces is None and not draft.ends_order
-                         and course.product.ingredient == draft.product.ingredient and course.covers(today)
-                         and ends_earlier_order(draft, course, today))
-            if named or same_drug:
-                removed.add(index)
+    removed = {index for index, course in enumerate(existing)
+               if any(replaced_by_draft(draft, course, today) for draft in drafts)}
     kept = [course for index, course in enumerate(existing) if index not in removed]
     added = [replace(draft, start=today, end=None) for draft in drafts if not draft.ends_order]
     return kept + added, frozenset(d.product.ingredient for d in drafts)

@@ -25,13 +25,15 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from cds_service.clinical.dosing import DoseResult, daily_dose, days_in
+from cds_service.clinical.dosing import DoseResult, daily_dose, days_in, phase_bounds
 from cds_service.clinical.model import Product
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import plain_text
 
 CourseKind = Literal["order", "dispense", "statement", "draft"]
 
+MAX_PHASES = 12
+"""Later phases of one draft that are judged (each is a step, §9.4); a longer schedule is judged up to here."""
 ASSUMED_SUPPLY_DAYS = 30
 """Supply assumed for a completed or stopped order that states none (one month, the usual fill)."""
 
@@ -58,6 +60,10 @@ class MedicationCourse:
     """When the supply an order authorises runs out (expected supply × (1 + repeats)); ``None`` if not stated."""
     quantity: Fraction | None = None
     """Units dispensed (fills only)."""
+    settled: bool = False
+    """Coverage already final (an earlier phase of a draft, judged as history): it ends no other order."""
+    phases: tuple[tuple[date, DoseResult], ...] = ()
+    """Drafts: each later phase (``sequence``, ``boundsPeriod``, ``boundsDuration``) — its start and daily dose."""
 
     @property
     def ends_order(self) -> bool:
@@ -149,6 +155,12 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
     supply_end = start + timedelta(days=int(supply_days * (1 + repeats))) if supply_days and start else None
     if not draft and order.status in _ENDED_STATUSES and start is not None:
         end = supply_end or start + timedelta(days=ASSUMED_SUPPLY_DAYS)
+    phases: tuple[tuple[date, DoseResult], ...] = ()
+    if draft and len(order.dosageInstruction or []) > 1:
+        starts = sorted({begin.date() for begin, _ in phase_bounds(order.dosageInstruction or [], start)
+                         if begin is not None and begin.date() > at.date()})[:MAX_PHASES]
+        phases = tuple((day, daily_dose(order.dosageInstruction or [], product, as_datetime(day) or at, start=start,
+                                        dispensed_quantity=quantity, supply_days=supply_days)) for day in starts)
     return MedicationCourse(
         kind="draft" if draft else "order",
         resource_id=order.id,
@@ -161,6 +173,7 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
         inpatient=_is_inpatient(order),
         requester=getattr(order.requester, "reference", None) or getattr(order.requester, "display", None),
         supply_end=supply_end,
+        phases=phases,
     )
 
 

@@ -64,9 +64,16 @@ class OpioidExposure:
     """The latest rescue naloxone ordered or dispensed in the last 12 months, or ordered in this call."""
 
 
-def opioid_drafts(evaluation: Evaluation, terminology: Terminology, oud_diagnosed: bool
-                  ) -> tuple[list[OpioidCourse], list[RescueNaloxone]]:
-    """The call's opioid drafts (stops included), and any rescue naloxone it orders."""
+@dataclass(frozen=True)
+class OpioidDrafts:
+    orders: tuple[OpioidCourse, ...]
+    """The call's opioid drafts, stops included."""
+    naloxone: tuple[RescueNaloxone, ...]
+    """Rescue naloxone the call orders."""
+
+
+def opioid_drafts(evaluation: Evaluation, terminology: Terminology, oud_diagnosed: bool) -> OpioidDrafts:
+    """The call's opioid drafts and any rescue naloxone it orders (read before the history: cheap)."""
     at = evaluation.at
     drafts: list[OpioidCourse] = []
     naloxone: list[RescueNaloxone] = []
@@ -79,15 +86,15 @@ def opioid_drafts(evaluation: Evaluation, terminology: Terminology, oud_diagnose
                                   oud_diagnosed, terminology))
         elif draft.status not in ("stopped", "cancelled", "entered-in-error"):
             naloxone.append(RescueNaloxone(opioid.display, at.date(), "ordered in this call"))
-    return drafts, naloxone
+    return OpioidDrafts(tuple(drafts), tuple(naloxone))
 
 
 def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagnosed: bool,
-                    drafts: tuple[list[OpioidCourse], list[RescueNaloxone]]) -> OpioidExposure:
+                    drafts: OpioidDrafts) -> OpioidExposure:
     """The patient's opioids after the call's drafts (:func:`opioid_drafts`), and rescue naloxone on hand."""
     record, at = evaluation.record, evaluation.at
     today = at.date()
-    opioid_orders, naloxone = drafts[0], list(drafts[1])
+    opioid_orders, naloxone = drafts.orders, list(drafts.naloxone)
     existing: list[OpioidCourse] = []
     since = today - timedelta(days=RESCUE_NALOXONE_DAYS)
 

@@ -7,6 +7,7 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Link, Suggestion
+from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
     FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
@@ -38,7 +39,7 @@ from cds_service.clinical.taper_plan import (
     TABLE_NAMES as TABLE_NAMES,
 )
 from cds_service.clinical.terminology import RXNORM
-from cds_service.clinical.wording import mg, number, percent
+from cds_service.clinical.wording import change, mg, number, percent
 
 
 @dataclass(frozen=True)
@@ -46,22 +47,52 @@ class StepAssessment:
     draft: MedicationCourse
     """The benzodiazepine draft the step concerns (named by the card)."""
     step: DoseStep
-    """Under the configured equivalence table."""
+    """Under the table the facts are stated in (:attr:`ClinicalFacts.table`)."""
     percent_by_table: dict[EquivalenceTable, Fraction | None]
     is_switch: bool
+    several_drugs: bool = False
+    """More than one benzodiazepine before or after the step (a switch, a cross-taper, an add-on)."""
 
     @property
     def percent(self) -> Fraction:
-        """The reduction rate rules judge: for a switch between drugs, the smaller of the two tables'
-        reductions (the conversion-ambiguity card covers the disagreement)."""
-        if self.is_switch:
+        """The reduction rate rules judge. With several benzodiazepines the tables can disagree, and a limit is
+        breached when it is breached under either table: the larger of the two reductions
+        (docs/clinical-reference.md §9.12; the conversion-ambiguity card speaks instead when they differ by more
+        than 15 points on a switch)."""
+        if self.several_drugs:
             known = [p for p in self.percent_by_table.values() if p is not None]
-            return min(known) if known else self.step.percent_reduction
+            return max(known) if known else self.step.percent_reduction
         return self.step.percent_reduction
 
     @property
     def is_stop(self) -> bool:
         return self.step.new_de == 0
+
+
+def judged_by_phase(facts: ClinicalFacts, judge: Callable[[ClinicalFacts], Iterable[Finding]]) -> Iterator[Finding]:
+    """``judge`` applied to the step at t and to each later phase of a multi-phase draft at its own start
+    (docs/clinical-reference.md §9.4): the findings of the first phase that breaks a limit (a warning or
+    critical finding), else those of the step at t. A later phase's card says which phase it is; its one-click
+    fix would rewrite the whole schedule, so that phase is edited by the prescriber instead."""
+    first: list[Finding] | None = None
+    for phase in facts.phases:
+        found = list(judge(phase))
+        if first is None:
+            first = found
+        if any(f.indicator != "info" for f in found):
+            yield from (found if phase.phase_start is None else (_about_phase(facts, phase, f) for f in found))
+            return
+    yield from first or ()
+
+
+def _about_phase(facts: ClinicalFacts, phase: ClinicalFacts, finding: Finding) -> Finding:
+    start = phase.phase_start
+    assert start is not None
+    days = (start - facts.evaluation.at.date()).days
+    opening, _, rest = finding.detail.partition("\n")
+    note = (f"**Phase:** the phase starting {start.isoformat()} ({days} days after this order starts), judged at "
+            "its own start.")
+    return replace(finding, detail=f"{opening}\n{note}\n{rest}", suggestions=())
 
 
 def profile_of(facts: ClinicalFacts) -> TaperProfile:
@@ -82,16 +113,25 @@ def assess_step(facts: ClinicalFacts) -> StepAssessment | None:
 
 def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
     history = facts.history
-    step = history.proposed_step
     draft = benzodiazepine_draft(facts)
-    if step is None or not step.is_reduction or draft is None:
+    if draft is None or not history.current_de or history.proposed_de is None:
         return None
+    several = history.is_switch or len(history.current_ingredients | history.proposed_ingredients) > 1
     by_table: dict[EquivalenceTable, Fraction | None] = {}
     for table in ("ashton", "va-dod"):
-        under = facts.history_under(table) if table != facts.table else history
-        known = under.current_de and under.proposed_de is not None
-        by_table[table] = percent_reduction(under.current_de, under.proposed_de) if known else None  # type: ignore[arg-type]
-    return StepAssessment(draft, step, by_table, history.is_switch)
+        if facts.missing_factors(table):
+            by_table[table] = None
+        elif table == facts.table or not several:  # one drug: its own dose ratio, the same under every table
+            by_table[table] = percent_reduction(history.current_de, history.proposed_de)
+        else:
+            under = facts.history_under(table)
+            known = under.current_de and under.proposed_de is not None
+            by_table[table] = percent_reduction(under.current_de, under.proposed_de) if known else None  # type: ignore[arg-type]
+    step = DoseStep(history.at, history.current_de, history.proposed_de)
+    # a switch is judged whichever table is configured: it is a step when either table sees a reduction
+    if not (step.is_reduction or (several and any(p is not None and p > 0 for p in by_table.values()))):
+        return None
+    return StepAssessment(draft, step, by_table, history.is_switch, several)
 
 
 def is_older_adult(facts: ClinicalFacts) -> bool:
@@ -127,6 +167,17 @@ def _already_reduced_percent(history: BenzodiazepineHistory, days: int) -> Fract
     return max(Fraction(0), (1 - history.current_de / start) * 100)
 
 
+def _current_de_by_table(facts: ClinicalFacts) -> list[Fraction | None]:
+    """The current total under each table; for one drug by scaling its factors, without a second history."""
+    history = facts.history
+    if len(history.current_ingredients) == 1 and history.current_de is not None:
+        [ingredient] = history.current_ingredients
+        here = facts.terminology.equivalent_oral_dose_mg(ingredient, facts.table)
+        factors = [facts.terminology.equivalent_oral_dose_mg(ingredient, t) for t in TABLE_NAMES]
+        return [history.current_de * here / f if here and f else None for f in factors]
+    return [facts.history_under(t).current_de for t in TABLE_NAMES]
+
+
 def is_final_step(facts: ClinicalFacts) -> bool:
     """The final step (docs/clinical-reference.md §9.1): after ≥ 2 reductions in the episode, the current total
     is ≤ 2 mg diazepam-equivalent under either table, or is the smallest dose the patient's product can give
@@ -134,7 +185,7 @@ def is_final_step(facts: ClinicalFacts) -> bool:
     history = facts.history
     if history.current_de is None or sum(1 for s in history.steps if s.is_reduction) < FINAL_STEP_PRIOR_REDUCTIONS:
         return False
-    if any((de := facts.history_under(t).current_de) is not None and de <= FINAL_DOSE_DE for t in TABLE_NAMES):
+    if any(de is not None and de <= FINAL_DOSE_DE for de in _current_de_by_table(facts)):
         return True
     draft = benzodiazepine_draft(facts)
     current = _current_mg(facts, draft) if draft is not None else None
@@ -336,26 +387,33 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     step = assessment.step
     lines = [
         f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
-        f"({percent(step.percent_reduction)} reduction; {TABLE_NAMES[facts.table]} table).",
+        f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).",
     ]
     other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
-    if assessment.percent_by_table.get(other) is not None:
-        lines.append(f"- Under the {TABLE_NAMES[other]} table the reduction is "
-                     f"{percent(assessment.percent_by_table[other] or Fraction(0))}.")
+    if (other_percent := assessment.percent_by_table.get(other)) is not None:
+        lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days
-    if interval is not None and interval > 0:
-        pct = assessment.percent
-        lines.append(f"- Previous dose change: {interval} days ago (≈ {percent(pct * 14 / interval)} per 2 weeks, "
-                     f"≈ {percent(pct * 30 / interval)} per month).")
-    else:
-        lines.append("- No earlier dose change in this episode.")
-    profile = profile_of(facts)
-    lines.append(f"- Profile: {profile.code} ({profile.name}).")
+    # the rate a card judges is stated once, by the card, over the window its rule uses
+    lines.append(f"- Previous dose change: {interval} days ago." if interval is not None and interval > 0
+                 else "- No earlier dose change in this episode.")
+    lines.append(f"- Pace judged against: the {profile_of(facts).name}.")
     if history.episode_start is not None:
         lines.append(f"- Benzodiazepine use since {history.episode_start.isoformat()} "
                      f"({history.episode_days} days{', long-term' if history.is_long_term else ''}).")
     age = facts.patient.age_on(facts.evaluation.at.date())
     lines.append(f"- Age {age}." if age is not None else "- Age unknown: no birth date in the record.")
+    lines.extend(missing_factor_lines(facts))
     for note in history.unknown_doses:
         lines.append(f"- Dose could not be computed for {note}.")
     return lines
+
+
+def missing_factor_lines(facts: ClinicalFacts) -> list[str]:
+    """Says which equivalence factor the configured table lacks and which table was used instead (§9.11)."""
+    missing = facts.missing_factors(facts.configured_table)
+    if facts.table == facts.configured_table or not missing:
+        return []
+    drugs = ", ".join(missing)
+    return [f"- The {TABLE_NAMES[facts.configured_table]} table has no equivalence factor for {drugs}: "
+            f"diazepam-equivalents here use the {TABLE_NAMES[facts.table]} table (a change of {drugs} alone is "
+            "judged by its own dose ratio, the same under every table)."]

@@ -45,6 +45,13 @@ def percent(value: Fraction) -> str:
     return f"{number(value, 1)} %"
 
 
+def change(reduction_percent: Fraction) -> str:
+    """A signed reduction in words: ``25`` → ``25 % reduction``, ``-50`` → ``50 % increase``, ``0`` → ``no change``."""
+    if reduction_percent == 0:
+        return "no change"
+    return f"{percent(abs(reduction_percent))} {'reduction' if reduction_percent > 0 else 'increase'}"
+
+
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
 """Characters that make emphasis, code, links, images, tables or strike-through anywhere in a line."""
 _LINE_START = re.compile(r"^([#+-]|\d+(?=[.)]))")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -19,7 +20,9 @@ class TaperPlanQuery(Schema):
 
     drug = fields.String(load_default="diazepam", validate=validate.OneOf(PLANNABLE))
     dose = fields.Decimal(required=True, places=None, allow_nan=False,
-                          validate=validate.Range(min=0.1, max=200), metadata={"description": "mg per day"})
+                          # Decimal bounds: Decimal("0.1") is less than the float 0.1, so a float bound refuses it
+                          validate=validate.Range(min=Decimal("0.1"), max=Decimal("200")),
+                          metadata={"description": "mg per day"})
     profile = fields.String(load_default="summary", validate=validate.OneOf(PROFILE_CODES))
     long_term = fields.Boolean(load_default=False, truthy={"yes", "1", "true"}, falsy={"no", "0", "false"})
     age = fields.String(load_default="unknown", validate=validate.OneOf(["under-65", "65-plus", "unknown"]))

@@ -66,8 +66,11 @@ class IssuerTrust:
             stale = now - self._fetched_at > JWKS_TTL_S
             unknown_and_may_refresh = kid not in self._fetched and now - self._fetched_at > JWKS_REFRESH_MIN_S
             if stale or unknown_and_may_refresh:
-                self._fetched = _fetch_jwks(self.jwks_url)
-                self._fetched_at = now
+                fetched = _fetch_jwks(self.jwks_url)
+                if fetched is not None:
+                    self._fetched, self._fetched_at = fetched, now
+                else:  # keep the last good keys: an endpoint down for a moment must not lock its clients out
+                    self._fetched_at = now - JWKS_TTL_S + JWKS_REFRESH_MIN_S  # try again in a few minutes
             return self._fetched.get(kid)
 
 
@@ -82,14 +85,15 @@ def _keys(jwks: dict[str, Any]) -> dict[str, PyJWK]:
     return keys
 
 
-def _fetch_jwks(url: str) -> dict[str, PyJWK]:
+def _fetch_jwks(url: str) -> dict[str, PyJWK] | None:
+    """The keys at ``url``; ``None`` when they cannot be fetched."""
     try:
         response = requests.get(url, timeout=JWKS_TIMEOUT_S, headers={"Accept": "application/json"})
         response.raise_for_status()
         return _keys(response.json())
     except (requests.RequestException, ValueError) as exc:
         log.warning("JWKS fetch failed", extra={"reason": type(exc).__name__})
-        return {}
+        return None
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def test_a_snooze_ends_after_the_snooze_period(client: FlaskClient, store_app: F
     card = baclofen_card(client)
     assert post(client, overridden(card, "patient-specific-plan", days_ago=30)).status_code == 200
     engine = engine_for(store_app.config["SETTINGS"].database_url)
-    hashed = patient_hash(engine, "p1", None)
+    hashed = patient_hash(engine, "p1", store_app.config["SETTINGS"].patient_hash_key)
     now = datetime.now(UTC)  # an override cannot predate its card: the 30 days back count from the card
     assert snoozed_card_types(engine, hashed, 90, now=now + timedelta(days=89)) == {"baclofen-adjunct"}
     assert snoozed_card_types(engine, hashed, 90, now=now + timedelta(days=91)) == frozenset()

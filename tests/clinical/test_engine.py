@@ -52,3 +52,28 @@ def test_one_card_per_order_and_type_most_severe_first_at_most_five() -> None:
     assert kept[0].card_type == "abrupt-discontinuation"
     assert [f.card_type for f in kept].count("taper-too-fast") == 1
     assert "taper-support" not in [f.card_type for f in kept], "info cards give way first"
+
+
+def test_distinct_concerns_come_before_a_second_rate_card_about_the_same_order() -> None:
+    """More than five qualify: another order's card and other rule families stay; the third and fourth rate cards
+    about order o1 give way, and the order of the answer is still by severity."""
+    findings = [
+        _finding("abrupt-discontinuation", "critical"),
+        _finding("taper-too-fast"),
+        _finding("long-term-rate"),
+        _finding("older-adult"),
+        _finding("specialist-referral"),
+        _finding("baclofen-adjunct", order_id="o2"),
+        _finding("gabapentinoid-renal-dose", order_id="o3"),
+    ]
+    kept = [(f.card_type, f.order_id) for f in disciplined(findings)]
+    assert kept == [("abrupt-discontinuation", "o1"), ("taper-too-fast", "o1"), ("specialist-referral", "o1"),
+                    ("baclofen-adjunct", "o2"), ("gabapentinoid-renal-dose", "o3")]
+
+
+def test_rate_cards_fill_the_budget_when_nothing_else_qualifies() -> None:
+    findings = [_finding("abrupt-discontinuation", "critical"), _finding("taper-too-fast"), _finding("long-term-rate"),
+                _finding("older-adult"), _finding("conversion-ambiguity"), _finding("taper-too-fast", order_id="o2")]
+    kept = [(f.card_type, f.order_id) for f in disciplined(findings)]
+    assert kept == [("abrupt-discontinuation", "o1"), ("taper-too-fast", "o1"), ("long-term-rate", "o1"),
+                    ("older-adult", "o1"), ("taper-too-fast", "o2")]

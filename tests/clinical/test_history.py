@@ -142,7 +142,12 @@ def test_each_call_builds_its_history_once_per_table(monkeypatch: Any) -> None:
     draft = dzp(DIAZEPAM_5_MG_TABLET, 1, 2, "2026-03-16", "d1", status="draft", prior="o3")
     result = run_rules(facts(TAPER, (draft,)))
     assert "long-term-rate" in {f.card_type for f in result.findings}  # 12 → 10 mg (16.7 %) after 2 years
-    assert len(built) == 2
+    assert len(built) == 1, "one drug: its own dose ratio is the same under both tables, one history suffices"
+    built.clear()
+    switch = dzp(LORAZEPAM_1_MG, 1, 1, "2026-03-16", "d2", status="draft")
+    stop = {**dzp(DIAZEPAM_2_MG_TABLET, 6, 1, "2026-03-16", "d3", status="stopped", prior="o3")}
+    run_rules(facts(TAPER, (stop, switch)))
+    assert len(built) == 2, "a switch is judged under both tables, each history built once"
 
 
 def test_orders_from_two_prescribers_both_count_until_one_names_the_other() -> None:

@@ -110,7 +110,7 @@ def test_a_far_future_outcome_time_snoozes_for_the_snooze_period_only(app: Flask
     [card] = ehr_a.cards()
     assert ehr_a.feedback(snooze(card, "9000-01-01T00:00:00Z")).status_code == 200
     engine = engine_for(app.config["SETTINGS"].database_url)
-    hashed = patient_hash(engine, "p1", None)
+    hashed = patient_hash(engine, "p1", app.config["SETTINGS"].patient_hash_key)
     assert snoozed_card_types(engine, hashed, 90, EHR_A) == {"baclofen-adjunct"}
     later = datetime.now(UTC) + timedelta(days=91)
     assert snoozed_card_types(engine, hashed, 90, EHR_A, now=later) == frozenset()

@@ -18,7 +18,15 @@ from fractions import Fraction
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.taper_step import assess_step, is_final_step, plan_links, step_facts, step_suggestions
+from cds_service.clinical.rules import conversion_ambiguity
+from cds_service.clinical.taper_step import (
+    assess_step,
+    is_final_step,
+    judged_by_phase,
+    plan_links,
+    step_facts,
+    step_suggestions,
+)
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "abrupt-discontinuation"
@@ -29,12 +37,18 @@ HALVING_PERCENT = Fraction(50)
 def is_abrupt(facts: ClinicalFacts) -> bool:
     assessment = assess_step(facts)
     history = facts.history
-    if assessment is None or not history.likely_dependent or is_final_step(facts):
+    if assessment is None or not history.likely_dependent or is_final_step(facts) \
+            or conversion_ambiguity.speaks_for(facts):
         return False
     return assessment.is_stop or assessment.percent >= HALVING_PERCENT
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     if assessment is None or not is_abrupt(facts):
         return
@@ -53,9 +67,11 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         "of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation in "
         "patients likely to be physically dependent (rec. 2).",
     ])
-    summary = ("Abrupt benzodiazepine stop in a dependent patient risks seizures: taper instead"
+    drug = assessment.draft.product.ingredient
+    summary = (f"Stopping {drug} at once in a dependent patient risks withdrawal seizures: taper instead"
                if assessment.is_stop else
-               "Benzodiazepine cut by half or more at once risks withdrawal seizures: use a smaller step")
+               f"{drug.capitalize()} cut by {percent(assessment.percent)} at once risks withdrawal seizures: "
+               "use a smaller step")
     yield Finding(
         card_type=CARD_TYPE, indicator="critical", summary=summary, detail=detail,
         order_id=assessment.draft.resource_id, source_url=SOURCE_URL,

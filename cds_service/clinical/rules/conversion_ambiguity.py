@@ -1,9 +1,10 @@
 """Card ``conversion-ambiguity`` (warning): a switch between benzodiazepines whose size depends on the table.
 
 2025 Joint Guideline Table 7 note: "Conversion … is not straightforward … transition … over 1–2 weeks
-rather than 1–2 days." Trigger (clinical.md §1b, §6c): the drafts change which benzodiazepines the
-patient takes, the reductions under Ashton and VA/DoD differ by more than 15 points, and either exceeds
-the profile's step limit.
+rather than 1–2 days." Trigger (docs/clinical-reference.md §1b, §6c, §9.12): the drafts change which
+benzodiazepines the patient takes, the reductions under Ashton and VA/DoD differ by more than 15 points,
+and either breaches a limit. It is then the one card for that order: it names the limit each table
+breaches, and no rate or abrupt-stop card repeats it. Whether it fires never depends on the configured table.
 """
 
 from __future__ import annotations
@@ -13,25 +14,70 @@ from fractions import Fraction
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.taper_plan import TABLE_NAMES
-from cds_service.clinical.taper_step import assess_step, profile_of, step_facts
+from cds_service.clinical.taper_step import (
+    StepAssessment,
+    assess_step,
+    is_older_adult,
+    profile_of,
+    step_facts,
+)
 from cds_service.clinical.wording import percent
 
 CARD_TYPE = "conversion-ambiguity"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/18"
 DISAGREEMENT_POINTS = Fraction(15)
+HALVING_PERCENT = Fraction(50)
+
+
+def limits_breached(facts: ClinicalFacts, reduction: Fraction) -> list[str]:
+    """The limits a reduction of ``reduction`` % of the total breaches now, in words."""
+    profile = profile_of(facts)
+    history = facts.history
+    found = []
+    if history.likely_dependent and reduction >= HALVING_PERCENT:
+        found.append("the abrupt-discontinuation threshold (half or more at once)")
+    if reduction > profile.step_limit_percent:
+        found.append(f"the {percent(profile.step_limit_percent)} step limit")
+    if history.is_long_term and reduction > profile.long_term_max_percent:
+        found.append(f"{percent(profile.long_term_max_percent)} per month after more than a year of use")
+    if is_older_adult(facts) and reduction > profile.older_adult_max_step_percent:
+        found.append(f"{percent(profile.older_adult_max_step_percent)} per step for an older adult")
+    return found
+
+
+def _ambiguous(facts: ClinicalFacts) -> StepAssessment | None:
+    assessment = assess_step(facts)
+    if assessment is None or not assessment.is_switch:
+        return None
+    ashton, va_dod = assessment.percent_by_table["ashton"], assessment.percent_by_table["va-dod"]
+    if ashton is None or va_dod is None or abs(ashton - va_dod) <= DISAGREEMENT_POINTS:
+        return None
+    if not (limits_breached(facts, ashton) or limits_breached(facts, va_dod)):
+        return None
+    return assessment
+
+
+def speaks_for(facts: ClinicalFacts) -> bool:
+    """Whether this card is the one card about the step (the rate and abrupt-stop rules then stay silent)."""
+    return facts.once(CARD_TYPE, lambda: _ambiguous(facts)) is not None
+
+
+def _table_line(facts: ClinicalFacts, table: EquivalenceTable, reduction: Fraction) -> str:
+    breached = limits_breached(facts, reduction)
+    what = (f"an increase of {percent(-reduction)}" if reduction < 0 else
+            "no change of the total" if reduction == 0 else f"a {percent(reduction)} reduction")
+    verdict = "breaches " + "; ".join(breached) if breached else "is within every limit"
+    return f"- Under the {TABLE_NAMES[table]} table this is {what}: it {verdict}."
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    assessment = assess_step(facts) if facts.history.is_switch else None
-    if assessment is None or not assessment.is_switch:
+    assessment = facts.once(CARD_TYPE, lambda: _ambiguous(facts))
+    if assessment is None:
         return
     ashton, va_dod = assessment.percent_by_table["ashton"], assessment.percent_by_table["va-dod"]
-    if ashton is None or va_dod is None or abs(ashton - va_dod) <= DISAGREEMENT_POINTS:
-        return
-    limit = profile_of(facts).step_limit_percent
-    if max(ashton, va_dod) <= limit:
-        return
+    assert ashton is not None and va_dod is not None
     history = facts.history
     detail = "\n".join([
         f"**Order:** {assessment.draft.label} — switches "
@@ -39,9 +85,10 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         "in one day.",
         "",
         "**Why this card:**",
-        f"- Under the {TABLE_NAMES['ashton']} table this is a {percent(ashton)} reduction; under the "
-        f"{TABLE_NAMES['va-dod']} table {percent(va_dod)}. The published equivalence tables disagree up to "
-        "two-fold for alprazolam, clonazepam and lorazepam.",
+        _table_line(facts, "ashton", ashton),
+        _table_line(facts, "va-dod", va_dod),
+        "- The published equivalence tables disagree up to two-fold for alprazolam, clonazepam and lorazepam, so "
+        "the size of this step is uncertain.",
         *step_facts(facts, assessment)[2:],
         "",
         "**Guidance:** Cross-taper over 1–2 weeks instead of a same-day switch: introduce the new drug in steps "
@@ -50,6 +97,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Same-day benzodiazepine switch: equivalence tables disagree; cross-taper over 1–2 weeks",
+        summary=f"Same-day switch {', '.join(sorted(history.current_ingredients))} → "
+                f"{', '.join(sorted(history.proposed_ingredients - history.current_ingredients))}: equivalence "
+                "tables disagree; cross-taper over 1–2 weeks",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
     )

@@ -56,7 +56,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                 "**What to do:** state the dose with its unit and how often it is taken (for example \"5 mg "
                 "twice daily\"), or the quantity with the days supply, and sign again so that the step can be "
                 "checked: reduce by 10–25 % of the current dose every 1–2 weeks (10 % per month after more "
-                "than a year of use); never stop abruptly (seed guidance; 2025 Joint Guideline rec. 2 and 6).",
+                "than a year of use); never stop abruptly (the taper summary guidance; 2025 Joint Guideline "
+                "rec. 2 and 6).",
             ]),
             order_id=draft.resource_id, source_url=SOURCE_URL,
         )

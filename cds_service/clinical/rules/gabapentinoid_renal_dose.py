@@ -103,8 +103,8 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
           if proportional else []),
         "",
         f"**Guidance:** {ingredient.capitalize()} is cleared by the kidney and accumulates when kidney function "
-        "is reduced, adding sedation to the benzodiazepine: dose it to the label row (seed guidance: adjust "
-        "gabapentin dosing in renal insufficiency; Beers 2023: reduce gabapentinoid doses when CrCl < 60).",
+        "is reduced, adding sedation to the benzodiazepine: dose it to the label row (the taper summary guidance: "
+        "adjust gabapentin dosing in renal insufficiency; Beers 2023: reduce gabapentinoid doses when CrCl < 60).",
     ])
     return Finding(
         card_type=CARD_TYPE, indicator="warning",

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -26,10 +28,15 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \
-            or (assessment.is_stop and is_final_step(facts)):
+            or (assessment.is_stop and is_final_step(facts)) or conversion_ambiguity.speaks_for(facts):
         return
     profile = profile_of(facts)
     window = history.window_reduction_percent(profile.long_term_window_days)
@@ -46,12 +53,13 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         f"- Covered on {history.covered_days_last_year} of the last 365 days.",
         "",
         "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to 10 % per month "
-        "(seed guidance). The 2025 Joint Guideline suggests an initial pace of 5–10 % every 2–4 weeks and "
+        "(the taper summary guidance). The 2025 Joint Guideline suggests an initial pace of 5–10 % every 2–4 weeks and "
         "scales withdrawal risk with duration of use (Table 2).",
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary=f"Long-term benzodiazepine user: taper by at most {percent(profile.long_term_max_percent)} per month",
+        summary=f"{assessment.draft.product.ingredient.capitalize()}: long-term benzodiazepine user — taper by at "
+                f"most {percent(profile.long_term_max_percent)} per month",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )

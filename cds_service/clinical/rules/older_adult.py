@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.profiles import OLDER_ADULT_AGE
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import (
     assess_step,
     benzodiazepine_draft,
     is_older_adult,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -30,13 +32,19 @@ SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     draft = benzodiazepine_draft(facts)
     if draft is None or not is_older_adult(facts) or not facts.history.in_taper_context:
         return
     profile = profile_of(facts)
     assessment = assess_step(facts)
     breaches = []
-    if assessment is not None and facts.history.likely_dependent:  # §9.5: no rate limit without dependence
+    # §9.5: no rate limit without dependence; §9.12: the conversion-ambiguity card speaks for a switch
+    if assessment is not None and facts.history.likely_dependent and not conversion_ambiguity.speaks_for(facts):
         if assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")
@@ -57,8 +65,9 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
               f"{step} and at least {days} days apart for them."]
     yield Finding(
         card_type=CARD_TYPE, indicator="warning" if breaches else "info",
-        summary=(f"Older adult: use smaller, slower taper steps (≤ {step}, ≥ {days} days apart)" if breaches
-                 else "Older adult on a benzodiazepine taper: go gradually; watch for falls and confusion"),
+        summary=(f"Older adult tapering {draft.product.ingredient}: use smaller, slower steps (≤ {step}, ≥ {days} "
+                 "days apart)" if breaches else
+                 f"Older adult tapering {draft.product.ingredient}: go gradually; watch for falls and confusion"),
         detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
         links=plan_links(facts, draft),

@@ -47,7 +47,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     oud_diagnosed = bool(facts.patient.ever("opioid-use-disorder"))
     drafts = opioid_drafts(facts.evaluation, facts.terminology, oud_diagnosed)
     wanted = facts.evaluation.evaluated_order_ids
-    evaluated_opioids = [d for d in drafts[0] if wanted is None or d.course.resource_id in wanted]
+    evaluated_opioids = [d for d in drafts.orders if wanted is None or d.course.resource_id in wanted]
     if not (sedative_drafts or evaluated_opioids):
         return
     today = facts.evaluation.at.date()

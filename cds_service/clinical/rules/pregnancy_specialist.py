@@ -45,13 +45,14 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         *step_facts(facts, assessment),
         "",
         "**Guidance:** Pregnant patients should not taper benzodiazepines without specialist consultation "
-        "(seed guidance). The 2025 Joint Guideline asks to weigh risks and benefits for the maternal–fetal dyad, "
-        "use the lowest effective dose and monitor closely (rec. 28).",
+        "(the taper summary guidance). The 2025 Joint Guideline asks to weigh risks and benefits for the "
+        "maternal–fetal dyad, use the lowest effective dose and monitor closely (rec. 28).",
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="critical" if stop else "warning",
-        summary=("Pregnancy: do not stop the benzodiazepine without specialist consultation" if stop else
-                 "Pregnancy: consult a specialist before tapering the benzodiazepine"),
+        summary=(f"Pregnancy: do not stop {assessment.draft.product.ingredient} without specialist consultation"
+                 if stop else
+                 f"Pregnancy: consult a specialist before tapering {assessment.draft.product.ingredient}"),
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
         suggestions=(Suggestion("Request a specialist consultation", (
             Action(type="create", description="Request consultation before the taper", resource=referral),),

@@ -112,8 +112,9 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if addiction:
         guidance.append(
             "Refer to a specialist (addiction medicine, addiction psychiatry, medical toxicology) for these patients "
-            "(seed guidance); consider inpatient or residential care for severe or complicated withdrawal (2025 "
-            "Joint Guideline rec. 5, 12) and treat a substance use disorder alongside the taper (rec. 20).")
+            "(the taper summary guidance); consider inpatient or residential care for severe or complicated "
+            "withdrawal (2025 Joint Guideline rec. 5, 12) and treat a substance use disorder alongside the taper "
+            "(rec. 20).")
     if neurology:
         guidance.append(
             "Clonazepam and clobazam also treat seizures: lowering them can provoke seizures in epilepsy, so plan "
@@ -132,7 +133,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         summary=f"{draft.product.ingredient.capitalize()} taper: refer to {' and '.join(specialists)} — "
                 + found[0].split(" (")[0],
         detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
-        suggestions=(Suggestion(f"Request a {' and '.join(specialists)} consultation", (
+        suggestions=(Suggestion(f"Request a specialist consultation ({' and '.join(specialists)})", (
             Action(type="create", description="Request consultation for the taper", resource=referral),),
             is_recommended=True),),
     )

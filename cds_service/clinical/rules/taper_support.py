@@ -47,8 +47,10 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         + "): this change needs no taper; rebound insomnia or anxiety may occur for a few days."]
     yield Finding(
         card_type=CARD_TYPE, indicator="info",
-        summary=("Benzodiazepine taper: follow up at least monthly; pauses are fine; no fixed timeline"
-                 if first_reduction else "Taper paused or reversed: reassess symptoms, then resume more slowly"),
+        summary=(f"{draft.product.ingredient.capitalize()} taper: follow up at least monthly; pauses are fine; no "
+                 "fixed timeline" if first_reduction else
+                 f"{draft.product.ingredient.capitalize()} dose increase during a taper: reassess symptoms, then "
+                 "resume more slowly"),
         detail="\n".join([
             opening,
             "",

@@ -17,11 +17,13 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.rules.abrupt_discontinuation import is_abrupt
 from cds_service.clinical.taper_step import (
     StepAssessment,
     assess_step,
     is_final_step,
+    judged_by_phase,
     plan_links,
     profile_of,
     step_facts,
@@ -59,9 +61,15 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    return judged_by_phase(facts, _judge)
+
+
+def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     # a patient not likely to be physically dependent may stop or cut without a taper (§9.5)
-    if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent:
+    if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent \
+            or conversion_ambiguity.speaks_for(facts):
         return
     found = breaches(facts, assessment)
     if not found:
@@ -74,12 +82,13 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         "**Why this card:**",
         *step_facts(facts, assessment),
         "",
-        f"**Guidance ({profile.name}):** {profile.source}. The taper rate follows the patient's tolerance, not "
+        f"**Guidance (the {profile.name}):** {profile.source}. The taper rate follows the patient's tolerance, not "
         "a fixed schedule; pauses are acceptable when withdrawal symptoms emerge.",
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Taper step too fast for this patient: reduce by a smaller step or wait longer",
+        summary=f"{assessment.draft.product.ingredient.capitalize()} taper step too fast: reduce by a smaller step "
+                "or wait longer",
         detail=detail, order_id=assessment.draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment), links=plan_links(facts, assessment.draft),
     )

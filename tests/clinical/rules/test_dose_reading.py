@@ -3,13 +3,14 @@ numbers and text a prescriber reads asserted exactly, each with a near miss."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import RXNORM
 
 DIAZEPAM_5 = ("197591", "diazepam 5 MG Oral Tablet")
-ALPRAZOLAM_0_5 = ("308047", "alprazolam 0.5 MG Oral Tablet")
+ALPRAZOLAM_0_5 = ("308048", "alprazolam 0.5 MG Oral Tablet")
 GABAPENTIN_300 = ("310431", "gabapentin 300 MG Oral Capsule")
 
 
@@ -176,3 +177,66 @@ def test_near_miss_as_needed_use_on_four_days_a_week_is_dependence(hooks: HookCa
              enumerate(("2026-01-05", "2026-02-02", "2026-03-02"))]
     cards = hooks.cards(hooks.request(history=PRN_ALPRAZOLAM, dispenses=fills, drafts=[stop_alprazolam()]))
     assert ("abrupt-discontinuation", "critical") in card_types(cards)
+
+
+# The rules called directly, on facts built from a record (no HTTP).
+
+
+def facts_of(history: list[dict[str, Any]], drafts: list[dict[str, Any]], table: str = "ashton") -> Any:
+    from datetime import UTC, datetime
+
+    from cds_service.clinical.facts import ClinicalFacts
+    from cds_service.clinical.record import Evaluation, EvaluationSettings
+    from cds_service.clinical.terminology import load_terminology
+    from cds_service.fhir.parse import build_patient_record
+
+    terminology = load_terminology()
+    record = build_patient_record({"medicationRequests": history}, drafts, terminology)
+    settings = EvaluationSettings(equivalence_table=table)  # type: ignore[arg-type]
+    return ClinicalFacts(Evaluation("p1", record, datetime(2026, 3, 16, tzinfo=UTC), None, settings), terminology)
+
+
+def test_dose_unreadable_rule_directly() -> None:
+    from cds_service.clinical.rules import dose_unreadable
+
+    facts = facts_of(DIAZEPAM_20_SINCE_AUGUST, [draft_with([{"text": "take as the clinic says"}])])
+    [finding] = dose_unreadable.evaluate(facts)
+    assert (finding.card_type, finding.indicator, finding.order_id) == ("dose-unreadable", "warning", "d1")
+    assert "- this order: no dose quantity." in finding.detail
+    readable = facts_of(DIAZEPAM_20_SINCE_AUGUST, [draft_with([tablets(3, 1)])])
+    assert list(dose_unreadable.evaluate(readable)) == []
+
+
+def test_conversion_ambiguity_rule_directly_is_the_same_under_either_table() -> None:
+    from cds_service.clinical.rules import abrupt_discontinuation, conversion_ambiguity
+
+    alprazolam = [order(("197321", "alprazolam 1 MG Oral Tablet"), [tablets(1, 3)], on="2023-03-01", id="o1")]
+    drafts = [order(("197321", "alprazolam 1 MG Oral Tablet"), [tablets(1, 3)], on="2026-03-16", id="d1",
+                    status="stopped", priorPrescription={"reference": "MedicationRequest/o1"}),
+              order(("197589", "diazepam 10 MG Oral Tablet"), [tablets(1, 3)], on="2026-03-16", id="d2",
+                    status="draft")]
+    for table in ("ashton", "va-dod"):
+        facts = facts_of(alprazolam, drafts, table)
+        [finding] = conversion_ambiguity.evaluate(facts)
+        assert finding.summary == \
+            "Same-day switch alprazolam → diazepam: equivalence tables disagree; cross-taper over 1–2 weeks"
+        assert list(abrupt_discontinuation.evaluate(facts)) == [], "the ambiguity card is the one card"
+
+
+def test_judged_by_phase_names_the_first_phase_that_breaks_a_limit() -> None:
+    from cds_service.clinical.rules import taper_too_fast
+
+    def phase(seq: int, mg: int, days: int | None = None) -> dict[str, Any]:
+        repeat: dict[str, Any] = {"frequency": 1, "period": 1, "periodUnit": "d"}
+        if days:
+            repeat["boundsDuration"] = {"value": days, "code": "d"}
+        return {"sequence": seq, "timing": {"repeat": repeat}, "doseAndRate": [{"doseQuantity": {"value": mg,
+                                                                                              "unit": "mg"}}]}
+
+    facts = facts_of(DIAZEPAM_20_SINCE_AUGUST, [draft_with([phase(1, 15, 14), phase(2, 11)])])
+    assert [(p.phase_start, p.history.current_de, p.history.proposed_de) for p in facts.phases] == [
+        (None, 20, 15), (date(2026, 3, 30), 15, 11)]
+    [finding] = taper_too_fast.evaluate(facts)
+    assert "**Phase:** the phase starting 2026-03-30 (14 days after this order starts)" in finding.detail
+    assert "step of 26.7 % exceeds 25 % of the current dose" in finding.detail
+    assert finding.suggestions == ()

@@ -213,4 +213,18 @@ def test_the_card_budget_keeps_this_distinct_concern_when_more_than_five_qualify
     ]
     kept = [f.card_type for f in disciplined(findings)]
     assert len(kept) == MAX_CARDS
-    assert kept == ["abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult", CARD_TYPE]
+    # the critical rate card and its first repeat, then every distinct concern (another rule family)
+    assert kept == ["abrupt-discontinuation", "taper-too-fast", "specialist-referral", "pregnancy-specialist",
+                    CARD_TYPE]
+
+
+def test_a_fill_of_an_ordered_opioid_is_the_same_therapy_not_a_second_opioid(hooks: HookCalls) -> None:
+    body = json.loads((FIXTURES / "own-opioid-oxycodone-taper-step/request.json").read_text(encoding="utf-8"))
+    fill = {"resourceType": "MedicationDispense", "id": "oxy-fill", "status": "completed",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                      "code": "1049621"}]},
+            "quantity": {"value": 120}, "daysSupply": {"value": 30, "unit": "d"}, "whenHandedOver": "2026-02-21"}
+    body["prefetch"]["medicationDispenses"]["entry"] = [{"resource": fill}]
+    [card] = [c for c in hooks.cards(body) if c["source"]["topic"]["code"] == CARD_TYPE]
+    assert [line for line in detail_lines(card) if line.startswith("- Opioid:")] == [
+        "- Opioid: oxycodone hydrochloride 5 MG Oral Tablet (MedicationRequest/oxy-1)."]

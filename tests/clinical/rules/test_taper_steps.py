@@ -130,7 +130,11 @@ def test_long_term_detail_states_coverage_and_window() -> None:
 def test_conversion_ambiguity_states_both_tables() -> None:
     body, expected = scenario("s07-same-day-switch-alprazolam-to-diazepam")
     ambiguity = card(hooks_for(expected).cards(body), "conversion-ambiguity")
-    assert "Under the Ashton table this is a 50 % reduction; under the VA/DoD table 0 %." in ambiguity["detail"]
+    assert "- Under the Ashton table this is a 50 % reduction: it breaches the abrupt-discontinuation threshold " \
+        "(half or more at once); the 25 % step limit; 10 % per month after more than a year of use.\n" \
+        "- Under the VA/DoD table this is no change of the total: it is within every limit." in ambiguity["detail"]
+    assert ambiguity["summary"] == \
+        "Same-day switch alprazolam → diazepam: equivalence tables disagree; cross-taper over 1–2 weeks"
     assert "Cross-taper over 1–2 weeks" in ambiguity["detail"]
 
 
