@@ -40,6 +40,7 @@ def evaluate_hook_call(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     fhir_access: FhirAccess | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
+    card_uuids: Callable[[], Callable[[], str]] | None = None,
     allow_fetch: bool = True,
     inspect: Callable[[ClinicalFacts, EngineResult], None] | None = None,
 ) -> HookOutcome:
@@ -65,7 +66,10 @@ def evaluate_hook_call(
         inspect(facts, result)
     findings = select_cards(result.findings, snoozed)
     # after the rules: some parts of the record are read only when a rule needs them
-    cards = [build_card(finding, facts.evaluation.record.incomplete) for finding in findings]
+    incomplete = facts.evaluation.record.incomplete
+    # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
+    cards = [build_card(finding, incomplete, card_uuids()) if card_uuids else build_card(finding, incomplete)
+             for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
@@ -82,7 +86,7 @@ def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: Raw
     terminology = load_terminology()
     drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
     record = parse_patient_record(relevant_resources(raw.resources, terminology), bundle_resources(drafts_bundle),
-                                  raw.notes)
+                                  raw.notes, terminology)
     evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
     clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
                                            taper_plan_url=f"{settings.public_base_url}/taper-plan")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from functools import partial
 
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
@@ -12,7 +14,7 @@ from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
-from cds_service.feedback.repository import StoreUnavailable, patient_hash, snoozed_card_types
+from cds_service.feedback.repository import StoreUnavailable, card_ids, patient_hash, snoozed_card_types
 from cds_service.json_codec import encode_json
 from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES
 from cds_service.schemas import flatten_messages
@@ -39,6 +41,11 @@ def call_service(service_id: str) -> Response:
     engine = engine_for(settings.database_url)
     patient: list[str] = []  # filled only when there are cards: calls without cards never touch the store
     client = current_client()
+    try:
+        ids = card_ids(engine, settings.patient_hash_key)  # read once per process at most
+        card_uuids = partial(ids.for_card, client, service.id, datetime.now(UTC))
+    except SQLAlchemyError:
+        card_uuids = None  # random uuids: feedback on them needs their card-log row
 
     def snoozed() -> frozenset[str]:
         try:
@@ -52,6 +59,7 @@ def call_service(service_id: str) -> Response:
 
     with REQUEST_LATENCY.labels(service.id).time():
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
+                                     card_uuids=card_uuids,
                                      fhir_access=settings.fhir_access(
                                          current_app.config["TRUSTED_ISSUERS"].fhir_servers(client)))
     for card in outcome.cards:

@@ -102,7 +102,8 @@ def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagno
         if day is not None and since <= day <= today:
             naloxone.append(RescueNaloxone(what, day, how))
 
-    for order in record.medication_requests:
+    lazy = record.opioid_history
+    for order in (*record.medication_requests, *lazy.requests):
         opioid = _opioid_of(order, terminology)
         if opioid is None or order.status in _NOT_ORDERED:
             continue
@@ -111,7 +112,7 @@ def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagno
         else:
             existing.append(_course(order_course(order, _product(opioid), at, draft=False), opioid, order,
                                     oud_diagnosed, terminology))
-    for dispense in record.medication_dispenses:
+    for dispense in (*record.medication_dispenses, *lazy.dispenses):
         opioid = _opioid_of(dispense, terminology)
         if opioid is None or dispense.status in _NOT_DISPENSED:
             continue
@@ -119,7 +120,7 @@ def opioid_exposure(evaluation: Evaluation, terminology: Terminology, oud_diagno
             rescue(opioid.display, as_date(dispense.whenHandedOver) or as_date(dispense.whenPrepared), "dispensed")
         elif (filled := dispense_course(dispense, _product(opioid), at)) is not None:
             existing.append(_course(filled, opioid, None, oud_diagnosed, terminology))
-    for statement in record.medication_statements:
+    for statement in (*record.medication_statements, *lazy.statements):
         opioid = _opioid_of(statement, terminology)
         if opioid is None or opioid.role == "rescue-naloxone" or statement.status in _NOT_TAKEN:
             continue

@@ -23,6 +23,21 @@ def _no_observations() -> tuple[tuple[Observation, ...], tuple[str, ...]]:
 
 
 @dataclass(frozen=True)
+class OpioidHistory:
+    """Orders, fills and statements that name an opioid or naloxone and no benzodiazepine or adjunct."""
+
+    requests: tuple[MedicationRequest, ...] = ()
+    dispenses: tuple[MedicationDispense, ...] = ()
+    statements: tuple[MedicationStatement, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What could not be read."""
+
+
+def _no_opioid_history() -> OpioidHistory:
+    return OpioidHistory()
+
+
+@dataclass(frozen=True)
 class PatientRecord:
     """The parts of the FHIR record the rules read, already filtered to relevant codes."""
 
@@ -41,6 +56,15 @@ class PatientRecord:
     """Parses the observations (and says which could not be read) on first use: only renal dosing and
     pregnancy read them, and most calls need neither (issue #7: parse only what the rules need)."""
 
+    read_opioid_history: Callable[[], OpioidHistory] = _no_opioid_history
+    """Parses the opioid and naloxone history on first use: only the opioid-with-benzodiazepine card reads it,
+    and only when the call orders an opioid, a benzodiazepine or a Z-drug; a long opioid history costs other
+    calls nothing."""
+
+    @cached_property
+    def opioid_history(self) -> OpioidHistory:
+        return self.read_opioid_history()
+
     @cached_property
     def _observations_read(self) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
         return self.read_observations()
@@ -52,9 +76,10 @@ class PatientRecord:
     @property
     def incomplete(self) -> tuple[str, ...]:
         """Plain-language notes on data that could not be read; cards whose answer depends on them repeat them.
-        Read it after the rules: an unreadable observation counts only once a rule has read the observations."""
+        Read it after the rules: an unreadable observation (or opioid record) counts only once a rule has read it."""
         read_late = self._observations_read[1] if "_observations_read" in self.__dict__ else ()
-        return self.notes + read_late
+        opioid_notes = self.opioid_history.notes if "opioid_history" in self.__dict__ else ()
+        return self.notes + read_late + opioid_notes
 
 
 @dataclass(frozen=True)

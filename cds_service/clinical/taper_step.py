@@ -24,6 +24,7 @@ from cds_service.clinical.history import (
     DoseStep,
     counts_toward_taper,
     course_de,
+    ends_earlier_order,
 )
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable, Product
@@ -229,10 +230,15 @@ def _draft_de(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction:
 
 
 def _current_orders(facts: ClinicalFacts, draft: MedicationCourse) -> list[MedicationCourse]:
+    """The active orders of the draft's drug before this call, without those a later order ended (it names it,
+    comes from the same requester, or starts after its supply ran out: docs/clinical-reference.md §9.2)."""
     today = facts.evaluation.at.date()
-    return [course for course in facts.courses.existing
-            if course.kind == "order" and course.product.ingredient == draft.product.ingredient
-            and course.covers(today) and isinstance(course.dose, DailyDose)]
+    covering = [course for course in facts.courses.existing
+                if course.kind == "order" and course.product.ingredient == draft.product.ingredient
+                and course.covers(today) and isinstance(course.dose, DailyDose)]
+    return [course for course in covering
+            if not any(later.start is not None and course.start is not None and later.start > course.start
+                       and ends_earlier_order(later, course, later.start) for later in covering)]
 
 
 def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | None:

@@ -27,7 +27,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from cds_service.clinical.record import PatientRecord
+from cds_service.clinical.record import OpioidHistory, PatientRecord
 from cds_service.clinical.terminology import SimpleCoding, Terminology
 from cds_service.fhir.client import items
 
@@ -241,22 +241,41 @@ def build_patient_record(
     incomplete: Iterable[str] = (),
 ) -> PatientRecord:
     """Parse the resources the rules can use into a :class:`PatientRecord`."""
-    return parse_patient_record(relevant_resources(raw, terminology), draft_orders, incomplete)
+    return parse_patient_record(relevant_resources(raw, terminology), draft_orders, incomplete, terminology)
+
+
+def is_opioid_only(resource: dict[str, Any], terminology: Terminology) -> bool:
+    """A relevant medication resource that names no benzodiazepine or adjunct: it names an opioid or naloxone."""
+    for concept in medication_concepts(resource):
+        for coding in codings_of(concept):
+            if terminology.is_taper_medication_code(coding.system, coding.code) or (
+                    coding.display and terminology.mentions_taper_medication(coding.display)):
+                return False
+        if isinstance(concept.get("text"), str) and terminology.mentions_taper_medication(concept["text"]):
+            return False
+    return True
 
 
 def parse_patient_record(
     relevant: Iterable[dict[str, Any]],
     draft_orders: Iterable[dict[str, Any]],
     incomplete: Iterable[str] = (),
+    terminology: Terminology | None = None,
 ) -> PatientRecord:
-    """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`."""
+    """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`.
+
+    With ``terminology``, opioid and naloxone history is parsed only when a rule reads it."""
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
     observations = []
+    opioids: list[dict[str, Any]] = []
     for resource in relevant:
         kind = resource["resourceType"]
         if kind == "Observation":
             observations.append(resource)
+            continue
+        if terminology is not None and kind in _MEDICATION_TYPES and is_opioid_only(resource, terminology):
+            opioids.append(resource)
             continue
         model = parse_lenient(_MODELS[kind], resource, notes)
         if model is not None:
@@ -284,7 +303,19 @@ def parse_patient_record(
         draft_json=draft_json,
         notes=tuple(incomplete) + tuple(notes.skipped),
         read_observations=lambda: _parse_observations(observations),
+        read_opioid_history=lambda: _parse_opioid_history(opioids),
     )
+
+
+def _parse_opioid_history(resources: list[dict[str, Any]]) -> OpioidHistory:
+    notes = ParseNotes()
+    parsed: dict[str, list[Any]] = {kind: [] for kind in _MEDICATION_TYPES}
+    for resource in resources:
+        model = parse_lenient(_MODELS[resource["resourceType"]], resource, notes)
+        if model is not None:
+            parsed[resource["resourceType"]].append(model)
+    return OpioidHistory(tuple(parsed["MedicationRequest"]), tuple(parsed["MedicationDispense"]),
+                         tuple(parsed["MedicationStatement"]), tuple(notes.skipped))
 
 
 def _parse_observations(resources: list[dict[str, Any]]) -> tuple[tuple[Observation, ...], tuple[str, ...]]:

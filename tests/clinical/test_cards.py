@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
-from cds_service.clinical.cards import build_card
+from cds_service.clinical.cards import CARD_TYPES, build_card
 from cds_service.clinical.findings import Action, Finding, Link, Suggestion
+from cds_service.clinical.wording import mg, percent
 from tests.utils.cards import assert_valid_card
 
 
@@ -63,3 +66,19 @@ def test_actions_missing_their_target_are_refused(action: Action) -> None:
 def test_unknown_card_type_is_refused() -> None:
     with pytest.raises(ValueError):
         build_card(_finding(card_type="something-else"))
+
+
+NUMBERS = (2, 10, 20, 100, 150, 700, 1400, 2000, Fraction(1, 4), Fraction(1, 8), Fraction(25, 2))
+
+
+@pytest.mark.parametrize("card_type", sorted(CARD_TYPES))
+def test_every_card_type_prints_numbers_exactly(card_type: str) -> None:
+    """Every card type carries its numbers through the one formatter and the card builder unchanged."""
+    values = " ".join(mg(Fraction(value)) for value in NUMBERS)
+    finding = Finding(card_type=card_type, indicator="warning", summary=f"Limit {mg(Fraction(1400))}/day",
+                      detail=f"- Doses: {values}; reduction {percent(Fraction(25, 2))}.", order_id="d1",
+                      source_url="https://example.org")
+    card = build_card(finding)
+    assert card["summary"] == "Limit 1400 mg/day"
+    assert card["detail"] == ("- Doses: 2 mg 10 mg 20 mg 100 mg 150 mg 700 mg 1400 mg 2000 mg 0.25 mg 0.125 mg "
+                              "12.5 mg; reduction 12.5 %.")

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from cds_service.clinical.terminology import load_terminology
-from cds_service.fhir.parse import as_r4_medication_request, relevant_resources
+from cds_service.fhir.parse import as_r4_medication_request, build_patient_record, relevant_resources
 from tests.utils.fhir import RXNORM, baclofen_draft
 
 
@@ -29,7 +29,11 @@ def _medication(kind: str, id: str, code: str | None, text: str) -> dict[str, An
     concept: dict[str, Any] = {"text": text}
     if code:
         concept["coding"] = [{"system": RXNORM, "code": code, "display": text}]
-    return {"resourceType": kind, "id": id, "status": "active", "medicationCodeableConcept": concept}
+    resource = {"resourceType": kind, "id": id, "status": "active", "medicationCodeableConcept": concept,
+                "subject": {"reference": "Patient/p1"}}
+    if kind == "MedicationRequest":
+        resource["intent"] = "order"
+    return resource
 
 
 def test_opioid_and_naloxone_history_is_kept_and_unrelated_medication_is_not() -> None:
@@ -43,3 +47,18 @@ def test_opioid_and_naloxone_history_is_kept_and_unrelated_medication_is_not() -
     }
     kept = [resource["id"] for resource in relevant_resources(raw, load_terminology())]
     assert kept == ["oxy", "nal", "bup", "mtd"]
+
+
+def test_opioid_history_is_parsed_only_when_a_rule_reads_it() -> None:
+    raw = {
+        "medicationRequests": [_medication("MedicationRequest", "oxy", "1049621", "oxycodone 5 MG Oral Tablet"),
+                               _medication("MedicationRequest", "dzp", "197591", "diazepam 5 MG Oral Tablet")],
+        "medicationDispenses": [{**_medication("MedicationDispense", "nal", "1725059", "naloxone nasal spray"),
+                                 "quantity": "two"}],  # unreadable: said once read
+    }
+    record = build_patient_record(raw, [], load_terminology())
+    assert [order.id for order in record.medication_requests] == ["dzp"]
+    assert "opioid_history" not in record.__dict__ and record.incomplete == ()
+    assert [order.id for order in record.opioid_history.requests] == ["oxy"]
+    assert record.opioid_history.dispenses == ()
+    assert record.incomplete == ("one MedicationDispense could not be read (json_invalid at quantity) and was skipped",)

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import HookCalls, app_on, card_types
+from tests.utils.cards import CARD_TYPES
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists())
@@ -126,3 +127,10 @@ def test_daily_mg_reads_a_suggested_order() -> None:
         {"timing": {"repeat": {"frequency": 1, "period": 12, "periodUnit": "h"}},
          "doseAndRate": [{"doseQuantity": {"value": 2.5, "code": "mg"}}]}]}
     assert daily_mg(order) == Fraction(20)
+
+
+def test_every_card_type_has_a_scenario_asserting_what_the_prescriber_reads() -> None:
+    text_keys = {"summary", "summary_contains", "detail_contains", "summary_matches", "detail_matches"}
+    asserted = {card["type"] for scenario in SCENARIOS for card in _load(scenario / "expected.json")["cards"]
+                if text_keys & set(card)}
+    assert asserted >= CARD_TYPES, f"no text asserted for {sorted(CARD_TYPES - asserted)}"

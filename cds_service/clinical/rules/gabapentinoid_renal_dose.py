@@ -30,6 +30,9 @@ from cds_service.clinical.wording import mg, number
 
 CARD_TYPE = "gabapentinoid-renal-dose"
 SOURCE_URL = "https://api.fda.gov/drug/label.json?search=openfda.brand_name%3A%22NEURONTIN%22"
+LABEL_URLS = {"gabapentin": SOURCE_URL,
+              "pregabalin": "https://api.fda.gov/drug/label.json?search=openfda.brand_name%3A%22LYRICA%22"}
+"""Each card cites the label whose table it applies."""
 SMALLEST_CAPSULE = {"gabapentin": ("310430", Fraction(100)), "pregabalin": ("483442", Fraction(25))}
 
 
@@ -110,7 +113,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         card_type=CARD_TYPE, indicator="warning",
         summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 1)}): "
                 f"label maximum {mg(maximum)}/day, {row['schedule']}",
-        detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
+        detail=detail, order_id=draft.resource_id, source_url=LABEL_URLS[draft.product.ingredient],
         suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
         if dose is not None and action is not None else (),
     )
@@ -149,7 +152,7 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
         card_type=CARD_TYPE, indicator="warning",
         summary=(f"Check kidney function before dosing {draft.product.ingredient}: "
                  + (f"latest result is {stale.age_days} days old" if stale is not None else "no result on file")),
-        detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
+        detail=detail, order_id=draft.resource_id, source_url=LABEL_URLS[draft.product.ingredient],
         suggestions=(Suggestion("Order a serum creatinine", (
             Action(type="create", description="Order serum creatinine", resource=request),)),),
     )

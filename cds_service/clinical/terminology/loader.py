@@ -134,6 +134,7 @@ class Terminology:
         # The relevance filter looks words up in a set: a regex alternation of the ~160 names of benzodiazepines,
         # adjuncts, opioids and naloxone cost 40 µs per text; names of two words are looked up as word pairs.
         self._relevant_words = frozenset(name.lower() for name in [*words, *self._opioid_names])
+        self._taper_words = frozenset(name.lower() for name in words)
         self._mentions: dict[str, bool] = {}
 
     def product(self, codings: Iterable[CodingLike], text: str | None = None) -> Product | None:
@@ -215,17 +216,24 @@ class Terminology:
         return self._loinc_order
 
     def is_relevant_medication_code(self, system: str | None, code: str | None) -> bool:
+        return self.is_taper_medication_code(system, code) or (
+            system in _RXNORM_SYSTEMS and code is not None and code in self._opioids)
+
+    def is_taper_medication_code(self, system: str | None, code: str | None) -> bool:
+        """A benzodiazepine, Z-drug or adjunct code (not an opioid)."""
         return system in _RXNORM_SYSTEMS and code is not None and (
-            code in self._products or code in self._ingredient_codes or code in self._opioids)
+            code in self._products or code in self._ingredient_codes)
+
+    def mentions_taper_medication(self, text: str) -> bool:
+        """Whether ``text`` names a benzodiazepine, Z-drug or adjunct (not an opioid)."""
+        return _names_any(text, self._taper_words)
 
     def mentions_relevant_ingredient(self, text: str) -> bool:
         # Every medication of every record passes through here, and the same product names recur across
         # records: looking the names up is the costliest step of the relevance filter.
         known = self._mentions.get(text)
         if known is None:
-            found = _WORD.findall(text[:MAX_MATCHED_TEXT].lower())
-            known = any(word in self._relevant_words for word in found) or any(
-                f"{first} {second}" in self._relevant_words for first, second in itertools.pairwise(found))
+            known = _names_any(text, self._relevant_words)
             if len(self._mentions) < _MENTION_MEMO_SIZE:
                 self._mentions[text] = known
         return known
@@ -283,6 +291,13 @@ class Terminology:
         return Product(ingredient=ingredient, drug_class=self._class_of[ingredient], strength_mg=strength_mg,
                        unit=unit, dose_form="as written", route=route, display=text.strip(), code=None,
                        matched_by="name", rescue=rescue)
+
+
+def _names_any(text: str, names: frozenset[str]) -> bool:
+    """Whether a word, or a pair of words, of ``text`` is one of ``names`` (lower case)."""
+    found = _WORD.findall(text[:MAX_MATCHED_TEXT].lower())
+    return any(word in names for word in found) or any(
+        f"{first} {second}" in names for first, second in itertools.pairwise(found))
 
 
 def _word_pattern(words: Iterable[str]) -> re.Pattern[str]:
