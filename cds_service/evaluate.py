@@ -44,6 +44,7 @@ def evaluate_hook_call(
     fhir_access: FhirAccess | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
     run_ahead: RunAheadCache | None = None,
+    card_uuids: Callable[[], Callable[[], str]] | None = None,
     allow_fetch: bool = True,
     inspect: Callable[[ClinicalFacts, EngineResult], None] | None = None,
 ) -> HookOutcome:
@@ -99,7 +100,9 @@ def evaluate_hook_call(
             result = evaluate(None)
         incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
     findings = select_cards(result.findings, snoozed)
-    cards = [build_card(finding, incomplete) for finding in findings]
+    # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
+    cards = [build_card(finding, incomplete, card_uuids()) if card_uuids else build_card(finding, incomplete)
+             for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),

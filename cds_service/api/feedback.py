@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.feedback.card_log import CardLog
-from cds_service.feedback.repository import InvalidFeedback, StoreUnavailable, UnknownCard, store_feedback
+from cds_service.feedback.repository import InvalidFeedback, StoreUnavailable, card_ids, store_feedback
 from cds_service.metrics import FEEDBACK_WRITES
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.feedback import FeedbackRequestSchema
@@ -36,7 +36,7 @@ def post_feedback(service_id: str) -> Response:
         raise BadRequest(f"invalid feedback: {flatten_messages(exc.messages)}") from exc
     engine = engine_for(current_app.config["SETTINGS"].database_url)
     try:
-        written = _store_once_logged(engine, items, current_app.config["CARD_LOG"], current_client(), service_id)
+        written = _store(engine, items, current_app.config["CARD_LOG"], current_client(), service_id)
     except InvalidFeedback as exc:
         raise BadRequest(str(exc)) from exc
     except StoreUnavailable as exc:
@@ -50,16 +50,12 @@ def post_feedback(service_id: str) -> Response:
     return jsonify({})
 
 
-def _store_once_logged(engine: Engine, items: list[dict[str, Any]], card_log: CardLog, client: str,
-                       service_id: str) -> int:
-    """Store the feedback; a card it names may still be queued in another worker's card log, so an unknown
-    card is asked for again until every queue has been written (a card that was never shown: 400)."""
-    card_log.flush()
-    deadline = time.monotonic() + card_log.settle_s
-    while True:
-        try:
-            return store_feedback(engine, items, client=client, service_id=service_id)
-        except UnknownCard:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(card_log.interval_s)
+def _store(engine: Engine, items: list[dict[str, Any]], card_log: CardLog, client: str, service_id: str) -> int:
+    """Store the feedback at once: a card uuid proves which client and service it was issued to, so a card still
+    queued in another worker's card log (or lost with a killed one) is known without waiting for its row."""
+    card_log.flush()  # this worker's own cards reach the log (and the analytics) first
+    try:
+        ids = card_ids(engine, current_app.config["SETTINGS"].patient_hash_key)
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+    return store_feedback(engine, items, client=client, service_id=service_id, ids=ids)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
@@ -12,7 +15,7 @@ from cds_service.api.json_body import json_body
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
-from cds_service.feedback.repository import StoreUnavailable, patient_hash, snoozed_card_types
+from cds_service.feedback.repository import StoreUnavailable, card_ids, patient_hash, snoozed_card_types
 from cds_service.json_codec import encode_json
 from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES, RUN_AHEAD_HITS
 from cds_service.schemas import flatten_messages
@@ -39,6 +42,14 @@ def call_service(service_id: str) -> Response:
     engine = engine_for(settings.database_url)
     patient: list[str] = []  # filled only when there are cards: calls without cards never touch the store
     client = current_client()
+    issued = datetime.now(UTC)
+
+    def card_uuids() -> Callable[[], str]:
+        """Asked once per card, so calls without cards never touch the store for the installation key."""
+        try:
+            return card_ids(engine, settings.patient_hash_key).for_card(client, service.id, issued)
+        except SQLAlchemyError:
+            return lambda: str(uuid.uuid4())  # unprovable uuids: feedback on them needs their card-log row
 
     def snoozed() -> frozenset[str]:
         try:
@@ -52,7 +63,7 @@ def call_service(service_id: str) -> Response:
 
     with REQUEST_LATENCY.labels(service.id).time():
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
-                                     run_ahead=current_app.config["RUN_AHEAD"],
+                                     run_ahead=current_app.config["RUN_AHEAD"], card_uuids=card_uuids,
                                      fhir_access=settings.fhir_access(
                                          current_app.config["TRUSTED_ISSUERS"].fhir_servers(client)))
     if outcome.reused:

@@ -7,9 +7,8 @@ call only queues its rows, and a background thread of the worker writes what que
 costs all workers (on SQLite a commit also makes every other connection drop its page cache), and the
 benchmark (benchmarks/, issue #7) answers about 4 % more calls per second than with 50 ms batches.
 
-Feedback arrives after a person has read a card — seconds later, never within the interval — and the
-feedback and analytics endpoints flush their own worker's queue first; feedback naming a card still unknown
-is retried until the other workers' queues have surely been written (:attr:`CardLog.settle_s`).
+Feedback does not need the row: a card's uuid proves who it was issued to (:mod:`cds_service.feedback.card_ids`).
+The feedback and analytics endpoints flush their own worker's queue first, so the analytics count it soon.
 
 What is queued when a worker stops is written at exit (``atexit``: gunicorn workers leave through
 ``sys.exit``); only a killed worker (SIGKILL, out of memory) loses its last interval of log rows — the cards themselves
@@ -77,11 +76,6 @@ class CardLog:
             with self._lock:
                 self._pending = (rows + self._pending)[: self._max_pending]
             raise
-
-    @property
-    def settle_s(self) -> float:
-        """How long until every worker's queued rows are written, a retry after a database outage included."""
-        return 2 * self.interval_s + RETRY_AFTER_S
 
     def _start_in_this_process(self) -> None:
         # The app is preloaded, then forked: neither a thread nor a held lock survives a fork, so each worker

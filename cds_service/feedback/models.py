@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text
 
 from cds_service.db import metadata
 
@@ -28,7 +28,7 @@ feedback = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("dedupe_key", String(64), nullable=False, unique=True),
-    Column("card_uuid", String(36), ForeignKey("card_log.card_uuid"), nullable=False, index=True),
+    Column("card_uuid", String(36), nullable=False, index=True),  # may precede its card-log row (card_ids)
     Column("outcome", String(16), nullable=False),
     Column("accepted_suggestions", Text, nullable=True),
     Column("override_system", String(256), nullable=True),

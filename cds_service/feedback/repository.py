@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.db import DriverQuery, reading
+from cds_service.feedback.card_ids import CardIds
 from cds_service.feedback.models import card_log, feedback, install_secret
 
 OVERRIDE_REASON_SYSTEM = "urn:bzd-taper-cds:override-reason"
@@ -47,9 +48,25 @@ class CardRecord:
 def patient_hash(engine: Engine, patient_id: str, configured_key: str | None, fhir_server: str = "") -> str:
     """HMAC-SHA256 of the patient id: joins cards of one patient without storing who it is. The same id on
     two FHIR servers is two patients, so the server is part of what is hashed when the call names one."""
-    key = configured_key or _cached_install_secret(engine, "patient-hash-key")
+    key = installation_key(engine, configured_key)
     identity = f"{fhir_server}\x00{patient_id}" if fhir_server else patient_id
     return hmac.new(key.encode(), identity.encode(), hashlib.sha256).hexdigest()
+
+
+def installation_key(engine: Engine, configured_key: str | None) -> str:
+    """``CDS_PATIENT_HASH_KEY``, else (development) a random key created once and kept in the database."""
+    return configured_key or _cached_install_secret(engine, "patient-hash-key")
+
+
+_card_ids: dict[str, CardIds] = {}
+
+
+def card_ids(engine: Engine, configured_key: str | None) -> CardIds:
+    """The uuid maker and checker of this installation (keyed like the patient hash)."""
+    key = installation_key(engine, configured_key)
+    if key not in _card_ids:
+        _card_ids[key] = CardIds(key)
+    return _card_ids[key]
 
 
 _secrets: dict[tuple[str, str], str] = {}
@@ -130,20 +147,29 @@ def _dedupe_key(item: dict[str, Any]) -> str:
 
 
 def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, service_id: str,
-                   now: datetime | None = None) -> int:
+                   ids: CardIds | None = None, now: datetime | None = None) -> int:
     """Store every item once (a repeated item is not stored again). The whole batch is refused when an item
     names a card that this service did not show this client, or a suggestion that card did not have.
     ``outcomeTimestamp`` is kept within [the card's time, now]: a feedback time in the future would extend
-    a snooze beyond its period. Returns how many new rows were written."""
+    a snooze beyond its period. A card whose uuid ``ids`` proves issued to this client by this service needs
+    no card-log row (it may still be queued, or lost); other cards are looked up in the log. Returns how many
+    new rows were written."""
     received = now or datetime.now(UTC)
+    cards = {item["card"] for item in items}
+    known: dict[str, tuple[datetime, frozenset[str]]] = {}
+    if ids is not None:
+        for card in cards:
+            issued = ids.issued(card, client, service_id)
+            if issued is not None:
+                known[card] = (issued, ids.suggestions(card))
     try:
         with engine.begin() as connection:
-            cards = {item["card"] for item in items}
-            known = {uuid: (_aware(created), set((suggestions or "").split()))
-                     for uuid, created, suggestions in connection.execute(
-                         select(card_log.c.card_uuid, card_log.c.created_at, card_log.c.suggestion_ids)
-                         .where(card_log.c.card_uuid.in_(cards), card_log.c.client == client,
-                                card_log.c.service_id == service_id))}
+            if logged := cards - known.keys():
+                known.update({uuid: (_aware(created), frozenset((suggestions or "").split()))
+                              for uuid, created, suggestions in connection.execute(
+                                  select(card_log.c.card_uuid, card_log.c.created_at, card_log.c.suggestion_ids)
+                                  .where(card_log.c.card_uuid.in_(logged), card_log.c.client == client,
+                                         card_log.c.service_id == service_id))})
             if unknown := cards - known.keys():
                 raise UnknownCard(f"unknown card {sorted(unknown)[0]}")
             for item in items:
@@ -168,7 +194,7 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
             return written
     except IntegrityError:
         # The same item raced in from another worker: it is stored once, which is what the client wants.
-        return store_feedback(engine, items, client=client, service_id=service_id, now=now)
+        return store_feedback(engine, items, client=client, service_id=service_id, ids=ids, now=now)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
 

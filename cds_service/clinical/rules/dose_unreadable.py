@@ -4,7 +4,8 @@ docs/clinical-reference.md §9.3: unreadable doses are never silent. When a benz
 daily dose still cannot be read — no amount or frequency in the structured dosage, none in the sig text,
 and no quantity with a days supply — or the patient's current dose cannot be read, for a patient likely to
 be physically dependent (2025 Joint Guideline Table 2), the step cannot be judged against any limit: the
-card says so, names the order and what is missing, instead of answering nothing.
+card says so, names the order and what is missing, instead of answering nothing. A stop of a dose that cannot
+be read gets it too, saying that stopping at once is abrupt whatever the dose.
 """
 
 from __future__ import annotations
@@ -27,17 +28,20 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if not history.likely_dependent:
         return
     for draft in facts.evaluated_drafts:
-        if not counts_toward_taper(draft) or draft.ends_order:
+        if not counts_toward_taper(draft) or (draft.ends_order and history.current_de is not None):
             continue
-        unreadable_draft = isinstance(draft.dose, UnknownDose)
+        unreadable_draft = isinstance(draft.dose, UnknownDose) and not draft.ends_order
         if not unreadable_draft and history.current_de is not None and history.proposed_de is not None:
             continue
-        missing = [f"this order: {draft.dose.reason}"] if isinstance(draft.dose, UnknownDose) else []
+        missing = [f"this order: {draft.dose.reason}"] if unreadable_draft and isinstance(draft.dose, UnknownDose) \
+            else []
         missing += [note for note in history.unknown_doses if not note.startswith(draft.label)]
         current = (f"- Current total: {mg(history.current_de)} diazepam-equivalent/day "
                    f"({TABLE_NAMES[facts.table]} table)." if history.current_de is not None
                    else "- Current total: unknown (a current dose could not be read).")
         what = "the new daily dose" if unreadable_draft else "the current daily dose"
+        stop = ["- This order stops it: for a patient likely to be physically dependent that is an abrupt "
+                "discontinuation whatever the dose — taper instead."] if draft.ends_order else []
         yield Finding(
             card_type=CARD_TYPE, indicator="warning",
             summary=f"{draft.product.ingredient.capitalize()} dose could not be read: this taper step was not "
@@ -51,6 +55,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                 "",
                 "**Why this card:**",
                 current,
+                *stop,
                 f"- Likely physically dependent (2025 Joint Guideline Table 2): {history.episode_days} days of use.",
                 "",
                 "**What to do:** state the dose with its unit and how often it is taken (for example \"5 mg "
