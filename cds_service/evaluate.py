@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cds_service.clinical.cards import build_card
+from cds_service.clinical.cards import KnowledgeVersion, build_card
 from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
@@ -23,6 +23,7 @@ from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.runahead import RunAhead, RunAheadCache, run_ahead_key
 from cds_service.services import ServiceDefinition, prefetch_templates
+from cds_service.version import package_version
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,10 @@ def evaluate_hook_call(
             result = evaluate(None)
         incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
     findings = select_cards(result.findings, snoozed)
+    knowledge = KnowledgeVersion(package_version(), settings.taper_profile, settings.equivalence_table)
     # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
-    cards = [build_card(finding, incomplete, card_uuids()) if card_uuids else build_card(finding, incomplete)
-             for finding in findings]
+    cards = [build_card(finding, incomplete, card_uuids(), knowledge=knowledge) if card_uuids
+             else build_card(finding, incomplete, knowledge=knowledge) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
