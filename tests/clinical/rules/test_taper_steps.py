@@ -181,3 +181,13 @@ def test_referral_is_a_request_for_consultation_naming_the_trigger() -> None:
     assert "history of withdrawal seizures" in request["reasonCode"][0]["text"]
     assert "Please confirm you can accept" in request["note"][0]["text"]
     assert "724668002" in referral["detail"]
+
+
+def test_accepting_the_switch_to_diazepam_clears_the_rate_card() -> None:
+    body, expected = scenario("s06-long-term-25-percent-summary")
+    hooks = hooks_for(expected)
+    switch = card(hooks.cards(body), "long-term-rate")["suggestions"][1]
+    assert [action["type"] for action in switch["actions"]] == ["create", "update"]
+    resigned = {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, switch)) if c["indicator"] != "info"}
+    # clonazepam 1 → 0.5 mg/day plus diazepam 10 mg/day: 20 mg diazepam-equivalent before and after (Ashton)
+    assert not resigned & {"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"}
