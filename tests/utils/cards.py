@@ -3,6 +3,7 @@ service contract ยง5, including the Inferno CRD generic checks of cds-hooks.md ย
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from importlib.metadata import version
@@ -118,3 +119,19 @@ def _assert_valid_action(action: dict[str, Any], draft_ids: set[str] | None) -> 
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)  # valid R4 (Inferno parses it)
         if action["type"] == "update" and draft_ids is not None:
             assert resource.get("id") in draft_ids, "update must target a draft order of the call"
+
+
+def accept(body: dict[str, Any], suggestion: dict[str, Any]) -> dict[str, Any]:
+    """Apply a suggestion's actions to the draft orders, as an EHR would, and return the next request."""
+    accepted = copy.deepcopy(body)
+    entries = accepted["context"]["draftOrders"]["entry"]
+    for action in suggestion["actions"]:
+        if action["type"] == "delete":
+            ident = action["resourceId"].split("/")[1]
+            entries[:] = [e for e in entries if e["resource"].get("id") != ident]
+        elif action["type"] == "update":
+            entries[:] = [{"resource": action["resource"]} if e["resource"].get("id") == action["resource"]["id"]
+                          else e for e in entries]
+        elif action["resource"]["resourceType"] == "MedicationRequest":
+            entries.append({"resource": {**action["resource"], "id": "accepted-new"}})
+    return accepted
