@@ -1,4 +1,4 @@
-"""One typed settings object, read from the environment (service-contract.md §6).
+"""One typed settings object, read from the environment (docs/service-contract.md §6).
 
 The defaults are safe for production (JWT verification required, no CORS origins); the development
 run command sets the relaxed values explicitly, and :meth:`Settings.from_env` refuses combinations
@@ -44,7 +44,7 @@ class Settings:
     equivalence_table: EquivalenceTableName = "ashton"
     fhir_timeout_s: float = 3.0
     fhir_max_pages: int = 10
-    """How many Bundle pages one FHIR fallback search may follow before giving up (cds-hooks.md §4.2)."""
+    """How many Bundle pages one FHIR fallback search may follow before giving up (CDS Hooks 2.0)."""
     max_body_bytes: int = 2 * 1024 * 1024
     log_level: str = "INFO"
     snooze_days: int = 90

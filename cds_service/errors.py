@@ -1,4 +1,4 @@
-"""HTTP errors answered with a FHIR OperationOutcome body (service-contract.md §7, cds-hooks.md §7)."""
+"""HTTP errors answered with a FHIR OperationOutcome body (docs/service-contract.md §7, CDS Hooks 2.0)."""
 
 from __future__ import annotations
 

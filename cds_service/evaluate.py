@@ -104,7 +104,7 @@ def _evaluated_ids(selections: list[str] | None) -> frozenset[str]:
 
 
 def _reference_time(drafts: Any, evaluated: frozenset[str] | None, now: Callable[[], datetime]) -> datetime:
-    """t = the evaluated draft's ``authoredOn`` (the latest, if several), else now (service-contract.md §4)."""
+    """t = the evaluated draft's ``authoredOn`` (the latest, if several), else now (docs/service-contract.md §4)."""
     times = [as_datetime(d.authoredOn) for d in drafts if evaluated is None or d.id in evaluated]
     known = [t for t in times if t is not None]
     return max(known) if known else now()

@@ -1,4 +1,4 @@
-"""JSON encoding on the hot path (issue #7): orjson, with the standard library for what orjson refuses."""
+"""JSON encoding on the hot path: orjson, with the standard library for what orjson refuses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Structured JSON logs that cannot carry patient data or tokens (issue #5 "Safe logs").
+"""Structured JSON logs that cannot carry patient data or tokens.
 
 Only allow-listed fields are written: a log call's ``extra`` keys outside ``SAFE_FIELDS`` are dropped,
 and messages are fixed strings chosen by the code, never request content. Every line of a request

@@ -1,4 +1,4 @@
-"""Prometheus metrics (issue #7 item 4), multiprocess-safe under gunicorn.
+"""Prometheus metrics, multiprocess-safe under gunicorn.
 
 When ``PROMETHEUS_MULTIPROC_DIR`` is set (deploy/gunicorn.conf.py sets it), every worker writes its samples
 there and ``/metrics`` aggregates them; otherwise the process's own registry is served.

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description served at ``/openapi.json`` (service-contract.md §2)."""
+"""The OpenAPI 3.1 description served at ``/openapi.json`` (docs/service-contract.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The three CDS services this server offers and their prefetch templates (service-contract.md §3)."""
+"""The three CDS services this server offers and their prefetch templates (docs/service-contract.md §3)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ SERVICES: dict[str, ServiceDefinition] = {
 
 
 def prefetch_templates() -> tuple[tuple[str, str], ...]:
-    """Prefetch key → template, identical for all three services (service-contract.md §3)."""
+    """Prefetch key → template, identical for all three services (docs/service-contract.md §3)."""
     observation_codes = ",".join(f"{LOINC}|{code}" for code in load_terminology().observation_loinc_codes())
     return (
         ("patient", "Patient/{{context.patientId}}"),

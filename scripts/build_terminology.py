@@ -1,9 +1,10 @@
-"""Regenerate cds_service/clinical/terminology/{products,substance_misuse,opioids}.json from the shared value sets.
+"""Regenerate cds_service/clinical/terminology/{products,substance_misuse,opioids}.json from the CDC value sets.
 
-Run from the repository root with the shared reference folder beside it:
-    python scripts/build_terminology.py ../shared/data/valuesets
-The service never reads the shared folder at run time; it reads only the generated JSON (see SOURCES.md).
-Hand-curated rows (adjuncts, brand SBDs, eszopiclone, ingredient codes) come from clinical.md §2a–§2b.
+Run from the repository root with a folder of the published CDC value-set JSON files (docs/clinical-reference.md
+source table, "CDC value sets"):
+    python scripts/build_terminology.py <folder of the CDC value-set JSON files>
+The service never reads that folder at run time; it reads only the generated JSON (see SOURCES.md).
+Hand-curated rows (adjuncts, brand SBDs, eszopiclone, ingredient codes) come from docs/clinical-reference.md §2a–§2b.
 """
 
 from __future__ import annotations
@@ -51,15 +52,15 @@ FORMS: list[tuple[str, str, str, bool]] = [
 ]
 
 CURATED: list[dict[str, Any]] = [
-    # Brand diazepam SBDs (clinical.md §2b, opioid-cds spreadsheet BenzM-cl)
+    # Brand diazepam SBDs (docs/clinical-reference.md §2b, opioid-cds spreadsheet BenzM-cl)
     {"code": "104699", "display": "Diazepam 2 MG Oral Tablet [Valium]"},
     {"code": "104700", "display": "Diazepam 5 MG Oral Tablet [Valium]"},
     {"code": "104701", "display": "Diazepam 10 MG Oral Tablet [Valium]"},
-    # eszopiclone (VSAC-CNS, clinical.md §2b)
+    # eszopiclone (VSAC-CNS, docs/clinical-reference.md §2b)
     {"code": "485440", "display": "eszopiclone 1 MG Oral Tablet"},
     {"code": "485442", "display": "eszopiclone 2 MG Oral Tablet"},
     {"code": "485465", "display": "eszopiclone 3 MG Oral Tablet"},
-    # baclofen (clinical.md §2b; openFDA NDC crosswalks; 2679605 display UNVERIFIED)
+    # baclofen (docs/clinical-reference.md §2b; openFDA NDC crosswalks; 2679605 display UNVERIFIED)
     {"code": "430902", "display": "baclofen 5 MG Oral Tablet"},
     {"code": "197391", "display": "baclofen 10 MG Oral Tablet"},
     {"code": "2679605", "display": "baclofen 15 MG Oral Tablet"},
@@ -69,7 +70,7 @@ CURATED: list[dict[str, Any]] = [
     {"code": "2593376", "display": "baclofen 5 MG/ML Oral Suspension"},
     {"code": "1300890", "display": "20 ML baclofen 1 MG/ML Injection", "route": "intrathecal"},
     {"code": "1666613", "display": "20 ML baclofen 2 MG/ML Injection", "route": "intrathecal"},
-    # carbamazepine (clinical.md §2b; 402506 and 388311 UNVERIFIED)
+    # carbamazepine (docs/clinical-reference.md §2b; 402506 and 388311 UNVERIFIED)
     {"code": "197441", "display": "carbamazepine 100 MG Oral Tablet"},
     {"code": "308973", "display": "carbamazepine 100 MG Chewable Tablet"},
     {"code": "308979", "display": "carbamazepine 200 MG Oral Tablet"},
@@ -80,7 +81,7 @@ CURATED: list[dict[str, Any]] = [
     {"code": "388311", "display": "12 HR carbamazepine 100 MG Extended Release Oral Capsule"},
     {"code": "200133", "display": "12 HR carbamazepine 200 MG Extended Release Oral Capsule"},
     {"code": "200131", "display": "12 HR carbamazepine 300 MG Extended Release Oral Capsule"},
-    # gabapentin and pregabalin (VSAC-CNS displays, clinical.md §2b)
+    # gabapentin and pregabalin (VSAC-CNS displays, docs/clinical-reference.md §2b)
     {"code": "310430", "display": "gabapentin 100 MG Oral Capsule"},
     {"code": "310431", "display": "gabapentin 300 MG Oral Capsule"},
     {"code": "310432", "display": "gabapentin 400 MG Oral Capsule"},
@@ -287,4 +288,4 @@ def opioid_products(valuesets: Path) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/valuesets"))
+    main(Path(sys.argv[1]))

@@ -1,4 +1,4 @@
-"""``bzd-taper-cds evaluate REQUEST.json [--json]`` (issue #8 item 5)."""
+"""``bzd-taper-cds evaluate REQUEST.json [--json]``."""
 
 from __future__ import annotations
 

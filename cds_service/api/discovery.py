@@ -1,4 +1,4 @@
-"""``GET /cds-services`` — CDS Hooks discovery (cds-hooks.md §2, service-contract.md §3)."""
+"""``GET /cds-services`` — CDS Hooks discovery (CDS Hooks 2.0, docs/service-contract.md §3)."""
 
 from __future__ import annotations
 

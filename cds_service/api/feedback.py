@@ -1,4 +1,4 @@
-"""``POST /cds-services/{id}/feedback`` — CDS Hooks 2.0 feedback, stored durably (cds-hooks.md §8)."""
+"""``POST /cds-services/{id}/feedback`` — CDS Hooks 2.0 feedback, stored durably (CDS Hooks 2.0)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (service-contract.md §2)."""
+"""Liveness and readiness probes (docs/service-contract.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``POST /cds-services/{id}`` — evaluate a hook call (cds-hooks.md §3, service-contract.md §7)."""
+"""``POST /cds-services/{id}`` — evaluate a hook call (CDS Hooks 2.0, docs/service-contract.md §7)."""
 
 from __future__ import annotations
 

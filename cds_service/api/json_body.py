@@ -1,4 +1,4 @@
-"""Strict parsing of request bodies: hostile JSON gets a 400, never a 500 (issue #5 "Hostile input")."""
+"""Strict parsing of request bodies: hostile JSON gets a 400, never a 500."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Findings → CDS Hooks 2.0 cards (service-contract.md §5, cds-hooks.md §5).
+"""Findings → CDS Hooks 2.0 cards (docs/service-contract.md §5, CDS Hooks 2.0).
 
 This is the one place cards are assembled, so the invariants hold for every rule: a UUID on every card
 and suggestion; summary under 140 characters; ``source`` with label, url and topic; override reasons
@@ -42,7 +42,7 @@ CARD_TYPES: dict[str, str] = {
     "opioid-benzodiazepine": "Opioid with a benzodiazepine",
     "taper-support": "Taper support",
 }
-"""Card-type codes (``source.topic.code``) and their displays — fixed by service-contract.md §5."""
+"""Card-type codes (``source.topic.code``) and their displays — fixed by docs/service-contract.md §5."""
 
 OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
     ("will-act", "Acknowledged — will change the order"),
@@ -80,7 +80,7 @@ def build_card(
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
     knowledge: KnowledgeVersion | None = None,
 ) -> dict[str, Any]:
-    """``data_notes`` say which parts of the record could not be read (service-contract.md §3: history the
+    """``data_notes`` say which parts of the record could not be read (docs/service-contract.md §3: history the
     client could not supply is never silently treated as "no history"); ``knowledge`` is named in the card's
     ``extension`` and on the last line of its detail, so a reader can tell which rules produced it."""
     if finding.card_type not in CARD_TYPES:

@@ -1,4 +1,4 @@
-"""Daily dose of one medication order, and diazepam-equivalents (clinical.md §6b, §9.3).
+"""Daily dose of one medication order, and diazepam-equivalents (docs/clinical-reference.md §6b, §9.3).
 
 §6b "Daily dose of one order (mg)": Σ over ``dosageInstruction`` lines: strength (mg per unit, from the
 product) × dose quantity (units; or mg if UCUM mg; mL × mg/mL for solutions) × doses/day
@@ -104,7 +104,8 @@ def daily_dose(
     dispensed_quantity: Fraction | None = None,
     supply_days: Fraction | None = None,
 ) -> DoseResult:
-    """Daily dose (mg/day) of one order at ``at`` over all of its dosage lines (clinical.md §6b, §9.3)."""
+    """Daily dose (mg/day) of one order at ``at`` over all of its dosage lines (docs/clinical-reference.md §6b,
+    §9.3)."""
     supply = (dispensed_quantity, supply_days) if dispensed_quantity is not None and supply_days else None
     if not dosages:
         if supply is not None:
@@ -134,12 +135,13 @@ def daily_dose(
 
 
 def diazepam_equivalent_mg(daily_mg: Fraction, equivalent_oral_dose_mg: Fraction) -> Fraction:
-    """Daily mg × 10 / eq-dose (clinical.md §6b "DE of an order"); e.g. lorazepam 3 mg with eq 1 → 30."""
+    """Daily mg × 10 / eq-dose (docs/clinical-reference.md §6b "DE of an order"); e.g. lorazepam 3 mg with eq 1 → 30."""
     return daily_mg * 10 / equivalent_oral_dose_mg
 
 
 def percent_reduction(previous_mg: Fraction, new_mg: Fraction) -> Fraction:
-    """(DE_prev − DE_new) / DE_prev × 100 (clinical.md §6b "Step reduction %"); negative for an increase."""
+    """(DE_prev − DE_new) / DE_prev × 100 (docs/clinical-reference.md §6b "Step reduction %"); negative for an
+    increase."""
     if previous_mg == 0:
         raise ValueError("a reduction from zero is undefined")
     return (previous_mg - new_mg) / previous_mg * 100
@@ -157,7 +159,7 @@ def average_from_supply(product: Product, quantity: Fraction, supply_days: Fract
 
 
 def phase_bounds(dosages: Sequence[Dosage], start: date | None) -> list[tuple[datetime | None, datetime | None]]:
-    """When each dosage line applies, ``[begin, end)`` (``None``: unbounded) — clinical.md §9.4 phases.
+    """When each dosage line applies, ``[begin, end)`` (``None``: unbounded) — docs/clinical-reference.md §9.4 phases.
 
     ``boundsPeriod`` gives the dates (a date-only end includes that day). ``boundsDuration`` runs from the
     end of the previous ``sequence`` (a phase follows the one before it), else from the order start. A line
@@ -377,7 +379,7 @@ def _number(text: str) -> Fraction:
 
 
 def read_sig(text: str) -> Sig:
-    """Read directions such as "5 mg twice daily", "take 1-2 tablets q8h as needed" (clinical.md §9.3).
+    """Read directions such as "5 mg twice daily", "take 1-2 tablets q8h as needed" (docs/clinical-reference.md §9.3).
 
     Ranges give their high value; "every 4–6 hours" gives the most doses a day (every 4 hours). Only the
     first :data:`MAX_SIG_TEXT` characters are read and every quantifier is bounded."""

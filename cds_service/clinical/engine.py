@@ -1,9 +1,9 @@
-"""Runs every rule, isolates failures, and applies alert discipline (service-contract.md §5, §7).
+"""Runs every rule, isolates failures, and applies alert discipline (docs/service-contract.md §5, §7).
 
 - A rule that raises is logged (rule name and exception type only — never patient data) and counted;
   the other rules' findings still return.
 - Never two findings of the same card type for the same order; most severe first; at most
-  ``MAX_CARDS`` (issue #4 "Alert discipline"), distinct concerns kept ahead of a second rate card about the
+  ``MAX_CARDS``, distinct concerns kept ahead of a second rate card about the
   same order; supportive information gives way to a warning about the same order.
 """
 

@@ -1,4 +1,4 @@
-"""Everything the rules read about one evaluation, computed once (architecture.md "clinical facts")."""
+"""Everything the rules read about one evaluation, computed once."""
 
 from __future__ import annotations
 

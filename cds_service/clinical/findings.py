@@ -1,4 +1,4 @@
-"""What a rule concludes, before it becomes a CDS Hooks card (architecture.md: rules → findings → cards)."""
+"""What a rule concludes, before it becomes a CDS Hooks card (rules → findings → cards)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Link:
 @dataclass(frozen=True)
 class Finding:
     card_type: str
-    """A card-type code of service-contract.md §5 (``source.topic.code``)."""
+    """A card-type code of docs/service-contract.md §5 (``source.topic.code``)."""
     indicator: Indicator
     summary: str
     detail: str

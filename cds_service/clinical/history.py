@@ -1,6 +1,6 @@
 """Benzodiazepine history: total diazepam-equivalent over time, dose-change steps, and the proposed step.
 
-Implements clinical.md §6b ("Current DE", "Proposed DE", "Step reduction %", "Step interval",
+Implements docs/clinical-reference.md §6b ("Current DE", "Proposed DE", "Step reduction %", "Step interval",
 "Taper context", "Exposure episode") and §8.2–8.3: every check uses the patient's *total*
 diazepam-equivalent (DE) across all benzodiazepines, after all draft orders of the call are applied.
 
@@ -11,7 +11,7 @@ after the earlier one's supply ran out).
 
 Cost: the timeline is one sweep over the courses' start and end days (O(n log n)); nothing here compares every
 course with every other. Z-drugs and rescue or
-injectable products are not part of the taper total (clinical.md §1b, §6b "BZD order set").
+injectable products are not part of the taper total (docs/clinical-reference.md §1b, §6b "BZD order set").
 """
 
 from __future__ import annotations
@@ -28,20 +28,22 @@ from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.terminology import Terminology
 
 TAPER_CONTEXT_DAYS = 90
-"""A reduction within this many days puts the patient in a taper (clinical.md §6b "Taper context")."""
+"""A reduction within this many days puts the patient in a taper (docs/clinical-reference.md §6b "Taper context")."""
 LONG_TERM_DAYS = 365
 LONG_TERM_COVERAGE = Fraction(4, 5)
-"""Long-term use: episode ≥ 1 year and covered on ≥ 80 % of the last 365 days (clinical.md §6b)."""
+"""Long-term use: episode ≥ 1 year and covered on ≥ 80 % of the last 365 days (docs/clinical-reference.md §6b)."""
 DEPENDENCE_ANY_DOSE_DAYS = 90
 DEPENDENCE_DE_DAYS = 30
 DEPENDENCE_DE_MG = Fraction(10)
 """Likely physically dependent: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE (Joint Guideline Table 2)."""
 FAILED_TAPER_RETURN_DAYS = 90
 FAILED_TAPER_RETURN_LEVEL = Fraction(9, 10)
-"""Prior unsuccessful taper: back to ≥ 90 % of the pre-taper level within 90 days (clinical.md §6b heuristic)."""
+"""Prior unsuccessful taper: back to ≥ 90 % of the pre-taper level within 90 days (docs/clinical-reference.md §6b
+heuristic)."""
 FINAL_STEP_MAX_DE = Fraction(2)
 FINAL_STEP_PRIOR_REDUCTIONS = 2
-"""Final step: ≤ 2 mg DE (the smallest diazepam tablet) after ≥ 2 earlier reductions (clinical.md §6b)."""
+"""Final step: ≤ 2 mg DE (the smallest diazepam tablet) after ≥ 2 earlier reductions (docs/clinical-reference.md
+§6b)."""
 EPISODE_GAP_DAYS = 30
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
 AS_NEEDED_LOOKBACK_DAYS = 90
@@ -65,7 +67,8 @@ class DoseStep:
 
     @property
     def percent_reduction(self) -> Fraction:
-        """(DE_prev − DE_new) / DE_prev × 100 (clinical.md §6b "Step reduction %"); negative for an increase."""
+        """(DE_prev − DE_new) / DE_prev × 100 (docs/clinical-reference.md §6b "Step reduction %"); negative for an
+        increase."""
         return percent_reduction(self.previous_de, self.new_de)
 
     @property
@@ -117,7 +120,7 @@ class BenzodiazepineHistory:
 
     def window_reduction_percent(self, days: int) -> Fraction | None:
         """Total reduction within the trailing window ending with the proposed step:
-        (1 − DE_new / DE_at_window_start) × 100 (clinical.md §8.1: limits are windows, not averages)."""
+        (1 − DE_new / DE_at_window_start) × 100 (docs/clinical-reference.md §8.1: limits are windows, not averages)."""
         if self.proposed_de is None:
             return None
         start = self.de_on(self.at - timedelta(days=days))
@@ -145,7 +148,7 @@ class BenzodiazepineHistory:
 
     @property
     def is_long_term(self) -> bool:
-        """> 1 year: episode began ≥ 365 days ago and PDC ≥ 80 % over the last year (clinical.md §6b)."""
+        """> 1 year: episode began ≥ 365 days ago and PDC ≥ 80 % over the last year (docs/clinical-reference.md §6b)."""
         return self.episode_days >= LONG_TERM_DAYS and \
             self.covered_days_last_year >= LONG_TERM_COVERAGE * LONG_TERM_DAYS
 
@@ -163,7 +166,7 @@ class BenzodiazepineHistory:
     @property
     def prior_failed_taper(self) -> DoseStep | None:
         """An earlier reduction after which the total DE returned to ≥ 90 % of the pre-taper level within
-        90 days (clinical.md §6b "Prior unsuccessful taper"); the first such reduction."""
+        90 days (docs/clinical-reference.md §6b "Prior unsuccessful taper"); the first such reduction."""
         for step in self.all_steps:
             if not step.is_reduction:
                 continue
@@ -198,7 +201,8 @@ class BenzodiazepineHistory:
 
     @property
     def in_taper_context(self) -> bool:
-        """DE decreased at least once in the last 90 days, or the drafts decrease it (clinical.md §6b)."""
+        """DE decreased at least once in the last 90 days, or the drafts decrease it (docs/clinical-reference.md
+        §6b)."""
         step = self.proposed_step
         return self.recent_reduction is not None or (step is not None and step.is_reduction)
 
@@ -213,7 +217,7 @@ class BenzodiazepineHistory:
 
 
 def course_de(course: MedicationCourse, terminology: Terminology, table: EquivalenceTable) -> Fraction | None:
-    """Daily DE of one course under ``table`` (clinical.md §6b "DE of an order")."""
+    """Daily DE of one course under ``table`` (docs/clinical-reference.md §6b "DE of an order")."""
     if not isinstance(course.dose, DailyDose):
         return None
     equivalent = terminology.equivalent_oral_dose_mg(course.product.ingredient, table)
@@ -318,7 +322,7 @@ def ends_earlier_order(later: MedicationCourse, earlier: MedicationCourse, on: d
 
 
 def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[MedicationCourse]:
-    """End each order where its successor begins (service-contract.md §4b, §9.2, applied to history).
+    """End each order where its successor begins (docs/service-contract.md §4b, §9.2, applied to history).
 
     An order named in a later order's ``priorPrescription`` was in effect until that order replaced it,
     even when its own status is stopped or completed. A later order of the same ingredient that ends it
@@ -454,7 +458,7 @@ def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: 
 def _apply_drafts(
     existing: list[MedicationCourse], drafts: list[MedicationCourse], today: date
 ) -> tuple[list[MedicationCourse], frozenset[str]]:
-    """The courses covering t after all drafts (service-contract.md §4b), and the ingredients drafts touched."""
+    """The courses covering t after all drafts (docs/service-contract.md §4b), and the ingredients drafts touched."""
     removed = {index for index, course in enumerate(existing)
                if any(replaced_by_draft(draft, course, today) for draft in drafts)}
     kept = [course for index, course in enumerate(existing) if index not in removed]

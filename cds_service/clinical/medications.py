@@ -4,7 +4,7 @@ A *course* is one source of exposure — an order, a fill, a patient statement, 
 current call — with its product, daily dose and coverage interval. History and rules reason about
 courses, never about raw FHIR.
 
-Coverage intervals (clinical.md §6a/§6b, CDC opioid CDS "Prescription Relevant Period"):
+Coverage intervals (docs/clinical-reference.md §6a/§6b, CDC opioid CDS "Prescription Relevant Period"):
 - active order: from ``authoredOn`` (or the first dosage bounds start) with no end; a later order naming it in
   ``priorPrescription``, or of the same ingredient from the same requester or after its supply ran out,
   ends it (see history.py);
@@ -67,7 +67,7 @@ class MedicationCourse:
 
     @property
     def ends_order(self) -> bool:
-        """A draft with status stopped/cancelled ends the order it names (service-contract.md §4b)."""
+        """A draft with status stopped/cancelled ends the order it names (docs/service-contract.md §4b)."""
         return self.kind == "draft" and self.status in ("stopped", "cancelled")
 
     def covers(self, day: date) -> bool:
@@ -78,7 +78,7 @@ class MedicationCourse:
         """How a card names this order: the product as written, and its id."""
         ident = f" (MedicationRequest/{self.resource_id})" if self.kind in ("order", "draft") and self.resource_id \
             else ""
-        # issue #4: when the product was recognised from its name, the card says so
+        # when the product was recognised from its name, the card says so
         by_name = " [identified by name, not by code]" if self.product.matched_by == "name" else ""
         return f"{plain_text(self.product.display)}{ident}{by_name}"
 

@@ -45,7 +45,8 @@ class Product:
 
     @property
     def in_taper_math(self) -> bool:
-        """Whether doses of this product count toward the ambulatory taper (clinical.md §6b "BZD order set":
+        """Whether doses of this product count toward the ambulatory taper (docs/clinical-reference.md §6b "BZD order
+        set":
         injectable and rescue products are excluded)."""
         return not self.rescue and self.route in ("oral", "sublingual", "buccal", "unknown")
 

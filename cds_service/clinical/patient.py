@@ -1,4 +1,4 @@
-"""Patient facts the rules read: age and coded problems (clinical.md §6b, §3).
+"""Patient facts the rules read: age and coded problems (docs/clinical-reference.md §6b, §3).
 
 A condition counts as *current* unless it is refuted, entered in error, or its clinical status says it
 is over (inactive, resolved, remission). History-type triggers (withdrawal seizures) count in any
@@ -49,7 +49,8 @@ class PatientFacts:
     sex: str | None = None
 
     def age_on(self, day: date) -> int | None:
-        """Age in whole years on ``day``; ``None`` without a birth date (clinical.md §8.4: said, not guessed)."""
+        """Age in whole years on ``day``; ``None`` without a birth date (docs/clinical-reference.md §8.4: said, not
+        guessed)."""
         if self.birth_date is None:
             return None
         before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)

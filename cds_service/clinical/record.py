@@ -54,7 +54,7 @@ class PatientRecord:
     """What could not be read when the record was built (see :attr:`incomplete`)."""
     read_observations: Callable[[], tuple[tuple[Observation, ...], tuple[str, ...]]] = _no_observations
     """Parses the observations (and says which could not be read) on first use: only renal dosing and
-    pregnancy read them, and most calls need neither (issue #7: parse only what the rules need)."""
+    pregnancy read them, and most calls need neither (parse only what the rules need)."""
 
     read_opioid_history: Callable[[], OpioidHistory] = _no_opioid_history
     """Parses the opioid and naloxone history on first use: only the opioid-with-benzodiazepine card reads it,
@@ -85,7 +85,7 @@ class PatientRecord:
 @dataclass(frozen=True)
 class EvaluationSettings:
     profile: str = "summary"
-    """``summary`` (the seed guidance) or ``joint-2025`` (clinical.md §5)."""
+    """``summary`` (the seed guidance) or ``joint-2025`` (docs/clinical-reference.md §5)."""
     equivalence_table: EquivalenceTable = "ashton"
     taper_plan_url: str | None = None
     """Absolute URL of the taper-plan page; cards whose advice involves a schedule link to it."""
@@ -98,7 +98,7 @@ class Evaluation:
     patient_id: str
     record: PatientRecord
     at: datetime
-    """Reference time t: the evaluated draft's authoredOn, else the server's time (service-contract.md §4)."""
+    """Reference time t: the evaluated draft's authoredOn, else the server's time (docs/service-contract.md §4)."""
     evaluated_order_ids: frozenset[str] | None
     """Draft orders the call asks about (order-select ``selections``); ``None`` means all drafts."""
     settings: EvaluationSettings = EvaluationSettings()

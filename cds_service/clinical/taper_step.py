@@ -1,6 +1,6 @@
 """The proposed taper step of a call, judged once for every rate rule, and its compliant replacement.
 
-clinical.md §6b "Step reduction %", "Step interval", "Normalized rate", §8.1 (windows), §8.2 (the total
+docs/clinical-reference.md §6b "Step reduction %", "Step interval", "Normalized rate", §8.1 (windows), §8.2 (the total
 diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 """
 

@@ -1,4 +1,4 @@
-"""Card outcomes per card type (issue #6 item 3): shown, accepted, overridden, acceptance rate, top
+"""Card outcomes per card type: shown, accepted, overridden, acceptance rate, top
 override reasons and a weekly trend — from the card log joined to feedback."""
 
 from __future__ import annotations

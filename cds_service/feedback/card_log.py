@@ -1,11 +1,11 @@
-"""The card log, written behind the response in batches (issue #7: a hook call is on the EHR's clock).
+"""The card log, written behind the response in batches (a hook call is on the EHR's clock).
 
 Every card returned is logged (uuid, type, indicator, patient hash) so that feedback can name it, snooze
 can find it and analytics can count it. One transaction per call cost about a tenth of the call; here a
 call only queues its rows, and a background thread of the worker writes what queued during one
 ``interval_s`` in one transaction. The default is a quarter of a second: under load every transaction
 costs all workers (on SQLite a commit also makes every other connection drop its page cache), and the
-benchmark (benchmarks/, issue #7) answers about 4 % more calls per second than with 50 ms batches.
+benchmark (benchmarks/) answers about 4 % more calls per second than with 50 ms batches.
 
 Feedback does not need the row: a card's uuid proves who it was issued to (:mod:`cds_service.feedback.card_ids`).
 The feedback and analytics endpoints flush their own worker's queue first, so the analytics count it soon.

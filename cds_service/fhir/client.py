@@ -1,4 +1,4 @@
-"""A small FHIR R4 REST client for the fallback fetch (cds-hooks.md §4.3), bounded against a hostile server.
+"""A small FHIR R4 REST client for the fallback fetch (CDS Hooks 2.0), bounded against a hostile server.
 
 ``fhirServer`` comes from the caller, so every outbound request is checked as if an attacker chose it:
 

@@ -1,10 +1,10 @@
-"""Lenient parsing of what real clients send into fhir.resources R4B models (architecture.md "Parse leniently").
+"""Lenient parsing of what real clients send into fhir.resources R4B models.
 
 Only resources whose codes a rule can use are parsed: the filter runs on the raw JSON first, because
 model validation is the expensive step. A resource that cannot be repaired is skipped and said so;
 it never fails the whole call.
 
-Repairs, each observed in real clients (cds-hooks.md §12.4):
+Repairs, each observed in real clients (CDS Hooks 2.0):
 - an object where R4 wants an array (the sandbox's ``category``; STU3's single ``category``) is wrapped;
 - members R4 does not know (other FHIR versions, vendor additions) are dropped;
 - a draft MedicationRequest without ``intent`` (the sandbox before a medication is chosen) gets ``order``;

@@ -1,8 +1,8 @@
-"""Resolve each prefetch key: use what the client sent, else fetch it (cds-hooks.md §4.2–4.3).
+"""Resolve each prefetch key: use what the client sent, else fetch it (CDS Hooks 2.0).
 
 A key is fetched from ``fhirServer`` when it is absent, ``null``, an OperationOutcome, a Bundle that
 reports an error, or a Bundle with a ``next`` link (only its first page was sent). When a key can be
-neither used nor fetched the call fails with 412 (service-contract.md §3).
+neither used nor fetched the call fails with 412 (docs/service-contract.md §3).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def resolve_prefetch(
     client: FhirClient | None,
 ) -> RawRecord:
     """The record per prefetch key; keys to fetch are fetched concurrently, so a call missing all six waits for
-    the slowest search rather than for their sum (issue #7, case d)."""
+    the slowest search rather than for their sum (benchmark case d)."""
     outcomes: dict[str, _Outcome] = {}
     to_fetch: list[tuple[str, str]] = []
     for key, template in templates:

@@ -1,4 +1,4 @@
-"""CDS Hooks 2.0 feedback (cds-hooks.md §8) as marshmallow schemas, lenient where the sandbox is."""
+"""CDS Hooks 2.0 feedback (CDS Hooks 2.0) as marshmallow schemas, lenient where the sandbox is."""
 
 from __future__ import annotations
 

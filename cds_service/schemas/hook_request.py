@@ -1,6 +1,6 @@
-"""The CDS Hooks 2.0 service request (cds-hooks.md §3, §10) as marshmallow schemas.
+"""The CDS Hooks 2.0 service request (CDS Hooks 2.0) as marshmallow schemas.
 
-Unknown members and ``extension`` are ignored (forward compatibility, cds-hooks.md §1); FHIR content
+Unknown members and ``extension`` are ignored (forward compatibility, CDS Hooks 2.0); FHIR content
 inside ``context`` and ``prefetch`` is only checked for shape here and parsed leniently later.
 """
 
@@ -69,7 +69,7 @@ CONTEXT_SCHEMAS: dict[HookName, Schema] = {
 
 
 class _PrefetchField(fields.Dict):
-    """Prefetch key → FHIR resource object or ``null`` (cds-hooks.md §4.2)."""
+    """Prefetch key → FHIR resource object or ``null`` (CDS Hooks 2.0)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
         prefetch: dict[str, Any] = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]

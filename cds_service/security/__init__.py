@@ -1,4 +1,4 @@
-"""Client trust: JWT verification of CDS clients (cds-hooks.md §9.2)."""
+"""Client trust: JWT verification of CDS clients (CDS Hooks 2.0)."""
 
 from flask import g
 

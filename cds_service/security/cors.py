@@ -1,4 +1,4 @@
-"""CORS for browser-based CDS clients such as the CDS Hooks sandbox (cds-hooks.md §9.3).
+"""CORS for browser-based CDS clients such as the CDS Hooks sandbox (CDS Hooks 2.0).
 
 Preflight ``OPTIONS`` is answered without authentication (browsers send no Authorization header on
 it); only origins listed in CDS_CORS_ORIGINS are allowed — never ``*`` — and ``loopback`` stands for any

@@ -1,4 +1,4 @@
-"""Verify the JWT a CDS client sends with every call (CDS Hooks 2.0 §Trusting CDS Clients, cds-hooks.md §9.2).
+"""Verify the JWT a CDS client sends with every call (CDS Hooks 2.0 §Trusting CDS Clients, CDS Hooks 2.0).
 
 Order of checks follows the CDS Hooks best-practice list: issuer allow-listed; a ``jku`` header only if
 it is on that issuer's list (it is never fetched otherwise); audience is the exact URL called (under

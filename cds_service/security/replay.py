@@ -1,4 +1,4 @@
-"""JWT ``jti`` replay protection shared by all workers and surviving restarts (cds-hooks.md §9.2 step 6:
+"""JWT ``jti`` replay protection shared by all workers and surviving restarts (CDS Hooks 2.0 step 6:
 "jti not seen before (store until max exp)").
 
 Each call costs one INSERT that the primary key (issuer, jti) refuses for a replay — ``ON CONFLICT DO

@@ -1,4 +1,4 @@
-"""Discovery (cds-hooks.md §2, §16 "Discovery"; service-contract.md §3)."""
+"""Discovery (CDS Hooks 2.0 "Discovery"; docs/service-contract.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feedback (cds-hooks.md §8, §16 "Feedback"), the card log, snooze and analytics (issue #6)."""
+"""Feedback (CDS Hooks 2.0 "Feedback"), the card log, snooze and analytics."""
 
 from __future__ import annotations
 

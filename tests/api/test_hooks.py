@@ -1,4 +1,4 @@
-"""Each hook's happy path and the quirks of real clients (cds-hooks.md §12.4, §16 "Service call")."""
+"""Each hook's happy path and the quirks of real clients (CDS Hooks 2.0 "Service call")."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def _unreadable_egfr(day: str) -> dict[str, Any]:
 
 
 def test_an_unreadable_observation_is_said_on_the_card_that_read_the_observations(hooks: HookCalls) -> None:
-    """Observations are parsed only when a rule reads them (issue #7): renal dosing does, so its card says
+    """Observations are parsed only when a rule reads them: renal dosing does, so its card says
     what could not be read."""
     body = json.loads((FIXTURES / "own-gabapentin-renal-crcl-20/request.json").read_text())
     body["prefetch"]["observations"]["entry"].append(_unreadable_egfr("2026-01-09"))

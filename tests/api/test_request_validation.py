@@ -1,4 +1,4 @@
-"""Request validation and error statuses (service-contract.md §7; cds-hooks.md §16 "Request validation")."""
+"""Request validation and error statuses (docs/service-contract.md §7; CDS Hooks 2.0 "Request validation")."""
 
 from __future__ import annotations
 

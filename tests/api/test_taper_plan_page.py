@@ -1,4 +1,4 @@
-"""``GET /taper-plan`` and the links cards give to it (issue #8 items 1–2)."""
+"""``GET /taper-plan`` and the links cards give to it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The card builder enforces the CDS Hooks card invariants for every rule (cds-hooks.md §5.7)."""
+"""The card builder enforces the CDS Hooks card invariants for every rule (CDS Hooks 2.0)."""
 
 from __future__ import annotations
 

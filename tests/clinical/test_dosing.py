@@ -1,4 +1,4 @@
-"""Dose arithmetic (clinical.md §6b "Daily dose of one order", "DE of an order"): every number exact."""
+"""Dose arithmetic (docs/clinical-reference.md §6b "Daily dose of one order", "DE of an order"): every number exact."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_one_tablet_three_times_a_day() -> None:
 
 
 def test_multi_line_morning_noon_bedtime_sums_to_twelve_and_a_half() -> None:
-    """clinical.md §6d scenario 1: 5 mg AM / 2.5 mg noon / 5 mg HS."""
+    """docs/clinical-reference.md §6d scenario 1: 5 mg AM / 2.5 mg noon / 5 mg HS."""
     lines = [
         Dosage.model_validate({"timing": {"repeat": {"when": ["MORN"]}},
                                "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}),

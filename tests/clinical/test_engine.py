@@ -1,4 +1,4 @@
-"""Failure isolation and alert discipline of the rule engine (service-contract.md §5, §7)."""
+"""Failure isolation and alert discipline of the rule engine (docs/service-contract.md §5, §7)."""
 
 from __future__ import annotations
 

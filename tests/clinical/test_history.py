@@ -1,4 +1,4 @@
-"""Benzodiazepine history (clinical.md §6b, §8): timeline, steps, intervals, windows, long-term use,
+"""Benzodiazepine history (docs/clinical-reference.md §6b, §8): timeline, steps, intervals, windows, long-term use,
 dependence, prior failed taper, final step — asserted exactly on small records."""
 
 from __future__ import annotations

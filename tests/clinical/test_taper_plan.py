@@ -1,5 +1,5 @@
-"""Taper plans from marketed forms: exact doses per administration, the pace, the final step (issue #4 items 6
-and 8; docs/clinical-reference.md §9.1)."""
+"""Taper plans from marketed forms: exact doses per administration, the pace, the final step
+(docs/clinical-reference.md §9.1)."""
 
 from __future__ import annotations
 

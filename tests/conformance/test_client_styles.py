@@ -1,5 +1,5 @@
 """Requests in the styles of real clients, replayed against the service, and the Inferno CRD server
-suite's generic checks as assertions (cds-hooks.md §13.1, §16 "Interop smoke")."""
+suite's generic checks as assertions (CDS Hooks 2.0 "Interop smoke")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Offline validation of the deployment files (issue #7 item 5): no Docker engine or cluster here, so the
+"""Offline validation of the deployment files: no Docker engine or cluster here, so the
 manifests are validated against the Kubernetes OpenAPI schemas (kubernetes-validate, strict: unknown fields
 fail), then checked for what the schemas cannot say — probes on real endpoints, resources, secrets by
 reference, non-root — and against the running app where they name its paths."""

@@ -1,5 +1,5 @@
-"""The taper-plan page in a real browser: Debian's chromium driven by playwright, no browser download
-(issue #8 item 3): the native and diazepam-switch plans side by side and the patient handout.
+"""The taper-plan page in a real browser: Debian's chromium driven by playwright, no browser download: the native and
+diazepam-switch plans side by side and the patient handout.
 Screenshots are saved under test-artifacts/."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The card log written behind the response (issue #7): nothing logged is lost while the database is down
+"""The card log written behind the response: nothing logged is lost while the database is down
 or the worker stops, the queue is bounded, and feedback never misses a card that was just shown."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nothing lost (issue #6 item 5): gunicorn with 4 workers, at least 2,000 feedback items from concurrent
+"""Nothing lost: gunicorn with 4 workers, at least 2,000 feedback items from concurrent
 clients, against SQLite and against PostgreSQL — every item answered 200 is stored exactly once.
 Database down → 503 with an OperationOutcome; database back → the service recovers without a restart."""
 

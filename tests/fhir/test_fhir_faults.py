@@ -1,5 +1,5 @@
-"""FHIR-server faults during fallback, against a real local HTTP server: bounded time and memory, then 412
-(issue #5 item 5). A worker is never blocked past the configured timeout."""
+"""FHIR-server faults during fallback, against a real local HTTP server: bounded time and memory, then 412. A worker
+is never blocked past the configured timeout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The prefetch matrix and the FHIR fallback (cds-hooks.md §4, §16 "Prefetch matrix", "FHIR fallback")."""
+"""The prefetch matrix and the FHIR fallback (CDS Hooks 2.0 "Prefetch matrix", "FHIR fallback")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invariants over many generated records (issue #4 item 9), through the HTTP API."""
+"""Invariants over many generated records, through the HTTP API."""
 
 from __future__ import annotations
 

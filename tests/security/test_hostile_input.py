@@ -1,4 +1,4 @@
-"""Hostile input gets a 4xx with an OperationOutcome — never a 500, never a hung worker (issue #5 item 4)."""
+"""Hostile input gets a 4xx with an OperationOutcome — never a 500, never a hung worker."""
 
 from __future__ import annotations
 

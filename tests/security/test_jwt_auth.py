@@ -1,5 +1,5 @@
-"""Client JWT trust with the default ``CDS_AUTH=required`` (cds-hooks.md §9.2). The full matrix against
-gunicorn is issue #5; these pin the behaviour the foundation already has."""
+"""Client JWT trust with the default ``CDS_AUTH=required`` (CDS Hooks 2.0). The full matrix against
+gunicorn is in tests/security/test_jwt_gunicorn.py; these pin the behaviour the foundation already has."""
 
 from __future__ import annotations
 

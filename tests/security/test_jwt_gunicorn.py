@@ -1,4 +1,4 @@
-"""The JWT matrix of cds-hooks.md §16 against gunicorn on 127.0.0.1 (issue #5 "Done when").
+"""The JWT matrix of CDS Hooks 2.0 against gunicorn on 127.0.0.1.
 
 A valid ES384 (and RS384) token from a trusted test issuer is accepted; ``alg: none``, HS256 signed with
 the public key as secret, wrong audience, expired, unknown issuer, unknown kid, untrusted ``jku`` and a

@@ -1,4 +1,4 @@
-"""Logs never contain tokens, names, identifiers, birth dates or resource bodies (issue #5 item 6).
+"""Logs never contain tokens, names, identifiers, birth dates or resource bodies.
 
 Every scenario runs with logging at DEBUG, its patient given a name, an MRN and a distinctive id, and the
 call given a bearer token; then every log line — as our JSON formatter writes it — is searched.

@@ -1,5 +1,5 @@
-"""One validator for every card any test sees: CDS Hooks 2.0 §Card rules (cds-hooks.md §5, §5.7) and the
-service contract §5, including the Inferno CRD generic checks of cds-hooks.md §13.1."""
+"""One validator for every card any test sees: CDS Hooks 2.0 §Card rules (CDS Hooks 2.0) and the
+service contract §5, including the Inferno CRD generic checks of CDS Hooks 2.0"""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -
     assert isinstance(source.get("url"), str) and source["url"].startswith("https://")
     topic = source.get("topic")
     assert topic["system"] == "urn:bzd-taper-cds:card-type" and topic["code"] in CARD_TYPES
-    if draft_ids is not None:  # a card of a real call names the order it concerns (issue #4 item 7)
+    if draft_ids is not None:  # a card of a real call names the order it concerns
         assert "**Order:**" in card.get("detail", ""), "every card names the order it concerns"
     if "detail" in card:
         assert isinstance(card["detail"], str) and not re.search(r"<[A-Za-z/!]", card["detail"]), \

@@ -78,7 +78,7 @@ def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[s
 
 
 def diazepam_taper_15_to_12() -> list[dict[str, Any]]:
-    """Diazepam 15 mg/day since 2025-09-01, cut to 12 mg/day (5 mg BID + 2 mg) on 2026-03-02 (issue #3)."""
+    """Diazepam 15 mg/day since 2025-09-01, cut to 12 mg/day (5 mg BID + 2 mg) on 2026-03-02."""
     return [
         medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=3, authored_on="2025-09-01", status="stopped",
                            id="dzp-15"),

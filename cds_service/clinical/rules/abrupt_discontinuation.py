@@ -4,11 +4,11 @@ Seed guidance, "Common Pitfalls to Avoid": "Never abruptly discontinue benzodiaz
 seizures and death." 2025 Joint Guideline rec. 2 (L-S): "Avoid abruptly discontinuing BZD in patients
 likely physically dependent" (Table 2).
 
-Trigger (clinical.md §6b "Abrupt discontinuation"): likely physically dependent **and** (the drafts end
+Trigger (docs/clinical-reference.md §6b "Abrupt discontinuation"): likely physically dependent **and** (the drafts end
 the last benzodiazepine, or the proposed total DE is ≤ 50 % of the current total in one step) **and not**
 the final step (docs/clinical-reference.md §9.1: ≤ 2 mg DE under either table, or the smallest dose
 the product can give, after ≥ 2 reductions). Between drugs, the smaller of the two tables' reductions
-is judged (clinical.md §1b); the conversion-ambiguity card speaks for the disagreement.
+is judged (docs/clinical-reference.md §1b); the conversion-ambiguity card speaks for the disagreement.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ creates the risk of managing withdrawal from two different medications simultane
 2025 Joint Guideline: baclofen is not among the symptom-targeted adjuncts (Tables 10–11); pausing or
 slowing the taper comes first (rec. 11).
 
-Trigger (clinical.md §6b "Baclofen adjunct"): a new *oral* baclofen draft order while the patient is in
+Trigger (docs/clinical-reference.md §6b "Baclofen adjunct"): a new *oral* baclofen draft order while the patient is in
 a taper context (a reduction in the last 90 days, or one proposed by another draft), with no spasticity
 indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy; muscle cramps or spasms are
 withdrawal symptoms, not an indication) and no baclofen order, fill or statement in the 90 days before

@@ -1,6 +1,6 @@
 """Card ``baclofen-cotherapy`` (info): baclofen the patient already took before the taper began.
 
-Baclofen labels (clinical.md §4d): "Hallucinations and seizures have occurred on abrupt withdrawal …
+Baclofen labels (docs/clinical-reference.md §4d): "Hallucinations and seizures have occurred on abrupt withdrawal …
 the dose should be reduced slowly"; intrathecal boxed warning — abrupt discontinuation can be fatal.
 Seed guidance: adding a second withdrawal risk during a taper is dangerous. Trigger (§6b "Pre-existing
 baclofen", §6c): baclofen coverage (any route) that began before the taper, while a benzodiazepine

@@ -1,6 +1,7 @@
 """Card ``carbamazepine-safety`` (warning for HLA-B*15:02 at-risk ancestry without a result, else info).
 
-Seed guidance: "Carbamazepine is the best-supported adjunctive agent" (200–800 mg/day). Label (clinical.md
+Seed guidance: "Carbamazepine is the best-supported adjunctive agent" (200–800 mg/day). Label
+(docs/clinical-reference.md
 §4c): boxed warning — SJS/TEN strongly associated with HLA-B*15:02 (ancestry across broad areas of Asia):
 screen genetically at-risk patients before starting; aplastic anemia/agranulocytosis (CBC); potent CYP3A4
 inducer that lowers alprazolam, clonazepam, midazolam and clobazam levels (withdrawal risk); hyponatremia;

@@ -1,7 +1,7 @@
 """Card ``gabapentinoid-renal-dose`` (warning): gabapentin/pregabalin above the label row for kidney function.
 
 Seed guidance: "Adjust [gabapentin] dosing in patients with renal insufficiency." Label tables in
-``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (clinical.md §6b "Renal
+``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (docs/clinical-reference.md §6b "Renal
 function", §6c): a gabapentin or pregabalin draft whose daily dose or dosing frequency exceeds the row for
 the patient's CrCl (Cockcroft–Gault) or, failing that, eGFR within 180 days. With no renal result and a
 benzodiazepine in the record, the card asks for one instead of assuming normal function (§8.4).

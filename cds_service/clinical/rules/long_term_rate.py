@@ -1,7 +1,7 @@
 """Card ``long-term-rate`` (warning): more than 10 % per month for a patient on benzodiazepines > 1 year.
 
 Seed guidance: "For patients on benzodiazepines longer than 1 year, extend the taper to 10% per month."
-Trigger (clinical.md §6b "Long-term use", "Too-fast step"; §8.1): long-term use and a total reduction
+Trigger (docs/clinical-reference.md §6b "Long-term use", "Too-fast step"; §8.1): long-term use and a total reduction
 within the trailing 30 days of more than 10 %. A long-term user's first 25 % step breaks it (§8.1).
 """
 

@@ -2,9 +2,9 @@
 
 Seed guidance: "Elderly patients require more gradual tapers with smaller dose reductions due to
 increased risks of cognitive impairment, falls, and fractures." 2025 Joint Guideline rec. 27: generally
-taper benzodiazepines in adults ≥ 65. Trigger (clinical.md §6b "Elderly", "Elderly slower profile"):
+taper benzodiazepines in adults ≥ 65. Trigger (docs/clinical-reference.md §6b "Elderly", "Elderly slower profile"):
 age ≥ 65 on the order date in a taper context; warning when the step is > 10 % or < 14 days after the
-previous change. Without a birth date no age-based card is shown (clinical.md §8.4).
+previous change. Without a birth date no age-based card is shown (docs/clinical-reference.md §8.4).
 """
 
 from __future__ import annotations

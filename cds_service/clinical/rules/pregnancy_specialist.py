@@ -2,7 +2,7 @@
 
 Seed guidance: "Pregnant patients should not taper benzodiazepines without specialist consultation, as
 withdrawal can cause spontaneous abortion and premature labor." 2025 Joint Guideline rec. 28: weigh risks
-and benefits for the maternal–fetal dyad. Trigger (clinical.md §6b "Pregnant", §6c): pregnant and any
+and benefits for the maternal–fetal dyad. Trigger (docs/clinical-reference.md §6b "Pregnant", §6c): pregnant and any
 benzodiazepine reduction; critical when the drafts stop the benzodiazepine.
 """
 

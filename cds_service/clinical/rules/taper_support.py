@@ -5,7 +5,7 @@ tremor, insomnia, sweating, tachycardia, headache, weakness, muscle aches, nause
 seizures"; CBT, sleep hygiene, mindfulness, relaxation, exercise, education; "pauses are acceptable";
 "Do not use a fixed timeline". 2025 Joint Guideline rec. 9–11 and the algorithm (/28).
 
-Trigger (clinical.md §6c): the first reduction of an exposure episode; also a dose *increase* during a
+Trigger (docs/clinical-reference.md §6c): the first reduction of an exposure episode; also a dose *increase* during a
 taper (symptoms: pausing or slowing is first-line, §6d scenario 10). For a patient not likely to be
 physically dependent it is the only card about the step, and says that rebound symptoms may occur (§9.5).
 """

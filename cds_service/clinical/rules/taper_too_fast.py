@@ -4,7 +4,7 @@ Seed guidance: "Reduce diazepam by 10-25% of the current dose (not the original 
 2025 Joint Guideline rec. 6: "Initial pace: dose reductions of 5–10 %; pace should typically not exceed
 25 % every 2 weeks."
 
-Trigger (clinical.md §6b "Too-fast step", §8.1): profile ``summary`` — step > 25 % of the current total
+Trigger (docs/clinical-reference.md §6b "Too-fast step", §8.1): profile ``summary`` — step > 25 % of the current total
 DE, or any reduction < 7 days after the previous change; profile ``joint-2025`` — > 25 % within the
 trailing 14 days, or a first reduction of the episode > 10 %. Not shown when the step is abrupt (the
 critical card covers it), nor for a patient not likely to be physically dependent (2025 Joint Guideline

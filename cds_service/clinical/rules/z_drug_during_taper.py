@@ -1,7 +1,7 @@
 """Card ``z-drug-during-taper`` (warning): a new zolpidem, zaleplon, eszopiclone or zopiclone order in a taper.
 
 2025 Joint Guideline Table 11 footnote: "Non-BZD sedative–hypnotics (e.g., Z-drugs) are not recommended
-for patients … undergoing BZD taper due to similar receptor action." Trigger (clinical.md §6c): a new
+for patients … undergoing BZD taper due to similar receptor action." Trigger (docs/clinical-reference.md §6c): a new
 Z-drug draft in a taper context. Fixes: remove the draft; refer for CBT-I (rec. 10).
 """
 

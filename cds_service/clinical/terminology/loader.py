@@ -1,9 +1,9 @@
 """Loads the terminology data files and answers the clinical core's code questions.
 
-Codes match by system + code (clinical.md §2: match on SCD/SBD codes via value sets). When a product
+Codes match by system + code (docs/clinical-reference.md §2: match on SCD/SBD codes via value sets). When a product
 code is unknown, the ingredient, strength and form are read from the coding's display or the text
 (e.g. "Diazepam 5mg tablets", "Valium 5 mg") and the product says ``matched_by="name"`` so that the
-card can say so (issue #4 item 1).
+card can say so.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class _ConceptCodes:
     icd10_exact: dict[str, frozenset[str]]
     icd10_prefixes: tuple[tuple[str, str], ...]
     remission_icd: tuple[str, ...]
-    """ICD-10-CM F1x.11 / F1x.21 (in remission) are not a current use disorder (clinical.md §6b)."""
+    """ICD-10-CM F1x.11 / F1x.21 (in remission) are not a current use disorder (docs/clinical-reference.md §6b)."""
 
     def concepts(self, system: str | None, code: str | None) -> frozenset[str]:
         if not code:
@@ -196,7 +196,8 @@ class Terminology:
         return OpioidProduct(ingredient=ingredient, role=role, display=text.strip(), code=None, matched_by="name")
 
     def equivalent_oral_dose_mg(self, ingredient: str, table: EquivalenceTable) -> Fraction | None:
-        """Oral dose ≈ 10 mg oral diazepam under ``table`` (clinical.md §1a), or ``None`` if not printed."""
+        """Oral dose ≈ 10 mg oral diazepam under ``table`` (docs/clinical-reference.md §1a), or ``None`` if not
+        printed."""
         return self._equivalence.get(table, {}).get(ingredient)
 
     def condition_concepts(self, codings: Iterable[CodingLike]) -> frozenset[str]:

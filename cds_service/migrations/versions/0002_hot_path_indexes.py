@@ -1,4 +1,4 @@
-"""Indexes for the hot path (issue #7): every call with cards reads the snooze state and writes the card log.
+"""Indexes for the hot path: every call with cards reads the snooze state and writes the card log.
 
 - The snooze check starts from the few snoozing overrides (new index on feedback) instead of from every
   card a patient was ever shown.

@@ -1,4 +1,4 @@
-"""The ``baclofen-adjunct`` card end to end: its numbers, its suggestions, its near misses (issue #3 item 6)."""
+"""The ``baclofen-adjunct`` card end to end: its numbers, its suggestions, its near misses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rate cards and their one-click fixes, through the HTTP API, with exact numbers (issue #4 items 5–7).
+"""Rate cards and their one-click fixes, through the HTTP API, with exact numbers.
 
 Accepting a suggestion and re-signing must not produce the same card again.
 """
