@@ -15,7 +15,7 @@ from cds_service.clinical.engine import EngineResult, select_cards
 from cds_service.clinical.explain import explain as explain_evaluation
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.config import Settings
-from cds_service.db import engine_for, migrate
+from cds_service.db import LONG_OPERATION_S, engine_for, migrate, operation_budget
 from cds_service.errors import PreconditionFailed
 from cds_service.evaluate import evaluate_hook_call
 from cds_service.feedback.analytics import as_table, card_outcomes
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate(args.request, settings, as_json=args.json, fetch=args.fetch, explain=args.explain)
     if args.command == "report":
         migrate(settings.database_url)
-        outcomes = card_outcomes(engine_for(settings.database_url))
+        with operation_budget(LONG_OPERATION_S):
+            outcomes = card_outcomes(engine_for(settings.database_url))
         sys.stdout.write((json.dumps(outcomes, indent=2) if args.json else as_table(outcomes)) + "\n")
     return 0
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
@@ -41,11 +42,14 @@ def call_service(service_id: str) -> Response:
     engine = engine_for(settings.database_url)
     patient: list[str] = []  # filled only when there are cards: calls without cards never touch the store
     client = current_client()
-    try:
-        ids = card_ids(engine, settings.patient_hash_key)  # read once per process at most
-        card_uuids = partial(ids.for_card, client, service.id, datetime.now(UTC))
-    except SQLAlchemyError:
-        card_uuids = None  # random uuids: feedback on them needs their card-log row
+    issued = datetime.now(UTC)
+
+    def card_uuids() -> Callable[[], str]:
+        """Asked once per card, so calls without cards never touch the store for the installation key."""
+        try:
+            return card_ids(engine, settings.patient_hash_key).for_card(client, service.id, issued)
+        except SQLAlchemyError:
+            return lambda: str(uuid.uuid4())  # unprovable uuids: feedback on them needs their card-log row
 
     def snoozed() -> frozenset[str]:
         try:

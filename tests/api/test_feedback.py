@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from cds_service import create_app
 from cds_service.cli import main as cli
 from cds_service.db import engine_for
+from cds_service.feedback.models import feedback
 from cds_service.feedback.repository import count_feedback, patient_hash, snoozed_card_types
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
@@ -188,3 +191,18 @@ def test_analytics_reports_the_opioid_benzodiazepine_card(client: FlaskClient) -
     assert post(client, accept).status_code == 200
     report = client.get("/analytics").get_json()["card_types"]["opioid-benzodiazepine"]
     assert (report["shown"], report["accepted"], report["overridden"], report["acceptance_rate"]) == (1, 1, 0, 1.0)
+
+
+@both_stores
+def test_an_outcome_time_with_an_offset_is_stored_as_the_same_instant(client: FlaskClient, store_app: Flask) -> None:
+    card = baclofen_card(client)
+    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    while datetime.now(UTC) < moment:  # the feedback time must not lie ahead of now (it would be clamped)
+        time.sleep(0.05)
+    new_york = moment.astimezone(timezone(timedelta(hours=-5)))
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": new_york.isoformat()}
+    assert post(client, item).status_code == 200
+    engine = engine_for(store_app.config["SETTINGS"].database_url)
+    with engine.connect() as connection:
+        stored_at = connection.execute(select(feedback.c.outcome_timestamp)).scalar_one()
+    assert (stored_at if stored_at.tzinfo else stored_at.replace(tzinfo=UTC)) == moment
