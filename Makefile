@@ -27,6 +27,7 @@ run: $(RUN_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds_service tests scripts demo benchmarks
+	$(BIN)/lint-imports --no-cache
 
 check-types: $(STAMP)
 	$(BIN)/mypy

@@ -1,31 +1,36 @@
-"""Benchmark of bzd-taper-cds against the physical limits of this machine (issue #7), one command:
-``make bench`` (≤ 10 minutes, 127.0.0.1 only).
+"""Benchmark of bzd-taper-cds in its production configuration against the physical limits of this machine,
+one command: ``make bench`` (≈ 5 minutes, 127.0.0.1 only).
 
-Measured in the same run, each under gunicorn with the production config (deploy/gunicorn.conf.py):
+Every server runs under gunicorn with deploy/gunicorn.conf.py. The service runs as in production: client JWTs
+required (ES384, a unique ``jti`` per call, so every call also writes the replay store), the SQLite store of
+the embedded default, application logs at WARNING. Measured in the same run:
   (a) a minimal Flask app answering 1 KB of JSON to a GET — the framework ceiling;
-  (b) a minimal Flask app that JSON-parses the same body as (c-100) and answers {"cards": []} — the payload ceiling;
-  (b') the same parsing with orjson, the parser the service uses — the stricter ceiling, printed for honesty;
-  (c) order-sign with prefetched records of 10, 100 and 1,000 history resources (mostly unrelated medications,
-      conditions and observations) that fire a card;
-  (d) order-sign of the 100-resource record with no prefetch: FHIR fallback to a local mock server adding 5 ms a call.
-For each: requests/s at 16 connections; p50/p95/p99 at 1 and 16 connections; RSS per worker; cold start to ready.
-Load generator (wrk) and server share this machine's cores: the numbers are lower bounds for the server alone.
-The service runs with CDS_AUTH=off (no client JWT to verify), application logs at WARNING (the access log is
-on, as for the ceilings) and the SQLite card log of the embedded default.
+  (b) a minimal Flask app that JSON-parses the same body as (c-100) and answers {"cards": []} — the payload
+      ceiling; (b') the same with orjson, the parser the service uses (printed so that it cannot flatter);
+  (c) order-sign with prefetched records of 10, 100 and 1,000 history resources that fire a card — with client
+      JWTs, and again with CDS_AUTH=off for comparison;
+  (d) order-sign of the 100-resource record by FHIR fallback to a local mock server adding 5 ms a call;
+  (e) a session mix: 1,000 distinct patients of 100 resources, each called as an EHR does — three
+      order-selects while the prescriber edits the draft, then order-sign — every call once;
+  (f) FHIR fallback to a mock server answering in 200 ms, at 32 connections;
+  (g) in process: one order-sign after 100, 1,000 and 3,000 earlier benzodiazepine orders.
+Load generator (wrk, with benchmarks/calls.lua) and servers share the machine's cores: the numbers are lower
+bounds for the server alone, and only ratios measured in one run are compared.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,51 +39,21 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.utils.fhir import (  # noqa: E402
-    baclofen_draft,
-    condition,
-    diazepam_taper_15_to_12,
-    medication_request,
-    patient,
-    searchset,
+from benchmarks.calls import (  # noqa: E402
+    ORDER_SIGN,
+    Call,
+    Issuer,
+    history_request,
+    interleave,
+    order_sign,
+    session,
+    write_thread_files,
 )
 
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "5"))
-UNRELATED = [("617314", "atorvastatin 10 MG Oral Tablet"), ("197361", "amlodipine 5 MG Oral Tablet"),
-             ("861007", "metformin hydrochloride 500 MG Oral Tablet"), ("314076", "lisinopril 10 MG Oral Tablet"),
-             ("312940", "sertraline 50 MG Oral Tablet"), ("198211", "simvastatin 40 MG Oral Tablet")]
-CONDITIONS = [("38341003", "Hypertension"), ("44054006", "Type 2 diabetes"), ("197480006", "Anxiety disorder"),
-              ("55822004", "Hyperlipidemia"), ("195967001", "Asthma")]
-OBSERVATIONS = [("8480-6", "Systolic blood pressure", "mm[Hg]"), ("4548-4", "Hemoglobin A1c", "%"),
-                ("2093-3", "Cholesterol", "mg/dL"), ("29463-7", "Body weight", "kg"), ("2160-0", "Creatinine", "mg/dL")]
-
-
-def record(size: int, seed: int = 7) -> dict[str, Any]:
-    """An order-sign request whose prefetched history has ``size`` resources and fires baclofen-adjunct."""
-    rnd = random.Random(seed)
-    taper = diazepam_taper_15_to_12()
-    meds, conditions, observations = list(taper), [], []
-    while len(meds) + len(conditions) + len(observations) < size:
-        kind = rnd.random()
-        if kind < 0.5:
-            authored = f"20{rnd.randint(20, 25)}-0{rnd.randint(1, 9)}-1{rnd.randint(0, 9)}"
-            meds.append(medication_request(rnd.choice(UNRELATED), tablets=1, per_day=rnd.randint(1, 2),
-                                           authored_on=authored, status=rnd.choice(["active", "completed", "stopped"])))
-        elif kind < 0.75:
-            code, text = rnd.choice(CONDITIONS)
-            conditions.append(condition(code, text))
-        else:
-            code, text, unit = rnd.choice(OBSERVATIONS)
-            observations.append({"resourceType": "Observation", "id": f"obs-{uuid.uuid4().hex[:8]}", "status": "final",
-                                 "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": text}]},
-                                 "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-02-01",
-                                 "valueQuantity": {"value": round(rnd.uniform(1, 150), 1), "unit": unit}})
-    return {"hookInstance": str(uuid.uuid4()), "hook": "order-sign",
-            "context": {"userId": "Practitioner/1", "patientId": "p1",
-                        "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": baclofen_draft()}]}},
-            "prefetch": {"patient": patient(), "medicationRequests": searchset(*meds),
-                         "medicationDispenses": searchset(), "medicationStatements": searchset(),
-                         "conditions": searchset(*conditions), "observations": searchset(*observations)}}
+WARMUP_S = 2
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "1000"))
+CONNECTIONS = 16
 
 
 def free_port() -> int:
@@ -90,70 +65,138 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, app: str, env: dict[str, str] | None = None, ready_path: str = "/healthz") -> None:
+    def __init__(self, app: str, env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()
         started = time.monotonic()
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"),
-             "--access-logfile", "/dev/null", app],
+             "--access-logfile", "/dev/null", *args, app],
             cwd=ROOT, env={**os.environ, "CDS_BIND": f"127.0.0.1:{self.port}", "CDS_LOG_LEVEL": "WARNING",
+                           "CDS_PUBLIC_BASE_URL": self.base,
                            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"), **(env or {})},
             stdout=self.log, stderr=subprocess.STDOUT)
         while True:
             try:
-                if requests.get(self.base + ready_path, timeout=1).status_code == 200:
+                if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
                     break
             except requests.ConnectionError:
                 time.sleep(0.01)
-            if time.monotonic() - started > 30:
-                raise RuntimeError(f"{app} did not start")
+            if time.monotonic() - started > 30 or self.process.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"{app} did not start: {self.log.read().decode()[-2000:]}")
         self.cold_start_s = time.monotonic() - started
 
+    def workers(self) -> list[str]:
+        return subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+
     def worker_rss_mb(self) -> float:
-        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
         sizes = []
-        for pid in children:
+        for pid in self.workers():
             status = Path(f"/proc/{pid}/status").read_text()
             sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)  # type: ignore[union-attr]
         return max(sizes) if sizes else 0.0
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the workers have used so far: unlike throughput, barely moved by whatever
+        else runs on the machine."""
+        total = 0
+        for pid in self.workers():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=15)
 
 
-def wrk(url: str, body: Path | None, connections: int) -> dict[str, float]:
-    env = {**os.environ, **({"BENCH_BODY": str(body)} if body else {})}
-    env.pop("BENCH_BODY", None) if body is None else None
-    threads = min(2, connections)
-    output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{DURATION_S}s",
-                             "--timeout", "10s", "-s", str(ROOT / "benchmarks/report.lua"), url],
-                            capture_output=True, text=True, env=env, timeout=DURATION_S + 60).stdout
-    match = re.search(r"RESULT (\{.*\})", output)
-    if match is None:
-        raise RuntimeError(output)
-    result: dict[str, float] = json.loads(match.group(1))
-    result["rps"] = result["requests"] / result["seconds"]
-    return result
+@dataclass
+class Load:
+    """What one case sends, and to whom: calls cycled (or each sent once), with client JWTs if ``issuer``."""
+
+    server: Server
+    work: Path
+    calls: list[Call]
+    issuer: Issuer | None = None
+
+    def run(self, connections: int, seconds: float, expected_rps: float = 0.0,
+            sessions: list[list[Call]] | None = None) -> dict[str, float]:
+        threads = min(2, connections)
+        prefix = self.work / f"load-{time.monotonic_ns()}"
+        per_thread = interleave(sessions, threads, connections // threads) if sessions else [self.calls] * threads
+        requests_per_thread = int(expected_rps * seconds * 1.3 / threads) + 100
+        tokens = write_thread_files(prefix, per_thread, self.server.base, self.issuer, requests_per_thread)
+        env = {**os.environ, "BENCH_CALLS": f"{prefix}.calls"}
+        if tokens is not None:
+            env["BENCH_TOKENS"] = str(tokens)
+        cpu_before = self.server.cpu_s()
+        output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+                                 "--timeout", "10s", "-s", str(ROOT / "benchmarks/calls.lua"), self.server.base],
+                                capture_output=True, text=True, env=env, timeout=seconds + 120).stdout
+        for path in self.work.glob(f"{prefix.name}.*"):
+            path.unlink()
+        match = re.search(r"RESULT (\{.*\})", output)
+        if match is None:
+            raise RuntimeError(output)
+        result: dict[str, float] = json.loads(match.group(1))
+        if result["out_of_tokens"]:
+            return self.run(connections, seconds, expected_rps * 2, sessions)
+        result["rps"] = result["requests"] / result["seconds"]
+        result["cpu_ms"] = (self.server.cpu_s() - cpu_before) * 1000 / max(result["requests"], 1)
+        return result
 
 
-def measure(name: str, server: Server, path: str, body: Path | None) -> dict[str, Any]:
-    url = server.base + path
-    if body:
-        response = requests.post(url, data=body.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30)
-    else:
-        response = requests.get(url, timeout=30)
+def check(load: Load) -> int:
+    """One call by hand: it must succeed (and, for hook calls, say how many cards)."""
+    call = load.calls[0]
+    headers = {"Content-Type": "application/json"}
+    if load.issuer is not None:
+        headers["Authorization"] = "Bearer " + load.issuer.tokens([load.server.base + call.path])[0]
+    response = requests.request(call.method, load.server.base + call.path, data=call.body or None, headers=headers,
+                                timeout=30)
     assert response.status_code == 200, response.text[:300]
-    wrk(url, body, 16)  # warm-up: every worker has parsed, loaded and cached what it needs
-    busy, single = wrk(url, body, 16), wrk(url, body, 1)
-    if busy["errors"] or single["errors"]:
+    return len(response.json().get("cards", []))
+
+
+def measure(name: str, load: Load, connections: int = CONNECTIONS, single: bool = True) -> dict[str, Any]:
+    check(load)
+    warm = load.run(connections, WARMUP_S, expected_rps=3000)  # every worker has loaded and cached what it needs
+    busy = load.run(connections, DURATION_S, expected_rps=warm["rps"])
+    alone = load.run(1, DURATION_S, expected_rps=busy["rps"]) if single else None
+    if busy["errors"] or (alone and alone["errors"]):
         raise RuntimeError(f"{name}: errors during the run")
-    return {"case": name, "rps_16": busy["rps"], "p50_1": single["p50_ms"], "p95_1": single["p95_ms"],
-            "p99_1": single["p99_ms"], "p50_16": busy["p50_ms"], "p95_16": busy["p95_ms"], "p99_16": busy["p99_ms"],
-            "rss_mb": server.worker_rss_mb(), "cold_start_s": server.cold_start_s,
-            "cards": len(response.json().get("cards", [])) if body else None}
+    return row(name, load.server, connections, busy, alone)
+
+
+def row(name: str, server: Server, connections: int, busy: dict[str, float],
+        alone: dict[str, float] | None) -> dict[str, Any]:
+    return {"case": name, "connections": connections, "rps": busy["rps"], "requests": busy["requests"],
+            "cpu_ms": busy["cpu_ms"],
+            "p50": busy["p50_ms"], "p95": busy["p95_ms"], "p99": busy["p99_ms"],
+            "p50_1": alone["p50_ms"] if alone else None, "p99_1": alone["p99_ms"] if alone else None,
+            "rss_mb": server.worker_rss_mb(), "cold_start_s": server.cold_start_s}
+
+
+def history_growth(sizes: Sequence[int] = (100, 1000, 3000)) -> dict[int, float]:
+    """(g): median in-process time of one order-sign (validation, record, rules, cards) per history size."""
+    from cds_service.config import Settings
+    from cds_service.evaluate import evaluate_hook_call
+    from cds_service.schemas.hook_request import load_hook_request
+    from cds_service.services import SERVICES
+
+    service, settings = SERVICES["bzd-taper-order-sign"], Settings(auth="off")
+    times = {}
+    for size in sizes:
+        body = json.loads(json.dumps(history_request(size)))
+        samples: list[float] = []
+        while not samples or (len(samples) < 15 and sum(samples) < 2.0):
+            started = time.perf_counter()
+            evaluate_hook_call(service, load_hook_request(body, "order-sign"), settings)
+            samples.append(time.perf_counter() - started)
+        times[size] = statistics.median(samples) * 1000
+    return times
 
 
 def main() -> int:
@@ -161,67 +204,117 @@ def main() -> int:
         sys.stderr.write("wrk is not installed (Debian package wrk): make bench installs it\n")
         return 2
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    bodies = {}
-    for size in (10, 100, 1000):
-        bodies[size] = work / f"order-sign-{size}.json"
-        bodies[size].write_text(json.dumps(record(size)))
-    fallback = record(100)
-    del fallback["prefetch"]
-    rows = []
+    issuer = Issuer()
+    trust = str(issuer.trust_file(work / "trusted-issuers.json"))
+    signs = {size: Call("POST", ORDER_SIGN, json.dumps(order_sign(size))) for size in (10, 100, 1000)}
+    rows: list[dict[str, Any]] = []
+
     ceiling = Server("benchmarks.ceiling_app:create_app()")
     try:
-        rows.append(measure("(a) framework ceiling: GET 1 KB JSON", ceiling, "/ping", None))
-        rows.append(measure("(b) payload ceiling: parse the 100-resource body", ceiling,
-                            "/cds-services/bzd-taper-order-sign", bodies[100]))
-        rows.append(measure("(b') payload ceiling, parsed with orjson", ceiling,
-                            "/orjson/cds-services/bzd-taper-order-sign", bodies[100]))
+        rows.append(measure("(a) framework ceiling: GET 1 KB JSON", Load(ceiling, work, [Call("GET", "/ping")])))
+        rows.append(measure("(b) payload ceiling: parse the 100-resource body", Load(ceiling, work, [signs[100]])))
+        orjson_call = Call("POST", "/orjson" + ORDER_SIGN, signs[100].body)
+        rows.append(measure("(b') payload ceiling, parsed with orjson", Load(ceiling, work, [orjson_call])))
     finally:
         ceiling.stop()
-    service = Server("cds_service:create_app()", {"CDS_AUTH": "off", "DATABASE_URL": f"sqlite:///{work}/cds.db"})
+
+    production = {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": trust}
+    service = Server("cds_service:create_app()", {**production, "DATABASE_URL": f"sqlite:///{work}/cds.db"})
     try:
         for size in (10, 100, 1000):
-            rows.append(measure(f"(c) order-sign, {size} history resources", service,
-                                "/cds-services/bzd-taper-order-sign", bodies[size]))
+            load = Load(service, work, [signs[size]], issuer)
+            rows.append(measure(f"(c) order-sign, {size} history resources", load))
+        sessions = [session(n) for n in range(SESSIONS)]
+        load = Load(service, work, sessions[0], issuer)
+        check(load)
+        warm = load.run(CONNECTIONS, WARMUP_S, expected_rps=1000)
+        mix = load.run(CONNECTIONS, DURATION_S, expected_rps=warm["rps"], sessions=sessions)
+        if mix["errors"]:
+            raise RuntimeError("(e): errors during the run")
+        rows.append(row(f"(e) session mix: {SESSIONS} patients × (3 order-select + order-sign)", service,
+                        CONNECTIONS, mix, None))
     finally:
         service.stop()
-    mock = Server("benchmarks.mock_fhir:create_app()", {"BENCH_RECORD": str(bodies[100])})
-    fallback["fhirServer"] = mock.base + "/fhir"
-    fallback_body = work / "order-sign-fallback.json"
-    fallback_body.write_text(json.dumps(fallback))
-    service = Server("cds_service:create_app()", {"CDS_AUTH": "off", "DATABASE_URL": f"sqlite:///{work}/cds2.db"})
+
+    service = Server("cds_service:create_app()", {"CDS_AUTH": "off", "DATABASE_URL": f"sqlite:///{work}/cds-off.db"})
     try:
-        rows.append(measure("(d) order-sign, 100 resources by FHIR fallback (+5 ms/call)", service,
-                            "/cds-services/bzd-taper-order-sign", fallback_body))
+        for size in (10, 100, 1000):
+            rows.append(measure(f"(c) order-sign, {size} history resources, CDS_AUTH=off",
+                                Load(service, work, [signs[size]])))
     finally:
         service.stop()
-        mock.stop()
-    print_report(rows)
+
+    record = work / "record-100.json"
+    record.write_text(json.dumps(json.loads(signs[100].body)["prefetch"]))
+    for name, delay, connections in (("(d) order-sign, 100 resources by FHIR fallback (+5 ms/call)", 0.005, 16),
+                                     ("(f) order-sign, 100 resources by FHIR fallback (200 ms/call)", 0.2, 32)):
+        mock = Server("benchmarks.mock_fhir:create_app()", {"BENCH_RECORD": str(record),
+                                                             "BENCH_FHIR_DELAY_S": str(delay)},
+                      args=("--worker-class", "gthread", "--workers", "2", "--threads", "128"))
+        fallback = {**json.loads(signs[100].body), "fhirServer": mock.base + "/fhir"}
+        del fallback["prefetch"]
+        service = Server("cds_service:create_app()", {**production, "DATABASE_URL": f"sqlite:///{work}/cds-{delay}.db",
+                                                      "CDS_FHIR_ALLOWED": mock.base + "/fhir"})
+        try:
+            rows.append(measure(name, Load(service, work, [Call("POST", ORDER_SIGN, json.dumps(fallback))], issuer),
+                                connections, single=delay < 0.1))
+        finally:
+            service.stop()
+            mock.stop()
+
+    growth = history_growth()
+    print_report(rows, growth)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def print_report(rows: list[dict[str, Any]]) -> None:
+def _fmt(value: float | None, width: int = 7, digits: int = 2) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'—':>{width}}"
+
+
+def print_report(rows: list[dict[str, Any]], growth: dict[int, float]) -> None:
     cpus = os.cpu_count()
-    print(f"\nbzd-taper-cds benchmark — {cpus} CPUs, gunicorn sync workers from deploy/gunicorn.conf.py, "
-          f"{DURATION_S} s per run, wrk on the same machine (load generator and server share the {cpus} cores)")
-    print("service: CDS_AUTH=off, application logs at WARNING, SQLite; latencies in ms; @1/@16 = connections\n")
-    header = (f"{'case':62} {'req/s@16':>9} {'p50@1':>7} {'p95@1':>7} {'p99@1':>7} {'p50@16':>7} {'p95@16':>7} "
-              f"{'p99@16':>7} {'RSS MB':>7} {'start s':>7}")
+    print(f"\nbzd-taper-cds benchmark — {cpus} CPUs, gunicorn from deploy/gunicorn.conf.py, {DURATION_S} s per run, "
+          f"wrk on the same machine (load generator and servers share the {cpus} cores)")
+    print("service: CDS_AUTH=required (ES384 client JWT, a unique jti per call, replay store on SQLite) unless marked "
+          "CDS_AUTH=off;\napplication logs at WARNING; latencies in ms; conn = wrk connections; @1 = 1 connection\n")
+    header = (f"{'case':70} {'conn':>4} {'req/s':>7} {'CPU ms':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'p50@1':>7} "
+              f"{'p99@1':>7} {'RSS MB':>7} {'start s':>7}")
     print(header)
     print("-" * len(header))
-    for row in rows:
-        print(f"{row['case']:62} {row['rps_16']:9.0f} {row['p50_1']:7.2f} {row['p95_1']:7.2f} {row['p99_1']:7.2f} "
-              f"{row['p50_16']:7.2f} {row['p95_16']:7.2f} {row['p99_16']:7.2f} {row['rss_mb']:7.1f} "
-              f"{row['cold_start_s']:7.2f}")
-    by = {row["case"].split(" ", 1)[0]: row for row in rows}
-    c100 = next(r for r in rows if "100 history" in r["case"])
-    c1000 = next(r for r in rows if "1000 history" in r["case"])
-    print("\nRatios (latencies in ms at 1 connection):")
-    for key, name, target in (("(a)", "(a) framework ceiling", ""), ("(b)", "(b) payload ceiling", "(target ≥ 0.33)"),
-                              ("(b')", "(b') orjson ceiling", "")):
-        print(f"  (c-100) throughput / {name + ':':24} {c100['rps_16'] / by[key]['rps_16']:.2f}   {target}")
-    print(f"  (c-1000) p50 / (c-100) p50:                 {c1000['p50_1'] / c100['p50_1']:.1f}    (target ≤ 12)")
+    for r in rows:
+        print(f"{r['case']:70} {r['connections']:4d} {r['rps']:7.0f} {r['cpu_ms']:7.2f} {_fmt(r['p50'])} "
+              f"{_fmt(r['p95'])} {_fmt(r['p99'])} {_fmt(r['p50_1'])} {_fmt(r['p99_1'])} {r['rss_mb']:7.1f} "
+              f"{r['cold_start_s']:7.2f}")
+    print("\n(g) in process, one order-sign after N earlier benzodiazepine orders (median ms): "
+          + ", ".join(f"{n}: {ms:.1f}" for n, ms in growth.items()))
+
+    def find(prefix: str, off: bool = False) -> dict[str, Any]:
+        return next(r for r in rows if r["case"].startswith(prefix) and ("CDS_AUTH=off" in r["case"]) == off)
+
+    a, b, b_orjson = find("(a)"), find("(b)"), find("(b')")
+    c100, c1000, off100 = find("(c) order-sign, 100 "), find("(c) order-sign, 1000"), find("(c) order-sign, 100 ", True)
+    mix, slow = find("(e)"), find("(f)")
+    g_ratio, c_ratio = growth[3000] / growth[100], c1000["p50_1"] / c100["p50_1"]
+    print("\nRatios, this run (production configuration unless marked):")
+    targets = [
+        ("(c-100) req/s / (b) payload ceiling", c100["rps"] / b["rps"], "≥ 0.33", c100["rps"] / b["rps"] >= 0.33),
+        ("(c-100, CDS_AUTH=off) req/s / (b)", off100["rps"] / b["rps"], "", None),
+        ("(c-100) req/s / (b') orjson ceiling", c100["rps"] / b_orjson["rps"], "", None),
+        ("(c-100) req/s / (a) framework ceiling", c100["rps"] / a["rps"], "", None),
+        ("(c-100) req/s / (c-100, CDS_AUTH=off)", c100["rps"] / off100["rps"], "", None),
+        ("(e) session mix req/s / (c-100) req/s", mix["rps"] / c100["rps"], "≥ 1", mix["rps"] >= c100["rps"]),
+        ("(f) FHIR fallback at 200 ms, req/s", slow["rps"], "≥ 100", slow["rps"] >= 100),
+        ("(g) 3,000 / 100 orders, latency", g_ratio, "≤ 30", g_ratio <= 30),
+        ("(c-1000) p50@1 / (c-100) p50@1", c_ratio, "≤ 12", c_ratio <= 12),
+        ("(c-100) p99@1, ms", c100["p99_1"], "< 50", c100["p99_1"] < 50),
+    ]
+    for name, value, target, met in targets:
+        verdict = "" if met is None else ("met" if met else "NOT MET")
+        print(f"  {name:42} {value:8.2f}   {target:8} {verdict}")
     print(f"  largest worker RSS: {max(r['rss_mb'] for r in rows):.0f} MB (target ≤ 200); "
           f"slowest cold start: {max(r['cold_start_s'] for r in rows):.2f} s (target ≤ 2)")
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from cds_service.clinical.profiles import PROFILE_CODES
 from cds_service.fhir.client import FhirAccess
 
 AuthMode = Literal["required", "optional", "off"]
-TaperProfile = Literal["summary", "joint-2025"]
 EquivalenceTableName = Literal["ashton", "va-dod"]
 
 _AUTH_MODES: tuple[AuthMode, ...] = ("required", "optional", "off")
-_PROFILES: tuple[TaperProfile, ...] = ("summary", "joint-2025")
 _TABLES: tuple[EquivalenceTableName, ...] = ("ashton", "va-dod")
 
 
@@ -40,7 +39,8 @@ class Settings:
     trusted_issuers_file: Path | None = None
     cors_origins: tuple[str, ...] = ()
     database_url: str = field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'bzd-taper-cds.db'}")
-    taper_profile: TaperProfile = "summary"
+    taper_profile: str = "summary"
+    """One of :data:`cds_service.clinical.profiles.PROFILE_CODES`."""
     equivalence_table: EquivalenceTableName = "ashton"
     fhir_timeout_s: float = 3.0
     fhir_max_pages: int = 10
@@ -79,7 +79,7 @@ class Settings:
         if env.get("DATABASE_URL"):
             values["database_url"] = env["DATABASE_URL"]
         if "CDS_TAPER_PROFILE" in env:
-            values["taper_profile"] = _choice("CDS_TAPER_PROFILE", env["CDS_TAPER_PROFILE"], _PROFILES)
+            values["taper_profile"] = _choice("CDS_TAPER_PROFILE", env["CDS_TAPER_PROFILE"], PROFILE_CODES)
         if "CDS_EQUIVALENCE_TABLE" in env:
             values["equivalence_table"] = _choice("CDS_EQUIVALENCE_TABLE", env["CDS_EQUIVALENCE_TABLE"], _TABLES)
         if env.get("CDS_LOG_LEVEL"):
@@ -126,7 +126,7 @@ class Settings:
 
     def validated(self) -> Settings:
         _choice("auth", self.auth, _AUTH_MODES)
-        _choice("taper_profile", self.taper_profile, _PROFILES)
+        _choice("taper_profile", self.taper_profile, PROFILE_CODES)
         _choice("equivalence_table", self.equivalence_table, _TABLES)
         if not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError("CDS_PUBLIC_BASE_URL must be an absolute http(s) URL")

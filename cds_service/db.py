@@ -57,6 +57,8 @@ def _create(database_url: str) -> Engine:
         engine = create_engine(database_url, connect_args={"timeout": 5, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin)
+        event.listen(engine, "commit", _end)
+        event.listen(engine, "rollback", _end)
     else:
         # pool_timeout: a worker whose connections are all stuck fails at once rather than queueing behind them.
         # Keepalives and tcp_user_timeout end connections to a host that is gone; statement_timeout stops the
@@ -208,11 +210,12 @@ class _DriverStatement:
 
 class DriverQuery:
     """A statement compiled once per dialect and run on a pooled DBAPI cursor (SQLAlchemy's "Working with the
-    DBAPI cursor directly"): for the statements on every hook call's path, where a Core execution costs several
-    times the statement itself (the snooze SELECT: 0.09 against 0.03 ms on SQLite; the replay-store INSERT: about
-    2 against 0.3 ms). Parameter types are still SQLAlchemy's (e.g. how SQLite stores a datetime). ``commit``:
-    a single-statement write, committed before the connection goes back to the pool (on SQLite, whose driver
-    runs here without implicit transactions, the statement commits itself)."""
+    DBAPI cursor directly"): only for the replay-store INSERT, on every hook call's path in production, where a
+    Core execution costs several times the statement itself (about 2 against 0.3 ms). The snooze SELECT saved
+    0.06 ms a call this way, too little to show in the production benchmark: it is plain SQLAlchemy. Parameter
+    types are still SQLAlchemy's (e.g. how SQLite stores a datetime). ``commit``: a single-statement write,
+    committed before the connection goes back to the pool (on SQLite, whose driver runs here without implicit
+    transactions, the statement commits itself)."""
 
     def __init__(self, statement: Executable, *, commit: bool = False) -> None:
         self._statement = statement
@@ -256,9 +259,26 @@ class DriverQuery:
         return self._compiled[dialect.name]
 
 
+_sqlite_writer = threading.RLock()
+"""One SQLite write transaction at a time per process. A threaded worker's calls queue here, in turn, instead
+of polling SQLite's lock with its busy handler, which lets the unlucky ones wait past the busy timeout (seen as
+503s on feedback from 16 concurrent clients); across processes at most one writer per worker contends."""
+
+
 def _begin(connection: Connection) -> None:
     if not connection.get_execution_options().get("read_only"):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _sqlite_writer.acquire()
+        connection.info["holds_writer"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end(connection)
+            raise
+
+
+def _end(connection: Connection) -> None:
+    if connection.info.pop("holds_writer", False):
+        _sqlite_writer.release()
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cds_service.clinical.cards import build_card
+from cds_service.clinical.cards import KnowledgeVersion, build_card
 from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
@@ -20,9 +20,9 @@ from cds_service.config import Settings
 from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
-from cds_service.fhir.prefetch import resolve_prefetch
-from cds_service.runahead import RunAhead, RunAheadCache, run_ahead_key
+from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
 from cds_service.services import ServiceDefinition, prefetch_templates
+from cds_service.version import package_version
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,6 @@ class HookOutcome:
     failed_rules: tuple[str, ...]
     cards: tuple[CardRecord, ...]
     """uuid, card type and indicator of each card returned, for metrics and the card log."""
-    reused: bool = False
-    """The findings came from the run-ahead of a matching order-select."""
 
 
 def evaluate_hook_call(
@@ -43,7 +41,6 @@ def evaluate_hook_call(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     fhir_access: FhirAccess | None = None,
     snoozed: Callable[[], frozenset[str]] = frozenset,
-    run_ahead: RunAheadCache | None = None,
     card_uuids: Callable[[], Callable[[], str]] | None = None,
     allow_fetch: bool = True,
     inspect: Callable[[ClinicalFacts, EngineResult], None] | None = None,
@@ -52,8 +49,6 @@ def evaluate_hook_call(
 
     ``allow_fetch=False`` uses only what the request carries (the offline command line); ``inspect`` is shown
     the facts and every rule's findings of the evaluation answered (``--explain``)."""
-    context = request["context"]
-    terminology = load_terminology()
     client = None
     if "fhirServer" in request and allow_fetch:
         token = request.get("fhirAuthorization", {}).get("access_token")
@@ -62,55 +57,45 @@ def evaluate_hook_call(
                             # every key may need all its pages; no more than that, whatever the server answers
                             max_requests=len(prefetch_templates()) * settings.fhir_max_pages)
     try:
-        raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, context, client)
+        raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], client)
     finally:
         if client is not None:
             client.close()
-    drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
-    drafts = bundle_resources(drafts_bundle)
-    relevant = relevant_resources(raw.resources, terminology)
-    clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
-                                           taper_plan_url=f"{settings.public_base_url}/taper-plan")
-    key = None
-    if run_ahead is not None and service.hook in ("order-select", "order-sign"):
-        key = run_ahead_key(context["patientId"], drafts, relevant, raw.notes,
-                            (clinical_settings.profile, clinical_settings.equivalence_table, settings.public_base_url))
-    cached = run_ahead.get(key) if run_ahead is not None and key is not None and service.hook == "order-sign" else None
-    if cached is not None:
-        result, incomplete = cached.result, cached.incomplete
-    else:
-        record = parse_patient_record(relevant, drafts, raw.notes, terminology)
-
-        def evaluate(evaluated: frozenset[str] | None) -> EngineResult:
-            evaluation = Evaluation(patient_id=context["patientId"], record=record,
-                                    at=_reference_time(record.draft_orders, evaluated, now),
-                                    evaluated_order_ids=evaluated, settings=clinical_settings)
-            facts = ClinicalFacts(evaluation, terminology)
-            result = evaluate_rules(facts)
-            if inspect is not None:
-                inspect(facts, result)
-            return result
-
-        if service.hook == "order-select":
-            result = evaluate(_evaluated_ids(context.get("selections")))
-            inspect = None  # the run-ahead below is not the evaluation answered
-            if run_ahead is not None and key is not None:
-                run_ahead.put(key, RunAhead(evaluate(None), record.incomplete))  # what the matching order-sign asks
-        else:
-            result = evaluate(None)
-        incomplete = record.incomplete  # after the rules: some parts of the record are read only when needed
+    facts = clinical_facts(service, request, raw, settings, now)
+    result = evaluate_rules(facts)
+    if inspect is not None:
+        inspect(facts, result)
     findings = select_cards(result.findings, snoozed)
+    # after the rules: some parts of the record are read only when a rule needs them
+    incomplete = facts.evaluation.record.incomplete
+    knowledge = KnowledgeVersion(package_version(), settings.taper_profile, settings.equivalence_table)
     # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
-    cards = [build_card(finding, incomplete, card_uuids()) if card_uuids else build_card(finding, incomplete)
-             for finding in findings]
+    cards = [build_card(finding, incomplete, card_uuids(), knowledge=knowledge) if card_uuids
+             else build_card(finding, incomplete, knowledge=knowledge) for finding in findings]
     return HookOutcome(
         response={"cards": cards},
         failed_rules=tuple(result.failed_rules),
         cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator,
                                tuple(s["uuid"] for s in card.get("suggestions", [])))
                     for card, f in zip(cards, findings, strict=True)),
-        reused=cached is not None,
     )
+
+
+def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: RawRecord, settings: Settings,
+                   now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ClinicalFacts:
+    """What the rules read: the record the prefetch (or fallback) gave, parsed, as of the evaluated drafts."""
+    context = request["context"]
+    terminology = load_terminology()
+    drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
+    record = parse_patient_record(relevant_resources(raw.resources, terminology), bundle_resources(drafts_bundle),
+                                  raw.notes, terminology)
+    evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
+    clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
+                                           taper_plan_url=f"{settings.public_base_url}/taper-plan")
+    evaluation = Evaluation(patient_id=context["patientId"], record=record,
+                            at=_reference_time(record.draft_orders, evaluated, now),
+                            evaluated_order_ids=evaluated, settings=clinical_settings)
+    return ClinicalFacts(evaluation, terminology)
 
 
 def _evaluated_ids(selections: list[str] | None) -> frozenset[str]:

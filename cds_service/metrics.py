@@ -20,7 +20,6 @@ RULE_FAILURES = Counter("cds_rule_failures_total", "Rules that raised on odd dat
 FHIR_CALLS = Counter("cds_fhir_fallback_calls_total", "FHIR fallback requests, by result", ["result"])
 FHIR_LATENCY = Histogram("cds_fhir_fallback_duration_seconds", "Duration of one FHIR fallback request",
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0))
-RUN_AHEAD_HITS = Counter("cds_run_ahead_hits_total", "order-sign calls answered from an order-select's run-ahead")
 CARD_LOG_ROWS = Counter("cds_card_log_rows_total", "Card log rows, by result (written behind the response)",
                         ["result"])
 FEEDBACK_WRITES = Counter("cds_feedback_items_total", "Feedback items received, by result", ["result"])

@@ -1,7 +1,8 @@
-"""gunicorn settings for production: sync workers sized to the CPUs, timeouts below an EHR's hook timeout.
+"""gunicorn settings for production: threaded workers sized to the CPUs, timeouts below an EHR's hook timeout.
 
 Environment: CDS_BIND (default 127.0.0.1:8080; 0.0.0.0:8080 in containers), CDS_WORKERS (default 2 × CPUs
-+ 1), PROMETHEUS_MULTIPROC_DIR (default: a fresh temporary folder) for metrics shared by the workers.
++ 1), CDS_THREADS (threads per worker, default 8), PROMETHEUS_MULTIPROC_DIR (default: a fresh temporary
+folder) for metrics shared by the workers.
 """
 
 import gc
@@ -11,7 +12,14 @@ import tempfile
 
 bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
+# Threads, not sync workers: a call whose record must be fetched from the EHR's FHIR server waits on the network
+# (200 ms per search is common), and a sync worker waiting is a worker lost — five of them capped the service near
+# 25 such calls a second. A thread waiting costs nothing, and a slow client holds one thread, not a whole worker
+# (gthread also waits for a new connection's first bytes without a thread). The rules themselves are CPU-bound
+# Python: processes, not threads, use the cores, so the worker count stays at 2 × CPUs + 1. Eight threads a
+# worker stay within its database pool (5 + 5 overflow connections), so no call queues for a connection.
+worker_class = "gthread"
+threads = int(os.environ.get("CDS_THREADS", "8"))
 # EHRs give a CDS service a few seconds at most; a worker stuck longer than this is restarted.
 timeout = 10
 graceful_timeout = 10

@@ -3,30 +3,62 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-# Every app a test builds keeps its SQLite database in a throwaway folder, never in the work tree.
+# Apps built outside the fixtures below keep their SQLite database in a throwaway folder, never in the work tree.
 os.environ.setdefault("CDS_DATA_DIR", tempfile.mkdtemp(prefix="bzd-taper-cds-test-"))
 # Production settings (CDS_AUTH=required) need the patient-hash key from the environment, as from a secret.
 os.environ.setdefault("CDS_PATIENT_HASH_KEY", "test-patient-hash-key-" + "0" * 32)
 
 from cds_service import create_app
+from cds_service.db import engine_for, migrate
 from tests.utils.cards import assert_valid_response
 
 pytest_plugins = ["tests.utils.postgres"]  # fixtures `postgres` and `fresh_database` for any test
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the latest migration, made once per session: each test starts from a copy."""
+    path = tmp_path_factory.mktemp("schema") / "cds.db"
+    migrate(f"sqlite:///{path}")
+    engine_for(f"sqlite:///{path}").dispose()  # the last connection closed: the WAL is folded into the file
+    return path
+
+
 @pytest.fixture
-def app() -> Iterator[Flask]:
-    app = create_app({"auth": "off", "testing": True})
+def database_url(tmp_path: Path, migrated_database: Path) -> str:
+    """This test's own database (as the Flask tutorial's ``app`` fixture has): nothing one test writes — card
+    log, feedback, snoozes, replayed token ids — reaches another."""
+    shutil.copyfile(migrated_database, tmp_path / "cds.db")
+    return f"sqlite:///{tmp_path / 'cds.db'}"
+
+
+@contextmanager
+def app_on(database_url: str, settings: Mapping[str, Any] | None = None) -> Iterator[Flask]:
+    """An app on ``database_url`` whose connections are closed when the test ends."""
+    app = create_app({"auth": "off", "testing": True, **(settings or {}), "database_url": database_url})
     yield app
+    try:
+        app.config["CARD_LOG"].flush()
+    finally:
+        engine_for(database_url).dispose()
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    with app_on(database_url) as app:
+        yield app
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import evaluate_hook_call
 from cds_service.feedback.repository import StoreUnavailable, card_ids, patient_hash, snoozed_card_types
 from cds_service.json_codec import encode_json
-from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES, RUN_AHEAD_HITS
+from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
 from cds_service.security import current_client
@@ -63,11 +63,9 @@ def call_service(service_id: str) -> Response:
 
     with REQUEST_LATENCY.labels(service.id).time():
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
-                                     run_ahead=current_app.config["RUN_AHEAD"], card_uuids=card_uuids,
+                                     card_uuids=card_uuids,
                                      fhir_access=settings.fhir_access(
                                          current_app.config["TRUSTED_ISSUERS"].fhir_servers(client)))
-    if outcome.reused:
-        RUN_AHEAD_HITS.inc()
     for card in outcome.cards:
         CARDS.labels(card.card_type, card.indicator).inc()
     for rule in outcome.failed_rules:

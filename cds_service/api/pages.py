@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, render_template, request
 from marshmallow import ValidationError
@@ -70,6 +71,9 @@ def taper_plan_page() -> tuple[str, int]:
         plans.append({"id": "switch", "title": "Switch to diazepam, then taper", "plan": switch,
                       "rows": _rows(switch, dose, query["drug"], terminology),
                       "chart": _chart(switch, dose, query["drug"], terminology, table)})
+    situation = {key: value for key, value in request.args.items() if key not in ("view", "plan")}
+    for item in plans:
+        item["handout"] = "?" + urlencode({**situation, "view": "handout", "plan": item["id"]})
     return render_template(
         "taper_plan.html", query=query, plans=plans, profile=profile, symptoms=SYMPTOMS, table=table,
         table_name=TABLE_NAMES[table], recommended=switch_recommended(native, switch),

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.clinical.findings import Action, Finding
+from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import taper_profile
+from cds_service.clinical.taper_plan import TABLE_NAMES
 from cds_service.clinical.wording import plain_text
 
 SOURCE_LABEL = "Benzodiazepine Taper Safety"
@@ -49,13 +53,36 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
 """Override reasons offered on warning and critical cards (system ``urn:bzd-taper-cds:override-reason``)."""
 
 
+KNOWLEDGE_EXTENSION = "bzd-taper-cds.knowledge"
+"""Card ``extension`` key naming the rules that produced the card (docs/service-contract.md §5, §9)."""
+
+
+@dataclass(frozen=True)
+class KnowledgeVersion:
+    """Which rules produced a card: the package version and the settings that change its thresholds."""
+
+    version: str
+    profile: str
+    equivalence_table: EquivalenceTable
+
+    def extension(self) -> dict[str, str]:
+        return {"version": self.version, "profile": self.profile, "equivalenceTable": self.equivalence_table}
+
+    def footer(self) -> str:
+        # Sources by name, never the internal profile code (docs/clinical-reference.md §9.14).
+        return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {taper_profile(self.profile).name}; "
+                f"{TABLE_NAMES[self.equivalence_table]} equivalence table._")
+
+
 def build_card(
     finding: Finding,
     data_notes: tuple[str, ...] = (),
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+    knowledge: KnowledgeVersion | None = None,
 ) -> dict[str, Any]:
     """``data_notes`` say which parts of the record could not be read (service-contract.md §3: history the
-    client could not supply is never silently treated as "no history")."""
+    client could not supply is never silently treated as "no history"); ``knowledge`` is named in the card's
+    ``extension`` and on the last line of its detail, so a reader can tell which rules produced it."""
     if finding.card_type not in CARD_TYPES:
         raise ValueError(f"unknown card type {finding.card_type!r}")
     card: dict[str, Any] = {
@@ -72,6 +99,9 @@ def build_card(
     detail = finding.detail.strip()
     if data_notes:
         detail += "\n\n**Data not fully read:** " + "; ".join(plain_text(note, 200) for note in data_notes) + "."
+    if knowledge is not None:
+        detail = (detail + "\n\n" if detail else "") + knowledge.footer()
+        card["extension"] = {KNOWLEDGE_EXTENSION: knowledge.extension()}
     if detail:
         card["detail"] = detail
     if finding.indicator in ("warning", "critical"):

@@ -216,6 +216,25 @@ def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today:
     return crcl
 
 
+def creatinine_gap(patient: PatientFacts, found: tuple[Measurement, ...], today: date,
+                   after: date | None = None) -> str | None:
+    """Why the newest serum creatinine (newer than ``after``) could not give a CrCl (no weight, age or sex)."""
+    creatinines = [m for m in found if m.concept == "creatinine" and m.value and m.day is not None
+                   and m.day <= today and (after is None or m.day > after)]
+    if not creatinines:
+        return None
+    missing = [what for what, known in (
+        ("body weight", any(m.concept == "body-weight" and m.value and m.day is not None and m.day <= today
+                            for m in found)),
+        ("age", patient.age_on(today) is not None), ("sex", patient.sex in ("male", "female"))) if not known]
+    if not missing:
+        return None
+    newest = creatinines[-1]
+    assert newest.value is not None and newest.day is not None
+    return (f"serum creatinine {number(newest.value)} mg/dL on {newest.day.isoformat()} gives no CrCl without "
+            + " and ".join(missing))
+
+
 def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> str | None:
     """Why the patient counts as pregnant (docs/clinical-reference.md §6b "Pregnant", §9.9), or ``None``.
 

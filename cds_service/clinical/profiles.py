@@ -38,10 +38,15 @@ def _fraction(value: Any) -> Fraction | None:
     return Fraction(value) if value is not None else None
 
 
+_PROFILES: dict[str, Any] = json.loads((Path(__file__).parent / "profiles.json").read_text(encoding="utf-8"))[
+    "profiles"]
+PROFILE_CODES: tuple[str, ...] = tuple(_PROFILES)
+"""The profiles a deployment may choose (``CDS_TAPER_PROFILE``) and the taper-plan page offers."""
+
+
 @cache
 def taper_profile(code: str) -> TaperProfile:
-    profiles = json.loads((Path(__file__).parent / "profiles.json").read_text(encoding="utf-8"))["profiles"]
-    spec = profiles[code]
+    spec = _PROFILES[code]
     return TaperProfile(
         code=code,
         name=spec["name"],

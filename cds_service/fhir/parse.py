@@ -218,9 +218,7 @@ def _latest_observations_only(resources: list[dict[str, Any]], terminology: Term
 
 
 def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> list[dict[str, Any]]:
-    """The raw resources a rule can use, each once: the record the rules see, before any parsing.
-
-    Also what the run-ahead hashes: history no rule reads cannot change the cards."""
+    """The raw resources a rule can use, each once: the record the rules see, before any parsing."""
     seen: set[tuple[str, str]] = set()
     relevant = []
     for resources in raw.values():

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from cds_service.clinical.dose_forms import load_dose_forms
+from cds_service.clinical.profiles import PROFILE_CODES
 
 PLANNABLE = load_dose_forms().ingredients
 """Every drug with marketed oral forms in the dose-form table."""
@@ -22,7 +23,7 @@ class TaperPlanQuery(Schema):
                           # Decimal bounds: Decimal("0.1") is less than the float 0.1, so a float bound refuses it
                           validate=validate.Range(min=Decimal("0.1"), max=Decimal("200")),
                           metadata={"description": "mg per day"})
-    profile = fields.String(load_default="summary", validate=validate.OneOf(["summary", "joint-2025"]))
+    profile = fields.String(load_default="summary", validate=validate.OneOf(PROFILE_CODES))
     long_term = fields.Boolean(load_default=False, truthy={"yes", "1", "true"}, falsy={"no", "0", "false"})
     age = fields.String(load_default="unknown", validate=validate.OneOf(["under-65", "65-plus", "unknown"]))
     doses_per_day = fields.Integer(load_default=2, validate=validate.Range(min=1, max=4))

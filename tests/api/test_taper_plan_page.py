@@ -76,3 +76,15 @@ def test_plan_page_prints_numbers_exactly(client: FlaskClient, query: str, headi
     found = re.findall(r"<tr(?: class=\"beyond\")?><td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+)</td>\s*"
                        r"<td>.*?</td>\s*<td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>", page)
     assert found[:2] == rows
+
+
+def test_each_plan_links_to_its_patient_handout(client: FlaskClient) -> None:
+    page = client.get("/taper-plan?drug=oxazepam&dose=30&doses_per_day=3&view=plans").get_data(as_text=True)
+    links = re.findall(r'<a href="([^"]+)">Patient handout for this plan</a>', page)
+    assert [parse_qs(urlsplit(link.replace("&amp;", "&")).query) for link in links] == [
+        {"drug": ["oxazepam"], "dose": ["30"], "doses_per_day": ["3"], "view": ["handout"], "plan": [plan]}
+        for plan in ("native", "switch")]
+    handout = client.get("/taper-plan" + links[0].replace("&amp;", "&")).get_data(as_text=True)
+    assert "<h1>Your plan for lowering oxazepam</h1>" in handout
+    assert "Morning: 1 capsule (10 mg) of oxazepam 10 MG Oral Capsule" in handout
+    assert "Pauses are fine." in handout and "Do not stop suddenly" in handout

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from cds_service.clinical.cards import CARD_TYPES, build_card
+from cds_service.clinical.cards import CARD_TYPES, KnowledgeVersion, build_card
 from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from cds_service.clinical.wording import mg, percent
 from tests.utils.cards import assert_valid_card
@@ -66,6 +66,18 @@ def test_actions_missing_their_target_are_refused(action: Action) -> None:
 def test_unknown_card_type_is_refused() -> None:
     with pytest.raises(ValueError):
         build_card(_finding(card_type="something-else"))
+
+
+def test_card_names_the_rules_that_produced_it_after_any_data_note() -> None:
+    knowledge = KnowledgeVersion("1.2.3", "joint-2025", "va-dod")
+    card = build_card(_finding(), ("observations: not supplied",), knowledge=knowledge)
+    assert card["extension"] == {"bzd-taper-cds.knowledge": {"version": "1.2.3", "profile": "joint-2025",
+                                                             "equivalenceTable": "va-dod"}}
+    assert card["detail"] == ("Why.\n\n**Data not fully read:** observations: not supplied.\n\n"
+                              "_Rules: bzd-taper-cds 1.2.3; taper thresholds of the 2025 Joint Guideline; VA/DoD "
+                              "equivalence table._")
+    assert card["source"]["topic"]["code"] == "taper-too-fast", "the card type stays in source.topic"
+    assert_valid_card(card)
 
 
 NUMBERS = (2, 10, 20, 100, 150, 700, 1400, 2000, Fraction(1, 4), Fraction(1, 8), Fraction(25, 2))

@@ -117,10 +117,10 @@ def test_compose_runs_the_service_with_postgresql() -> None:
 
 
 @pytest.mark.parametrize("name", ["gunicorn.conf.py"])
-def test_gunicorn_config_uses_sync_workers_and_a_short_timeout(name: str, monkeypatch: pytest.MonkeyPatch,
+def test_gunicorn_config_uses_threaded_workers_and_a_short_timeout(name: str, monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path) -> None:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config sets it when absent
     namespace: dict[str, Any] = {}
     exec(compile((DEPLOY / name).read_text(), name, "exec"), namespace)
-    assert namespace["worker_class"] == "sync" and namespace["preload_app"] is True
+    assert namespace["worker_class"] == "gthread" and namespace["threads"] >= 8 and namespace["preload_app"] is True
     assert namespace["timeout"] <= 10 and namespace["workers"] >= 1

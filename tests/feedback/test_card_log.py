@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select
 
+from cds_service import create_app
 from cds_service.db import migrate
 from cds_service.feedback import card_log as card_log_module
 from cds_service.feedback.card_log import CardLog
@@ -72,11 +72,17 @@ def test_the_queue_is_bounded_while_the_database_is_down(tmp_path: Path) -> None
     assert logged(url) == [card(1).card_uuid, card(2).card_uuid]
 
 
-def test_feedback_right_after_the_call_finds_its_card(client: FlaskClient, hooks: HookCalls) -> None:
-    [shown] = hooks.cards(hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
+def test_feedback_right_after_the_call_finds_its_card_still_queued() -> None:
+    # An interval far longer than the test: the card is still queued when its feedback arrives.
+    app = create_app({"auth": "off", "testing": True, "card_log_interval_s": 600})
+    client = app.test_client()
+    [shown] = HookCalls(client).cards(HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
+    url = app.config["SETTINGS"].database_url
+    assert shown["uuid"] not in logged(url)
     response = client.post("/cds-services/bzd-taper-order-sign/feedback", json={"feedback": [
         {"card": shown["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-03-16T10:00:00Z"}]})
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert shown["uuid"] in logged(url)
 
 
 def test_a_stopping_worker_writes_what_it_queued(tmp_path: Path) -> None:

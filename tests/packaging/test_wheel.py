@@ -106,3 +106,12 @@ def test_every_endpoint_answers_from_the_wheel(served: str) -> None:
     assert stored.status_code == 200, stored.text
     unknown = requests.post(f"{served}/cds-services/{uuid.uuid4()}", json=body, timeout=10)
     assert unknown.status_code == 404
+
+
+def test_the_wheel_carries_its_licence(installed: Path, tmp_path: Path) -> None:
+    script = ("from importlib.metadata import distribution; d = distribution('bzd-taper-cds'); "
+              "print(d.metadata['License-Expression']); "
+              "print(any(str(f).endswith('licenses/LICENSE') for f in d.files))")
+    out = subprocess.run([str(installed), "-c", script], check=True, capture_output=True, text=True,
+                         cwd=tmp_path).stdout.split()
+    assert out == ["Apache-2.0", "True"]

@@ -29,8 +29,7 @@ from typing import Any
 
 import pytest
 
-from cds_service import create_app
-from tests.conftest import HookCalls, card_types
+from tests.conftest import HookCalls, app_on, card_types
 from tests.utils.cards import CARD_TYPES
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
@@ -99,11 +98,10 @@ def _suggestion_checks(card: dict[str, Any], wanted: list[dict[str, Any]], where
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
-def test_scenario(scenario: Path) -> None:
+def test_scenario(scenario: Path, database_url: str) -> None:
     expected = _load(scenario / "expected.json")
-    app = create_app({"auth": "off", **expected.get("settings", {})})
-    hooks = HookCalls(app.test_client())
-    cards = hooks.cards(_load(scenario / "request.json"), service_id=expected["service"])
+    with app_on(database_url, expected.get("settings", {})) as app:
+        cards = HookCalls(app.test_client()).cards(_load(scenario / "request.json"), service_id=expected["service"])
     assert card_types(cards) == [(c["type"], c["indicator"]) for c in expected["cards"]], expected["description"]
     fired = {card_type for card_type, _ in card_types(cards)}
     assert not fired & set(expected["absent"]), f"must not fire: {fired & set(expected['absent'])}"

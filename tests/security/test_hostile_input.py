@@ -41,13 +41,15 @@ def test_unparseable_bodies_are_400(client: FlaskClient, body: str | bytes) -> N
 @pytest.mark.parametrize("member", ["hook", "hookInstance", "context", "prefetch", "fhirServer",
                                     "fhirAuthorization"])
 @pytest.mark.parametrize("value", [None, 7, "7", [], [1, 2], {"x": 1}, True, 1e308, "\u202e\u0000"])
-def test_wrong_types_in_every_member_are_4xx(hooks: HookCalls, member: str, value: Any) -> None:
+def test_wrong_types_in_every_member_are_400(hooks: HookCalls, member: str, value: Any) -> None:
     body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
     body[member] = value
     response = hooks.post(body)
-    assert response.status_code in (200, 400, 412), response.get_data(as_text=True)[:300]
-    if response.status_code != 200:
-        assert response.get_json()["resourceType"] == "OperationOutcome"
+    if member == "hookInstance" and isinstance(value, str):
+        # Any string is an identifier to log and echo; CDS clients (the sandbox among them) do not all send UUIDs.
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    else:
+        assert_outcome(response, 400)
 
 
 def test_a_huge_array_of_drafts_within_the_size_limit_is_answered(hooks: HookCalls) -> None:

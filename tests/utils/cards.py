@@ -3,8 +3,10 @@ service contract §5, including the Inferno CRD generic checks of cds-hooks.md �
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
+from importlib.metadata import version
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -48,10 +50,23 @@ def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
     seen = set()
     for card in body["cards"]:
         assert_valid_card(card, draft_ids)
+        assert_knowledge_version(card)
         # one card per card type and order: the detail's first line names the order
         seen_key = (card["source"]["topic"]["code"], card.get("detail", "").split("\n")[0])
         assert seen_key not in seen, f"duplicate card {seen_key}"
         seen.add(seen_key)
+
+
+def assert_knowledge_version(card: dict[str, Any]) -> None:
+    """Every card a call returns names the rules that produced it: the installed package version and the
+    settings, in its ``extension`` and on the last line of its detail (docs/service-contract.md §5, §9)."""
+    knowledge = card["extension"]["bzd-taper-cds.knowledge"]
+    assert knowledge["version"] == version("bzd-taper-cds")
+    assert knowledge["profile"] in ("summary", "joint-2025") and knowledge["equivalenceTable"] in ("ashton", "va-dod")
+    table = {"ashton": "Ashton", "va-dod": "VA/DoD"}[knowledge["equivalenceTable"]]
+    profile = {"summary": "taper summary guidance", "joint-2025": "2025 Joint Guideline"}[knowledge["profile"]]
+    assert card["detail"].splitlines()[-1] == (f"_Rules: bzd-taper-cds {knowledge['version']}; taper thresholds of "
+                                               f"the {profile}; {table} equivalence table._")
 
 
 def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -> None:
@@ -104,3 +119,19 @@ def _assert_valid_action(action: dict[str, Any], draft_ids: set[str] | None) -> 
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)  # valid R4 (Inferno parses it)
         if action["type"] == "update" and draft_ids is not None:
             assert resource.get("id") in draft_ids, "update must target a draft order of the call"
+
+
+def accept(body: dict[str, Any], suggestion: dict[str, Any]) -> dict[str, Any]:
+    """Apply a suggestion's actions to the draft orders, as an EHR would, and return the next request."""
+    accepted = copy.deepcopy(body)
+    entries = accepted["context"]["draftOrders"]["entry"]
+    for action in suggestion["actions"]:
+        if action["type"] == "delete":
+            ident = action["resourceId"].split("/")[1]
+            entries[:] = [e for e in entries if e["resource"].get("id") != ident]
+        elif action["type"] == "update":
+            entries[:] = [{"resource": action["resource"]} if e["resource"].get("id") == action["resource"]["id"]
+                          else e for e in entries]
+        elif action["resource"]["resourceType"] == "MedicationRequest":
+            entries.append({"resource": {**action["resource"], "id": "accepted-new"}})
+    return accepted

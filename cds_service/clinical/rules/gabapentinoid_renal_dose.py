@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from datetime import date
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -22,7 +23,7 @@ from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
-from cds_service.clinical.patient import RenalFunction
+from cds_service.clinical.patient import RenalFunction, creatinine_gap
 from cds_service.clinical.taper_plan import PlannedDose
 from cds_service.clinical.taper_step import update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
@@ -100,6 +101,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         "**Why this card:**",
         f"- Kidney function: {renal.stated}"
         + (" — eGFR is used in place of CrCl, which the label tables use." if renal.measure == "eGFR" else "."),
+        *([f"- A newer {gap}."] if renal.measure == "eGFR" and (gap := _creatinine_gap(facts, renal.day)) else []),
         f"- {label}, row {row['label']}: {row['min_mg']}–{row['max_mg']} mg/day; {row['regimens']}.",
         *([f"- Below {row['proportional_below']} mL/min the label reduces the dose in proportion to CrCl: "
            f"{row['max_mg']} × {number(renal.ml_per_min, 1)} ÷ {row['proportional_below']} = {mg(maximum)}/day."]
@@ -117,6 +119,10 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
         if dose is not None and action is not None else (),
     )
+
+
+def _creatinine_gap(facts: ClinicalFacts, after: date | None) -> str | None:
+    return creatinine_gap(facts.patient, facts.measurements, facts.evaluation.at.date(), after)
 
 
 def _label_dose(facts: ClinicalFacts, ingredient: str, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
@@ -139,8 +145,11 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
     )
     request["intent"] = "order"
     request.pop("category", None)
+    gap = _creatinine_gap(facts, stale.day if stale is not None else None)
     found = (f"the newest result, {stale.stated}, is {stale.age_days} days old (stale: older than 180 days)"
-             if stale is not None else "no kidney function result is on file")
+             if stale is not None else "no eGFR or CrCl is on file" if gap else "no kidney function result is on file")
+    if gap is not None:
+        found += f"; the {gap}"
     detail = "\n".join([
         f"**Order:** {draft.label} — {found}.",
         "",
@@ -151,8 +160,10 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
         summary=(f"Check kidney function before dosing {draft.product.ingredient}: "
-                 + (f"latest result is {stale.age_days} days old" if stale is not None else "no result on file")),
+                 + (f"latest result is {stale.age_days} days old" if stale is not None else
+                    "the creatinine on file gives no CrCl" if gap else "no result on file")),
         detail=detail, order_id=draft.resource_id, source_url=LABEL_URLS[draft.product.ingredient],
-        suggestions=(Suggestion("Order a serum creatinine", (
+        # a recent creatinine needs a weight, not another creatinine
+        suggestions=() if gap and stale is None else (Suggestion("Order a serum creatinine", (
             Action(type="create", description="Order serum creatinine", resource=request),)),),
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.profiles import OLDER_ADULT_AGE
 from cds_service.clinical.rules import conversion_ambiguity
 from cds_service.clinical.taper_step import (
     assess_step,
@@ -57,14 +58,15 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         lines.append("The step is faster than the slower pace used for older adults: " + "; ".join(breaches) + ".")
     if assessment is not None:
         lines += ["", "**Why this card:**", *step_facts(facts, assessment)]
+    step, days = percent(profile.older_adult_max_step_percent), profile.older_adult_min_interval_days
     lines += ["", "**Guidance:** Older adults need more gradual tapers with smaller reductions (risk of cognitive "
               "impairment, falls and fractures); the 2025 Joint Guideline recommends generally tapering "
-              "benzodiazepines in adults 65 and older (rec. 27). This service uses steps of at most 10 % and at "
-              "least 14 days apart for them."]
+              f"benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27). This service uses steps of at most "
+              f"{step} and at least {days} days apart for them."]
     yield Finding(
         card_type=CARD_TYPE, indicator="warning" if breaches else "info",
-        summary=(f"Older adult tapering {draft.product.ingredient}: use smaller, slower steps (≤ 10 %, ≥ 14 days "
-                 "apart)" if breaches else
+        summary=(f"Older adult tapering {draft.product.ingredient}: use smaller, slower steps (≤ {step}, ≥ {days} "
+                 "days apart)" if breaches else
                  f"Older adult tapering {draft.product.ingredient}: go gradually; watch for falls and confusion"),
         detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import HookCalls, card_types
+from tests.utils.cards import accept
 from tests.utils.fhir import (
     DIAZEPAM_5_MG_TABLET,
     ICD10,
@@ -49,7 +50,21 @@ def test_three_suggestions_remove_replace_with_gabapentin_and_refer_for_cbt(hook
 
 
 def test_accepting_the_removal_and_re_signing_gives_no_card(hooks: HookCalls) -> None:
-    assert hooks.cards(hooks.request(drafts=[], history=diazepam_taper_15_to_12())) == []
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    [card] = hooks.cards(body)
+    remove = card["suggestions"][0]
+    resigned = accept(body, remove)
+    assert resigned["context"]["draftOrders"]["entry"] == []
+    assert hooks.cards(resigned) == []
+
+
+def test_accepting_gabapentin_instead_and_re_signing_gives_no_baclofen_card(hooks: HookCalls) -> None:
+    body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    [card] = hooks.cards(body)
+    resigned = accept(body, card["suggestions"][1])
+    [gabapentin] = [e["resource"] for e in resigned["context"]["draftOrders"]["entry"]]
+    assert gabapentin["medicationCodeableConcept"]["coding"][0]["code"] == "310430"
+    assert "baclofen-adjunct" not in {c["source"]["topic"]["code"] for c in hooks.cards(resigned)}
 
 
 def test_gabapentin_is_not_suggested_with_a_sedative_use_disorder(hooks: HookCalls) -> None:

@@ -5,7 +5,6 @@ Accepting a suggestion and re-signing must not produce the same card again.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from flask import Flask
 
 from cds_service import create_app
 from tests.conftest import HookCalls, card_types
+from tests.utils.cards import accept
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fhir_fixtures"
 
@@ -32,22 +32,6 @@ def hooks_for(expected: dict[str, Any]) -> HookCalls:
 def card(cards: list[dict[str, Any]], card_type: str) -> dict[str, Any]:
     [found] = [c for c in cards if c["source"]["topic"]["code"] == card_type]
     return found
-
-
-def accept(body: dict[str, Any], suggestion: dict[str, Any]) -> dict[str, Any]:
-    """Apply a suggestion's actions to the draft orders, as an EHR would, and return the next request."""
-    accepted = copy.deepcopy(body)
-    entries = accepted["context"]["draftOrders"]["entry"]
-    for action in suggestion["actions"]:
-        if action["type"] == "delete":
-            ident = action["resourceId"].split("/")[1]
-            entries[:] = [e for e in entries if e["resource"].get("id") != ident]
-        elif action["type"] == "update":
-            entries[:] = [{"resource": action["resource"]} if e["resource"].get("id") == action["resource"]["id"]
-                          else e for e in entries]
-        elif action["resource"]["resourceType"] == "MedicationRequest":
-            entries.append({"resource": {**action["resource"], "id": "accepted-new"}})
-    return accepted
 
 
 def dosage_lines(resource: dict[str, Any]) -> list[tuple[float, str, int, list[str]]]:
@@ -197,3 +181,13 @@ def test_referral_is_a_request_for_consultation_naming_the_trigger() -> None:
     assert "history of withdrawal seizures" in request["reasonCode"][0]["text"]
     assert "Please confirm you can accept" in request["note"][0]["text"]
     assert "724668002" in referral["detail"]
+
+
+def test_accepting_the_switch_to_diazepam_clears_the_rate_card() -> None:
+    body, expected = scenario("s06-long-term-25-percent-summary")
+    hooks = hooks_for(expected)
+    switch = card(hooks.cards(body), "long-term-rate")["suggestions"][1]
+    assert [action["type"] for action in switch["actions"]] == ["create", "update"]
+    resigned = {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, switch)) if c["indicator"] != "info"}
+    # clonazepam 1 → 0.5 mg/day plus diazepam 10 mg/day: 20 mg diazepam-equivalent before and after (Ashton)
+    assert not resigned & {"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"}
