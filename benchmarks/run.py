@@ -218,7 +218,7 @@ def main() -> int:
     finally:
         ceiling.stop()
 
-    production = {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": trust}
+    production = {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": trust, "CDS_PATIENT_HASH_KEY": "bench-" + "0" * 58}
     service = Server("cds_service:create_app()", {**production, "DATABASE_URL": f"sqlite:///{work}/cds.db"})
     try:
         for size in (10, 100, 1000):

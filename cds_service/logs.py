@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -47,10 +48,26 @@ class RequestContext(logging.Filter):
         return True
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged, not as it was when logging was configured.
+
+    The card log's exit flush logs from ``atexit``, after a test runner has closed the stream it had put in
+    ``sys.stderr`` while the app was created; a handler holding that stream would fail with "I/O operation on
+    closed file" and lose the line. Under gunicorn ``sys.stderr`` never changes, so nothing else differs."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO") -> None:
     package = logging.getLogger("cds_service")
     if not any(isinstance(h.formatter, JsonFormatter) for h in package.handlers):
-        handler = logging.StreamHandler()
+        handler = CurrentStderr()
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RequestContext())
         package.addHandler(handler)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.utils.server import ROOT, free_port
+from tests.utils.server import ROOT, free_port, wait_until_ready
 
 SCRIPT = ROOT / "scripts/run-dev.sh"
 
@@ -33,17 +33,8 @@ def running() -> Iterator[tuple[int, int, float]]:
     log = tempfile.TemporaryFile(mode="w+")
     process = _start(port, fhir_port, log)
     try:
-        deadline = started + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok and \
-                        requests.get(f"http://127.0.0.1:{fhir_port}/fhir/metadata", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, "make run stopped"
-            assert time.monotonic() < deadline, "make run's servers did not answer within a minute"
-            time.sleep(0.2)
+        assert wait_until_ready(f"http://127.0.0.1:{port}/readyz", f"http://127.0.0.1:{fhir_port}/fhir/metadata",
+                                process=process), "make run's servers did not answer within a minute"
         yield port, fhir_port, time.monotonic() - started
     finally:
         if process.poll() is None:

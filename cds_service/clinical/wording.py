@@ -2,12 +2,14 @@
 taper-plan page.
 
 Numbers are exact values rounded only at the last moment: a value with at most three decimal places is printed
-exactly (1400, 20, 0.125, 12.5), anything longer is rounded (16.67). Text taken from the patient's record is
+exactly (1400, 20, 0.125, 12.5), anything longer is rounded (16.67), halves away from zero as a prescriber rounds
+by hand (31.25 % → 31.3 %, not Python's round-half-to-even 31.2 %). Text taken from the patient's record is
 shown as plain text (docs/service-contract.md §9: FHIR-derived strings are escaped, one line, capped).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -28,13 +30,20 @@ def number(value: Fraction | int | float | str, places: int | None = None) -> st
     """
     exact = Fraction(str(value)) if isinstance(value, float | str) else Fraction(value)
     if places is not None:
-        exact = Fraction(round(exact, places))
-    elif exact != round(exact, EXACT_PLACES):
-        exact = Fraction(round(exact, 2))
+        exact = _round_half_up(exact, places)
+    elif exact != _round_half_up(exact, EXACT_PLACES):
+        exact = _round_half_up(exact, 2)
     text = format(Decimal(exact.numerator) / Decimal(exact.denominator), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def _round_half_up(value: Fraction, places: int) -> Fraction:
+    # On the exact fraction, not a float or a precision-limited Decimal, so 0.00499… can never become a tie.
+    scale = Fraction(10) ** places
+    magnitude = Fraction(math.floor(abs(value) * scale + Fraction(1, 2))) / scale
+    return magnitude if value >= 0 else -magnitude
 
 
 def mg(value: Fraction) -> str:

@@ -27,10 +27,19 @@ def test_places_only_round_what_is_not_exact(value: Fraction, places: int, text:
     assert number(value, places) == text
 
 
+@pytest.mark.parametrize(("value", "places", "text"), [
+    (Fraction(3125, 100), 1, "31.3"), (Fraction(5, 2), 0, "3"), (Fraction(1, 2), 0, "1"), (Fraction(25, 4), 1, "6.3"),
+    (Fraction(-5, 2), 0, "-3"), (Fraction(16665, 1000), 2, "16.67"), (Fraction(3124999, 100000), 1, "31.2"),
+])
+def test_halves_round_up_as_a_prescriber_expects(value: Fraction, places: int, text: str) -> None:
+    assert number(value, places) == text
+
+
 def test_units_and_percent_share_the_formatter() -> None:
     assert mg(Fraction(1400)) == "1400 mg" and mg(Fraction(1, 8)) == "0.125 mg"
     assert percent(Fraction(100, 3)) == "33.3 %" and percent(Fraction(20)) == "20 %" and percent(Fraction(25, 2)) \
         == "12.5 %"
+    assert percent(Fraction(125, 4)) == "31.3 %"
 
 
 @pytest.mark.parametrize(("record", "shown"), [

@@ -23,7 +23,7 @@ import requests
 
 from tests.conftest import HookCalls
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
-from tests.utils.server import free_port, gunicorn
+from tests.utils.server import free_port, gunicorn, wait_until_ready
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -46,16 +46,8 @@ def nginx_in_front_of(upstream: str) -> Iterator[str]:
                                 str(prefix / "error.log"), "-g", directives], stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("nginx did not start: " + (prefix / "error.log").read_text(errors="replace"))
-            time.sleep(0.05)
+        if not wait_until_ready(f"{base}/healthz", process=process):
+            raise RuntimeError("nginx did not start: " + (prefix / "error.log").read_text(errors="replace"))
         yield base
     finally:
         process.terminate()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from flask.testing import FlaskClient
 from cds_service.clinical.cards import CARD_TYPES
 from demo.fhir_server import create_app as demo_app
 from demo.fhir_server import demo_patients, hook_request, shift_dates, today_utc
-from tests.utils.server import ROOT, free_port, gunicorn
+from tests.utils.server import ROOT, free_port, gunicorn, wait_until_ready
 
 CARD_TYPES_WITH_A_DEMO_PATIENT = {card["type"] for p in demo_patients().values() for card in p.expected["cards"]}
 
@@ -33,12 +32,7 @@ def demo_fhir() -> Iterator[str]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/fhir"
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/metadata", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        assert wait_until_ready(f"{base}/metadata", process=process), "the demo FHIR server did not start"
         yield base
     finally:
         process.terminate()

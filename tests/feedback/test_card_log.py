@@ -3,7 +3,11 @@ or the worker stops, the queue is bounded, and feedback never misses a card that
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,9 +17,11 @@ from sqlalchemy import create_engine, select
 
 from cds_service import create_app
 from cds_service.db import migrate
+from cds_service.feedback import card_log as card_log_module
 from cds_service.feedback.card_log import CardLog
 from cds_service.feedback.models import card_log
 from cds_service.feedback.repository import CardRecord, StoreUnavailable
+from cds_service.logs import configure_logging
 from tests.conftest import HookCalls
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.server import gunicorn
@@ -110,3 +116,23 @@ def test_feedback_finds_a_card_still_queued_in_another_worker(tmp_path: Path) ->
             shown = list(pool.map(show, range(16)))  # concurrent calls: the cards are queued in several workers
             assert list(pool.map(feedback, shown)) == [200] * len(shown)
     assert logged(url) == sorted(shown)
+
+
+def test_an_exit_flush_that_fails_says_so_on_the_stderr_open_at_exit(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # As under a test runner: logging is configured while sys.stderr is a stream that is closed before exit.
+    monkeypatch.setattr(logging.getLogger("cds_service"), "handlers", [])
+    at_start, at_exit = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", at_start)
+    configure_logging()
+    exit_functions: list[Callable[[], object]] = []
+    monkeypatch.setattr(card_log_module.atexit, "register", exit_functions.append)
+    writer = CardLog(f"sqlite:///{tmp_path}/never-migrated.db", interval_s=600)
+    writer.add("bzd-taper-order-sign", "hook-1", "hash-a", [card(1)])
+    at_start.close()
+    monkeypatch.setattr(sys, "stderr", at_exit)
+    for function in exit_functions:
+        function()
+    shown = at_exit.getvalue()
+    assert "Logging error" not in shown
+    assert '"message": "card log unavailable; rows kept for the next attempt"' in shown

@@ -14,6 +14,27 @@ from pathlib import Path
 
 import requests
 
+READY_WITHIN_S = 60.0
+"""How long a server under test may take to answer at all — generous, as seven test runs may share two cores."""
+PROBE_TIMEOUT_S = 5.0
+"""One readiness probe's wait: a server still starting may accept a connection long before it answers."""
+
+
+def wait_until_ready(*urls: str, process: subprocess.Popen[bytes] | subprocess.Popen[str],
+                     within: float = READY_WITHIN_S) -> bool:
+    """Poll until every URL answers 2xx: ``True``; ``False`` if ``process`` exits or ``within`` seconds pass.
+
+    A probe that times out or is refused is retried, not failed: under load a starting server answers late."""
+    deadline = time.monotonic() + within
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if all(requests.get(url, timeout=PROBE_TIMEOUT_S).ok for url in urls):
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return False
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,17 +63,9 @@ def gunicorn(env: dict[str, str], workers: int = 2, python: Path | None = None, 
         cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError("gunicorn did not become ready:\n" + log.read().decode(errors="replace")[-3000:])
-            time.sleep(0.1)
+        if not wait_until_ready(f"{base}/healthz", process=process):
+            log.seek(0)
+            raise RuntimeError("gunicorn did not become ready:\n" + log.read().decode(errors="replace")[-3000:])
         yield base
     finally:
         process.terminate()
