@@ -27,6 +27,12 @@ class Suggestion:
     is_recommended: bool = False
 
 
+def draft_removal(label: str, description: str, draft_id: str) -> Suggestion:
+    """The recommended one-click removal of a draft order: a ``delete`` of ``MedicationRequest/<draft_id>``."""
+    return Suggestion(label, (Action(type="delete", description=description,
+                                     resource_id=f"MedicationRequest/{draft_id}"),), is_recommended=True)
+
+
 @dataclass(frozen=True)
 class Link:
     label: str

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.history import BenzodiazepineHistory
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import (
@@ -112,12 +112,9 @@ def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapen
     patient_id = facts.evaluation.patient_id
     authored_on = facts.evaluation.at.date().isoformat()
     if draft.resource_id:
-        remove = Action(
-            type="delete",
-            description=f"Remove the baclofen order {plain_text(draft.product.display)}",
-            resource_id=f"MedicationRequest/{draft.resource_id}",
-        )
-        yield Suggestion(label="Remove the baclofen order", actions=(remove,), is_recommended=True)
+        removal = draft_removal("Remove the baclofen order",
+                                f"Remove the baclofen order {plain_text(draft.product.display)}", draft.resource_id)
+        yield removal
         if offer_gabapentin:
             gabapentin = draft_medication_request(
                 patient_id, GABAPENTIN_100_MG_CAPSULE, 1, "{capsule}", BEDTIME_TIMING,
@@ -129,7 +126,7 @@ def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapen
             yield Suggestion(
                 label="Replace baclofen with gabapentin 100 mg at bedtime",
                 actions=(Action(type="create", description="Order gabapentin 100 mg at bedtime", resource=gabapentin),
-                         remove),
+                         *removal.actions),
             )
     cbt = consultation_request(
         patient_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import Measurement
@@ -57,9 +57,8 @@ def _do_not_start(facts: ClinicalFacts, draft: MedicationCourse, hla: Measuremen
     the benefit clearly outweighs the risk of Stevens–Johnson syndrome / toxic epidermal necrolysis."""
     suggestions: tuple[Suggestion, ...] = ()
     if draft.resource_id:
-        suggestions = (Suggestion("Remove the carbamazepine order", (Action(
-            type="delete", description=f"Remove {plain_text(draft.product.display)}",
-            resource_id=f"MedicationRequest/{draft.resource_id}"),), is_recommended=True),)
+        suggestions = (draft_removal("Remove the carbamazepine order",
+                                     f"Remove {plain_text(draft.product.display)}", draft.resource_id),)
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
         summary="Do not start carbamazepine: HLA-B*15:02 positive (boxed warning: SJS/TEN)",

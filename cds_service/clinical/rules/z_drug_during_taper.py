@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.wording import plain_text
 
@@ -26,9 +26,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             continue  # a Z-drug the patient already takes is never suggested for removal: stopping it is a withdrawal
         suggestions = []
         if draft.resource_id:
-            suggestions.append(Suggestion("Remove the Z-drug order", (Action(
-                type="delete", description=f"Remove {plain_text(draft.product.display)}",
-                resource_id=f"MedicationRequest/{draft.resource_id}"),), is_recommended=True))
+            suggestions.append(draft_removal("Remove the Z-drug order", f"Remove {plain_text(draft.product.display)}",
+                                             draft.resource_id))
         cbti = consultation_request(
             facts.evaluation.patient_id, "Cognitive behavioral therapy for insomnia (CBT-I)",
             reason="Insomnia during a benzodiazepine taper",
