@@ -25,7 +25,6 @@ from cds_service import db
 from cds_service.feedback.models import card_log
 from cds_service.feedback.repository import CardRecord, StoreUnavailable, card_log_rows, insert_card_log_rows
 from cds_service.security import replay
-
 from tests.conftest import HookCalls
 from tests.utils.ehr import token, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
