@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import requests
 from sqlalchemy import func, select
 
 from cds_service import db
+from cds_service.db import MIGRATIONS, SCHEMA_HEAD, engine_for, migrate
 from cds_service.feedback.models import card_log
 from cds_service.feedback.repository import CardRecord, StoreUnavailable, card_log_rows, insert_card_log_rows
 from cds_service.security import replay
@@ -84,7 +86,7 @@ def _write_from_threads(database_url: str, busy_timeout_s: float, writes: int, f
     """A worker process: four threads each commit ``writes`` transactions and replay-store INSERTs; how many
     failed goes to ``failures``."""
     db.SQLITE_BUSY_TIMEOUT_S = busy_timeout_s  # this forked process's engine gives SQLite's lock only this long
-    engine = db.engine_for(database_url)
+    engine = engine_for(database_url)
     expires = datetime.now(UTC) + timedelta(minutes=5)
 
     def thread(number: int) -> int:
@@ -106,7 +108,7 @@ def test_writers_of_several_processes_wait_their_turn_instead_of_timing_out(tmp_
     20 ms for its lock: a writer waits for its turn, however long the queue, and never fails for want of it
     (left to SQLite's busy handler, which sleeps between attempts, writers of the other processes time out)."""
     database_url = f"sqlite:///{tmp_path}/queue.db"
-    db.migrate(database_url)
+    migrate(database_url)
     context = multiprocessing.get_context("fork")
     failures = context.SimpleQueue()
     workers = [context.Process(target=_write_from_threads, args=(database_url, 0.02, 100, failures))
@@ -117,6 +119,36 @@ def test_writers_of_several_processes_wait_their_turn_instead_of_timing_out(tmp_
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
     assert [failures.get() for _ in workers] == [0, 0, 0]
-    with db.reading(db.engine_for(database_url)) as connection:
+    with db.reading(engine_for(database_url)) as connection:
         assert connection.execute(select(func.count()).select_from(card_log)).scalar_one() == 3 * 4 * 100
         assert connection.execute(select(func.count()).select_from(replay.seen_token_ids)).scalar_one() == 1200
+
+
+def test_the_schema_head_named_in_the_code_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_database_at_head_starts_without_alembic_and_an_older_one_is_upgraded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cds.db'}"
+    migrate(url)
+    probe = ("import sys; from cds_service.db import migrate, engine_for; migrate(sys.argv[1]); "
+             "print(engine_for(sys.argv[1]).connect().exec_driver_sql('SELECT version_num FROM alembic_version')"
+             ".scalar(), 'alembic' in sys.modules)")
+    at_head = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert at_head.stdout.split() == [SCHEMA_HEAD, "False"]
+
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()  # a database left behind by the previous release
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.downgrade(config, "0003")
+    engine_for(url).dispose()
+    behind = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert behind.stdout.split() == [SCHEMA_HEAD, "True"]
