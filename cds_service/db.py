@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Dialect, Engine, Executable, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 
@@ -163,12 +161,30 @@ def _watch_checkouts(engine: Engine) -> None:
         event.listen(engine, name, release)
 
 
+SCHEMA_HEAD = "0004"
+"""The newest revision in ``cds_service/migrations/versions`` (tests/test_db.py keeps the two equal). A database
+already there is not handed to Alembic, whose import is about a third of a worker's start."""
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with reading(engine) as connection:
+            return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == SCHEMA_HEAD
+    except SQLAlchemyError:
+        return False  # no version table yet (a new database), or unreachable: Alembic says which
+
+
 def migrate(database_url: str) -> None:
     """Bring the schema to the latest migration (idempotent; safe to call at every start)."""
+    engine = engine_for(database_url)
+    if _at_head(engine):
+        return
+    from alembic import command  # only a database behind the code imports it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    engine = engine_for(database_url)
     with operation_budget(LONG_OPERATION_S), engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_service.db import MIGRATIONS, SCHEMA_HEAD, engine_for, migrate
 from tests.conftest import HookCalls
 from tests.utils.ehr import token, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
@@ -68,3 +70,33 @@ def test_a_frozen_postgresql_fails_calls_fast_and_the_service_recovers(postgres:
             assert requests.get(f"{base}/readyz", timeout=15).status_code == 503
             assert time.monotonic() - started < 5.0
         assert [call().status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_the_schema_head_named_in_the_code_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_database_at_head_starts_without_alembic_and_an_older_one_is_upgraded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cds.db'}"
+    migrate(url)
+    probe = ("import sys; from cds_service.db import migrate, engine_for; migrate(sys.argv[1]); "
+             "print(engine_for(sys.argv[1]).connect().exec_driver_sql('SELECT version_num FROM alembic_version')"
+             ".scalar(), 'alembic' in sys.modules)")
+    at_head = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert at_head.stdout.split() == [SCHEMA_HEAD, "False"]
+
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()  # a database left behind by the previous release
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.downgrade(config, "0003")
+    engine_for(url).dispose()
+    behind = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert behind.stdout.split() == [SCHEMA_HEAD, "True"]

@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -88,12 +89,22 @@ class _Unknown(Exception):
     pass
 
 
+def exact(value: Any) -> Fraction:
+    """A FHIR decimal or integer as an exact ``Fraction``: ``Decimal('0.125')`` → 1/8, a float by the digits it
+    prints (``0.1`` → 1/10, never its binary expansion)."""
+    # int and finite Decimal convert exactly without the string round trip that every other value takes
+    # (every order passes here several times)
+    if type(value) is int or (isinstance(value, Decimal) and value.is_finite()):
+        return Fraction(value)
+    return Fraction(str(value))
+
+
 def days_in(value: Any, unit: str | None) -> Fraction | None:
     """A duration in days (``Fraction``), or ``None`` when the unit is not a unit of time."""
     per = TIME_UNIT_DAYS.get((unit or "").strip().lower()) if unit else None
     if per is None or value is None:
         return None
-    return Fraction(str(value)) * per
+    return exact(value) * per
 
 
 def daily_dose(
@@ -238,7 +249,7 @@ def _max_dose_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
     days = days_in(denominator.value, unit)
     if not days:
         raise _Unknown(f"maxDosePerPeriod period unit {unit!r} is not a time unit")
-    return amount_mg / days, f"max {amount_text} per {number(Fraction(str(denominator.value)))} {unit}"
+    return amount_mg / days, f"max {amount_text} per {number(exact(denominator.value))} {unit}"
 
 
 def _amount_mg(dosage: Dosage, product: Product, sig: Sig) -> tuple[Fraction, Fraction | None, str]:
@@ -256,7 +267,7 @@ def _amount_mg(dosage: Dosage, product: Product, sig: Sig) -> tuple[Fraction, Fr
 def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Product
                  ) -> tuple[Fraction, Fraction | None, str]:
     """mg of one dose, and the days it covers when written as an amount per time ("mg/d"; else ``None``)."""
-    amount = Fraction(str(value))
+    amount = exact(value)
     names = [u.strip().lower() for u in (code, unit) if u and u.strip()]
     for name in names:
         mass, _, per = name.replace(" ", "").partition("/")
@@ -329,7 +340,7 @@ def _repeat_per_day(repeat: Any) -> tuple[Fraction, str] | None:
         if not days:
             raise _Unknown(f"period unit {repeat.periodUnit!r} is not a time unit")
         per_day = frequency / days
-        text = f"{number(frequency)} per {number(Fraction(str(repeat.period)))} {repeat.periodUnit or 'd'}"
+        text = f"{number(frequency)} per {number(exact(repeat.period))} {repeat.periodUnit or 'd'}"
     if moments and per_day <= 1 and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):
         per_day = max(per_day, Fraction(moments))
         text = ", ".join([*(str(w) for w in repeat.when or []), *(str(t) for t in repeat.timeOfDay or [])])

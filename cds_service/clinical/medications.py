@@ -25,7 +25,7 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from cds_service.clinical.dosing import DoseResult, daily_dose, days_in, phase_bounds
+from cds_service.clinical.dosing import DoseResult, daily_dose, days_in, exact, phase_bounds
 from cds_service.clinical.model import Product
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import plain_text
@@ -141,7 +141,7 @@ def _is_inpatient(order: MedicationRequest) -> bool:
 
 
 def _amount(quantity: Any) -> Fraction | None:
-    return Fraction(str(quantity.value)) if quantity is not None and quantity.value is not None else None
+    return exact(quantity.value) if quantity is not None and quantity.value is not None else None
 
 
 def order_course(order: MedicationRequest, product: Product, at: datetime, *, draft: bool) -> MedicationCourse:

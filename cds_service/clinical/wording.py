@@ -13,6 +13,7 @@ import math
 import re
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 EXACT_PLACES = 3
 """A value with up to this many decimal places is printed as it is (0.125 mg is a real clonazepam dose)."""
@@ -28,7 +29,19 @@ def number(value: Fraction | int | float | str, places: int | None = None) -> st
     with ``places`` it is rounded to that many (CrCl to whole mL/min, percentages to one decimal). Never trims
     the zeros of a whole number, never switches to exponent notation, never prints ``-0``.
     """
-    exact = Fraction(str(value)) if isinstance(value, float | str) else Fraction(value)
+    if type(value) is int:
+        return str(value)  # rounding never changes a whole number, and it has no zeros to trim
+    exact = value if isinstance(value, Fraction) else \
+        Fraction(str(value)) if isinstance(value, float | str) else Fraction(value)
+    if exact.denominator == 1:
+        return str(exact.numerator)
+    return _fraction_text(exact, places)
+
+
+@lru_cache(maxsize=4096)
+def _fraction_text(exact: Fraction, places: int | None) -> str:
+    # Cached: every dose explanation and card line prints a handful of recurring values (0.5, 12.5, 33.3), and
+    # the exact rounding below costs tens of microseconds a value; the cache is bounded and the function pure.
     if places is not None:
         exact = _round_half_up(exact, places)
     elif exact != _round_half_up(exact, EXACT_PLACES):

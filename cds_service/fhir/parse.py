@@ -15,10 +15,14 @@ Repairs, each observed in real clients (CDS Hooks 2.0):
 from __future__ import annotations
 
 import copy
+import json
+import typing
 from collections.abc import Iterable
+from functools import cache
 from typing import Any, TypeVar
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.element import Element
 from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
@@ -55,8 +59,84 @@ class ParseNotes:
         self.skipped.append(f"one {resource_type} could not be read ({reason}) and was skipped")
 
 
-def parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes) -> ModelT | None:
-    """Validate ``data`` as ``model``, repairing the known client quirks; ``None`` (and a note) if impossible."""
+class ElementMemo:
+    """The complex elements of one record (a Dosage, a CodeableConcept, a Reference …) validated once per distinct
+    content, so that a long history costs its distinct content rather than every element of every order: years of
+    refills repeat the same medication coding, dosage and patient reference in each order.
+
+    A resource then gets the model its own validation would have built — fhir.resources validates a nested element
+    as ``Element.model_validate(value)`` and takes an already validated model of that class as it is — shared with the
+    other resources of the record that hold the same element (models are never modified after parsing)."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[type[Element], str], Element | None] = {}
+
+    def prevalidated(self, model: type[Resource], data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` (not changed) with each element member replaced by its validated model; an element that does not
+        validate stays as it is, for the resource's own validation to report."""
+        members = _element_members(model)
+        replaced: dict[str, Any] | None = None
+        for key, value in data.items():
+            member = members.get(key)
+            if member is None:
+                continue
+            element, repeats = member
+            if repeats and isinstance(value, list) and all(isinstance(item, dict) for item in value):
+                validated: Any = [self._element(element, item) for item in value]
+            elif not repeats and isinstance(value, dict):
+                validated = self._element(element, value)
+            else:
+                continue
+            if replaced is None:
+                replaced = dict(data)
+            replaced[key] = validated
+        return data if replaced is None else replaced
+
+    def _element(self, element: type[Element], value: dict[str, Any]) -> Element | dict[str, Any]:
+        try:
+            # the JSON text tells apart every value that validates differently (1 and 1.0, "1" and 1)
+            key = (element, json.dumps(value))
+        except (TypeError, ValueError):
+            return value
+        if key not in self._models:
+            try:
+                self._models[key] = element.model_validate(value)
+            except ValidationError:
+                self._models[key] = None
+        model = self._models[key]
+        return value if model is None else model
+
+
+@cache
+def _element_members(model: type[Resource]) -> dict[str, tuple[type[Element], bool]]:
+    """JSON member → (element model, whether it is a list) for each member of ``model`` holding a complex element
+    (not a contained resource, whose class depends on its content, nor a primitive's extension)."""
+    members = {}
+    for name, field in model.model_fields.items():
+        kind: Any = field.annotation
+        arguments = typing.get_args(kind)
+        if type(None) in arguments:
+            kind = next(argument for argument in arguments if argument is not type(None))
+        repeats = typing.get_origin(kind) is list
+        if repeats:
+            kind = typing.get_args(kind)[0]
+        element = kind.get_model_klass() if hasattr(kind, "get_model_klass") else None
+        if isinstance(element, type) and issubclass(element, Element):
+            members[field.alias or name] = (element, repeats)
+    return members
+
+
+def parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes,
+                  memo: ElementMemo | None = None) -> ModelT | None:
+    """Validate ``data`` as ``model``, repairing the known client quirks; ``None`` (and a note) if impossible.
+
+    With ``memo``, the elements the record repeats are validated once (:class:`ElementMemo`); a resource that does
+    not validate that way takes the path below from its original data, so its repairs and notes are the same."""
+    if memo is not None:
+        try:
+            return model.model_validate(memo.prevalidated(model, data))
+        except ValidationError:
+            pass
     candidate = data  # validation does not change its input; a copy is made only before the first repair
     for round_number in range(_MAX_REPAIR_ROUNDS):
         try:
@@ -266,6 +346,7 @@ def parse_patient_record(
 
     With ``terminology``, opioid and naloxone history is parsed only when a rule reads it."""
     notes = ParseNotes()
+    memo = ElementMemo()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
     observations = []
     opioids: list[dict[str, Any]] = []
@@ -277,7 +358,7 @@ def parse_patient_record(
         if terminology is not None and kind in _MEDICATION_TYPES and is_opioid_only(resource, terminology):
             opioids.append(resource)
             continue
-        model = parse_lenient(_MODELS[kind], resource, notes)
+        model = parse_lenient(_MODELS[kind], resource, notes, memo)
         if model is not None:
             parsed[kind].append(model)
     drafts = []
@@ -288,7 +369,7 @@ def parse_patient_record(
                 or not any(key.startswith("medication") for key in resource):
             continue
         r4 = as_r4_medication_request(resource)
-        model = parse_lenient(MedicationRequest, r4, notes)
+        model = parse_lenient(MedicationRequest, r4, notes, memo)
         if model is not None:
             drafts.append(model)
             if model.id:
@@ -302,23 +383,24 @@ def parse_patient_record(
         draft_orders=tuple(drafts),
         draft_json=draft_json,
         notes=tuple(incomplete) + tuple(notes.skipped),
-        read_observations=lambda: _parse_observations(observations),
-        read_opioid_history=lambda: _parse_opioid_history(opioids),
+        read_observations=lambda: _parse_observations(observations, memo),
+        read_opioid_history=lambda: _parse_opioid_history(opioids, memo),
     )
 
 
-def _parse_opioid_history(resources: list[dict[str, Any]]) -> OpioidHistory:
+def _parse_opioid_history(resources: list[dict[str, Any]], memo: ElementMemo) -> OpioidHistory:
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {kind: [] for kind in _MEDICATION_TYPES}
     for resource in resources:
-        model = parse_lenient(_MODELS[resource["resourceType"]], resource, notes)
+        model = parse_lenient(_MODELS[resource["resourceType"]], resource, notes, memo)
         if model is not None:
             parsed[resource["resourceType"]].append(model)
     return OpioidHistory(tuple(parsed["MedicationRequest"]), tuple(parsed["MedicationDispense"]),
                          tuple(parsed["MedicationStatement"]), tuple(notes.skipped))
 
 
-def _parse_observations(resources: list[dict[str, Any]]) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+def _parse_observations(resources: list[dict[str, Any]], memo: ElementMemo
+                        ) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
     notes = ParseNotes()
-    parsed = (parse_lenient(Observation, resource, notes) for resource in resources)
+    parsed = (parse_lenient(Observation, resource, notes, memo) for resource in resources)
     return tuple(model for model in parsed if model is not None), tuple(notes.skipped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -16,6 +17,7 @@ from cds_service.clinical.dosing import (
     UnknownDose,
     daily_dose,
     diazepam_equivalent_mg,
+    exact,
     percent_reduction,
 )
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, load_terminology
@@ -188,6 +190,15 @@ def test_timing_code_bid() -> None:
     line = Dosage.model_validate({"timing": {"code": {"coding": [{"code": "BID"}]}},
                                   "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
     assert mg_per_day([line], DIAZEPAM_5) == 10
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (Decimal("0.125"), Fraction(1, 8)), (Decimal("1E+1"), Fraction(10)), (Decimal("2.50"), Fraction(5, 2)),
+    (0.1, Fraction(1, 10)), (3, Fraction(3)), ("0.5", Fraction(1, 2)),
+])
+def test_fhir_numbers_are_read_exactly(value: object, expected: Fraction) -> None:
+    """A dose of 0.125 mg is 1/8 mg, whether the model holds a Decimal, an int or a float."""
+    assert exact(value) == expected
 
 
 def test_percent_reduction_is_of_the_current_dose() -> None:

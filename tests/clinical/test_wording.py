@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from cds_service.clinical.wording import MAX_RECORD_TEXT, mg, number, percent, plain_text
+from cds_service.clinical.wording import MAX_RECORD_TEXT, _fraction_text, mg, number, percent, plain_text
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -33,6 +33,18 @@ def test_places_only_round_what_is_not_exact(value: Fraction, places: int, text:
 ])
 def test_halves_round_up_as_a_prescriber_expects(value: Fraction, places: int, text: str) -> None:
     assert number(value, places) == text
+
+
+def test_shortcuts_print_what_the_exact_rounding_prints() -> None:
+    """Whole numbers skip the rounding and other values are remembered: both must print exactly what the exact
+    rounding prints, for ints, whole and fractional values, every number of places, first call and repeats."""
+    exact_rounding = _fraction_text.__wrapped__
+    for value in [Fraction(n, d) for n in range(-40, 1500, 7) for d in (1, 2, 3, 8, 16, 1000, 3000)]:
+        for places in (None, 0, 1, 2):
+            expected = exact_rounding(value, places)
+            assert number(value, places) == number(value, places) == expected, (value, places)
+            if value.denominator == 1:
+                assert number(value.numerator, places) == expected
 
 
 def test_units_and_percent_share_the_formatter() -> None:

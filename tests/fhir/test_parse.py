@@ -5,9 +5,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
 from cds_service.clinical.terminology import load_terminology
-from cds_service.fhir.parse import as_r4_medication_request, build_patient_record, relevant_resources
-from tests.utils.fhir import RXNORM, baclofen_draft
+from cds_service.fhir.parse import (
+    ParseNotes,
+    as_r4_medication_request,
+    build_patient_record,
+    parse_lenient,
+    parse_patient_record,
+    relevant_resources,
+)
+from tests.utils.fhir import DIAZEPAM_5_MG_TABLET, RXNORM, baclofen_draft, medication_request
 
 
 def test_an_stu3_dose_moves_into_dose_and_rate_and_the_input_is_left_as_it_was() -> None:
@@ -62,3 +71,37 @@ def test_opioid_history_is_parsed_only_when_a_rule_reads_it() -> None:
     assert [order.id for order in record.opioid_history.requests] == ["oxy"]
     assert record.opioid_history.dispenses == ()
     assert record.incomplete == ("one MedicationDispense could not be read (json_invalid at quantity) and was skipped",)
+
+
+def _refills() -> list[dict[str, Any]]:
+    """Diazepam refills repeating one coding, dosage and patient reference, with the quirks real records have."""
+    orders = [medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=2, authored_on=f"2025-{month:02d}-01",
+                                 status="completed", id=f"dzp-{month}") for month in range(1, 13)]
+    orders[3]["category"] = {"coding": [{"code": "outpatient"}]}  # an object where R4 wants a list: repaired
+    orders[5]["dosageInstruction"][0]["doseQuantity"] = {"value": 1}  # STU3 member: dropped, the order kept
+    orders[7]["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = "twice"  # unreadable: skipped, said so
+    orders[9]["dosageInstruction"] = [None]  # unreadable: skipped, said so
+    return orders
+
+
+def test_a_history_that_repeats_its_elements_reads_as_each_order_read_alone() -> None:
+    """A long history is parsed with each repeated element validated once; every order (repaired or skipped)
+    must read exactly as it reads parsed on its own, and the records sent are left as they were."""
+    orders = _refills()
+    sent = copy.deepcopy(orders)
+    alone_notes = ParseNotes()
+    alone = [parse_lenient(MedicationRequest, order, alone_notes) for order in copy.deepcopy(orders)]
+
+    record = parse_patient_record(orders, [])
+
+    assert [model.model_dump() for model in record.medication_requests] == \
+        [model.model_dump() for model in alone if model is not None]
+    assert [model.id for model in record.medication_requests] == [f"dzp-{m}" for m in range(1, 13) if m not in (8, 10)]
+    assert record.incomplete == tuple(alone_notes.skipped) == (
+        "one MedicationRequest could not be read (int_parsing at dosageInstruction.0.timing.repeat.frequency) "
+        "and was skipped",
+        "one MedicationRequest could not be read (list_type at dosageInstruction) and was skipped",
+    )
+    first, second = record.medication_requests[:2]
+    assert first.dosageInstruction[0] is second.dosageInstruction[0]  # validated once, shared
+    assert orders == sent

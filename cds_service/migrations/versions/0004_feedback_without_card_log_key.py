@@ -29,5 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # On SQLite under the name upgrade() looks for, so that a downgraded database can be upgraded again.
+    name = "fk_feedback_card_uuid_card_log" if op.get_context().dialect.name == "sqlite" else "feedback_card_uuid_fkey"
     with op.batch_alter_table("feedback") as batch:
-        batch.create_foreign_key("feedback_card_uuid_fkey", "card_log", ["card_uuid"], ["card_uuid"])
+        batch.create_foreign_key(name, "card_log", ["card_uuid"], ["card_uuid"])
