@@ -7,13 +7,14 @@ engine of a process for a URL brings the schema to head.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ OPERATION_TIMEOUT_S = 2.0
 may take before its socket is shut down and the caller gets an error (hook calls then answer 503 or go on
 without snooze; see :class:`_Watchdog`). Reports and migrations ask for longer with :func:`operation_budget`."""
 LONG_OPERATION_S = 30.0
+SQLITE_BUSY_TIMEOUT_S = 5.0
+"""How long SQLite waits for a write lock held outside this service's queue (see :class:`_SqliteWriter`)."""
 _budget = threading.local()
 
 
@@ -52,11 +55,12 @@ def _create(database_url: str) -> Engine:
         # SQLAlchemy, not pysqlite, decides when transactions begin, and every one begins IMMEDIATE:
         # a deferred transaction that reads and then writes under WAL fails at once with "database is
         # locked" instead of waiting its turn.
-        engine = create_engine(database_url, connect_args={"timeout": 5, "isolation_level": None})
+        engine = create_engine(database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None})
+        writer = _sqlite_writers[engine] = _SqliteWriter(Path(database_url.removeprefix("sqlite:///")))
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin)
-        event.listen(engine, "commit", _end)
-        event.listen(engine, "rollback", _end)
+        event.listen(engine, "begin", writer.begin)
+        event.listen(engine, "commit", writer.end)
+        event.listen(engine, "rollback", writer.end)
     else:
         # pool_timeout: a worker whose connections are all stuck fails at once rather than queueing behind them.
         # Keepalives and tcp_user_timeout end connections to a host that is gone; statement_timeout stops the
@@ -226,12 +230,13 @@ class _DriverStatement:
 
 class DriverQuery:
     """A statement compiled once per dialect and run on a pooled DBAPI cursor (SQLAlchemy's "Working with the
-    DBAPI cursor directly"): only for the replay-store INSERT, on every hook call's path in production, where a
-    Core execution costs several times the statement itself (about 2 against 0.3 ms). The snooze SELECT saved
-    0.06 ms a call this way, too little to show in the production benchmark: it is plain SQLAlchemy. Parameter
-    types are still SQLAlchemy's (e.g. how SQLite stores a datetime). ``commit``: a single-statement write,
-    committed before the connection goes back to the pool (on SQLite, whose driver runs here without implicit
-    transactions, the statement commits itself)."""
+    DBAPI cursor directly"), for the two statements on every hook call's path in production: the replay-store
+    INSERT and the snooze SELECT. A Core execution costs several times the statement itself: in the production
+    benchmark the snooze read through Core held the GIL about six times as long as this path (py-spy, 100-resource
+    order-sign, auth on); in isolation 0.22 against 0.07 ms. Parameter types are still SQLAlchemy's (e.g. how
+    SQLite stores a datetime); an ``IN`` takes literal values (``literal()``), not an expanding parameter.
+    ``commit``: a single-statement write, committed before the connection goes back to the pool (on SQLite,
+    whose driver runs here without implicit transactions, the statement commits itself, in its writer's turn)."""
 
     def __init__(self, statement: Executable, *, commit: bool = False) -> None:
         self._statement = statement
@@ -246,11 +251,12 @@ class DriverQuery:
         try:
             connection = engine.raw_connection()  # a checkout raises the driver's own errors, unwrapped
             try:
-                cursor = connection.cursor()
-                cursor.execute(statement.sql, arguments)
-                rows = list(cursor.fetchall())
-                if self._commit:
-                    connection.commit()
+                with _writing(engine) if self._commit else nullcontext():
+                    cursor = connection.cursor()
+                    cursor.execute(statement.sql, arguments)
+                    rows = list(cursor.fetchall())
+                    if self._commit:
+                        connection.commit()
                 return rows
             except driver_error:
                 connection.invalidate()  # a broken connection must not go back to the pool
@@ -275,32 +281,78 @@ class DriverQuery:
         return self._compiled[dialect.name]
 
 
-_sqlite_writer = threading.RLock()
-"""One SQLite write transaction at a time per process. A threaded worker's calls queue here, in turn, instead
-of polling SQLite's lock with its busy handler, which lets the unlucky ones wait past the busy timeout (seen as
-503s on feedback from 16 concurrent clients); across processes at most one writer per worker contends."""
+class _SqliteWriter:
+    """One SQLite write transaction at a time on this machine, each writer waiting in a queue rather than polling.
 
+    Threads of a worker queue on a lock; workers queue on an exclusive ``flock`` of a file beside the database,
+    which the kernel hands to a waiter the moment it is released (and releases itself if the holder dies).
+    Left to SQLite, a writer that finds the database locked sleeps in its busy handler — up to 100 ms between
+    attempts — while the threads of a busy worker take the lock from one another with no gap between their
+    transactions: under load such a writer could sleep past the busy timeout and its call answer 503. SQLite's
+    busy timeout now only bounds a wait for a writer outside this service (a migration, the ``sqlite3`` shell).
+    """
 
-def _begin(connection: Connection) -> None:
-    if not connection.get_execution_options().get("read_only"):
-        _sqlite_writer.acquire()
-        connection.info["holds_writer"] = True
+    def __init__(self, database: Path) -> None:
+        self._path = database.with_name(database.name + "-writer")
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._acquire()
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield
+        finally:
+            self._release()
+
+    def begin(self, connection: Connection) -> None:
+        if not connection.get_execution_options().get("read_only"):
+            self._acquire()
+            connection.info["holds_writer"] = True
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                self.end(connection)
+                raise
+
+    def end(self, connection: Connection) -> None:
+        if connection.info.pop("holds_writer", False):
+            self._release()
+
+    def _acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._depth == 0:
+                if self._fd is None:  # opened in the worker: a descriptor shared over a fork would share the lock
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
-            _end(connection)
+            self._threads.release()
             raise
+        self._depth += 1
+
+    def _release(self) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
-def _end(connection: Connection) -> None:
-    if connection.info.pop("holds_writer", False):
-        _sqlite_writer.release()
+_sqlite_writers: dict[Engine, _SqliteWriter] = {}
+
+
+def _writing(engine: Engine) -> AbstractContextManager[None]:
+    """Around a write outside ``engine.begin()`` (an autocommitted statement): its turn as SQLite's writer."""
+    writer = _sqlite_writers.get(engine)
+    return writer.held() if writer is not None else nullcontext()
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     # WAL with synchronous=NORMAL: a commit survives a crash of the process (it is in the WAL file) without an
     # fsync per transaction; only an operating-system crash or power loss can lose the last commits. The
     # embedded default is for development and single hosts — production uses PostgreSQL.

@@ -4,19 +4,29 @@ fast with 503, probes answer at once, and everything works again once the databa
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
+from cds_service import db
 from cds_service.db import MIGRATIONS, SCHEMA_HEAD, engine_for, migrate
+from cds_service.feedback.models import card_log
+from cds_service.feedback.repository import CardRecord, StoreUnavailable, card_log_rows, insert_card_log_rows
+from cds_service.security import replay
 from tests.conftest import HookCalls
 from tests.utils.ehr import token, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
@@ -70,6 +80,48 @@ def test_a_frozen_postgresql_fails_calls_fast_and_the_service_recovers(postgres:
             assert requests.get(f"{base}/readyz", timeout=15).status_code == 503
             assert time.monotonic() - started < 5.0
         assert [call().status_code for _ in range(3)] == [200, 200, 200]
+
+
+def _write_from_threads(database_url: str, busy_timeout_s: float, writes: int, failures: Any) -> None:
+    """A worker process: four threads each commit ``writes`` transactions and replay-store INSERTs; how many
+    failed goes to ``failures``."""
+    db.SQLITE_BUSY_TIMEOUT_S = busy_timeout_s  # this forked process's engine gives SQLite's lock only this long
+    engine = engine_for(database_url)
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+
+    def thread(number: int) -> int:
+        failed = 0
+        for n in range(writes):
+            try:
+                insert_card_log_rows(engine, card_log_rows("s", "h", "p", [CardRecord(str(uuid.uuid4()), "t", "info")]))
+                replay.first_use(engine, "https://ehr.example", f"{os.getpid()}-{number}-{n}", expires)
+            except (StoreUnavailable, replay.ReplayStoreUnavailable):
+                failed += 1
+        return failed
+
+    with ThreadPoolExecutor(4) as pool:
+        failures.put(sum(pool.map(thread, range(4))))
+
+
+def test_writers_of_several_processes_wait_their_turn_instead_of_timing_out(tmp_path: Path) -> None:
+    """Three worker processes of four threads, every thread writing without pause, and SQLite allowed to wait only
+    20 ms for its lock: a writer waits for its turn, however long the queue, and never fails for want of it
+    (left to SQLite's busy handler, which sleeps between attempts, writers of the other processes time out)."""
+    database_url = f"sqlite:///{tmp_path}/queue.db"
+    migrate(database_url)
+    context = multiprocessing.get_context("fork")
+    failures = context.SimpleQueue()
+    workers = [context.Process(target=_write_from_threads, args=(database_url, 0.02, 100, failures))
+               for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert [failures.get() for _ in workers] == [0, 0, 0]
+    with db.reading(engine_for(database_url)) as connection:
+        assert connection.execute(select(func.count()).select_from(card_log)).scalar_one() == 3 * 4 * 100
+        assert connection.execute(select(func.count()).select_from(replay.seen_token_ids)).scalar_one() == 1200
 
 
 def test_the_schema_head_named_in_the_code_is_the_newest_migration() -> None:

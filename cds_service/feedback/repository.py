@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, select
+from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.clinical.cards import OVERRIDE_REASON_SYSTEM
-from cds_service.db import reading
+from cds_service.db import DriverQuery, reading
 from cds_service.feedback.card_ids import CardIds
 from cds_service.feedback.models import card_log, feedback, install_secret
 
@@ -113,13 +113,13 @@ def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
         raise StoreUnavailable(type(exc).__name__) from exc
 
 
-_SNOOZED = (
+_SNOOZED = DriverQuery(
     select(card_log.c.card_type)  # no DISTINCT (a temporary B-tree per call): the frozenset de-duplicates
     .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
     .where(and_(card_log.c.patient_hash == bindparam("patient"), card_log.c.client == bindparam("client"),
                 feedback.c.outcome == "overridden",
                 feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
-                feedback.c.override_code.in_(sorted(SNOOZE_REASONS)),
+                feedback.c.override_code.in_([literal(code) for code in sorted(SNOOZE_REASONS)]),
                 feedback.c.outcome_timestamp >= bindparam("since"), card_log.c.indicator != "critical"))
 )
 
@@ -130,9 +130,8 @@ def snoozed_card_types(engine: Engine, patient: str, snooze_days: int, client: s
     client: one EHR's overrides never silence another EHR's cards."""
     since = (now or datetime.now(UTC)) - timedelta(days=snooze_days)
     try:
-        with reading(engine) as connection:
-            return frozenset(connection.execute(_SNOOZED, {"patient": patient, "client": client,
-                                                           "since": since}).scalars())
+        return frozenset(row[0] for row in _SNOOZED.rows(engine, {"patient": patient, "client": client,
+                                                                  "since": since}))
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
 

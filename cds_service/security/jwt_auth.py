@@ -155,10 +155,12 @@ def verify_client_jwt(
     if scheme.lower() != "bearer" or not token:  # RFC 7235: the scheme is case-insensitive
         raise Untrusted("no bearer token")
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # One unverified parse for the header and the issuer (they choose the key); the verified decode below
+        # parses again, from the token itself, and is the only one whose claims are trusted.
+        unverified_token = jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
         raise Untrusted(f"malformed token ({type(exc).__name__})") from exc
+    header, unverified = unverified_token["header"], unverified_token["payload"]
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise Untrusted(f"algorithm {algorithm!r} not allowed")

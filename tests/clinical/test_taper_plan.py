@@ -16,6 +16,7 @@ from cds_service.clinical.dosing import DailyDose, daily_dose
 from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_plan import (
     PlannedDose,
+    Planner,
     TaperPlan,
     diazepam_switch_plan,
     switch_recommended,
@@ -189,3 +190,20 @@ def test_every_step_keeps_the_pace_or_says_why_and_the_stop_is_never_from_above_
         assert (step.reduction_percent <= plan.step_percent) == (step.reason is None)
         previous = step.daily_mg
     assert plan.steps[-1].dose is None and plan.last_dose_mg <= plan.final_mg
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(forms.ingredients)), st.sampled_from([Fraction(10), Fraction(25)]),
+       st.integers(1, 4), st.fractions(min_value=1, max_value=40))
+def test_a_rounded_step_never_exceeds_the_limit(ingredient: str, limit: Fraction, per_day: int,
+                                                 room: Fraction) -> None:
+    """Every current dose drawn leaves room under the limit for at least one of the drug's smallest givable
+    amounts (``room`` ≥ 1 of them), so a step always exists: the property checks a dose in every case, never
+    passes for want of one."""
+    smallest = forms.smallest_givable_mg(ingredient)
+    assert smallest is not None
+    current = smallest * room * 100 / limit
+    dose = Planner(ingredient, terminology, forms).next_dose(current, limit, per_day, None)
+    assert dose is not None, f"no step of at most {limit} % from {current} mg/day of {ingredient}"
+    assert dose.daily_mg < current
+    assert (current - dose.daily_mg) / current * 100 <= limit
