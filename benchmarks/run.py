@@ -68,12 +68,16 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, app: str, env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
+    """``app`` under gunicorn with the production configuration, or ``command`` (given the port) when set."""
+
+    def __init__(self, app: str, env: dict[str, str] | None = None, args: Sequence[str] = (),
+                 command: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()
         started = time.monotonic()
         self.process = subprocess.Popen(
+            [*command, str(self.port)] if command else
             [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"),
              "--access-logfile", "/dev/null", *args, app],
             cwd=ROOT, env={**os.environ, "CDS_BIND": f"127.0.0.1:{self.port}", "CDS_LOG_LEVEL": "WARNING",
@@ -246,9 +250,8 @@ def main() -> int:
             ("f", "(f) order-sign, 100 resources by FHIR fallback (200 ms/call)", 0.2, 32)):
         if case not in CASES:
             continue
-        mock = Server("benchmarks.mock_fhir:create_app()", {"BENCH_RECORD": str(record),
-                                                             "BENCH_FHIR_DELAY_S": str(delay)},
-                      args=("--worker-class", "gthread", "--workers", "2", "--threads", "128"))
+        mock = Server("benchmarks.mock_fhir", {"BENCH_RECORD": str(record), "BENCH_FHIR_DELAY_S": str(delay)},
+                      command=(sys.executable, "-m", "benchmarks.mock_fhir"))
         fallback = {**json.loads(signs[100].body), "fhirServer": mock.base + "/fhir"}
         del fallback["prefetch"]
         service = Server("cds_service:create_app()", {**production, "DATABASE_URL": f"sqlite:///{work}/cds-{delay}.db",
