@@ -402,7 +402,7 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
         if de is None:
             slot[2] += sign
         else:
-            slot[1] += sign * de
+            slot[1] = slot[1] + de if sign > 0 else slot[1] - de  # no Fraction(sign) product per event
 
     for course in active:
         add(course, 1)
@@ -418,7 +418,7 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
             if counted[2] or total is None:
                 total = None
             else:
-                total += Fraction(counted[1])
+                total += counted[1]
         if not timeline or timeline[-1][1] != total:
             timeline.append((day, total))
     return timeline
