@@ -117,9 +117,10 @@ class Settings:
                     accepted.append(self.public_base_url.replace(one, other, 1) + path)
         return accepted
 
-    def fhir_access(self, client_fhir_servers: tuple[str, ...] = ()) -> FhirAccess:
-        """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file)."""
-        return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development)
+    def fhir_access(self, client_fhir_servers: tuple[str, ...] = (), tenant: str = "") -> FhirAccess:
+        """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file), and whose
+        kept-alive connections they may use (the client's: ``tenant``, its JWT issuer)."""
+        return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development, tenant=tenant)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides)).validated()

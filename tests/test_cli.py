@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-import responses
-from requests import PreparedRequest
 
 from cds_service.cli import main
 from cds_service.clinical.cards import CARD_TYPES
 from demo.fhir_server import create_app as demo_app
 from demo.fhir_server import demo_patients, hook_request
 from tests.utils.cards import assert_valid_response
+from tests.utils.fhir_server import base_url, send_json, start_fhir_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures"
 
@@ -86,22 +85,30 @@ def test_the_readme_demo_request_evaluates_offline_and_explains(capsys: pytest.C
     assert sorted(rules) == sorted(CARD_TYPES), "every rule is accounted for"
 
 
-def test_evaluate_is_offline_unless_fetch_is_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_is_offline_unless_fetch_is_given(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     patient = demo_patients()["demo-older-adult"]
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps(hook_request(patient.id, "http://fhir.test/fhir", patient.anchor)))
     demo = demo_app(today=lambda: patient.anchor).test_client()
+    paths: list[str] = []
 
-    def from_demo_server(call: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
-        answer = demo.get(str(call.url).removeprefix("http://fhir.test"))
-        return answer.status_code, {"Content-Type": "application/fhir+json"}, answer.data
+    def from_demo_server(handler: BaseHTTPRequestHandler) -> None:
+        paths.append(handler.path)
+        answer = demo.get(handler.path)
+        send_json(handler, answer.data, answer.status_code)
 
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as fhir:
-        fhir.add_callback(responses.GET, re.compile(r"http://fhir\.test/fhir/.*"), callback=from_demo_server)
+    server = start_fhir_server(from_demo_server, keep_alive=True)
+    url = base_url(server)
+    monkeypatch.setenv("CDS_FHIR_ALLOWED", url)  # the command line runs with production settings
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(hook_request(patient.id, url, patient.anchor)))
+    try:
         assert main(["evaluate", str(request)]) == 3
-        assert len(fhir.calls) == 0, "offline by default: the FHIR server is never called"
-        assert capsys.readouterr().err.endswith("(offline; --fetch reads them from http://fhir.test/fhir)\n")
+        assert paths == [], "offline by default: the FHIR server is never called"
+        assert capsys.readouterr().err.endswith(f"(offline; --fetch reads them from {url})\n")
         assert main(["evaluate", "--fetch", str(request)]) == 0
-        assert len(fhir.calls) == 6
+        assert len(paths) == 6
+    finally:
+        server.shutdown()
+        server.server_close()
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()] == [
         "1. [CRITICAL] abrupt-discontinuation", "2. [WARNING] long-term-rate", "3. [WARNING] older-adult"]

@@ -65,7 +65,7 @@ def call_service(service_id: str) -> Response:
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
                                      card_uuids=card_uuids,
                                      fhir_access=settings.fhir_access(
-                                         current_app.config["TRUSTED_ISSUERS"].fhir_servers(client)))
+                                         current_app.config["TRUSTED_ISSUERS"].fhir_servers(client), client))
     for card in outcome.cards:
         CARDS.labels(card.card_type, card.indicator).inc()
     for rule in outcome.failed_rules:

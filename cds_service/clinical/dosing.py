@@ -145,6 +145,26 @@ def daily_dose(
                      administrations or None)
 
 
+class DoseReader:
+    """:func:`daily_dose` for the records of one evaluation, each distinct reading done once: years of refills
+    repeat one dosage (the parser gives every order that repeats it the same validated Dosage models), and an order
+    reads the same whatever its date unless a phase is counted from that date (``boundsDuration``)."""
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[Any, ...], tuple[tuple[Dosage, ...], DoseResult]] = {}
+
+    def daily_dose(self, dosages: Sequence[Dosage], product: Product, at: datetime, start: date | None = None,
+                   dispensed_quantity: Fraction | None = None, supply_days: Fraction | None = None) -> DoseResult:
+        lines = tuple(dosages)
+        # keyed by the models' identity; the lines are kept with the answer, so no id is reused meanwhile
+        key = (tuple(map(id, lines)), product, at, start if _counts_from_start(lines) else None, dispensed_quantity,
+               supply_days)
+        known = self._read.get(key)
+        if known is None:
+            known = self._read[key] = (lines, daily_dose(lines, product, at, start, dispensed_quantity, supply_days))
+        return known[1]
+
+
 def diazepam_equivalent_mg(daily_mg: Fraction, equivalent_oral_dose_mg: Fraction) -> Fraction:
     """Daily mg × 10 / eq-dose (docs/clinical-reference.md §6b "DE of an order"); e.g. lorazepam 3 mg with eq 1 → 30."""
     return daily_mg * 10 / equivalent_oral_dose_mg
@@ -201,6 +221,12 @@ def phase_bounds(dosages: Sequence[Dosage], start: date | None) -> list[tuple[da
             sequence_end[sequence] = end if sequence not in sequence_end else max(
                 (e for e in (sequence_end[sequence], end) if e is not None), default=None)
     return bounds
+
+
+def _counts_from_start(dosages: Sequence[Dosage]) -> bool:
+    """Whether :func:`phase_bounds` reads the order's start: only a ``boundsDuration`` is counted from it."""
+    return any(d.timing is not None and d.timing.repeat is not None and d.timing.repeat.boundsDuration is not None
+               for d in dosages)
 
 
 def _is_prn(dosage: Dosage) -> bool:

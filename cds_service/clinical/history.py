@@ -236,8 +236,9 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     existing = _with_superseded_orders_ended([c for c in courses.existing if counts_toward_taper(c)])
     drafts = [c for c in courses.drafts if counts_toward_taper(c)]
     timeline = _timeline(existing, today, de_of)
-    episode_start, steps = _episode_steps(timeline)
-    _, all_steps = _episode_steps(timeline, split_episodes=False)
+    episode_start, all_steps = _episode_steps(timeline)
+    # the current episode's steps are the same objects: a long history holds each change once
+    steps = [step for step in all_steps if episode_start is not None and step.day > episode_start]
     proposed_courses, touched = _apply_drafts(existing, drafts, today)
     unknown = tuple(sorted({f"{c.label}: {_why_unknown(c)}" for c in [*existing, *drafts]
                             if c.covers(today) and de_of(c) is None and not c.ends_order}))
@@ -401,7 +402,7 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
         if de is None:
             slot[2] += sign
         else:
-            slot[1] += sign * de
+            slot[1] = slot[1] + de if sign > 0 else slot[1] - de  # no Fraction(sign) product per event
 
     for course in active:
         add(course, 1)
@@ -417,17 +418,15 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
             if counted[2] or total is None:
                 total = None
             else:
-                total += Fraction(counted[1])
+                total += counted[1]
         if not timeline or timeline[-1][1] != total:
             timeline.append((day, total))
     return timeline
 
 
-def _episode_steps(
-    timeline: list[tuple[date, Fraction | None]], split_episodes: bool = True
-) -> tuple[date | None, list[DoseStep]]:
-    """Dose changes of the current exposure episode; a gap of more than 30 days at zero starts a new one
-    (with ``split_episodes=False``: every change in the record)."""
+def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date | None, list[DoseStep]]:
+    """The start of the current exposure episode (a gap of more than 30 days at zero starts a new one) and every
+    dose change in the record; the changes of the current episode are those after its start day."""
     episode_start: date | None = None
     steps: list[DoseStep] = []
     previous_day: date | None = None
@@ -437,7 +436,6 @@ def _episode_steps(
         # an unknown total is still a day of use: it starts an episode as a known one does
         if total != 0 and (episode_start is None or restarted):
             episode_start = day
-            steps = [] if split_episodes else steps
         elif episode_start is not None and previous_total and total is not None and total != previous_total:
             steps.append(DoseStep(day, previous_total, total))
         previous_day, previous_total = day, total

@@ -25,7 +25,7 @@ from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 
-from cds_service.clinical.dosing import DoseResult, daily_dose, days_in, exact, phase_bounds
+from cds_service.clinical.dosing import DoseReader, DoseResult, days_in, exact, phase_bounds
 from cds_service.clinical.model import Product
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import plain_text
@@ -144,12 +144,14 @@ def _amount(quantity: Any) -> Fraction | None:
     return exact(quantity.value) if quantity is not None and quantity.value is not None else None
 
 
-def order_course(order: MedicationRequest, product: Product, at: datetime, *, draft: bool) -> MedicationCourse:
+def order_course(order: MedicationRequest, product: Product, at: datetime, *, draft: bool,
+                 doses: DoseReader | None = None) -> MedicationCourse:
+    read = (doses or DoseReader()).daily_dose
     start = as_date(order.authoredOn)
     supply_days = _duration_days(order.dispenseRequest.expectedSupplyDuration) if order.dispenseRequest else None
     quantity = _amount(order.dispenseRequest.quantity) if order.dispenseRequest else None
-    dose = daily_dose(order.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
-                      supply_days=supply_days)
+    dose = read(order.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
+                supply_days=supply_days)
     end: date | None = None
     repeats = order.dispenseRequest.numberOfRepeatsAllowed or 0 if order.dispenseRequest else 0
     supply_end = start + timedelta(days=int(supply_days * (1 + repeats))) if supply_days and start else None
@@ -159,8 +161,8 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
     if draft and len(order.dosageInstruction or []) > 1:
         starts = sorted({begin.date() for begin, _ in phase_bounds(order.dosageInstruction or [], start)
                          if begin is not None and begin.date() > at.date()})[:MAX_PHASES]
-        phases = tuple((day, daily_dose(order.dosageInstruction or [], product, as_datetime(day) or at, start=start,
-                                        dispensed_quantity=quantity, supply_days=supply_days)) for day in starts)
+        phases = tuple((day, read(order.dosageInstruction or [], product, as_datetime(day) or at, start=start,
+                                  dispensed_quantity=quantity, supply_days=supply_days)) for day in starts)
     return MedicationCourse(
         kind="draft" if draft else "order",
         resource_id=order.id,
@@ -177,14 +179,15 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
     )
 
 
-def dispense_course(dispense: MedicationDispense, product: Product, at: datetime) -> MedicationCourse | None:
+def dispense_course(dispense: MedicationDispense, product: Product, at: datetime,
+                    doses: DoseReader | None = None) -> MedicationCourse | None:
     start = as_date(dispense.whenHandedOver) or as_date(dispense.whenPrepared)
     supply_days = _duration_days(dispense.daysSupply)
     if start is None or supply_days is None:
         return None  # a fill without a date or a supply says nothing about when the drug was taken
     quantity = _amount(dispense.quantity)
-    dose = daily_dose(dispense.dosageInstruction or [], product, at, start=start, dispensed_quantity=quantity,
-                      supply_days=supply_days)
+    dose = (doses or DoseReader()).daily_dose(dispense.dosageInstruction or [], product, at, start=start,
+                                              dispensed_quantity=quantity, supply_days=supply_days)
     return MedicationCourse(
         kind="dispense",
         resource_id=dispense.id,
@@ -197,7 +200,8 @@ def dispense_course(dispense: MedicationDispense, product: Product, at: datetime
     )
 
 
-def statement_course(statement: MedicationStatement, product: Product, at: datetime) -> MedicationCourse | None:
+def statement_course(statement: MedicationStatement, product: Product, at: datetime,
+                     doses: DoseReader | None = None) -> MedicationCourse | None:
     period = statement.effectivePeriod
     start = as_date(period.start) if period else as_date(statement.effectiveDateTime)
     end = as_date(period.end) if period else None
@@ -212,7 +216,7 @@ def statement_course(statement: MedicationStatement, product: Product, at: datet
         status=statement.status or "unknown",
         start=start,
         end=end,
-        dose=daily_dose(statement.dosage or [], product, at, start=start),
+        dose=(doses or DoseReader()).daily_dose(statement.dosage or [], product, at, start=start),
     )
 
 
@@ -232,28 +236,29 @@ def medication_courses(
     terminology: Terminology,
     at: datetime,
 ) -> MedicationCourses:
+    doses = DoseReader()
     existing: list[MedicationCourse] = []
     for order in requests:
         product = product_of(order, terminology)
         # Unsigned drafts found by the history search are this session's orders, not history.
         if product is None or order.status in _IGNORED_STATUSES or order.status == "draft":
             continue
-        existing.append(order_course(order, product, at, draft=False))
+        existing.append(order_course(order, product, at, draft=False, doses=doses))
     for dispense in dispenses:
         product = product_of(dispense, terminology)
         if product is not None and dispense.status not in ("entered-in-error", "cancelled", "declined"):
-            course = dispense_course(dispense, product, at)
+            course = dispense_course(dispense, product, at, doses)
             if course is not None:
                 existing.append(course)
     for statement in statements:
         product = product_of(statement, terminology)
         if product is not None and statement.status not in _IGNORED_STATUSES:
-            course = statement_course(statement, product, at)
+            course = statement_course(statement, product, at, doses)
             if course is not None:
                 existing.append(course)
     draft_courses = []
     for draft in drafts:
         product = product_of(draft, terminology)
         if product is not None:
-            draft_courses.append(order_course(draft, product, at, draft=True))
+            draft_courses.append(order_course(draft, product, at, draft=True, doses=doses))
     return MedicationCourses(existing=tuple(existing), drafts=tuple(draft_courses))

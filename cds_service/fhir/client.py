@@ -4,16 +4,23 @@
 
 - **One deadline per call**: every request of the call — all prefetch keys, every page — must finish within
   ``CDS_FHIR_TIMEOUT_S`` of the first one. Per-read socket timeouts cannot bound a server that drips its
-  headers or body a byte at a time, so at the deadline the call's sockets are shut down from a timer.
+  headers or body a byte at a time, so at the deadline the sockets the call is using are shut down from a timer.
 - **Where it may connect**: ``http``/``https`` only, no user-info; when ``CDS_FHIR_ALLOWED`` or the caller's
   entry in the trust file lists FHIR servers, ``fhirServer`` must be under one of them; otherwise only
-  public addresses are reached (loopback too in development). The address is checked on the connected
-  socket, so decimal or hex IP spellings, DNS names resolving to private ranges and DNS rebinding are all
-  caught.
+  public addresses are reached (loopback too in development). For every new connection the address it would
+  use is checked before connecting, and the connection goes to that very address, so decimal or hex IP
+  spellings, DNS names resolving to private ranges and DNS rebinding are all caught, and not even a TCP
+  handshake reaches a refused address.
 - **No redirects**, and ``next`` links only under the base URL (no ``..`` segments): the bearer token goes
   nowhere else.
 - **At most** ``max_requests`` requests per call (every prefetch key with all its pages), and ``max_bytes``
-  per response.
+  per response (after decompression).
+- **Keep-alive within a tenant only**: a worker process keeps idle connections per pool — one pool per
+  tenant (the caller's JWT issuer, :attr:`FhirAccess.tenant`, with its allow-list) and FHIR base URL — and
+  the next calls of that tenant to that server reuse them instead of opening a TCP (and TLS) connection per
+  search. A kept connection only ever goes back to the host and port it was admitted for; the
+  call's access token is a header of each request, never kept in a pool; pools are bounded (idle connections
+  each, pools per process, idle time) and a process made by ``fork`` (gunicorn's workers) starts without any.
 
 Failures raise :class:`FhirUnavailable`; its text is logged, never returned to the caller (the 412 says
 only which data could not be obtained — not whether a port is open or what a host answered).
@@ -21,27 +28,39 @@ only which data could not be obtained — not whether a port is open or what a h
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
-import json
+import os
+import select
 import socket
+import ssl
 import threading
 import time
+import zlib
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import requests
-import urllib3
-from requests import Response
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+import orjson
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from cds_service.metrics import FHIR_CALLS, FHIR_LATENCY
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 """Largest FHIR response read (a Bundle page); beyond it the fetch fails instead of exhausting memory."""
+IDLE_CONNECTIONS_PER_POOL = 48
+"""Idle connections a pool keeps: one for each search a worker process can have in flight (six searches for
+each of its eight request threads, deploy/gunicorn.conf.py). Others are closed when their request ends."""
+MAX_POOLS = 64
+"""Pools (tenant × FHIR server) a process keeps; beyond, the least recently used one is closed."""
+IDLE_TIMEOUT_S = 4.0
+"""An idle connection is reused only this long: below the shortest keep-alive timeout common servers use
+(Apache httpd's 5 s), so that a server seldom closes a connection just as it is reused (when it does, the
+request is sent once more on a new connection)."""
+_TLS = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH)
+"""Certificates and host names verified against the CA bundle ``requests`` uses (certifi's)."""
 
 
 class FhirUnavailable(Exception):
@@ -57,6 +76,8 @@ class FhirAccess:
     trusted whatever their address."""
     allow_loopback: bool = False
     """Development: a FHIR server on this machine (the demo server) may be used without listing it."""
+    tenant: str = ""
+    """The caller's JWT issuer: connections are kept for reuse by the same tenant only."""
 
     def check_base(self, url: str) -> bool:
         """Raise :class:`FhirUnavailable` for a base URL the service must not call; ``True`` when it is
@@ -93,59 +114,215 @@ def _is_under(url: str, base: str) -> bool:
         target.path in ("", "/") and root.path == "")
 
 
-class _CallGuard:
-    """The sockets, request count and deadline of one call."""
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection that connects only to addresses ``admit`` lets through."""
 
-    def __init__(self, access: FhirAccess, trusted: bool, timeout_s: float, max_requests: int) -> None:
-        self.access, self.trusted = access, trusted
+    def __init__(self, host: str, port: int, admit: _Admit) -> None:
+        super().__init__(host, port)
+        self._admit = admit
+        self._socket: socket.socket | None = None
+        """The connection's socket, kept even when http.client lets the response own it (``Connection:
+        close``), so that :meth:`abort` still reaches it."""
+
+    def connect(self) -> None:
+        error: OSError = OSError(f"{self.host} has no address")
+        for family, kind, proto, _name, address in socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM):
+            # Checked before connecting, and the address checked is the one connected to: nothing — not even a
+            # TCP handshake — reaches an address the call may not use, and a second DNS answer cannot differ.
+            self._admit(str(address[0]))
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self.timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            self.sock = self._socket = sock
+            return
+        raise error
+
+    def abort(self) -> None:
+        """Wake any read or write blocked on the connection (a dripping server); it is not reusable after."""
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _SecureConnection(_Connection):
+    def connect(self) -> None:
+        super().connect()
+        # The handshake runs on the connection's socket, so the call's deadline can shut it down too.
+        self.sock = self._socket = _TLS.wrap_socket(self.sock, server_hostname=self.host,
+                                                    do_handshake_on_connect=False)
+        self.sock.do_handshake()
+
+
+class _Admit:
+    """The address check of every new connection of a pool: allow-listed servers are trusted whatever their
+    address; others must be public (or loopback in development)."""
+
+    def __init__(self, access: FhirAccess, trusted: bool) -> None:
+        self._access, self._trusted = access, trusted
+
+    def __call__(self, address: str) -> None:
+        if not self._trusted:
+            try:
+                self._access.check_address(address)
+            except ValueError as exc:
+                raise FhirUnavailable("fhirServer address not understood") from exc
+
+
+def _closed_by_peer(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection with something to read has been closed (or spoken on) by the server: not reusable."""
+    if conn.sock is None:
+        return True
+    poller = select.poll()
+    poller.register(conn.sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Pool:
+    """Idle keep-alive connections of one tenant to one FHIR server, in this process."""
+
+    def __init__(self, base_url: str, admit: _Admit) -> None:
+        parts = urlsplit(base_url)
+        self._secure = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if self._secure else 80)
+        self._admit = admit
+        self._idle: deque[tuple[float, _Connection]] = deque()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self) -> tuple[_Connection, bool]:
+        """The most recently used idle connection that is still open (``True``: reused), else a new one, which
+        connects — and is admitted — on its first request."""
+        while True:
+            with self._lock:
+                since, conn = self._idle.pop() if self._idle else (0.0, None)
+            if conn is None:
+                break
+            if time.monotonic() - since < IDLE_TIMEOUT_S and not _closed_by_peer(conn):
+                return conn, True
+            conn.close()
+        return self.new(), False
+
+    def new(self) -> _Connection:
+        connection = _SecureConnection if self._secure else _Connection
+        return connection(self._host, self._port, self._admit)
+
+    def give_back(self, conn: _Connection) -> None:
+        """Keep ``conn`` (its response read to the end) for the next request, within the bounds."""
+        now = time.monotonic()
+        expired: list[_Connection] = []
+        with self._lock:
+            while self._idle and now - self._idle[0][0] >= IDLE_TIMEOUT_S:
+                expired.append(self._idle.popleft()[1])
+            if not self._closed and len(self._idle) < IDLE_CONNECTIONS_PER_POOL:
+                self._idle.append((now, conn))
+            else:
+                expired.append(conn)
+        for old in expired:
+            old.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle), deque()
+        for _since, conn in idle:
+            conn.close()
+
+
+class _Pools:
+    """This process's pools, by who calls (:class:`FhirAccess`: tenant and allow-list) and where (base URL)."""
+
+    def __init__(self) -> None:
+        self._pools: OrderedDict[tuple[FhirAccess, str], _Pool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def pool(self, access: FhirAccess, base_url: str, trusted: bool) -> _Pool:
+        key = (access, base_url)
+        evicted = None
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = _Pool(base_url, _Admit(access, trusted))
+                if len(self._pools) > MAX_POOLS:
+                    evicted = self._pools.popitem(last=False)[1]
+            else:
+                self._pools.move_to_end(key)
+        if evicted is not None:
+            evicted.close()
+        return pool
+
+    def forget(self) -> None:
+        """In a new child process: the parent's connections are the parent's (their sockets are closed here
+        when collected, which leaves the parent's open)."""
+        self._pools = OrderedDict()
+        self._lock = threading.Lock()
+
+
+_POOLS = _Pools()
+os.register_at_fork(after_in_child=_POOLS.forget)
+
+
+class _CallGuard:
+    """The request count and deadline of one call, and the connections it is using."""
+
+    def __init__(self, timeout_s: float, max_requests: int) -> None:
         self.timeout_s, self.max_requests = timeout_s, max_requests
         self.deadline: float | None = None
         self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
+        self._in_use: set[_Connection] = set()
         self._requests = 0
         self._timer: threading.Timer | None = None
-        self._expired = False
+        self.expired = False
 
-    def begin_request(self) -> float:
-        """Count a request; the time it may still take."""
+    def start(self) -> float:
+        """The call's deadline (``time.monotonic()``), started by its first request."""
         with self._lock:
             if self.deadline is None:
                 self.deadline = time.monotonic() + self.timeout_s
                 self._timer = threading.Timer(self.timeout_s, self.expire)
                 self._timer.daemon = True
                 self._timer.start()
+            return self.deadline
+
+    def begin_request(self) -> float:
+        """Count a request; the time it may still take."""
+        deadline = self.start()
+        with self._lock:
             self._requests += 1
             if self._requests > self.max_requests:
                 raise FhirUnavailable("too many requests for one call")
-            remaining = self.deadline - time.monotonic()
-        if remaining <= 0 or self._expired:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.expired:
             raise FhirUnavailable("timed out")
         return remaining
 
-    def admit(self, sock: socket.socket) -> socket.socket:
-        """A new connection: only to an allowed address, and shut down at the deadline."""
-        try:
-            if not self.trusted:
-                self.access.check_address(str(sock.getpeername()[0]))
-        except (FhirUnavailable, OSError, ValueError):
-            sock.close()
-            raise
+    def attach(self, conn: _Connection) -> None:
+        """``conn`` serves this call until :meth:`detach`: shut down if the deadline passes meanwhile."""
         with self._lock:
-            if self._expired:
-                sock.close()
+            if self.expired:
                 raise FhirUnavailable("timed out")
-            self._sockets.append(sock)
-        return sock
+            self._in_use.add(conn)
+
+    def detach(self, conn: _Connection) -> bool:
+        """Whether ``conn`` is still fit for reuse: the deadline did not shut it down."""
+        with self._lock:
+            self._in_use.discard(conn)
+            return not self.expired
 
     def expire(self) -> None:
         with self._lock:
-            self._expired = True
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on a dripping server
-            except OSError:
-                pass
+            self.expired = True
+            in_use, self._in_use = self._in_use, set()
+        for conn in in_use:
+            conn.abort()
 
     def close(self) -> None:
         if self._timer is not None:
@@ -153,35 +330,13 @@ class _CallGuard:
         self.expire()
 
 
-def _guarded_pools(guard: _CallGuard) -> dict[str, type[HTTPConnectionPool]]:
-    class Connection(HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            return guard.admit(super()._new_conn())
-
-    class SecureConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            return guard.admit(super()._new_conn())
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = Connection
-
-    class SecurePool(HTTPSConnectionPool):
-        ConnectionCls = SecureConnection
-
-    return {"http": Pool, "https": SecurePool}
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, guard: _CallGuard) -> None:
-        self._guard = guard
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _guarded_pools(self._guard)
+class _Stale(Exception):
+    """A kept-alive connection turned out closed by the server before it answered."""
 
 
 class FhirClient:
+    """One call's reads from its ``fhirServer``; :meth:`close` when the call is done with it."""
+
     def __init__(
         self,
         base_url: str,
@@ -196,26 +351,26 @@ class FhirClient:
         self._max_bytes = max_bytes
         self.base_url = base_url.rstrip("/")
         self._max_pages = max_pages
-        self._access = access or FhirAccess()
+        access = access or FhirAccess()
         self._refused: FhirUnavailable | None = None
+        self._pool: _Pool | None = None
         try:
-            trusted = self._access.check_base(self.base_url)
+            self._pool = _POOLS.pool(access, self.base_url, access.check_base(self.base_url))
         except FhirUnavailable as exc:
-            self._refused, trusted = exc, False
-        self._guard = _CallGuard(self._access, trusted, timeout_s, max_requests)
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxy or .netrc from the environment decides where a token goes
-        adapter = _GuardedAdapter(self._guard)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._headers = {"Accept": "application/fhir+json"}
+            self._refused = exc
+        self._guard = _CallGuard(timeout_s, max_requests)
+        # This call's headers: the access token is sent with this call's requests only, never kept in a pool.
+        self._headers = {"Accept": "application/fhir+json", "Accept-Encoding": "gzip", "User-Agent": "bzd-taper-cds"}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
 
     def close(self) -> None:
-        """End the call: stop the deadline timer and close every connection."""
+        """End the call: stop the deadline timer and shut down any connection still in use."""
         self._guard.close()
-        self._session.close()
+
+    def time_left(self) -> float:
+        """Seconds left before the call's deadline (which starts now if no request has yet)."""
+        return self._guard.start() - time.monotonic()
 
     def get(self, relative_url: str) -> dict[str, Any]:
         """GET ``{fhirServer}/{relative_url}`` and return the JSON resource."""
@@ -249,8 +404,8 @@ class FhirClient:
             raise self._refused
         started = time.monotonic()
         try:
-            remaining = self._guard.begin_request()
-            body = self._get_json(url, remaining)
+            self._guard.begin_request()
+            body = self._get_json(url)
         except FhirUnavailable:
             FHIR_CALLS.labels("failed").inc()
             raise
@@ -259,45 +414,89 @@ class FhirClient:
         FHIR_CALLS.labels("ok").inc()
         return body
 
-    def _get_json(self, url: str, remaining: float) -> dict[str, Any]:
+    def _get_json(self, url: str) -> dict[str, Any]:
+        assert self._pool is not None
+        parts = urlsplit(url)  # under the base URL: the pool's scheme, host and port
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn, reused = self._pool.take()
         try:
-            with self._session.get(url, headers=self._headers, timeout=remaining, stream=True,
-                                   allow_redirects=False) as response:
-                if response.is_redirect:
-                    raise FhirUnavailable(f"redirect (status {response.status_code}) not followed")
-                if not response.ok:
-                    raise FhirUnavailable(f"status {response.status_code}")
-                raw = self._read_bounded(response)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FhirUnavailable(f"request failed ({type(exc).__name__})") from exc
+            raw = self._exchange(conn, target, reused)
+        except _Stale:
+            raw = self._exchange(self._pool.new(), target, False)
         try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+            body = orjson.loads(raw)  # refuses NaN, invalid UTF-8, lone surrogates and nesting deeper than 1,024
+        except orjson.JSONDecodeError as exc:
             raise FhirUnavailable("response is not JSON") from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirUnavailable("response is not a FHIR resource")
         return body
 
-    def _read_bounded(self, response: Response) -> bytes:
-        declared = response.headers.get("Content-Length")
+    def _exchange(self, conn: _Connection, target: str, reused: bool) -> bytes:
+        """One request and its whole response on ``conn``, which goes back to the pool only when it is reusable."""
+        self._guard.attach(conn)
+        reusable = False
+        response: http.client.HTTPResponse | None = None
+        try:
+            remaining = self.time_left()
+            if remaining <= 0:
+                raise FhirUnavailable("timed out")
+            if conn.sock is None:
+                conn.timeout = remaining
+            else:
+                conn.sock.settimeout(remaining)
+            try:
+                conn.request("GET", target, headers=self._headers)
+                if self._guard.expired:  # it expired while this connection was being made
+                    raise FhirUnavailable("timed out")
+                response = conn.getresponse()
+            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected) as exc:
+                if reused and not self._guard.expired:
+                    raise _Stale from exc
+                raise
+            if 300 <= response.status < 400:
+                raise FhirUnavailable(f"redirect (status {response.status}) not followed")
+            if not 200 <= response.status < 300:
+                raise FhirUnavailable(f"status {response.status}")
+            raw = self._read_bounded(response)
+            reusable = not response.will_close
+            return raw
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if isinstance(exc, TimeoutError) or self._guard.expired:  # a socket timeout, or the deadline's shutdown
+                raise FhirUnavailable("timed out") from exc
+            raise FhirUnavailable(f"request failed ({type(exc).__name__})") from exc
+        finally:
+            if self._guard.detach(conn) and reusable:
+                self._pool.give_back(conn)  # type: ignore[union-attr]
+            else:
+                if response is not None:
+                    response.close()  # with "Connection: close" the response, not the connection, owns the socket
+                conn.close()
+
+    def _read_bounded(self, response: http.client.HTTPResponse) -> bytes:
+        declared = response.getheader("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
             raise FhirUnavailable("response too large")
+        encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            raise FhirUnavailable("response in an encoding not asked for")
+        inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+        deadline = self._guard.start()
         chunks: list[bytes] = []
         size = 0
-        while True:
-            # read1 returns after one socket read, so the deadline is checked between every arrival (and the
-            # guard's timer ends a read that waits past it).
-            chunk = response.raw.read1(64 * 1024, decode_content=True)
-            if not chunk:
-                if self._guard.deadline is not None and time.monotonic() > self._guard.deadline:
-                    raise FhirUnavailable("timed out")
-                return b"".join(chunks)
+        # Each read waits at most for the rest of the call's time, and the guard's timer ends one that waits
+        # past the deadline; a response that ends by the deadline is read to its end (the connection is reusable).
+        while chunk := response.read(64 * 1024):
+            if inflate is not None:
+                chunk = inflate.decompress(chunk, self._max_bytes - size + 1)
             size += len(chunk)
             if size > self._max_bytes:
                 raise FhirUnavailable("response too large")
-            if self._guard.deadline is not None and time.monotonic() > self._guard.deadline:
+            if time.monotonic() > deadline:
                 raise FhirUnavailable("timed out")
             chunks.append(chunk)
+        if time.monotonic() > deadline or self._guard.expired:
+            raise FhirUnavailable("timed out")
+        return b"".join(chunks)
 
 
 def items(value: Any) -> list[Any]:

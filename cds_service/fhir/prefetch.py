@@ -8,8 +8,10 @@ neither used nor fetched the call fails with 412 (docs/service-contract.md §3).
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -105,12 +107,49 @@ def _guarded(read: Callable[[], _Fetched]) -> _Outcome:
         return exc
 
 
+class _Fetchers:
+    """The threads that run the searches of every call of this process: made on first use (in the worker
+    gunicorn forked, never in the parent), kept for the next calls, and bounded — six searches for each of a
+    worker's eight request threads (deploy/gunicorn.conf.py) — instead of a new pool of threads per call."""
+
+    THREADS = 48
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.THREADS, thread_name_prefix="fhir-fetch")
+            return self._executor
+
+    def forget(self) -> None:
+        """In a new child process: the parent's threads do not exist there."""
+        self._executor = None
+        self._lock = threading.Lock()
+
+
+_FETCHERS = _Fetchers()
+os.register_at_fork(after_in_child=_FETCHERS.forget)
+
+
 def _fetch_all(client: FhirClient, to_fetch: list[tuple[str, str]]) -> dict[str, _Outcome]:
     if len(to_fetch) <= 1:
         return {key: _guarded(partial(_fetch, client, url, key)) for key, url in to_fetch}
-    with ThreadPoolExecutor(max_workers=len(to_fetch), thread_name_prefix="fhir-fetch") as pool:
-        futures = {key: pool.submit(_guarded, partial(_fetch, client, url, key)) for key, url in to_fetch}
-        return {key: future.result() for key, future in futures.items()}
+    executor = _FETCHERS.executor()
+    futures = {key: executor.submit(_guarded, partial(_fetch, client, url, key)) for key, url in to_fetch}
+    # The call's deadline bounds the wait too: a search still queued behind other calls' searches then fails
+    # like one the server did not answer in time (and, run later, stops at its first request).
+    wait(futures.values(), timeout=client.time_left())
+    outcomes: dict[str, _Outcome] = {}
+    for key, future in futures.items():
+        if future.done():
+            outcomes[key] = future.result()
+        else:
+            future.cancel()
+            outcomes[key] = FhirUnavailable("timed out")
+    return outcomes
 
 
 def _usable(value: Any) -> bool:

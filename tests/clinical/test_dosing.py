@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cds_service.clinical.dosing import (
     DailyDose,
+    DoseReader,
     UnknownDose,
     daily_dose,
     diazepam_equivalent_mg,
@@ -334,3 +335,29 @@ def test_sequenced_phases_follow_each_other() -> None:
 def test_long_sig_text_is_read_only_up_to_its_cap(length: int) -> None:
     line = Dosage.model_validate({"text": "5 mg twice daily " + "9" * length})
     assert mg_per_day([line], DIAZEPAM_5) == 10
+
+
+def test_a_remembered_reading_is_each_orders_own_reading() -> None:
+    """One reader answers every order of a record, reading a repeated dosage once; each answer must be the order's
+    own reading — never another order's, whatever differs: the time, the product, the supply, or the start when a
+    phase counts from it."""
+    steady = [dosage(1, "tablet", frequency=2)]
+    counted = [dosage(1, "tablet", frequency=2, repeat={"boundsDuration": {"value": 7, "code": "d"}})]
+    sequenced = [dosage(1, "tablet", frequency=f, sequence=n, repeat={"boundsDuration": {"value": 14, "code": "d"}})
+                 for n, f in ((1, 3), (2, 2))]
+    unreadable = [Dosage.model_validate({"text": "use as directed"})]
+    calls = [
+        (lines, code, at, start, quantity, supply)
+        for lines in (steady, counted, sequenced, unreadable)
+        for code in (DIAZEPAM_5, DIAZEPAM_2)
+        for at in (AT, AT + timedelta(days=10))
+        for start in (date(2026, 3, 1), date(2026, 3, 12), None)
+        for quantity, supply in ((None, None), (Fraction(60), Fraction(30)), (Fraction(30), Fraction(30)))
+    ]
+    reader = DoseReader()
+    for _ in range(2):  # the second round is answered from what the reader remembers
+        for lines, code, at, start, quantity, supply in calls:
+            assert reader.daily_dose(lines, product(code), at, start, quantity, supply) == \
+                daily_dose(lines, product(code), at, start, quantity, supply), (lines, code, at, start, quantity)
+    assert reader.daily_dose(counted, product(DIAZEPAM_5), AT, date(2026, 3, 12)) != \
+        reader.daily_dose(counted, product(DIAZEPAM_5), AT, date(2026, 3, 1))

@@ -83,6 +83,22 @@ def test_gap_over_30_days_starts_a_new_episode() -> None:
     assert [s.new_de for s in history.all_steps] == [0]
 
 
+def test_the_current_episode_has_its_own_steps_and_the_record_keeps_all() -> None:
+    """Episode 1: 10 → 5 mg, stopped; 60 days later episode 2: 15 → 10 mg. The step rules see episode 2's change
+    only; the prior-taper check sees every change."""
+    supply = {"dispenseRequest": {"expectedSupplyDuration": {"value": 30, "code": "d"}}}
+    history = history_of([
+        dzp(DIAZEPAM_10_MG_TABLET, 1, 1, "2025-06-01", "a1", status="stopped"),
+        {**dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2025-07-01", "a2", status="completed", prior="a1"), **supply},
+        dzp(DIAZEPAM_5_MG_TABLET, 1, 3, "2025-09-30", "b1", status="stopped"),
+        dzp(DIAZEPAM_10_MG_TABLET, 1, 1, "2026-01-15", "b2", prior="b1"),
+    ])
+    assert history.episode_start == date(2025, 9, 30)
+    assert [(s.day, s.previous_de, s.new_de) for s in history.steps] == [(date(2026, 1, 15), 15, 10)]
+    assert [(s.day, s.previous_de, s.new_de) for s in history.all_steps] == [
+        (date(2025, 7, 1), 10, 5), (date(2025, 7, 31), 5, 0), (date(2026, 1, 15), 15, 10)]
+
+
 def test_prior_failed_taper_is_found() -> None:
     history = history_of([
         dzp(DIAZEPAM_10_MG_TABLET, 2, 1, "2023-01-01", "f1", status="stopped"),

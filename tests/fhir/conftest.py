@@ -1,24 +1,29 @@
-"""The ``fhir_server`` fixture: ``fhir_server(behaviour)`` starts a local FHIR server and gives its base URL."""
+"""Local FHIR servers: ``fhir_server(behaviour)`` starts one and gives its base URL; ``fhir_test_server(behaviour,
+keep_alive=True)`` gives the server itself (its ``connections`` count)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 
-from tests.utils.fhir_server import Behaviour, start_fhir_server
+from tests.utils.fhir_server import Behaviour, FhirTestServer, base_url, start_fhir_server
 
 
 @pytest.fixture
-def fhir_server() -> Iterator[Callable[[Behaviour], str]]:
-    servers: list[ThreadingHTTPServer] = []
+def fhir_test_server() -> Iterator[Callable[..., FhirTestServer]]:
+    servers: list[FhirTestServer] = []
 
-    def start(behaviour: Behaviour) -> str:
-        servers.append(start_fhir_server(behaviour))
-        return f"http://127.0.0.1:{servers[-1].server_address[1]}/fhir"
+    def start(behaviour: Behaviour, keep_alive: bool = False) -> FhirTestServer:
+        servers.append(start_fhir_server(behaviour, keep_alive))
+        return servers[-1]
 
     yield start
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def fhir_server(fhir_test_server: Callable[..., FhirTestServer]) -> Callable[[Behaviour], str]:
+    return lambda behaviour: base_url(fhir_test_server(behaviour))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
-import requests
-import responses
 
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import (
@@ -19,8 +18,8 @@ from tests.utils.fhir import (
     patient,
     searchset,
 )
+from tests.utils.fhir_server import FhirRoutes, FhirTestServer, base_url
 
-FHIR = "https://ehr.example.org/fhir"
 KEYS = ["patient", "medicationRequests", "medicationDispenses", "medicationStatements", "conditions",
         "observations"]
 
@@ -54,120 +53,147 @@ def test_no_prefetch_at_all_without_fhir_server_is_412(hooks: HookCalls) -> None
     assert hooks.post(body).status_code == 412
 
 
-def test_complete_prefetch_needs_no_fhir_server(hooks: HookCalls) -> None:
-    with responses.RequestsMock():  # any HTTP call would fail the test
-        cards = hooks.cards(_request(hooks))
-    assert card_types(cards) == [("baclofen-adjunct", "warning")]
+@pytest.fixture
+def ehr(fhir_test_server: Callable[..., FhirTestServer]) -> tuple[FhirRoutes, str]:
+    """The EHR's FHIR server (a real one on this machine, allowed in development) and its base URL."""
+    routes = FhirRoutes()
+    return routes, base_url(fhir_test_server(routes, keep_alive=True))
 
 
-@responses.activate
-def test_absent_key_is_fetched_with_the_bearer_token(hooks: HookCalls) -> None:
+def test_complete_prefetch_needs_no_fhir_read(hooks: HookCalls, ehr: tuple[FhirRoutes, str]) -> None:
+    routes, url = ehr
+    body = _request(hooks)
+    body["fhirServer"] = url
+    assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]
+    assert routes.seen == []
+
+
+def test_absent_key_is_fetched_with_the_bearer_token(hooks: HookCalls, ehr: tuple[FhirRoutes, str]) -> None:
+    routes, url = ehr
     body = _request(hooks)
     history = [e["resource"] for e in body["prefetch"].pop("medicationRequests")["entry"]]
-    body["fhirServer"] = FHIR
+    body["fhirServer"] = url
     body["fhirAuthorization"] = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300,
                                  "scope": "patient/MedicationRequest.read", "subject": "bzd-taper-cds"}
-    search = responses.get(f"{FHIR}/MedicationRequest", json=searchset(*history))
+    routes.add("MedicationRequest", searchset(*history))
     cards = hooks.cards(body)
     assert card_types(cards) == [("baclofen-adjunct", "warning")]
-    assert search.call_count == 1
-    sent = search.calls[0].request
-    assert sent.headers["Authorization"] == "Bearer tok-123"
-    assert sent.headers["Accept"] == "application/fhir+json"
-    assert "patient=p1" in str(sent.url)
+    assert routes.paths() == ["/fhir/MedicationRequest?patient=p1"]
+    sent = routes.seen[0].headers
+    assert sent["Authorization"] == "Bearer tok-123"
+    assert sent["Accept"] == "application/fhir+json"
 
 
-@responses.activate
 @pytest.mark.parametrize("value", [None, {"resourceType": "OperationOutcome", "issue": [
     {"severity": "error", "code": "exception"}]}])
-def test_null_or_operation_outcome_is_fetched(hooks: HookCalls, value: Any) -> None:
+def test_null_or_operation_outcome_is_fetched(hooks: HookCalls, ehr: tuple[FhirRoutes, str], value: Any) -> None:
+    routes, url = ehr
     body = _request(hooks)
     history = [e["resource"] for e in body["prefetch"]["medicationRequests"]["entry"]]
     body["prefetch"]["medicationRequests"] = value
-    body["fhirServer"] = FHIR
-    responses.get(f"{FHIR}/MedicationRequest", json=searchset(*history))
+    body["fhirServer"] = url
+    routes.add("MedicationRequest", searchset(*history))
     assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]
+    assert len(routes.paths("MedicationRequest")) == 1
 
 
-@responses.activate
-def test_open_fhir_server_without_authorization_is_fetched_without_token(hooks: HookCalls) -> None:
+def test_open_fhir_server_without_authorization_is_fetched_without_token(
+    hooks: HookCalls, ehr: tuple[FhirRoutes, str]
+) -> None:
+    routes, url = ehr
     body = _request(hooks)
     del body["prefetch"]["patient"]
-    body["fhirServer"] = FHIR
-    read = responses.get(f"{FHIR}/Patient/p1", json=patient())
+    body["fhirServer"] = url
+    routes.add("Patient/p1", patient())
     hooks.cards(body)
-    assert "Authorization" not in read.calls[0].request.headers
+    assert routes.paths() == ["/fhir/Patient/p1"]
+    assert "Authorization" not in routes.seen[0].headers
 
 
-@responses.activate
-def test_paginated_prefetch_bundle_follows_next_links(hooks: HookCalls) -> None:
+def test_paginated_prefetch_bundle_follows_next_links(hooks: HookCalls, ehr: tuple[FhirRoutes, str]) -> None:
+    routes, url = ehr
     body = _request(hooks)
     history = [e["resource"] for e in body["prefetch"]["medicationRequests"]["entry"]]
-    body["fhirServer"] = FHIR
-    body["prefetch"]["medicationRequests"] = searchset(history[0], next_url=f"{FHIR}/MedicationRequest?page=2")
-    page2 = responses.get(f"{FHIR}/MedicationRequest", json=searchset(*history[1:]))
+    body["fhirServer"] = url
+    body["prefetch"]["medicationRequests"] = searchset(history[0], next_url=f"{url}/MedicationRequest?page=2")
+    routes.add("MedicationRequest", searchset(*history[1:]))
     assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]
-    assert page2.call_count == 1 and "page=2" in str(page2.calls[0].request.url)
+    assert routes.paths() == ["/fhir/MedicationRequest?page=2"]
 
 
 def test_paginated_prefetch_without_fhir_server_is_412(hooks: HookCalls) -> None:
     body = _request(hooks)
-    body["prefetch"]["medicationRequests"]["link"] = [{"relation": "next", "url": f"{FHIR}/x?page=2"}]
+    body["prefetch"]["medicationRequests"]["link"] = [
+        {"relation": "next", "url": "https://ehr.example.org/fhir/x?page=2"}]
     assert hooks.post(body).status_code == 412
 
 
-@responses.activate
-def test_next_link_to_another_server_is_never_followed(hooks: HookCalls) -> None:
+def test_next_link_to_another_server_is_never_followed(hooks: HookCalls, ehr: tuple[FhirRoutes, str],
+                                                       fhir_test_server: Callable[..., FhirTestServer]) -> None:
+    routes, url = ehr
+    attacker = FhirRoutes()
     body = _request(hooks)
-    body["fhirServer"] = FHIR
+    body["fhirServer"] = url
     body["fhirAuthorization"] = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300,
                                  "scope": "patient/*.read", "subject": "bzd-taper-cds"}
     body["prefetch"]["medicationRequests"]["link"] = [
-        {"relation": "next", "url": "https://attacker.example.net/steal?page=2"}]
-    response = hooks.post(body)  # responses fails any unregistered call, so nothing was sent there
-    assert response.status_code == 412
+        {"relation": "next", "url": f"{base_url(fhir_test_server(attacker))}/steal?page=2"}]
+    assert hooks.post(body).status_code == 412
+    assert attacker.seen == [] and routes.seen == []
 
 
-@responses.activate
-def test_endless_next_links_stop_at_the_page_bound_and_the_card_says_so(hooks: HookCalls) -> None:
+def test_endless_next_links_stop_at_the_page_bound_and_the_card_says_so(
+    hooks: HookCalls, ehr: tuple[FhirRoutes, str]
+) -> None:
+    routes, url = ehr
     body = _request(hooks)
     history = [e["resource"] for e in body["prefetch"]["medicationRequests"]["entry"]]
-    body["fhirServer"] = FHIR
-    body["prefetch"]["medicationRequests"] = searchset(*history, next_url=f"{FHIR}/MedicationRequest?page=2")
-    endless = responses.get(f"{FHIR}/MedicationRequest",
-                            json=searchset(next_url=f"{FHIR}/MedicationRequest?page=n"))
+    body["fhirServer"] = url
+    body["prefetch"]["medicationRequests"] = searchset(*history, next_url=f"{url}/MedicationRequest?page=2")
+    routes.add("MedicationRequest", searchset(next_url=f"{url}/MedicationRequest?page=n"))
     cards = hooks.cards(body)
-    assert endless.call_count == 9  # the first page came with the call; 10 pages in all
+    assert len(routes.paths("MedicationRequest")) == 9  # the first page came with the call; 10 pages in all
     assert card_types(cards) == [("baclofen-adjunct", "warning")]
     assert "medicationRequests: more pages than the service reads" in cards[0]["detail"]
 
 
-@responses.activate
-@pytest.mark.parametrize("failure", [
-    {"status": 500, "json": {"resourceType": "OperationOutcome", "issue": []}},
-    {"status": 401, "json": {}},
-    {"status": 200, "body": "<html>login</html>"},
-    {"body": requests.exceptions.ConnectTimeout()},
+@pytest.mark.parametrize("status, answer", [
+    (500, {"resourceType": "OperationOutcome", "issue": []}),
+    (401, {}),
+    (200, b"<html>login</html>"),
+    (200, b'{"resourceType": "Bundle", "entry": [{"resource": {"value": NaN}}]}'),
 ])
-def test_failing_fhir_server_is_412(hooks: HookCalls, failure: dict[str, Any]) -> None:
+def test_failing_fhir_server_is_412(hooks: HookCalls, ehr: tuple[FhirRoutes, str], status: int, answer: Any) -> None:
+    routes, url = ehr
     body = _request(hooks)
     del body["prefetch"]["conditions"]
-    body["fhirServer"] = FHIR
-    responses.get(f"{FHIR}/Condition", **failure)
+    body["fhirServer"] = url
+    routes.add("Condition", answer, status)
+    response = hooks.post(body)
+    assert response.status_code == 412
+    assert "conditions" in response.get_json()["issue"][0]["diagnostics"]
+    assert len(routes.paths("Condition")) == 1
+
+
+def test_unreachable_fhir_server_is_412(hooks: HookCalls) -> None:
+    body = _request(hooks)
+    del body["prefetch"]["conditions"]
+    body["fhirServer"] = "http://127.0.0.1:9/fhir"  # nothing listens there
     response = hooks.post(body)
     assert response.status_code == 412
     assert "conditions" in response.get_json()["issue"][0]["diagnostics"]
 
 
-@responses.activate
-def test_observation_fallback_uses_the_template_codes(hooks: HookCalls) -> None:
+def test_observation_fallback_uses_the_template_codes(hooks: HookCalls, ehr: tuple[FhirRoutes, str]) -> None:
+    routes, url = ehr
     body = _request(hooks)
     del body["prefetch"]["observations"]
-    body["fhirServer"] = FHIR
-    search = responses.get(f"{FHIR}/Observation", json=searchset())
+    body["fhirServer"] = url
+    routes.add("Observation", searchset())
     hooks.cards(body)
-    url = unquote(str(search.calls[0].request.url))
-    assert "patient=p1" in url and "http://loinc.org|98979-8" in url and "http://loinc.org|2160-0" in url
+    [path] = routes.paths("Observation")
+    assert "patient=p1" in path and "http://loinc.org|98979-8" in unquote(path)
+    assert "http://loinc.org|2160-0" in unquote(path)
 
 
 def test_prefetched_condition_bundle_reporting_an_error_is_not_trusted(hooks: HookCalls) -> None:
@@ -188,15 +214,17 @@ def test_informational_outcome_in_a_bundle_is_fine(hooks: HookCalls) -> None:
     assert card_types(hooks.cards(body)) == [("baclofen-adjunct", "warning")]
 
 
-@responses.activate
-def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(hooks: HookCalls) -> None:
+def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(
+    hooks: HookCalls, ehr: tuple[FhirRoutes, str]
+) -> None:
+    routes, url = ehr
     oxycodone = medication_request(("1049621", "oxycodone hydrochloride 5 MG Oral Tablet"), tablets=1, per_day=4,
                                    authored_on="2026-03-01", id="oxy-1")
     taper_step = medication_request(DIAZEPAM_5_MG_TABLET, tablets=1, per_day=1, authored_on="2026-03-16",
                                     status="draft", id="dzp-5", prior="dzp-10")
     body = hooks.request(drafts=[taper_step], history=diazepam_taper_15_to_12())
     history = [e["resource"] for e in body["prefetch"].pop("medicationRequests")["entry"]]
-    body["fhirServer"] = FHIR
-    search = responses.get(f"{FHIR}/MedicationRequest", json=searchset(*history, oxycodone))
+    body["fhirServer"] = url
+    routes.add("MedicationRequest", searchset(*history, oxycodone))
     assert ("opioid-benzodiazepine", "warning") in card_types(hooks.cards(body))
-    assert unquote(str(search.calls[0].request.url)) == f"{FHIR}/MedicationRequest?patient=p1"
+    assert routes.paths() == ["/fhir/MedicationRequest?patient=p1"]

@@ -11,19 +11,18 @@ import logging
 from pathlib import Path
 
 import pytest
-import responses
 
 from cds_service import create_app
 from cds_service.logs import JsonFormatter
 from tests.conftest import HookCalls
 from tests.utils.fhir import searchset
+from tests.utils.fhir_server import FhirRoutes, base_url, start_fhir_server
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "request.json").exists())
 SECRETS = ("Zelda", "Quintessa", "MRN-7734-XQ", "tok-SECRET-991", "patient-ZQ-4471", "resourceType")
 
 
-@responses.activate
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_no_patient_data_or_tokens_in_debug_logs(name: str, caplog: pytest.LogCaptureFixture) -> None:
     body = json.loads((FIXTURES / name / "request.json").read_text())
@@ -32,15 +31,21 @@ def test_no_patient_data_or_tokens_in_debug_logs(name: str, caplog: pytest.LogCa
     patient.update({"id": "patient-ZQ-4471", "name": [{"family": "Quintessa", "given": ["Zelda"]}],
                     "identifier": [{"system": "urn:mrn", "value": "MRN-7734-XQ"}]})
     body["context"]["patientId"] = "patient-ZQ-4471"
-    body["fhirServer"] = "https://ehr.example.org/fhir"
+    routes = FhirRoutes()
+    server = start_fhir_server(routes, keep_alive=True)
+    body["fhirServer"] = base_url(server)
     body["fhirAuthorization"] = {"access_token": "tok-SECRET-991", "token_type": "Bearer", "expires_in": 300,
                                  "scope": "patient/*.read", "subject": "bzd-taper-cds"}
     conditions = body["prefetch"].pop("conditions")  # exercise the fallback fetch too
-    responses.get("https://ehr.example.org/fhir/Condition", json=searchset(*[
-        e["resource"] for e in conditions.get("entry", [])]))
+    routes.add("Condition", searchset(*[e["resource"] for e in conditions.get("entry", [])]))
     app = create_app({"auth": "off", "log_level": "DEBUG", **expected.get("settings", {})})
-    with caplog.at_level(logging.DEBUG):
-        response = HookCalls(app.test_client()).post(body, expected["service"])
+    try:
+        with caplog.at_level(logging.DEBUG):
+            response = HookCalls(app.test_client()).post(body, expected["service"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert routes.paths("Condition") != []
     assert response.status_code == 200
     lines = [JsonFormatter().format(record) for record in caplog.records] + [caplog.text]
     birth_date = patient.get("birthDate")
