@@ -57,7 +57,7 @@ def _create(database_url: str) -> Engine:
         # locked" instead of waiting its turn.
         engine = create_engine(database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None})
         writer = _sqlite_writers[engine] = _SqliteWriter(Path(database_url.removeprefix("sqlite:///")))
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", lambda connection, _record: writer.run(_sqlite_pragmas, connection))
         event.listen(engine, "begin", writer.begin)
         event.listen(engine, "commit", writer.end)
         event.listen(engine, "rollback", writer.end)
@@ -165,7 +165,7 @@ def _watch_checkouts(engine: Engine) -> None:
         event.listen(engine, name, release)
 
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 """The newest revision in ``cds_service/migrations/versions`` (tests/test_db.py keeps the two equal). A database
 already there is not handed to Alembic, whose import is about a third of a worker's start."""
 
@@ -306,6 +306,11 @@ class _SqliteWriter:
         finally:
             self._release()
 
+    def run(self, operation: Callable[[Any], None], dbapi_connection: Any) -> None:
+        """``operation`` in the writer's turn (a new connection's ``journal_mode`` may need the write lock)."""
+        with self.held():
+            operation(dbapi_connection)
+
     def begin(self, connection: Connection) -> None:
         if not connection.get_execution_options().get("read_only"):
             self._acquire()
@@ -350,8 +355,8 @@ def _writing(engine: Engine) -> AbstractContextManager[None]:
     return writer.held() if writer is not None else nullcontext()
 
 
-def _sqlite_pragmas(connection: object, _record: object) -> None:
-    cursor = connection.cursor()  # type: ignore[attr-defined]
+def _sqlite_pragmas(connection: Any) -> None:
+    cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # WAL with synchronous=NORMAL: a commit survives a crash of the process (it is in the WAL file) without an
     # fsync per transaction; only an operating-system crash or power loss can lose the last commits. The

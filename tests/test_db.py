@@ -83,24 +83,24 @@ def test_a_frozen_postgresql_fails_calls_fast_and_the_service_recovers(postgres:
 
 
 def _write_from_threads(database_url: str, busy_timeout_s: float, writes: int, failures: Any) -> None:
-    """A worker process: four threads each commit ``writes`` transactions and replay-store INSERTs; how many
-    failed goes to ``failures``."""
+    """A worker process: four threads each commit ``writes`` transactions and replay-store INSERTs; what failed
+    goes to ``failures``."""
     db.SQLITE_BUSY_TIMEOUT_S = busy_timeout_s  # this forked process's engine gives SQLite's lock only this long
     engine = engine_for(database_url)
     expires = datetime.now(UTC) + timedelta(minutes=5)
 
-    def thread(number: int) -> int:
-        failed = 0
+    def thread(number: int) -> list[str]:
+        failed = []
         for n in range(writes):
             try:
                 insert_card_log_rows(engine, card_log_rows("s", "h", "p", [CardRecord(str(uuid.uuid4()), "t", "info")]))
                 replay.first_use(engine, "https://ehr.example", f"{os.getpid()}-{number}-{n}", expires)
-            except (StoreUnavailable, replay.ReplayStoreUnavailable):
-                failed += 1
+            except (StoreUnavailable, replay.ReplayStoreUnavailable) as exc:
+                failed.append(f"{exc!r} from {exc.__cause__!r}"[:200])
         return failed
 
     with ThreadPoolExecutor(4) as pool:
-        failures.put(sum(pool.map(thread, range(4))))
+        failures.put([failure for failed in pool.map(thread, range(4)) for failure in failed])
 
 
 def test_writers_of_several_processes_wait_their_turn_instead_of_timing_out(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_writers_of_several_processes_wait_their_turn_instead_of_timing_out(tmp_
     for worker in workers:
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
-    assert [failures.get() for _ in workers] == [0, 0, 0]
+    assert [failures.get() for _ in workers] == [[], [], []]
     with db.reading(engine_for(database_url)) as connection:
         assert connection.execute(select(func.count()).select_from(card_log)).scalar_one() == 3 * 4 * 100
         assert connection.execute(select(func.count()).select_from(replay.seen_token_ids)).scalar_one() == 1200

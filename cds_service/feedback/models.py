@@ -18,6 +18,7 @@ card_log = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("client", String(512), nullable=False, server_default=""),
     Column("suggestion_ids", Text, nullable=True),
+    Index("ix_card_log_patient", "patient_hash", "client"),
 )
 """Every card returned: joins feedback to card types. ``patient_hash`` is a keyed hash, never the id;
 ``client`` is the JWT issuer that received the card (``''`` for unauthenticated development calls);
@@ -35,7 +36,6 @@ feedback = Table(
     Column("override_code", String(128), nullable=True),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Index("ix_feedback_snooze", "override_code", "outcome_timestamp"),
 )
 """One row per distinct feedback item (free-text comments are not stored: they may hold patient data)."""
 

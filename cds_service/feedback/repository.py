@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select
+from sqlalchemy import Engine, bindparam, exists, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.clinical.cards import OVERRIDE_REASON_SYSTEM
@@ -114,13 +114,15 @@ def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 
 _SNOOZED = DriverQuery(
+    # From the patient's cards for this client (ix_card_log_patient), each asked of the feedback index on its uuid:
+    # starting from the snoozing overrides instead read every one of the installation's on every call.
     select(card_log.c.card_type)  # no DISTINCT (a temporary B-tree per call): the frozenset de-duplicates
-    .join(feedback, feedback.c.card_uuid == card_log.c.card_uuid)
-    .where(and_(card_log.c.patient_hash == bindparam("patient"), card_log.c.client == bindparam("client"),
-                feedback.c.outcome == "overridden",
-                feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
-                feedback.c.override_code.in_([literal(code) for code in sorted(SNOOZE_REASONS)]),
-                feedback.c.outcome_timestamp >= bindparam("since"), card_log.c.indicator != "critical"))
+    .where(card_log.c.patient_hash == bindparam("patient"), card_log.c.client == bindparam("client"),
+           card_log.c.indicator != "critical",
+           exists().where(feedback.c.card_uuid == card_log.c.card_uuid, feedback.c.outcome == "overridden",
+                          feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
+                          feedback.c.override_code.in_([literal(code) for code in sorted(SNOOZE_REASONS)]),
+                          feedback.c.outcome_timestamp >= bindparam("since")))
 )
 
 
