@@ -4,7 +4,8 @@
 
 - **One deadline per call**: every request of the call — all prefetch keys, every page — must finish within
   ``CDS_FHIR_TIMEOUT_S`` of the first one. Per-read socket timeouts cannot bound a server that drips its
-  headers or body a byte at a time, so at the deadline the sockets the call is using are shut down from a timer.
+  headers or body a byte at a time, so at the deadline the sockets the call is using are shut down (by one
+  thread per process that watches every call's deadline).
 - **Where it may connect**: ``http``/``https`` only, no user-info; when ``CDS_FHIR_ALLOWED`` or the caller's
   entry in the trust file lists FHIR servers, ``fhirServer`` must be under one of them; otherwise only
   public addresses are reached (loopback too in development). For every new connection the address it would
@@ -28,6 +29,7 @@ only which data could not be obtained — not whether a port is open or what a h
 
 from __future__ import annotations
 
+import heapq
 import http.client
 import ipaddress
 import os
@@ -270,6 +272,41 @@ _POOLS = _Pools()
 os.register_at_fork(after_in_child=_POOLS.forget)
 
 
+class _Deadlines:
+    """One thread per process that expires each call at its deadline (a timer thread per call cost a thread's
+    start and end on every fallback call)."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _CallGuard]] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, guard: _CallGuard, deadline: float) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (deadline, id(guard), guard))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fhir-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is guard:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                guard = heapq.heappop(self._due)[2]
+            guard.expire()  # a call already closed has nothing left to shut down
+
+    def forget(self) -> None:
+        """In a new child process: the parent's thread does not exist there."""
+        self._due, self._wake, self._thread = [], threading.Condition(), None
+
+
+_DEADLINES = _Deadlines()
+os.register_at_fork(after_in_child=_DEADLINES.forget)
+
+
 class _CallGuard:
     """The request count and deadline of one call, and the connections it is using."""
 
@@ -279,7 +316,6 @@ class _CallGuard:
         self._lock = threading.Lock()
         self._in_use: set[_Connection] = set()
         self._requests = 0
-        self._timer: threading.Timer | None = None
         self.expired = False
 
     def start(self) -> float:
@@ -287,9 +323,7 @@ class _CallGuard:
         with self._lock:
             if self.deadline is None:
                 self.deadline = time.monotonic() + self.timeout_s
-                self._timer = threading.Timer(self.timeout_s, self.expire)
-                self._timer.daemon = True
-                self._timer.start()
+                _DEADLINES.watch(self, self.deadline)
             return self.deadline
 
     def begin_request(self) -> float:
@@ -323,11 +357,6 @@ class _CallGuard:
             in_use, self._in_use = self._in_use, set()
         for conn in in_use:
             conn.abort()
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self.expire()
 
 
 class _Stale(Exception):
@@ -365,8 +394,8 @@ class FhirClient:
             self._headers["Authorization"] = f"Bearer {access_token}"
 
     def close(self) -> None:
-        """End the call: stop the deadline timer and shut down any connection still in use."""
-        self._guard.close()
+        """End the call: any connection still in use (a search the call no longer waits for) is shut down."""
+        self._guard.expire()
 
     def time_left(self) -> float:
         """Seconds left before the call's deadline (which starts now if no request has yet)."""
@@ -483,7 +512,7 @@ class FhirClient:
         deadline = self._guard.start()
         chunks: list[bytes] = []
         size = 0
-        # Each read waits at most for the rest of the call's time, and the guard's timer ends one that waits
+        # Each read waits at most for the rest of the call's time, and the deadline thread ends one that waits
         # past the deadline; a response that ends by the deadline is read to its end (the connection is reusable).
         while chunk := response.read(64 * 1024):
             if inflate is not None:

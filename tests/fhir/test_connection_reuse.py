@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from cds_service import create_app
-from cds_service.fhir.client import FhirAccess, FhirClient
+from cds_service.fhir.client import FhirAccess, FhirClient, FhirUnavailable
 from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.services import prefetch_templates
 from tests.conftest import HookCalls
 from tests.utils.ehr import BASE, Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, condition, diazepam_taper_15_to_12, patient, searchset
-from tests.utils.fhir_server import FhirRoutes, FhirTestServer, base_url
+from tests.utils.fhir_server import FhirRoutes, FhirTestServer, base_url, slow_drip
 
 ISSUER, OTHER = "https://ehr.example", "https://other-ehr.example"
 StartServer = Callable[..., FhirTestServer]
@@ -92,6 +92,20 @@ def fetch_everything(url: str) -> dict[str, list[dict[str, Any]]]:
         client.close()
 
 
+def deadline_ends(url: str) -> bool:
+    """Whether a server dripping its answer for 20 s is cut off by a 0.5 s deadline (the child's own deadline
+    thread: the parent's does not exist in the child)."""
+    client = FhirClient(url, access_token=None, timeout_s=0.5, max_pages=10, max_requests=60,
+                        access=FhirAccess(allow_loopback=True))
+    try:
+        client.get("Condition?patient=p1")
+    except FhirUnavailable as exc:
+        return str(exc) == "timed out"
+    finally:
+        client.close()
+    return False
+
+
 def test_a_forked_worker_opens_its_own_connections_and_leaves_the_parents_alone(
     fhir_test_server: StartServer,
 ) -> None:
@@ -106,11 +120,12 @@ def test_a_forked_worker_opens_its_own_connections_and_leaves_the_parents_alone(
 
     parent = ports_of_next_fetch()  # kept for reuse
     before = len(routes.seen)
+    dripping = base_url(fhir_test_server(slow_drip))
     child = os.fork()
     if child == 0:  # pragma: no cover - the child reports through its exit status
         status = 1
         try:
-            status = 0 if fetch_everything(url)["conditions"] else 2
+            status = 0 if fetch_everything(url)["conditions"] and deadline_ends(dripping) else 2
         finally:
             os._exit(status)
     _pid, status = os.waitpid(child, 0)

@@ -15,18 +15,7 @@ import pytest
 from cds_service import create_app
 from tests.conftest import HookCalls
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
-from tests.utils.fhir_server import Behaviour
-
-
-def slow_drip(handler: BaseHTTPRequestHandler) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/fhir+json")
-    handler.end_headers()
-    handler.wfile.write(b'{"resourceType": "Bundle", "entry": [')
-    for _ in range(100):  # one byte every 0.2 s: each read beats a per-read timeout, the total must not
-        handler.wfile.write(b" ")
-        handler.wfile.flush()
-        time.sleep(0.2)
+from tests.utils.fhir_server import Behaviour, slow_drip
 
 
 def huge_declared(handler: BaseHTTPRequestHandler) -> None:

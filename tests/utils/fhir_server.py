@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,17 @@ def start_fhir_server(behaviour: Behaviour, keep_alive: bool = False) -> FhirTes
     server = FhirTestServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def slow_drip(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/fhir+json")
+    handler.end_headers()
+    handler.wfile.write(b'{"resourceType": "Bundle", "entry": [')
+    for _ in range(100):  # one byte every 0.2 s: each read beats a per-read timeout, the total must not
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.2)
 
 
 def send_json(handler: BaseHTTPRequestHandler, resource: Any, status: int = 200) -> None:
