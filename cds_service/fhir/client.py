@@ -326,17 +326,15 @@ class _CallGuard:
                 _DEADLINES.watch(self, self.deadline)
             return self.deadline
 
-    def begin_request(self) -> float:
-        """Count a request; the time it may still take."""
+    def begin_request(self) -> None:
+        """Count a request: refused beyond the call's budget of requests or past its deadline."""
         deadline = self.start()
         with self._lock:
             self._requests += 1
             if self._requests > self.max_requests:
                 raise FhirUnavailable("too many requests for one call")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or self.expired:
+        if time.monotonic() >= deadline or self.expired:
             raise FhirUnavailable("timed out")
-        return remaining
 
     def attach(self, conn: _Connection) -> None:
         """``conn`` serves this call until :meth:`detach`: shut down if the deadline passes meanwhile."""
@@ -429,12 +427,12 @@ class FhirClient:
 
     def _get_absolute(self, url: str) -> dict[str, Any]:
         """One GET within the call's deadline and request budget, bounded in size."""
-        if self._refused is not None:
-            raise self._refused
+        if self._pool is None:
+            raise self._refused or FhirUnavailable("fhirServer refused")
         started = time.monotonic()
         try:
             self._guard.begin_request()
-            body = self._get_json(url)
+            body = self._get_json(self._pool, url)
         except FhirUnavailable:
             FHIR_CALLS.labels("failed").inc()
             raise
@@ -443,15 +441,14 @@ class FhirClient:
         FHIR_CALLS.labels("ok").inc()
         return body
 
-    def _get_json(self, url: str) -> dict[str, Any]:
-        assert self._pool is not None
+    def _get_json(self, pool: _Pool, url: str) -> dict[str, Any]:
         parts = urlsplit(url)  # under the base URL: the pool's scheme, host and port
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn, reused = self._pool.take()
+        conn, reused = pool.take()
         try:
-            raw = self._exchange(conn, target, reused)
+            raw = self._exchange(pool, conn, target, reused)
         except _Stale:
-            raw = self._exchange(self._pool.new(), target, False)
+            raw = self._exchange(pool, pool.new(), target, False)
         try:
             body = orjson.loads(raw)  # refuses NaN, invalid UTF-8, lone surrogates and nesting deeper than 1,024
         except orjson.JSONDecodeError as exc:
@@ -460,7 +457,7 @@ class FhirClient:
             raise FhirUnavailable("response is not a FHIR resource")
         return body
 
-    def _exchange(self, conn: _Connection, target: str, reused: bool) -> bytes:
+    def _exchange(self, pool: _Pool, conn: _Connection, target: str, reused: bool) -> bytes:
         """One request and its whole response on ``conn``, which goes back to the pool only when it is reusable."""
         self._guard.attach(conn)
         reusable = False
@@ -495,7 +492,7 @@ class FhirClient:
             raise FhirUnavailable(f"request failed ({type(exc).__name__})") from exc
         finally:
             if self._guard.detach(conn) and reusable:
-                self._pool.give_back(conn)  # type: ignore[union-attr]
+                pool.give_back(conn)
             else:
                 if response is not None:
                     response.close()  # with "Connection: close" the response, not the connection, owns the socket
