@@ -383,15 +383,12 @@ def _total_de_on(
 def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
     """The total DE on each day it changes: one sweep over start and end days, keeping for each ingredient and
     kind of evidence the sum of its covering courses (and how many of them have no known DE)."""
-    events: dict[date, list[tuple[int, MedicationCourse]]] = {}
-    active: list[MedicationCourse] = []
-    for course in courses:
-        if course.start is None:
-            active.append(course)
-        elif course.start <= today:
-            events.setdefault(course.start, []).append((1, course))
-        if course.end is not None and course.end <= today and (course.start is None or course.start < course.end):
-            events.setdefault(course.end, []).append((-1, course))
+    # two sorted lists of the courses themselves, not an event object per start and end: a long history would
+    # otherwise keep thousands of short-lived objects for the garbage collector to walk
+    starting = sorted((c for c in courses if c.start is not None and c.start <= today), key=_start_day)
+    ending = sorted((c for c in courses if c.end is not None and c.end <= today
+                     and (c.start is None or c.start < c.end)), key=_end_day)
+    active = [course for course in courses if course.start is None]
     sums: dict[str, list[list[Fraction | int]]] = {}
     """ingredient → per kind rank [count, sum of DE, count with unknown DE]"""
 
@@ -410,9 +407,15 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
     for course in active:
         add(course, 1)
     timeline: list[tuple[date, Fraction | None]] = []
-    for day in sorted(events):
-        for sign, course in events[day]:
-            add(course, sign)
+    started = ended = 0
+    # the sums are exact, so the order of the changes within a day does not matter
+    for day in sorted({_start_day(c) for c in starting} | {_end_day(c) for c in ending}):
+        while started < len(starting) and starting[started].start == day:
+            add(starting[started], 1)
+            started += 1
+        while ended < len(ending) and ending[ended].end == day:
+            add(ending[ended], -1)
+            ended += 1
         total: Fraction | None = Fraction(0)
         for kinds in sums.values():
             counted = next((slot for slot in kinds if slot[0]), None)
@@ -425,6 +428,14 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
         if not timeline or timeline[-1][1] != total:
             timeline.append((day, total))
     return timeline
+
+
+def _start_day(course: MedicationCourse) -> date:
+    return course.start or date.min
+
+
+def _end_day(course: MedicationCourse) -> date:
+    return course.end or date.max
 
 
 def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date | None, list[DoseStep]]:
