@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
-from cds_service.clinical.dosing import DailyDose, UnknownDose, diazepam_equivalent_mg, percent_reduction
+from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, diazepam_equivalent_mg, percent_reduction
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.terminology import Terminology
@@ -55,6 +55,7 @@ _KIND_RANK = {"order": 0, "draft": 0, "dispense": 1, "statement": 2}
 """Which evidence of an ingredient counts on a day: orders, else fills, else statements."""
 
 DeOf = Callable[[MedicationCourse], Fraction | None]
+"""A course's daily diazepam-equivalent (:func:`course_de`): it depends on the course's dose and ingredient only."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def counts_toward_taper(course: MedicationCourse) -> bool:
 
 def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf) -> BenzodiazepineHistory:
     today = at.date()
-    de_of = _once_per_course(de_of)
+    de_of = _once_per_dose(de_of)
     existing = _with_superseded_orders_ended([c for c in courses.existing if counts_toward_taper(c)])
     drafts = [c for c in courses.drafts if counts_toward_taper(c)]
     timeline = _timeline(existing, today, de_of)
@@ -287,15 +288,17 @@ def _as_needed_days_per_week(existing: list[MedicationCourse], today: date) -> F
     return min(Fraction(7), days_of_use / (Fraction((today - first).days) / 7))
 
 
-def _once_per_course(de_of: DeOf) -> DeOf:
-    """``de_of`` computed once per course: the timeline asks for every course on each day the total changes."""
-    known: dict[int, tuple[MedicationCourse, Fraction | None]] = {}
+def _once_per_dose(de_of: DeOf) -> DeOf:
+    """``de_of`` computed once per dose reading and ingredient: the timeline asks for every course on each day the
+    total changes, and the orders of a long history share their dose readings (dosing.DoseReader)."""
+    known: dict[tuple[int, str], tuple[DoseResult, Fraction | None]] = {}
 
     def once(course: MedicationCourse) -> Fraction | None:
-        # keyed by identity; the course is kept with its value, so its id cannot be reused meanwhile
-        if id(course) not in known:
-            known[id(course)] = (course, de_of(course))
-        return known[id(course)][1]
+        # keyed by identity; the dose is kept with its value, so its id cannot be reused meanwhile
+        key = (id(course.dose), course.product.ingredient)
+        if key not in known:
+            known[key] = (course.dose, de_of(course))
+        return known[key][1]
 
     return once
 
