@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, exists, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.clinical.cards import OVERRIDE_REASON_SYSTEM
@@ -102,13 +103,19 @@ def card_log_rows(service_id: str, hook_instance: str, patient: str, cards: Iter
              "suggestion_ids": " ".join(c.suggestion_ids) or None} for c in cards]
 
 
+_INSERT_CARD_LOG = {"postgresql": postgresql.insert(card_log).on_conflict_do_nothing(),
+                    "sqlite": sqlite.insert(card_log).on_conflict_do_nothing()}
+"""A row already stored is skipped: a batch whose commit was reported failed after it happened (a connection
+lost at that moment) is queued again, and must not then fail, with the rows queued behind it, for ever."""
+
+
 def insert_card_log_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
     """One transaction for all ``rows`` (see :mod:`cds_service.feedback.card_log` for who calls it when)."""
     if not rows:
         return
     try:
         with engine.begin() as connection:
-            connection.execute(insert(card_log), rows)
+            connection.execute(_INSERT_CARD_LOG.get(engine.dialect.name, insert(card_log)), rows)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
 

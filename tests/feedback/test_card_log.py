@@ -63,6 +63,19 @@ def test_rows_wait_for_a_database_that_is_down_and_are_written_once_when_it_is_b
     assert logged(url) == [card(1).card_uuid, card(2).card_uuid]
 
 
+def test_rows_already_written_when_their_batch_is_retried_are_kept_once_and_do_not_block_the_queue(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/again.db"  # e.g. a commit that happened but was reported lost with the connection
+    migrate(url)
+    writer = CardLog(url, interval_s=60)
+    writer.add("bzd-taper-order-sign", "hook-1", "hash-a", [card(1), card(2)])
+    writer.flush()
+    writer.add("bzd-taper-order-sign", "hook-1", "hash-a", [card(1), card(2)])  # the same batch, queued again
+    writer.add("bzd-taper-order-sign", "hook-2", "hash-b", [card(3)])
+    writer.flush()
+    assert logged(url) == [card(n).card_uuid for n in (1, 2, 3)]
+
+
 def test_the_queue_is_bounded_while_the_database_is_down(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/bounded.db"
     writer = CardLog(url, interval_s=60, max_pending=2)
