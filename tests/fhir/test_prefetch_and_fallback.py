@@ -228,3 +228,19 @@ def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(
     routes.add("MedicationRequest", searchset(*history, oxycodone))
     assert ("opioid-benzodiazepine", "warning") in card_types(hooks.cards(body))
     assert routes.paths() == ["/fhir/MedicationRequest?patient=p1"]
+
+
+@pytest.mark.parametrize(("request_threads", "fetch_threads"), [(None, 48), ("16", 96), ("not a number", 48)])
+def test_every_request_thread_of_a_worker_can_have_all_its_searches_in_flight(
+        monkeypatch: pytest.MonkeyPatch, request_threads: str | None, fetch_threads: int) -> None:
+    from cds_service.fhir.prefetch import _Fetchers
+    from cds_service.services import prefetch_templates
+
+    if request_threads is None:
+        monkeypatch.delenv("CDS_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("CDS_THREADS", request_threads)
+    fetchers = _Fetchers()
+    assert fetchers.SEARCHES_PER_CALL == len(prefetch_templates())
+    assert fetchers.executor()._max_workers == fetch_threads
+    fetchers.executor().shutdown()
