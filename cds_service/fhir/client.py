@@ -52,9 +52,18 @@ from cds_service.metrics import FHIR_CALLS, FHIR_LATENCY
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 """Largest FHIR response read (a Bundle page); beyond it the fetch fails instead of exhausting memory."""
-IDLE_CONNECTIONS_PER_POOL = 48
-"""Idle connections a pool keeps: one for each search a worker process can have in flight (six searches for
-each of its eight request threads, deploy/gunicorn.conf.py). Others are closed when their request ends."""
+SEARCHES_PER_CALL = 6
+"""The prefetch keys one hook call may have to search for (cds_service/services.py)."""
+
+
+def searches_in_flight() -> int:
+    """The FHIR searches one worker process can have in flight: all six of each of its request threads
+    (``CDS_THREADS``, 8 by default, the setting deploy/gunicorn.conf.py reads). The fetch threads are as many,
+    and so are the idle connections a pool keeps (others are closed when their request ends)."""
+    request_threads = os.environ.get("CDS_THREADS", "8")
+    return SEARCHES_PER_CALL * (int(request_threads) if request_threads.isdigit() else 8)
+
+
 MAX_POOLS = 64
 """Pools (tenant × FHIR server) a process keeps; beyond, the least recently used one is closed."""
 IDLE_TIMEOUT_S = 4.0
@@ -197,6 +206,7 @@ class _Pool:
         self._port = parts.port or (443 if self._secure else 80)
         self._admit = admit
         self._idle: deque[tuple[float, _Connection]] = deque()
+        self._max_idle = searches_in_flight()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -224,7 +234,7 @@ class _Pool:
         with self._lock:
             while self._idle and now - self._idle[0][0] >= IDLE_TIMEOUT_S:
                 expired.append(self._idle.popleft()[1])
-            if not self._closed and len(self._idle) < IDLE_CONNECTIONS_PER_POOL:
+            if not self._closed and len(self._idle) < self._max_idle:
                 self._idle.append((now, conn))
             else:
                 expired.append(conn)

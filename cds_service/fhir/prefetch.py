@@ -25,6 +25,7 @@ from cds_service.fhir.client import (
     has_error_outcome,
     is_error_outcome,
     next_link,
+    searches_in_flight,
 )
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,9 @@ def _guarded(read: Callable[[], _Fetched]) -> _Outcome:
 
 class _Fetchers:
     """The threads that run the searches of every call of this process: made on first use (in the worker
-    gunicorn forked, never in the parent), kept for the next calls, and bounded — six searches for each of a
-    worker's request threads (``CDS_THREADS``, 8 by default, read by deploy/gunicorn.conf.py) — instead of a new
-    pool of threads per call."""
-
-    SEARCHES_PER_CALL = 6
+    gunicorn forked, never in the parent), kept for the next calls, and bounded — one per search the worker can
+    have in flight (:func:`searches_in_flight`): fewer would queue one call's searches behind another's and cap
+    FHIR-fallback concurrency silently — instead of a new pool of threads per call."""
 
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
@@ -122,14 +121,8 @@ class _Fetchers:
     def executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self.threads(), thread_name_prefix="fhir-fetch")
+                self._executor = ThreadPoolExecutor(max_workers=searches_in_flight(), thread_name_prefix="fhir-fetch")
             return self._executor
-
-    def threads(self) -> int:
-        """Enough for every request thread of the worker to have all its searches in flight at once: fewer would
-        queue one call's searches behind another's (and cap FHIR-fallback concurrency silently)."""
-        request_threads = os.environ.get("CDS_THREADS", "8")
-        return self.SEARCHES_PER_CALL * (int(request_threads) if request_threads.isdigit() else 8)
 
     def forget(self) -> None:
         """In a new child process: the parent's threads do not exist there."""

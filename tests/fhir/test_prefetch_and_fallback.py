@@ -233,6 +233,7 @@ def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(
 @pytest.mark.parametrize(("request_threads", "fetch_threads"), [(None, 48), ("16", 96), ("not a number", 48)])
 def test_every_request_thread_of_a_worker_can_have_all_its_searches_in_flight(
         monkeypatch: pytest.MonkeyPatch, request_threads: str | None, fetch_threads: int) -> None:
+    from cds_service.fhir.client import SEARCHES_PER_CALL, FhirAccess, _Admit, _Pool
     from cds_service.fhir.prefetch import _Fetchers
     from cds_service.services import prefetch_templates
 
@@ -240,7 +241,8 @@ def test_every_request_thread_of_a_worker_can_have_all_its_searches_in_flight(
         monkeypatch.delenv("CDS_THREADS", raising=False)
     else:
         monkeypatch.setenv("CDS_THREADS", request_threads)
-    fetchers = _Fetchers()
-    assert fetchers.SEARCHES_PER_CALL == len(prefetch_templates())
-    assert fetchers.executor()._max_workers == fetch_threads
-    fetchers.executor().shutdown()
+    assert SEARCHES_PER_CALL == len(prefetch_templates())
+    executor = _Fetchers().executor()
+    assert executor._max_workers == fetch_threads
+    executor.shutdown()
+    assert _Pool("http://fhir.example/r4", _Admit(FhirAccess(), trusted=False))._max_idle == fetch_threads
