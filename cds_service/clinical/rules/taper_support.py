@@ -51,6 +51,12 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         opening = (f"**Order:** {draft.label} — a dose increase during a taper ({dose}): pausing or slowing is the "
                    "first response to withdrawal symptoms; reassess, then resume more slowly.")
         summary = f"{drug.capitalize()} dose increase during a taper: reassess symptoms, then resume more slowly"
+    elif not history.likely_dependent:
+        # no taper is needed (§9.5): the card is about rebound symptoms, not a taper's pace
+        what = "stops" if step.new_de == 0 else "reduces"
+        opening = f"**Order:** {draft.label} — {what} {drug} ({dose})."
+        summary = (f"{drug.capitalize()} {'stopped' if step.new_de == 0 else 'reduced'}: not likely dependent, no "
+                   "taper needed; rebound symptoms may occur")
     elif final:
         own = current_daily_mg(facts, draft)
         stopped = f"{drug} {mg(own)}/day → stopped" if own is not None else f"{drug} stopped"
@@ -71,7 +77,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         + (f"as-needed use on about {number(history.as_needed_days_per_week, 1)} days a week"
            if history.as_needed_days_per_week is not None else f"{history.episode_days} days of use")
         + "): this change needs no taper; rebound insomnia or anxiety may occur for a few days."]
-    follow_up = ([
+    follow_up = ([f"- Withdrawal or rebound symptoms to ask about: {SYMPTOMS}."] if rebound else [
         "- Follow up in the weeks after the last dose: withdrawal symptoms can still appear or return; "
         f"ask about {SYMPTOMS}.",
         "- If symptoms are hard to bear, resuming the last dose for a while and stopping later is acceptable: "
@@ -90,12 +96,12 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             "- Screen for depression, anxiety and substance use disorders that may emerge.",
             "- Non-drug support: CBT during the taper, sleep hygiene, mindfulness, relaxation, exercise; explain "
             "the risks of benzodiazepines and the benefits of tapering.",
-            *([] if final else [
+            *([] if final or rebound else [
                 "- Pauses at a stable dose are acceptable; there is no fixed timeline — adjust to the patient's "
                 "response. Never abandon the patient if the taper is hard."]),
         ]),
         order_id=draft.resource_id, source_url=SOURCE_URL, yields_to_warnings=True, links=plan_links(facts, draft),
-        only_card=step.is_reduction and reductions > 0 and not final,
+        only_card=step.is_reduction and reductions > 0 and not final and not rebound,
     )
 
 
