@@ -106,11 +106,60 @@ class FhirAccess:
 
     def check_address(self, address: str) -> None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if ip.is_global or (self.allow_loopback and ip.is_loopback):
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if self.allow_loopback and (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
             return
-        raise FhirUnavailable("fhirServer resolves to a non-public address")
+        if not is_public_address(ip):
+            raise FhirUnavailable("fhirServer resolves to a non-public address")
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052 well-known NAT64 prefix: a DNS64 network answers every IPv4-only name with it, and its NAT64
+gateway connects to the IPv4 address in the last 32 bits — the metadata address too."""
+_NOT_PUBLIC_V6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64: where the IPv4 address sits varies
+    ipaddress.IPv6Network("fec0::/10"),  # deprecated site-local (RFC 3879): still routed inside some networks
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (RFC 4291 §2.5.5.1, deprecated since 2006: no server has
+    # one, and systems deliver it differently)
+)
+_NOT_PUBLIC_V4 = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890): 192.0.0.8 and the DS-Lite
+    # and NAT64 discovery addresses, none a FHIR server
+    ipaddress.IPv4Network("224.0.0.0/3"),  # multicast and reserved: not a server's unicast address
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and is delivered to: IPv4-mapped ``::ffff:a.b.c.d``,
+    NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:AABB:CCDD::`` and Teredo's client."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` — and any IPv4 address embedded in it — is a public unicast address.
+
+    Python's ``is_global`` alone passes NAT64, IPv4-compatible, 6to4 and site-local addresses (and 192.0.0.8);
+    through any of these a private or link-local IPv4 address (the cloud metadata service) can be reached.
+    IPv4-compatible, local-use NAT64 and site-local addresses are refused whatever they carry.
+    """
+    embedded = _embedded_ipv4(ip)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _NOT_PUBLIC_V6) or not ip.is_global:
+            return False
+        if embedded is None:
+            return True
+    assert embedded is not None
+    return embedded.is_global and not any(embedded in network for network in _NOT_PUBLIC_V4)
 
 
 def _is_under(url: str, base: str) -> bool:
