@@ -162,10 +162,12 @@ def _usable(value: Any) -> bool:
     return True
 
 
-def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None) -> _Fetched:
+def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None, fetched: bool = False) -> _Fetched:
+    """A prefetched (or, ``fetched``, a fallback-read) value's resources; a Bundle the server paginated, and
+    every Bundle the fallback read, within the fallback's page and entry bounds."""
     if value.get("resourceType") != "Bundle":
         return [value], []
-    if next_link(value) is None:
+    if next_link(value) is None and not fetched:
         return bundle_resources(value), []
     if client is None:
         raise FhirUnavailable("only the first page was prefetched")
@@ -182,4 +184,4 @@ def _fetch(client: FhirClient, relative_url: str, key: str) -> _Fetched:
         if is_error_outcome(result):
             raise FhirUnavailable("the server answered with an OperationOutcome")
         return [], []
-    return _resources_of(result, key, client)
+    return _resources_of(result, key, client, fetched=True)
