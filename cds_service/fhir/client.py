@@ -477,6 +477,7 @@ class FhirClient:
         self.base_url = base_url.rstrip("/")
         self._max_pages = max_pages
         access = access or FhirAccess()
+        self.tenant = access.tenant
         self._refused: FhirUnavailable | None = None
         self._pool: _Pool | None = None
         try:
