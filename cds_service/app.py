@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from cds_service.clinical.profiles import PROFILE_CODES
 from cds_service.config import Settings, SettingsError
 from cds_service.db import engine_for, ensure_schema
 from cds_service.errors import ServiceError, operation_outcome
@@ -85,6 +86,10 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         raise SettingsError("CDS_PATIENT_HASH_KEY is required with CDS_AUTH=required: without it the key lives in "
                             "the database beside the hashes, and anyone who can read it can re-identify patients; "
                             "set it from a secret (e.g. openssl rand -hex 32)")
+    if settings.auth == "required" and not settings.taper_profile_chosen:
+        raise SettingsError("CDS_TAPER_PROFILE is required with CDS_AUTH=required: the taper thresholds are a "
+                            "clinical policy your drug-and-therapeutics committee chooses, not a default to inherit; "
+                            f"set it to one of {', '.join(PROFILE_CODES)} (README: Choosing the taper profile)")
 
 
 def _register_client_trust(app: Flask, settings: Settings) -> None:

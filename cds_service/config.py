@@ -41,6 +41,9 @@ class Settings:
     database_url: str = field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'bzd-taper-cds.db'}")
     taper_profile: str = "summary"
     """One of :data:`cds_service.clinical.profiles.PROFILE_CODES`."""
+    taper_profile_chosen: bool = False
+    """``CDS_TAPER_PROFILE`` was set: production refuses to start on the development default (the installing
+    organisation chooses its clinical policy, docs/clinical-reference.md §0)."""
     equivalence_table: EquivalenceTableName = "ashton"
     fhir_timeout_s: float = 3.0
     fhir_max_pages: int = 10
@@ -80,6 +83,7 @@ class Settings:
             values["database_url"] = env["DATABASE_URL"]
         if "CDS_TAPER_PROFILE" in env:
             values["taper_profile"] = _choice("CDS_TAPER_PROFILE", env["CDS_TAPER_PROFILE"], PROFILE_CODES)
+            values["taper_profile_chosen"] = True
         if "CDS_EQUIVALENCE_TABLE" in env:
             values["equivalence_table"] = _choice("CDS_EQUIVALENCE_TABLE", env["CDS_EQUIVALENCE_TABLE"], _TABLES)
         if env.get("CDS_LOG_LEVEL"):
@@ -123,7 +127,8 @@ class Settings:
         return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development, tenant=tenant)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
-        return replace(self, **dict(overrides)).validated()
+        chosen = {"taper_profile_chosen": True} if "taper_profile" in overrides else {}
+        return replace(self, **chosen, **dict(overrides)).validated()
 
     def validated(self) -> Settings:
         _choice("auth", self.auth, _AUTH_MODES)
