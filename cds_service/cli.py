@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.engine import make_url
 
 from cds_service.clinical.engine import EngineResult, select_cards
 from cds_service.clinical.explain import explain as explain_evaluation
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.config import Settings
+from cds_service.config import Settings, SettingsError
 from cds_service.db import LONG_OPERATION_S, engine_for, migrate, operation_budget
 from cds_service.errors import PreconditionFailed
 from cds_service.evaluate import evaluate_hook_call
@@ -22,12 +24,13 @@ from cds_service.feedback.analytics import as_table, card_outcomes
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
 from cds_service.services import SERVICES
-from cds_service.version import package_version
+from cds_service.version import knowledge_version, package_version
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bzd-taper-cds", description="Benzodiazepine taper CDS service tools")
-    parser.add_argument("--version", action="version", version=f"bzd-taper-cds {package_version()}")
+    parser.add_argument("--version", action="version",
+                        version=f"bzd-taper-cds {package_version()} (knowledge {knowledge_version()})")
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="card outcomes per card type (DATABASE_URL or the default SQLite)")
     report.add_argument("--json", action="store_true", help="print the JSON report instead of a table")
@@ -40,15 +43,46 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--explain", action="store_true",
                           help="also print the facts used and why each rule fired or stayed silent")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:  # one line a person can act on, not a traceback
+        sys.stderr.write(f"bzd-taper-cds: {exc}\n")
+        return 2
     if args.command == "evaluate":
         return _evaluate(args.request, settings, as_json=args.json, fetch=args.fetch, explain=args.explain)
     if args.command == "report":
+        if (missing := _missing_sqlite_file(settings.database_url)) is not None:
+            sys.stderr.write(f"no card log at {missing}: run the command where the service keeps its data (the "
+                             "folder holding var/), or set DATABASE_URL or CDS_DATA_DIR as the service has them\n")
+            return 1
         migrate(settings.database_url)
         with operation_budget(LONG_OPERATION_S):
             outcomes = card_outcomes(engine_for(settings.database_url))
         sys.stdout.write((json.dumps(outcomes, indent=2) if args.json else as_table(outcomes)) + "\n")
     return 0
+
+
+def _missing_sqlite_file(database_url: str) -> Path | None:
+    """The SQLite file a report would read, when it does not exist: reading it would create an empty database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database).resolve()
+    return None if path.exists() else path
+
+
+class _FallbackReasons(logging.Handler):
+    """Why each FHIR fallback read failed: the service keeps it for its log (a caller must not learn it); on the
+    command line the person who named the server is told."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reason = str(getattr(record, "reason", "")).partition(": ")[2]
+        if reason and reason not in self.reasons:
+            self.reasons.append(reason)
 
 
 def _evaluate(path: Path, settings: Settings, *, as_json: bool, fetch: bool = False, explain: bool = False) -> int:
@@ -65,6 +99,9 @@ def _evaluate(path: Path, settings: Settings, *, as_json: bool, fetch: bool = Fa
         sys.stderr.write(f"invalid request: {message}\n")
         return 2
     seen: list[tuple[ClinicalFacts, EngineResult]] = []
+    reasons = _FallbackReasons()
+    fallback_log = logging.getLogger("cds_service.fhir")
+    fallback_log.addHandler(reasons)
     try:
         outcome = evaluate_hook_call(service, request, settings, allow_fetch=fetch,
                                      inspect=lambda facts, result: seen.append((facts, result)))
@@ -72,7 +109,14 @@ def _evaluate(path: Path, settings: Settings, *, as_json: bool, fetch: bool = Fa
         hint = f" (offline; --fetch reads them from {request['fhirServer']})" if "fhirServer" in request and \
             not fetch else ""
         sys.stderr.write(f"cannot evaluate: {exc.diagnostics}{hint}\n")
+        for reason in reasons.reasons:
+            sys.stderr.write(f"  {request['fhirServer']}: {reason}\n")
+        if any("CDS_FHIR_ALLOWED" in reason for reason in reasons.reasons):
+            sys.stderr.write(f"  e.g. CDS_FHIR_ALLOWED={request['fhirServer']} bzd-taper-cds evaluate --fetch "
+                             f"{path}\n")
         return 3
+    finally:
+        fallback_log.removeHandler(reasons)
     if as_json:
         sys.stdout.write(json.dumps(outcome.response, indent=2, ensure_ascii=False) + "\n")
     else:

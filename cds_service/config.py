@@ -127,7 +127,7 @@ class Settings:
         return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development, tenant=tenant)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
-        chosen = {"taper_profile_chosen": True} if "taper_profile" in overrides else {}
+        chosen: dict[str, Any] = {"taper_profile_chosen": True} if "taper_profile" in overrides else {}
         return replace(self, **chosen, **dict(overrides)).validated()
 
     def validated(self) -> Settings:

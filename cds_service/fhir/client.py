@@ -100,7 +100,8 @@ class FhirAccess:
             raise FhirUnavailable("fhirServer carries user-info")
         if self.allowed:
             if not any(_is_under(url, prefix) for prefix in self.allowed):
-                raise FhirUnavailable("fhirServer is not on the allow-list")
+                raise FhirUnavailable("fhirServer is not on the allow-list (CDS_FHIR_ALLOWED, or the issuer's "
+                                      "fhir_servers in the trust file)")
             return True
         return False
 
@@ -110,7 +111,8 @@ class FhirAccess:
             ip = ip.ipv4_mapped
         if ip.is_global or (self.allow_loopback and ip.is_loopback):
             return
-        raise FhirUnavailable("fhirServer resolves to a non-public address")
+        raise FhirUnavailable("fhirServer resolves to a non-public address; list its base URL in CDS_FHIR_ALLOWED "
+                              "(or the issuer's fhir_servers in the trust file) to allow it")
 
 
 def _is_under(url: str, base: str) -> bool:
