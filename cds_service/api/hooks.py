@@ -21,17 +21,17 @@ from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES
 from cds_service.schemas import flatten_messages
 from cds_service.schemas.hook_request import load_hook_request
 from cds_service.security import current_client
-from cds_service.services import SERVICES
+from cds_service.services import SERVICES, unknown_service_message
 
 bp = Blueprint("hooks", __name__)
 log = logging.getLogger(__name__)
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call_service(service_id: str) -> Response:
     service = SERVICES.get(service_id)
     if service is None:
-        raise ServiceError(f"no CDS service with id '{service_id}'", status=404, issue_code="not-found")
+        raise ServiceError(unknown_service_message(service_id), status=404, issue_code="not-found")
     body = json_body(request)
     try:
         hook_request = load_hook_request(body, service.hook)

@@ -154,13 +154,15 @@ def _dedupe_key(item: dict[str, Any]) -> str:
 
 
 def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, service_id: str,
-                   ids: CardIds | None = None, now: datetime | None = None) -> int:
+                   ids: CardIds | None = None, now: datetime | None = None,
+                   superseded: list[str] | None = None) -> int:
     """Store every item once (a repeated item is not stored again). The whole batch is refused when an item
     names a card that this service did not show this client, or a suggestion that card did not have.
     ``outcomeTimestamp`` is kept within [the card's time, now]: a feedback time in the future would extend
     a snooze beyond its period. A card whose uuid ``ids`` proves issued to this client by this service needs
     no card-log row (it may still be queued, or lost); other cards are looked up in the log. Returns how many
-    new rows were written."""
+    new rows were written; ``superseded`` receives the cards that already had another feedback: both are kept,
+    analytics count the latest outcome, and a snoozing override among them snoozes until it ends or is cleared."""
     received = now or datetime.now(UTC)
     cards = {item["card"] for item in items}
     known: dict[str, tuple[datetime, frozenset[str]]] = {}
@@ -184,10 +186,13 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
                 if not accepted <= known[item["card"]][1]:
                     raise InvalidFeedback(f"card {item['card']} has no suggestion {sorted(accepted)[0]}")
             written = 0
+            replaced: list[str] = []
             for item in items:
                 key = _dedupe_key(item)
                 if connection.execute(select(feedback.c.id).where(feedback.c.dedupe_key == key)).first():
                     continue
+                if connection.execute(select(feedback.c.id).where(feedback.c.card_uuid == item["card"])).first():
+                    replaced.append(item["card"])
                 reason = (item.get("overrideReason") or {}).get("reason") or {}
                 accepted_ids = [s["id"] for s in item.get("acceptedSuggestions", [])]
                 shown_at = known[item["card"]][0]
@@ -198,6 +203,8 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
                     outcome_timestamp=min(max(item["outcomeTimestamp"], shown_at), received).astimezone(UTC),
                     received_at=received))
                 written += 1
+            if superseded is not None:
+                superseded[:] = sorted(set(replaced))
             return written
     except IntegrityError:
         # The same item raced in from another worker: it is stored once, which is what the client wants.
