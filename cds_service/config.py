@@ -64,6 +64,9 @@ class Settings:
     client in the trust file), the only ones — and trusted whatever their address (e.g. a private network)."""
     operator_token: str | None = None
     """Bearer secret of the operator's ``/analytics`` view over every client (unset: no operator view)."""
+    shadow_issuers: tuple[str, ...] = ()
+    """Clients (JWT issuers; ``*`` every client, ``-`` calls without a token) in shadow mode: their cards are
+    computed and logged, and they receive none — a silent pilot read in the analytics."""
     testing: bool = False
 
     @classmethod
@@ -100,6 +103,8 @@ class Settings:
                                            if u.strip())
         if env.get("CDS_OPERATOR_TOKEN"):
             values["operator_token"] = env["CDS_OPERATOR_TOKEN"]
+        if env.get("CDS_SHADOW_ISSUERS"):
+            values["shadow_issuers"] = tuple(i.strip() for i in env["CDS_SHADOW_ISSUERS"].split(",") if i.strip())
         if env.get("CDS_CARD_LOG_INTERVAL_S"):
             values["card_log_interval_s"] = _positive_float("CDS_CARD_LOG_INTERVAL_S", env["CDS_CARD_LOG_INTERVAL_S"])
         if "CDS_FHIR_TIMEOUT_S" in env:
@@ -120,6 +125,10 @@ class Settings:
                 if one in self.public_base_url:
                     accepted.append(self.public_base_url.replace(one, other, 1) + path)
         return accepted
+
+    def shadow(self, client: str) -> bool:
+        """Cards for ``client`` are computed and logged but not sent (``CDS_SHADOW_ISSUERS``)."""
+        return "*" in self.shadow_issuers or (client or "-") in self.shadow_issuers
 
     def fhir_access(self, client_fhir_servers: tuple[str, ...] = (), tenant: str = "") -> FhirAccess:
         """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file), and whose

@@ -18,7 +18,8 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 SAFE_FIELDS = ("request_id", "hookInstance", "service", "rule", "error_type", "reason", "method", "path",
-               "status", "duration_ms", "iss", "jti", "cards", "failed_rules", "fetched_keys")
+               "status", "duration_ms", "iss", "jti", "cards", "failed_rules", "fetched_keys",
+               "snoozed", "shadow")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PROBES = ("/healthz", "/readyz", "/metrics")
 _NOISY = ("urllib3", "requests", "werkzeug")

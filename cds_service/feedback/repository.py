@@ -96,11 +96,11 @@ def _install_secret(engine: Engine, name: str) -> str:
 
 
 def card_log_rows(service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
-                  client: str = "", now: datetime | None = None) -> list[dict[str, Any]]:
+                  client: str = "", now: datetime | None = None, shadow: bool = False) -> list[dict[str, Any]]:
     return [{"card_uuid": c.card_uuid, "service_id": service_id, "card_type": c.card_type,
              "indicator": c.indicator, "hook_instance": hook_instance[:200], "patient_hash": patient,
              "created_at": now or datetime.now(UTC), "client": client,
-             "suggestion_ids": " ".join(c.suggestion_ids) or None} for c in cards]
+             "suggestion_ids": " ".join(c.suggestion_ids) or None, "shadow": shadow} for c in cards]
 
 
 _INSERT_CARD_LOG = {"postgresql": postgresql.insert(card_log).on_conflict_do_nothing(),
@@ -129,7 +129,8 @@ _SNOOZED = DriverQuery(
            exists().where(feedback.c.card_uuid == card_log.c.card_uuid, feedback.c.outcome == "overridden",
                           feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
                           feedback.c.override_code.in_([literal(code) for code in sorted(SNOOZE_REASONS)]),
-                          feedback.c.outcome_timestamp >= bindparam("since")))
+                          feedback.c.outcome_timestamp >= bindparam("since"),
+                          feedback.c.snooze_cleared_at.is_(None)))
 )
 
 
