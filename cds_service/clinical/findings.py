@@ -18,6 +18,9 @@ class Action:
     resource: dict[str, Any] | None = None
     resource_id: str | None = None
     """Relative reference (``MedicationRequest/<id>``) of the resource a ``delete`` removes."""
+    dispensed: str | None = None
+    """What the order the action creates or updates dispenses ("135 tablets for 30 days, no refills"), for the
+    suggestion's label (docs/clinical-reference.md §11.1)."""
 
 
 @dataclass(frozen=True)
