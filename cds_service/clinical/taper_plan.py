@@ -44,6 +44,8 @@ LOW_DOSE_DE = Fraction(10)
 CONSOLIDATE_DE = Fraction(5, 2)
 MAX_UNITS_PER_ADMINISTRATION = Fraction(4)
 """More tablets or capsules than this at one time: a larger strength is used instead."""
+BULKY_UNITS = Fraction(3)
+"""More tablets or capsules than this at one time: givable, but a plan with fewer is preferred."""
 SWITCH_STAGE_DAYS = 7
 """Two substitution stages a week apart: the switch takes 1–2 weeks (Joint Guideline Table 7 note)."""
 MAX_PLAN_STEPS = 120
@@ -249,12 +251,17 @@ class Planner:
     def next_dose(self, current_mg: Fraction, limit_percent: Fraction, per_day: int,
                   previous: Product | None) -> PlannedDose | None:
         """The first step of the plan (:func:`best_steps`) from ``current_mg`` at a pace of ``limit_percent``
-        when it keeps that pace, else ``None``: a one-click step follows the same plan as the page."""
-        steps = best_steps(self, current_mg, per_day, previous, limit_percent)
-        first = steps[0] if steps else None
-        if first is None or first.dose is None or first.exceeds_pace:
-            return None
-        return first.dose
+        when it keeps that pace, else ``None``: a one-click step follows the same plan as the page. The plan
+        starts with ``previous`` (the draft's product: a dose change keeps it) when that product can make a step
+        within the pace."""
+        in_use = self.form_of(previous)
+        tries = [(in_use,)] if in_use is not None and in_use.ingredient == self.ingredient else []
+        for starts in (*tries, None):
+            steps = best_steps(self, current_mg, per_day, previous, limit_percent, starts=starts)
+            first = steps[0] if steps else None
+            if first is not None and first.dose is not None and not first.exceeds_pace:
+                return first.dose
+        return None
 
     def nearest_dose(self, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
         """The givable dose nearest ``daily_mg`` (ties: the higher), solids before liquids: for a switch."""
@@ -395,18 +402,20 @@ class _Move:
     crowded: bool
 
 
-_Cost = tuple[int, int, int, float, int, int, int]
+_Cost = tuple[int, int, int, float, int, int, int, int]
 """Steps beyond the pace that another product could have kept while a change was still open; steps beyond the
 pace that another product could have kept at all (a plan that spends its one change early gains nothing); steps
 with more
 than four units at a time; how much faster than the pace the other steps go (the sum of log((1 − pace) /
 (1 − step)), 0 when every step keeps it, and of log(stop dose / lowest stop dose)); steps below half the pace;
-steps with a liquid; steps. Compared in this order, the number of products between the last two."""
-_ZERO: _Cost = (0, 0, 0, 0.0, 0, 0, 0)
+steps with more than three tablets or capsules at one time; steps with a liquid; steps. Compared in this order, the
+number of products between the last two."""
+_ZERO: _Cost = (0, 0, 0, 0.0, 0, 0, 0, 0)
 
 
 def _add(a: _Cost, b: _Cost) -> _Cost:
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], round(a[3] + b[3], 9), a[4] + b[4], a[5] + b[5], a[6] + b[6])
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], round(a[3] + b[3], 9), a[4] + b[4], a[5] + b[5], a[6] + b[6],
+            a[7] + b[7])
 
 
 class _Search:
@@ -465,7 +474,8 @@ class _Search:
         excess = max(0.0, math.log((1 - float(self.percent) / 100) * float(current / landed))) if beyond else 0.0
         small = move.within and move.percent * 2 < self.percent
         elsewhere = beyond and bool(self.others_within(form, current, per_day))
-        return (int(avoidable), int(elsewhere), int(move.crowded), round(excess, 9), int(small),
+        bulky = form.is_solid and max(a.units for a in move.dose.administrations) > BULKY_UNITS
+        return (int(avoidable), int(elsewhere), int(move.crowded), round(excess, 9), int(small), int(bulky),
                 int(form.kind == "liquid"), 1)
 
     @cached_property
@@ -572,8 +582,8 @@ class _Search:
                 for cost, products, moves in candidates:
                     rank += 1
                     cost = _add(cost, (0, 0, 0, self.stop_excess(moves[-1].dose.daily_mg if moves else current),
-                                       0, 0, 0))
-                    key = (*cost[:6], products, cost[6], rank)
+                                       0, 0, 0, 0))
+                    key = (*cost[:7], products, cost[7], rank)
                     if best is None or key < best[0]:
                         best = (key, moves)
                 if k < len(walked):

@@ -29,7 +29,7 @@ def test_plan_page_shows_the_core_schedule(client: FlaskClient) -> None:
     assert "<h1>Proposed taper: diazepam 20 mg/day</h1>" in page
     rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+)</td>", page)
     assert rows == [("0", "20")] + [(str(s.day), f"{float(s.dose.daily_mg if s.dose else 0):g}") for s in plan.steps]
-    assert page.count('<circle class="step"') == len(plan.steps) == 11
+    assert page.count('<circle class="step"') == len(plan.steps) == 10
     assert "Pauses are acceptable" in page and "There is no fixed timeline" in page and "at least monthly" in page
     assert 'role="img"' in page and "<caption>" in page and 'scope="col"' in page
 

@@ -47,27 +47,27 @@ def products_of(plan: TaperPlan) -> list[str]:
     return runs
 
 
-def test_diazepam_plan_from_20_mg_twice_daily_keeps_one_tablet_then_the_liquid_for_the_last_steps() -> None:
+def test_diazepam_plan_from_20_mg_twice_daily_keeps_the_5_mg_tablets_then_the_liquid_for_the_tail() -> None:
+    """Before: 10 mg, 2 mg and 5 mg tablets in turn and back to 2 mg (three products, a flip-back)."""
     plan = plan_of("diazepam", 20)
     assert (plan.step_percent, plan.interval_days, plan.pauses_allowed) == (25, 14, True)
     assert [(s.day, s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps] == [
-        (14, 15, "197590", [("Morning", "3½ tablets (7 mg)"), ("Bedtime", "4 tablets (8 mg)")]),
-        (28, 12, "197590", [("Morning", "3 tablets (6 mg)"), ("Bedtime", "3 tablets (6 mg)")]),
-        (42, 9, "197590", [("Morning", "2 tablets (4 mg)"), ("Bedtime", "2½ tablets (5 mg)")]),
-        (56, 7, "197590", [("Morning", "1½ tablets (3 mg)"), ("Bedtime", "2 tablets (4 mg)")]),
-        (70, 6, "197590", [("Morning", "1½ tablets (3 mg)"), ("Bedtime", "1½ tablets (3 mg)")]),
-        (84, 5, "197590", [("Morning", "1 tablet (2 mg)"), ("Bedtime", "1½ tablets (3 mg)")]),
-        (98, 4, "197590", [("Morning", "1 tablet (2 mg)"), ("Bedtime", "1 tablet (2 mg)")]),
-        (112, 3, "197590", [("Morning", "½ tablet (1 mg)"), ("Bedtime", "1 tablet (2 mg)")]),
-        # 2 mg tablets could only go 3 → 2 mg (−33 %); the 1 mg/mL liquid keeps the pace to a stop from 1.8 mg
-        (126, Fraction(23, 10), "309843", [("Once a day", "2.3 mL (2.3 mg)")]),
-        (140, Fraction(9, 5), "309843", [("Once a day", "1.8 mL (1.8 mg)")]),
-        (154, 0, None, "stop"),
+        (14, 15, "197591", [("Morning", "1½ tablets (7.5 mg)"), ("Bedtime", "1½ tablets (7.5 mg)")]),
+        (28, Fraction(25, 2), "197591", [("Morning", "1 tablet (5 mg)"), ("Bedtime", "1½ tablets (7.5 mg)")]),
+        (42, 10, "197591", [("Morning", "1 tablet (5 mg)"), ("Bedtime", "1 tablet (5 mg)")]),
+        (56, Fraction(15, 2), "197591", [("Morning", "½ tablet (2.5 mg)"), ("Bedtime", "1 tablet (5 mg)")]),
+        # 5 mg tablets could only go 7.5 → 5 mg (−33 %); the 1 mg/mL liquid keeps the pace to the stop
+        (70, Fraction(29, 5), "309843", [("Morning", "2.9 mL (2.9 mg)"), ("Bedtime", "2.9 mL (2.9 mg)")]),
+        (84, Fraction(22, 5), "309843", [("Morning", "2.2 mL (2.2 mg)"), ("Bedtime", "2.2 mL (2.2 mg)")]),
+        (98, Fraction(17, 5), "309843", [("Morning", "1.7 mL (1.7 mg)"), ("Bedtime", "1.7 mL (1.7 mg)")]),
+        (112, Fraction(13, 5), "309843", [("Morning", "1.3 mL (1.3 mg)"), ("Bedtime", "1.3 mL (1.3 mg)")]),
+        (126, 2, "309843", [("Once a day", "2 mL (2 mg)")]),
+        (140, 0, None, "stop"),
     ]
     assert plan.steps[0].start == date(2026, 3, 30) and not plan.beyond_pace
-    assert products_of(plan) == ["197590", "309843"]
-    assert plan.headline == ("10 reductions of at most 25 % of the current dose every 14 days, then a stop from "
-                             "1.8 mg/day — 11 steps over about 5.1 months if no pause is needed.")
+    assert products_of(plan) == ["197591", "309843"]
+    assert plan.headline == ("9 reductions of at most 25 % of the current dose every 14 days, then a stop from "
+                             "2 mg/day — 10 steps over about 4.7 months if no pause is needed.")
 
 
 def test_lorazepam_3_mg_long_term_tablets_then_the_liquid_once_never_back() -> None:
