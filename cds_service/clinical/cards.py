@@ -100,6 +100,9 @@ def build_card(
         },
     }
     detail = finding.detail.strip()
+    explained = [f"- **{s.label}** — {s.detail}" for s in finding.suggestions if s.actions and s.detail]
+    if explained:
+        detail += "\n\n**One-click options:**\n" + "\n".join(explained)
     if data_notes:
         detail += "\n\n**Data not fully read:** " + "; ".join(plain_text(note, 200) for note in data_notes) + "."
     if knowledge is not None:

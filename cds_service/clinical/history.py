@@ -241,7 +241,7 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     # the current episode's steps are the same objects: a long history holds each change once
     steps = [step for step in all_steps if episode_start is not None and step.day > episode_start]
     proposed_courses, touched = _apply_drafts(existing, drafts, today)
-    unknown = tuple(sorted({f"{c.label}: {_why_unknown(c)}" for c in [*existing, *drafts]
+    unknown = tuple(sorted({f"{c.label} ({_KIND_WORDS[c.kind]}): {_why_unknown(c)}" for c in [*existing, *drafts]
                             if c.covers(today) and de_of(c) is None and not c.ends_order}))
     return BenzodiazepineHistory(
         at=today,
@@ -256,6 +256,11 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
         as_needed_days_per_week=_as_needed_days_per_week(existing, today),
     )
+
+
+_KIND_WORDS = {"draft": "new order", "order": "current order", "dispense": "dispensed", "statement": "reported"}
+"""Which record a note names: cards name an order by its product only, so the kind tells a draft from the order
+it changes."""
 
 
 def _why_unknown(course: MedicationCourse) -> str:

@@ -335,14 +335,18 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
         create = Action(type="create", resource=diazepam,
                         description=f"Order {first.dose.instruction} ({mg(first.dose.daily_mg)}/day)")
         actions: tuple[Action, ...] = (create, update) if update is not None else ()
-        label = (f"Switch to diazepam over 1–2 weeks: {mg(first.dose.daily_mg)}/day diazepam with "
-                 f"{mg(first.extra.daily_mg)}/day {draft.product.ingredient} for {SWITCH_STAGE_DAYS} days, "
-                 f"then {mg(plan.switch_stages[-1].daily_mg)}/day diazepam ({TABLE_NAMES[facts.table]} table)")
+        label = (f"Switch to diazepam: {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} for "
+                 f"{SWITCH_STAGE_DAYS} days, then {mg(plan.switch_stages[-1].daily_mg)}/day")
+        detail = (f"over 1–2 weeks: diazepam {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} "
+                  f"{mg(first.extra.daily_mg)}/day for {SWITCH_STAGE_DAYS} days, then diazepam "
+                  f"{mg(plan.switch_stages[-1].daily_mg)}/day alone ({TABLE_NAMES[facts.table]} table; 2025 Joint "
+                  "Guideline rec. 7).")
     else:
         change = update_draft_action(facts, draft, first.dose)
         actions = (change,) if change is not None else ()
-        label = f"Switch to diazepam {mg(first.dose.daily_mg)}/day ({TABLE_NAMES[facts.table]} table)"
-    return Suggestion(label=label, actions=actions) if actions else None
+        label = f"Switch to diazepam {mg(first.dose.daily_mg)}/day"
+        detail = f"{first.dose.instruction} ({TABLE_NAMES[facts.table]} table; 2025 Joint Guideline rec. 7)."
+    return Suggestion(label=label, actions=actions, detail=detail) if actions else None
 
 
 def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[Suggestion, ...]:
@@ -360,10 +364,13 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
         keep = Action(type="delete", description="Withdraw this change and keep the current dose for now",
                       resource_id=f"MedicationRequest/{draft.resource_id}")
         ingredient = draft.product.ingredient
-        why = "too soon after the last change" if allowed == 0 else \
-            f"no marketed {ingredient} form gives a step of at most {percent(allowed)}; the smallest amounts are " \
-            f"{_planner(facts, ingredient).limits_text()}"
-        suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,)))
+        if allowed == 0:
+            why, detail = "too soon after the last change", ""
+        else:
+            why = f"no {ingredient} form gives a ≤ {percent(allowed)} step"
+            detail = f"the smallest amounts of {ingredient} that can be given are " \
+                f"{_planner(facts, ingredient).limits_text()}."
+        suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,), detail=detail))
     if allowed > 0:
         switch = _switch_suggestion(facts, draft)
         if switch is not None:
