@@ -22,6 +22,7 @@ from cds_service.clinical.history import (
     FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
     DoseStep,
+    DrugDose,
     counts_toward_taper,
     course_de,
     ends_earlier_order,
@@ -394,17 +395,36 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
     return (Link(label=f"Proposed {draft.product.ingredient} taper schedule", url=f"{base}?{query}"),)
 
 
-def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
-    """Detail lines every rate card shares: doses, DE under both tables, step %, interval, age."""
+def drug_dose_lines(history: BenzodiazepineHistory) -> list[str]:
+    """Each benzodiazepine's own daily dose before and after the call's orders, in mg of the drug (and mL of a
+    liquid) — what the prescriber writes, beside the diazepam-equivalents (docs/clinical-reference.md §11.5)."""
+    before = {d.ingredient: d for d in history.current_doses}
+    after = {d.ingredient: d for d in history.proposed_doses}
+
+    def amount(dose: DrugDose | None, absent: str) -> str:
+        if dose is None:
+            return absent
+        return f"{mg(dose.mg)}/day" + (f" ({number(dose.ml)} mL)" if dose.ml is not None else "")
+
+    return [f"- {ingredient.capitalize()}: {amount(before.get(ingredient), 'not taken')} → "
+            f"{amount(after.get(ingredient), 'stopped')}."
+            for ingredient in sorted(before.keys() | after.keys())
+            if before.get(ingredient) != after.get(ingredient) or len(before | after) > 1]
+
+
+def step_facts(facts: ClinicalFacts, assessment: StepAssessment, with_tables: bool = True) -> list[str]:
+    """Detail lines every rate card shares: each drug's own dose, the total DE under both tables with the step %,
+    interval, age. ``with_tables=False`` leaves out the total and the other table's verdict (a card that states
+    each table's verdict itself)."""
     history = facts.history
     step = assessment.step
-    lines = [
-        f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
-        f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).",
-    ]
-    other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
-    if (other_percent := assessment.percent_by_table.get(other)) is not None:
-        lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
+    lines = drug_dose_lines(history)
+    if with_tables:
+        lines.append(f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
+                     f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).")
+        other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
+        if (other_percent := assessment.percent_by_table.get(other)) is not None:
+            lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days
     # the rate a card judges is stated once, by the card, over the window its rule uses
     lines.append(f"- Previous dose change: {interval} days ago." if interval is not None and interval > 0
