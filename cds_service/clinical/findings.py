@@ -18,6 +18,9 @@ class Action:
     resource: dict[str, Any] | None = None
     resource_id: str | None = None
     """Relative reference (``MedicationRequest/<id>``) of the resource a ``delete`` removes."""
+    dispensed: str | None = None
+    """What the order the action creates or updates dispenses ("135 tablets for 30 days, no refills"), for the
+    suggestion's label (docs/clinical-reference.md §11.1)."""
 
 
 MAX_LABEL = 80
@@ -62,3 +65,6 @@ class Finding:
     yields_to_warnings: bool = False
     """Supportive information that is dropped when a warning or critical card concerns the same order
     (alert discipline: few cards, the most important one first)."""
+    only_card: bool = False
+    """Shown only when it is the only card of the call (docs/clinical-reference.md §11.4: a routine step's
+    support card says the step was checked; beside any other card it is left out)."""

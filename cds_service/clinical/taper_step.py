@@ -6,7 +6,6 @@ diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -17,7 +16,7 @@ from urllib.parse import urlencode
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Finding, Link, Suggestion
+from cds_service.clinical.findings import MAX_LABEL, Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
     FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
@@ -29,6 +28,7 @@ from cds_service.clinical.history import (
 )
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable, Product
+from cds_service.clinical.order_update import dispense_request, new_order_supply, updated_order
 from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
@@ -249,6 +249,11 @@ def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | Non
     return total or None
 
 
+def current_daily_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | None:
+    """The drafted drug's own daily mg before this call (the orders the draft replaces), ``None`` if unknown."""
+    return _current_mg(facts, draft)
+
+
 def _current_product(facts: ClinicalFacts, draft: MedicationCourse) -> Product | None:
     orders = _current_orders(facts, draft)
     return orders[0].product if orders else None
@@ -290,20 +295,40 @@ def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
     return max(1, min(round(known), 4)) if known >= 1 else doses_per_day(facts, draft)
 
 
-def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose) -> Action | None:
-    """The whole draft resource, changed to ``dose`` (CDS Hooks: an update carries the entire resource)."""
+def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose,
+                        supply_days: Fraction | None = None) -> Action | None:
+    """The whole draft resource, changed to ``dose`` (CDS Hooks: an update carries the entire resource), its supply
+    recomputed for the draft's days or ``supply_days`` (docs/clinical-reference.md §11.1, §11.2)."""
     original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
     if original is None:
         return None
-    updated: dict[str, Any] = copy.deepcopy(original)
-    updated["status"] = "draft"
     dose = in_draft_product(draft, dose)
-    if dose.product is not draft.product or "medicationCodeableConcept" not in updated:
-        updated["medicationCodeableConcept"] = _medication(dose.product)
-        updated.pop("medicationReference", None)
-    updated["dosageInstruction"] = dose.dosage()
+    new_product = dose.product is not draft.product or "medicationCodeableConcept" not in original
+    updated, supply = updated_order(original, draft, dose, _medication(dose.product) if new_product else None,
+                                    supply_days)
     return Action(type="update", resource=updated,
-                  description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)")
+                  description=f"Change the order to {dose.instruction} ({mg(dose.daily_mg)}/day)",
+                  dispensed=supply.text if supply is not None else None)
+
+
+def with_supply(label: str, *actions: Action | None) -> str:
+    """A suggestion label that says what its orders dispense (docs/clinical-reference.md §11.1)."""
+    dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
+    return f"{label}: {'; '.join(dispensed)}" if dispensed else label
+
+
+def fitted(label: str, detail: str, *actions: Action | None, compact: str | None = None) -> tuple[str, str]:
+    """Label and detail of a suggestion: the label says what its orders dispense (§11.1) within a label's length
+    (:data:`MAX_LABEL`, §11.14). When the full label with its supply is longer, ``compact`` (a shorter label)
+    carries the quantities alone, and the whole supply closes the suggestion's detail."""
+    full = with_supply(label, *actions)
+    dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
+    if len(full) <= MAX_LABEL or not dispensed:
+        return full, detail
+    # "diazepam 7 tablets for 7 days, no refills" → "diazepam 7 tablets": the days and refills are in the detail
+    quantities = ", ".join(text.split(" for ")[0] for text in dispensed)
+    short = f"{compact or label}: {quantities}"
+    return (short if len(short) <= MAX_LABEL else label), f"{detail} Dispenses {'; '.join(dispensed)}."
 
 
 def _medication(product: Product) -> dict[str, Any]:
@@ -326,27 +351,39 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
     first = plan.switch_stages[0]
     assert first.dose is not None
     if first.extra is not None:
-        update = update_draft_action(facts, draft, first.extra)
+        # both orders of the first stage supply that stage only: the next stage is a new order
+        stage_days = Fraction(SWITCH_STAGE_DAYS)
+        update = update_draft_action(facts, draft, first.extra, supply_days=stage_days)
         diazepam: dict[str, Any] = {
             "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
             "subject": {"reference": f"Patient/{facts.evaluation.patient_id}"},
             "authoredOn": facts.evaluation.at.date().isoformat(),
             "medicationCodeableConcept": _medication(first.dose.product), "dosageInstruction": first.dose.dosage(),
         }
+        original = facts.evaluation.record.draft_json.get(draft.resource_id or "") or {}
+        supply = new_order_supply(original, first.dose, stage_days)
+        if supply is not None:
+            diazepam["dispenseRequest"] = dispense_request(supply)
         create = Action(type="create", resource=diazepam,
-                        description=f"Order {first.dose.instruction} ({mg(first.dose.daily_mg)}/day)")
+                        description=f"Order {first.dose.instruction} ({mg(first.dose.daily_mg)}/day)",
+                        dispensed=f"diazepam {supply.text}" if supply is not None else None)
+        if update is not None and update.dispensed:  # two orders: each supply names its drug
+            update = replace(update, dispensed=f"{draft.product.ingredient} {update.dispensed}")
         actions: tuple[Action, ...] = (create, update) if update is not None else ()
-        label = (f"Switch to diazepam: {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} for "
-                 f"{SWITCH_STAGE_DAYS} days, then {mg(plan.switch_stages[-1].daily_mg)}/day")
-        detail = (f"over 1–2 weeks: diazepam {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} "
-                  f"{mg(first.extra.daily_mg)}/day for {SWITCH_STAGE_DAYS} days, then diazepam "
-                  f"{mg(plan.switch_stages[-1].daily_mg)}/day alone ({TABLE_NAMES[facts.table]} table; 2025 Joint "
-                  "Guideline rec. 7).")
+        label, detail = fitted(
+            f"Switch to diazepam: {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} for "
+            f"{SWITCH_STAGE_DAYS} days, then {mg(plan.switch_stages[-1].daily_mg)}/day",
+            f"over 1–2 weeks: diazepam {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} "
+            f"{mg(first.extra.daily_mg)}/day for {SWITCH_STAGE_DAYS} days, then diazepam "
+            f"{mg(plan.switch_stages[-1].daily_mg)}/day alone ({TABLE_NAMES[facts.table]} table; 2025 Joint "
+            "Guideline rec. 7).", create, update,
+            compact=f"Switch to diazepam, first {SWITCH_STAGE_DAYS} days")
     else:
         change = update_draft_action(facts, draft, first.dose)
         actions = (change,) if change is not None else ()
-        label = f"Switch to diazepam {mg(first.dose.daily_mg)}/day"
-        detail = f"{first.dose.instruction} ({TABLE_NAMES[facts.table]} table; 2025 Joint Guideline rec. 7)."
+        label, detail = fitted(f"Switch to diazepam {mg(first.dose.daily_mg)}/day",
+                               f"{first.dose.instruction} ({TABLE_NAMES[facts.table]} table; 2025 Joint Guideline "
+                               "rec. 7).", change)
     return Suggestion(label=label, actions=actions, detail=detail) if actions else None
 
 
@@ -358,7 +395,7 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
     if dose is not None:
         action = update_draft_action(facts, draft, dose)
         if action is not None:
-            label = f"Reduce to {mg(dose.daily_mg)}/day instead (≤ {percent(allowed)} step)"
+            label = with_supply(f"Reduce to {mg(dose.daily_mg)}/day instead (≤ {percent(allowed)} step)", action)
             return (Suggestion(label=label, actions=(action,), is_recommended=True),)
     suggestions: list[Suggestion] = []
     if draft.resource_id:

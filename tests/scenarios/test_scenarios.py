@@ -12,9 +12,10 @@ from a short description. ``expected.json`` members:
     ``summary_matches`` / ``detail_matches`` (regular expressions, ``re.search``), ``excludes`` (fragments
     in neither summary nor detail);
   - ``suggestions``: every suggestion in order, each with ``label`` (exact) or ``label_contains``, optionally
-    ``actions`` (the action types in order) and ``daily_mg`` (the daily dose, in mg, of the MedicationRequest
+    ``actions`` (the action types in order), ``daily_mg`` (the daily dose, in mg, of the MedicationRequest
     the suggestion creates or updates — computed here from the resource's own dosage and the product's
-    strength);
+    strength), ``dispense`` (what its last MedicationRequest dispenses: ``quantity``, ``unit``, ``supply``,
+    ``refills``; ``null`` for none) and ``as_needed`` (every dosage line as needed, or none);
 - ``absent``: card types that must not appear; ``nowhere``: fragments that no card's text may contain.
 """
 
@@ -48,7 +49,8 @@ def _strength_mg() -> dict[str, Fraction]:
 
 
 def daily_mg(resource: dict[str, Any]) -> Fraction:
-    """Daily mg of a suggested MedicationRequest as its dosage reads: dose × frequency ÷ period."""
+    """Daily mg of a suggested MedicationRequest as its dosage reads: dose × frequency ÷ period (an as-needed
+    line at most its ``maxDosePerPeriod``)."""
     code = resource["medicationCodeableConcept"]["coding"][0]["code"]
     total = Fraction(0)
     for line in resource["dosageInstruction"]:
@@ -59,7 +61,13 @@ def daily_mg(resource: dict[str, Any]) -> Fraction:
             dose *= _strength_mg()[code]
         per_day = Fraction(repeat.get("frequency", 1)) / (Fraction(str(repeat.get("period", 1)))
                                                           * _PERIOD_DAYS[repeat.get("periodUnit", "d")])
-        total += dose * per_day
+        line_mg = dose * per_day
+        if "maxDosePerPeriod" in line:  # an as-needed line: at most its maximum a day
+            ceiling = line["maxDosePerPeriod"]["numerator"]
+            most = Fraction(str(ceiling["value"])) * (1 if ceiling.get("code") == "mg" else _strength_mg()[code])
+            line_mg = min(line_mg, most / (Fraction(str(line["maxDosePerPeriod"]["denominator"]["value"]))
+                                           * _PERIOD_DAYS[line["maxDosePerPeriod"]["denominator"]["code"]]))
+        total += line_mg
     return total
 
 
@@ -95,6 +103,32 @@ def _suggestion_checks(card: dict[str, Any], wanted: list[dict[str, Any]], where
                       and a["resource"]["resourceType"] == "MedicationRequest"]
             assert orders, f"{where}: {label!r} orders nothing"
             assert daily_mg(orders[0]) == Fraction(str(want["daily_mg"])), f"{where}: {label!r}"
+        if "dispense" in want:
+            assert dispensed(_ordered(suggestion)) == want["dispense"], f"{where}: {label!r}"
+        if "as_needed" in want:
+            lines = _ordered(suggestion)["dosageInstruction"]
+            assert all(bool(line.get("asNeededBoolean")) == want["as_needed"] for line in lines), \
+                f"{where}: {label!r}"
+
+
+def _ordered(suggestion: dict[str, Any]) -> dict[str, Any]:
+    orders = [a["resource"] for a in suggestion["actions"] if a["type"] in ("create", "update")
+              and a["resource"]["resourceType"] == "MedicationRequest"]
+    assert orders, f"{suggestion['label']!r} orders nothing"
+    last: dict[str, Any] = orders[-1]
+    return last
+
+
+def dispensed(order: dict[str, Any]) -> dict[str, Any] | None:
+    """What a suggested order dispenses, as the pharmacist reads it: quantity and its unit, the days of supply,
+    the refills, and the daily maximum of an as-needed order (``None`` without ``dispenseRequest``)."""
+    request = order.get("dispenseRequest")
+    if request is None:
+        return None
+    duration = request.get("expectedSupplyDuration", {})
+    return {"quantity": request["quantity"]["value"], "unit": request["quantity"].get("unit"),
+            "supply": f"{duration.get('value')} {duration.get('unit')}",
+            "refills": request.get("numberOfRepeatsAllowed")}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])

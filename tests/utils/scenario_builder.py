@@ -24,7 +24,7 @@ Specification members (all dates ISO; ``at`` is the drafts' ``authoredOn``, the 
 - ``patient``: ``age`` (whole years on ``at``) or ``birth_date``; ``sex``; ``race`` (``{"code", "display"}``, US Core).
 - ``history`` (MedicationRequest), ``drafts``: ``drug`` (a product display of the terminology, any case) or
   ``rxcui``/``text``; ``tablets`` (units per dose) or ``mg`` (dose in mg); ``per_day`` (default 1); ``authored``;
-  ``status``; ``id``; ``prior``; ``as_needed``; ``requester``; ``quantity`` + ``supply_days``.
+  ``status``; ``id``; ``prior``; ``as_needed``; ``requester``; ``quantity`` + ``supply_days`` + ``refills``.
 - ``dispenses``: ``drug``, ``handed_over``, ``quantity``, ``days``. ``statements``: ``drug``, ``start``, ``end``,
   ``status``, ``tablets``, ``per_day``.
 - ``conditions``: ``code``, ``system`` (``snomed``/``icd10``), ``display``, ``status``, ``recorded``, ``text``.
@@ -122,6 +122,8 @@ def medication_request(item: dict[str, Any], *, patient_id: str, default_id: str
         if "supply_days" in item:
             resource["dispenseRequest"]["expectedSupplyDuration"] = {
                 "value": item["supply_days"], "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+        if "refills" in item:
+            resource["dispenseRequest"]["numberOfRepeatsAllowed"] = item["refills"]
     return resource
 
 

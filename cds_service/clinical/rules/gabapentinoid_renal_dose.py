@@ -25,7 +25,7 @@ from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import RenalFunction, creatinine_gap
 from cds_service.clinical.taper_plan import PlannedDose
-from cds_service.clinical.taper_step import update_draft_action
+from cds_service.clinical.taper_step import update_draft_action, with_supply
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import mg, number
 
@@ -116,7 +116,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
         summary=f"Reduce {ingredient} for kidney function ({renal.measure} {number(renal.ml_per_min, 1)}): "
                 f"label maximum {mg(maximum)}/day, {row['schedule']}",
         detail=detail, order_id=draft.resource_id, source_url=LABEL_URLS[draft.product.ingredient],
-        suggestions=(Suggestion(f"Change to {dose.instruction}", (action,), is_recommended=True),)
+        suggestions=(Suggestion(with_supply(f"Change to {dose.instruction}", action), (action,), is_recommended=True),)
         if dose is not None and action is not None else (),
     )
 
