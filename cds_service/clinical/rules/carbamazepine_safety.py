@@ -28,7 +28,7 @@ from cds_service.clinical.patient import Measurement
 from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "carbamazepine-safety"
-SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%2250ba2042-fc67-4266-a773-a30f07649a5a%22"
+SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=50ba2042-fc67-4266-a773-a30f07649a5a"
 CPIC_URL = "https://cpicpgx.org/guidelines/guideline-for-carbamazepine-and-hla-b/"
 """CPIC guideline for HLA genotype and carbamazepine and oxcarbazepine (2017 update): the page a person reads."""
 HLA_DRUGS = ("carbamazepine", "oxcarbazepine")
