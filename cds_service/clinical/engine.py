@@ -18,11 +18,12 @@ from cds_service.clinical.findings import SEVERITY, Finding
 from cds_service.clinical.rules import RULES, Rule
 
 MAX_CARDS = 5
-RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity",
-                        "older-adult"})
+RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"})
 """Card types judging the pace of one taper step. When more than ``MAX_CARDS`` cards qualify, a second rate card
 about the same order gives way to distinct concerns — another order or another rule family
-(docs/clinical-reference.md §9.13)."""
+(docs/clinical-reference.md §9.13). The ``older-adult`` card is a distinct concern, not a second card about the
+step: it is about the patient (falls, cognitive impairment, fractures in older age) and its slower pace
+(docs/clinical-reference.md §11.10)."""
 
 log = logging.getLogger(__name__)
 

@@ -55,8 +55,9 @@ def test_one_card_per_order_and_type_most_severe_first_at_most_five() -> None:
 
 
 def test_distinct_concerns_come_before_a_second_rate_card_about_the_same_order() -> None:
-    """More than five qualify: another order's card and other rule families stay; the third and fourth rate cards
-    about order o1 give way, and the order of the answer is still by severity."""
+    """More than five qualify: another order's card, other rule families and the older-adult warning (a concern
+    about the patient, not a second card about the step) stay; the second and third rate cards about order o1 give
+    way, and the order of the answer is still by severity."""
     findings = [
         _finding("abrupt-discontinuation", "critical"),
         _finding("taper-too-fast"),
@@ -67,7 +68,7 @@ def test_distinct_concerns_come_before_a_second_rate_card_about_the_same_order()
         _finding("gabapentinoid-renal-dose", order_id="o3"),
     ]
     kept = [(f.card_type, f.order_id) for f in disciplined(findings)]
-    assert kept == [("abrupt-discontinuation", "o1"), ("taper-too-fast", "o1"), ("specialist-referral", "o1"),
+    assert kept == [("abrupt-discontinuation", "o1"), ("older-adult", "o1"), ("specialist-referral", "o1"),
                     ("baclofen-adjunct", "o2"), ("gabapentinoid-renal-dose", "o3")]
 
 
