@@ -31,6 +31,7 @@ from cds_service.clinical.order_update import dispense_request, new_order_supply
 from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
+    MAX_UNITS_PER_ADMINISTRATION,
     SWITCH_STAGE_DAYS,
     PlannedDose,
     Planner,
@@ -264,7 +265,8 @@ def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 
 def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     """``dose`` in the draft's own tablets when whole tablets, or halves of a scored tablet, give every
-    administration, so that an update changes only the dose. A client that keeps its own unit count and applies
+    administration without more than four at one time (fewest units a dose, docs/clinical-reference.md §11.3),
+    so that an update changes only the dose. A client that keeps its own unit count and applies
     only a product change (the public sandbox, docs/service-contract.md §8) then never pairs that count with
     another strength."""
     own = draft.product
@@ -277,6 +279,8 @@ def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     units = [a.units * per_unit / own.strength_mg for a in dose.administrations]
     if any((unit / step).denominator != 1 for unit in units):
         return dose
+    if max(units) > MAX_UNITS_PER_ADMINISTRATION >= max(a.units for a in dose.administrations):
+        return dose  # 7½ of the draft's tablets at one time where 3 of another strength do: fewest units a dose
     return PlannedDose(own, tuple(replace(a, units=unit) for a, unit in zip(dose.administrations, units, strict=True)))
 
 
