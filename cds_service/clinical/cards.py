@@ -39,6 +39,7 @@ CARD_TYPES: dict[str, str] = {
     "gabapentin-sud": "Gabapentin with a sedative use disorder",
     "carbamazepine-safety": "Carbamazepine safety",
     "z-drug-during-taper": "Z-drug during a taper",
+    "benzodiazepine-duplication": "A second benzodiazepine added",
     "opioid-benzodiazepine": "Opioid with a benzodiazepine",
     "taper-support": "Taper support",
 }

@@ -67,7 +67,8 @@ def select_cards(findings: list[Finding], snoozed: Callable[[], frozenset[str]] 
     """``snoozed`` gives the card types the prescriber silenced for this patient (never a critical card); it
     is asked only when there is something to silence."""
     silenced = snoozed() if findings else frozenset()
-    return disciplined([f for f in findings if f.card_type not in silenced or f.indicator == "critical"])
+    kept = disciplined([f for f in findings if f.card_type not in silenced or f.indicator == "critical"])
+    return [f for f in kept if not f.only_card] or kept
 
 
 def disciplined(findings: list[Finding]) -> list[Finding]:

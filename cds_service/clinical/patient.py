@@ -100,7 +100,8 @@ class Measurement:
     value: Fraction | None
     unit: str
     code: str | None
-    """For coded results: the answer code (pregnancy status), or ``positive``/``negative`` (HLA-B*15:02)."""
+    """For coded results: the answer code (pregnancy status), or ``positive``/``negative`` (HLA-B*15:02, pregnancy
+    test)."""
     day: date | None
 
 
@@ -118,14 +119,15 @@ def measurements(observations: Iterable[Observation], terminology: Terminology) 
             answer = None
             if observation.valueCodeableConcept is not None:
                 answer = next((c.code for c in observation.valueCodeableConcept.coding or [] if c.code), None)
-            if concept == "hla-b-1502":
+            if concept in _PRESENCE_RESULTS:
                 answer = _presence(answer, observation)
-            elif observation.valueString and concept == "pregnancy-test":
-                answer = "positive" if observation.valueString.strip().lower().startswith("pos") else "negative"
             found.append(Measurement(concept, value, unit, answer, day))
     return tuple(sorted(found, key=lambda m: m.day or date.min))
 
 
+_PRESENCE_RESULTS = frozenset({"hla-b-1502", "pregnancy-test"})
+"""Results read as present or absent, by one reader of answer codes and text (docs/clinical-reference.md §9.8,
+§11.8): a pregnancy test coded LOINC LA6576-8 is positive as an HLA-B*15:02 result is."""
 _POSITIVE = {"LA6576-8", "10828004", "52101004", "POS"}
 _NEGATIVE = {"LA6577-6", "260385009", "2667000", "NEG"}
 """LOINC answers Positive / Negative, SNOMED Positive / Negative and Present / Absent, HL7 POS / NEG."""
@@ -261,7 +263,7 @@ def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], to
             and (today - latest_status.day).days <= PREGNANCY_WINDOW_DAYS and after_end(latest_status.day):
         return f"pregnancy status 'pregnant' (LOINC 82810-3) on {latest_status.day.isoformat()}"
     for test in found:
-        if test.concept == "pregnancy-test" and test.code in ("positive", "10828004") and test.day is not None \
+        if test.concept == "pregnancy-test" and test.code == "positive" and test.day is not None \
                 and (today - test.day).days <= PREGNANCY_TEST_WINDOW_DAYS and after_end(test.day):
             return f"positive pregnancy test (LOINC 2106-3) on {test.day.isoformat()}"
     return None

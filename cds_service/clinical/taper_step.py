@@ -249,6 +249,11 @@ def _current_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | Non
     return total or None
 
 
+def current_daily_mg(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction | None:
+    """The drafted drug's own daily mg before this call (the orders the draft replaces), ``None`` if unknown."""
+    return _current_mg(facts, draft)
+
+
 def _current_product(facts: ClinicalFacts, draft: MedicationCourse) -> Product | None:
     orders = _current_orders(facts, draft)
     return orders[0].product if orders else None

@@ -15,7 +15,7 @@ CARD_TYPES = {
     "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
     "conversion-ambiguity", "dose-unreadable", "older-adult", "pregnancy-specialist", "specialist-referral",
     "gabapentinoid-renal-dose", "gabapentin-sud", "carbamazepine-safety", "z-drug-during-taper", "taper-support",
-    "opioid-benzodiazepine",
+    "opioid-benzodiazepine", "benzodiazepine-duplication",
 }
 
 

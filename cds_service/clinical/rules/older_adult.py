@@ -5,6 +5,8 @@ increased risks of cognitive impairment, falls, and fractures." 2025 Joint Guide
 taper benzodiazepines in adults ≥ 65. Trigger (docs/clinical-reference.md §6b "Elderly", "Elderly slower profile"):
 age ≥ 65 on the order date in a taper context; warning when the step is > 10 % or < 14 days after the
 previous change. Without a birth date no age-based card is shown (docs/clinical-reference.md §8.4).
+A benzodiazepine added on top of another that stays (docs/clinical-reference.md §11.13) is an increase the
+warning applies to as well, in or outside a taper (Beers 2023: avoid benzodiazepines in older adults).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Iterator
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.profiles import OLDER_ADULT_AGE
-from cds_service.clinical.rules import conversion_ambiguity
+from cds_service.clinical.rules import benzodiazepine_duplication, conversion_ambiguity
 from cds_service.clinical.taper_step import (
+    TABLE_NAMES,
     assess_step,
     benzodiazepine_draft,
     is_older_adult,
@@ -25,7 +28,7 @@ from cds_service.clinical.taper_step import (
     step_facts,
     step_suggestions,
 )
-from cds_service.clinical.wording import percent
+from cds_service.clinical.wording import mg, percent
 
 CARD_TYPE = "older-adult"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
@@ -37,6 +40,9 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
+    if is_older_adult(facts) and benzodiazepine_duplication.duplications(facts):
+        yield from _added_on_top(facts)
+        return
     draft = benzodiazepine_draft(facts)
     if draft is None or not is_older_adult(facts) or not facts.history.in_taper_context:
         return
@@ -72,3 +78,32 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
         links=plan_links(facts, draft),
     )
+
+
+def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
+    """The increase a second benzodiazepine makes, for a patient 65 or older (§11.13): a warning without its own
+    suggestion — the duplication card carries the removal."""
+    age = facts.patient.age_on(facts.evaluation.at.date())
+    before, after = facts.history.current_de, facts.history.proposed_de
+    table = TABLE_NAMES[facts.table]
+    for duplication in benzodiazepine_duplication.duplications(facts):
+        draft = duplication.added
+        drug = draft.product.ingredient
+        yield Finding(
+            card_type=CARD_TYPE, indicator="warning",
+            summary=f"Older adult: adding {drug} to another benzodiazepine raises the total; avoid (Beers 2023)",
+            detail="\n".join([
+                f"**Order:** {draft.label} — a second benzodiazepine for a patient aged {age}.",
+                "",
+                "**Why this card:**",
+                f"- The total rises from {mg(before)} to {mg(after)} diazepam-equivalent/day ({table} table; both "
+                "tables on the duplication card)." if before is not None and after is not None else
+                "- The total rises (see the duplication card).",
+                "",
+                "**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults 65 and older (cognitive "
+                "impairment, delirium, falls, fractures); any increase adds to that risk. Older adults need more "
+                "gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally tapering "
+                f"benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
+            ]),
+            order_id=draft.resource_id, source_url=SOURCE_URL,
+        )
