@@ -151,7 +151,10 @@ def _register_security_headers(app: Flask) -> None:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError) -> tuple[Response, int]:
-        return jsonify(exc.body()), exc.status
+        response = jsonify(exc.body())
+        if exc.status in (429, 503):
+            response.headers["Retry-After"] = "1"
+        return response, exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -40,7 +40,6 @@ import threading
 import time
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -50,8 +49,21 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from cds_service.metrics import FHIR_CALLS, FHIR_LATENCY
 
-MAX_RESPONSE_BYTES = 20 * 1024 * 1024
-"""Largest FHIR response read (a Bundle page); beyond it the fetch fails instead of exhausting memory."""
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+"""Largest FHIR response read (a Bundle page, after decompression): no more than a whole hook request may
+carry (its body limit); beyond it the search fails instead of exhausting memory."""
+MAX_CALL_BYTES = 4 * 1024 * 1024
+"""The responses one call reads beyond each key's first answer (every key, every page, first answers
+included in the count): a worker's memory and CPU for one call stay bounded (README "Security": under 256 MB
+and 1 s of CPU) whatever the server sends. Each key's first answer is read whatever the others took — the
+keys are searched at once, and which came first must not decide whether a key can be had at all — so a call
+reads at most six first answers of :data:`MAX_RESPONSE_BYTES` or this budget, whichever is more; a later
+page beyond it ends its key's search there (said on the cards)."""
+MAX_ENTRIES_PER_PAGE = 1_000
+MAX_ENTRIES_PER_KEY = 3_000
+MAX_ENTRIES_PER_CALL = 6_000
+"""Entries read from the fallback's search results (per page, per prefetch key, per call); beyond, the search
+stops early — no further page is asked for — and the cards say the record may be incomplete."""
 SEARCHES_PER_CALL = 6
 """The prefetch keys one hook call may have to search for (cds_service/services.py)."""
 
@@ -76,6 +88,10 @@ _TLS = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH)
 
 class FhirUnavailable(Exception):
     """The FHIR server could not give us what we asked for (refused, timeout, error status, not JSON)."""
+
+
+class BudgetSpent(FhirUnavailable):
+    """The call has read all the bytes it may (:data:`MAX_CALL_BYTES`)."""
 
 
 @dataclass(frozen=True)
@@ -106,11 +122,60 @@ class FhirAccess:
 
     def check_address(self, address: str) -> None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if ip.is_global or (self.allow_loopback and ip.is_loopback):
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if self.allow_loopback and (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
             return
-        raise FhirUnavailable("fhirServer resolves to a non-public address")
+        if not is_public_address(ip):
+            raise FhirUnavailable("fhirServer resolves to a non-public address")
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052 well-known NAT64 prefix: a DNS64 network answers every IPv4-only name with it, and its NAT64
+gateway connects to the IPv4 address in the last 32 bits — the metadata address too."""
+_NOT_PUBLIC_V6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64: where the IPv4 address sits varies
+    ipaddress.IPv6Network("fec0::/10"),  # deprecated site-local (RFC 3879): still routed inside some networks
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (RFC 4291 §2.5.5.1, deprecated since 2006: no server has
+    # one, and systems deliver it differently)
+)
+_NOT_PUBLIC_V4 = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890): 192.0.0.8 and the DS-Lite
+    # and NAT64 discovery addresses, none a FHIR server
+    ipaddress.IPv4Network("224.0.0.0/3"),  # multicast and reserved: not a server's unicast address
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and is delivered to: IPv4-mapped ``::ffff:a.b.c.d``,
+    NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:AABB:CCDD::`` and Teredo's client."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` — and any IPv4 address embedded in it — is a public unicast address.
+
+    Python's ``is_global`` alone passes NAT64, IPv4-compatible, 6to4 and site-local addresses (and 192.0.0.8);
+    through any of these a private or link-local IPv4 address (the cloud metadata service) can be reached.
+    IPv4-compatible, local-use NAT64 and site-local addresses are refused whatever they carry.
+    """
+    embedded = _embedded_ipv4(ip)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _NOT_PUBLIC_V6) or not ip.is_global:
+            return False
+        if embedded is None:
+            return True
+    assert embedded is not None
+    return embedded.is_global and not any(embedded in network for network in _NOT_PUBLIC_V4)
 
 
 def _is_under(url: str, base: str) -> bool:
@@ -326,7 +391,30 @@ class _CallGuard:
         self._lock = threading.Lock()
         self._in_use: set[_Connection] = set()
         self._requests = 0
+        self._bytes = 0
+        self._entries = 0
         self.expired = False
+
+    def spend_bytes(self, count: int, *, first: bool) -> None:
+        """Count ``count`` bytes read; past the call's budget, :class:`BudgetSpent` for a later page (several
+        searches of the call read at once: each chunk is counted as it comes, so together they cannot
+        overshoot). A key's ``first`` answer is counted, never refused."""
+        with self._lock:
+            self._bytes += count
+            if self._bytes > MAX_CALL_BYTES and not first:
+                raise BudgetSpent("the call's byte budget is spent")
+
+    def take_entries(self, wanted: int, *, first: bool) -> int:
+        """How many of ``wanted`` entries the call may still read (and counts them); a key's ``first`` page
+        has all it asks for (``wanted`` is within the page bound), like its first answer's bytes."""
+        with self._lock:
+            granted = wanted if first else max(0, min(wanted, MAX_ENTRIES_PER_CALL - self._entries))
+            self._entries += granted
+            return granted
+
+    def spent(self) -> bool:
+        with self._lock:
+            return self._entries >= MAX_ENTRIES_PER_CALL or self._bytes >= MAX_CALL_BYTES
 
     def start(self) -> float:
         """The call's deadline (``time.monotonic()``), started by its first request."""
@@ -389,6 +477,7 @@ class FhirClient:
         self.base_url = base_url.rstrip("/")
         self._max_pages = max_pages
         access = access or FhirAccess()
+        self.tenant = access.tenant
         self._refused: FhirUnavailable | None = None
         self._pool: _Pool | None = None
         try:
@@ -411,38 +500,42 @@ class FhirClient:
 
     def get(self, relative_url: str) -> dict[str, Any]:
         """GET ``{fhirServer}/{relative_url}`` and return the JSON resource."""
-        return self._get_absolute(f"{self.base_url}/{relative_url.lstrip('/')}")
+        return self._get_absolute(f"{self.base_url}/{relative_url.lstrip('/')}", first=True)
 
     def entries_following_pages(self, bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-        """All entry resources of ``bundle`` and of its ``next`` pages; the flag says the page bound cut it short."""
+        """The entry resources of ``bundle`` and of its ``next`` pages, within the page and entry bounds
+        (:data:`MAX_ENTRIES_PER_PAGE`, :data:`MAX_ENTRIES_PER_KEY`, :data:`MAX_ENTRIES_PER_CALL`) and the call's
+        byte budget; the flag says a bound cut it short. It stops at the bound: no further page is asked for."""
         resources: list[dict[str, Any]] = []
-        pages = 0
-        for page in self._pages(bundle):
-            pages += 1
-            resources.extend(bundle_resources(page))
-            if pages >= self._max_pages and next_link(page):
-                return resources, True
-        return resources, False
-
-    def _pages(self, bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        page: dict[str, Any] | None = bundle
-        while page is not None:
-            yield page
+        page, pages = bundle, 1
+        while True:
+            entries = bundle_resources(page)
+            room = min(MAX_ENTRIES_PER_PAGE, MAX_ENTRIES_PER_KEY - len(resources))
+            granted = self._guard.take_entries(min(len(entries), room), first=pages == 1)
+            resources.extend(entries[:granted])
             link = next_link(page)
+            if granted < len(entries):
+                return resources, True
             if link is None:
-                return
+                return resources, False
+            if pages >= self._max_pages or len(resources) >= MAX_ENTRIES_PER_KEY or self._guard.spent():
+                return resources, True
             if not _is_under(link, self.base_url):
                 raise FhirUnavailable("a next link points outside the FHIR server's base URL")
-            page = self._get_absolute(link)
+            try:
+                page = self._get_absolute(link, first=False)
+            except BudgetSpent:
+                return resources, True
+            pages += 1
 
-    def _get_absolute(self, url: str) -> dict[str, Any]:
+    def _get_absolute(self, url: str, *, first: bool) -> dict[str, Any]:
         """One GET within the call's deadline and request budget, bounded in size."""
         if self._pool is None:
             raise self._refused or FhirUnavailable("fhirServer refused")
         started = time.monotonic()
         try:
             self._guard.begin_request()
-            body = self._get_json(self._pool, url)
+            body = self._get_json(self._pool, url, first)
         except FhirUnavailable:
             FHIR_CALLS.labels("failed").inc()
             raise
@@ -451,14 +544,14 @@ class FhirClient:
         FHIR_CALLS.labels("ok").inc()
         return body
 
-    def _get_json(self, pool: _Pool, url: str) -> dict[str, Any]:
+    def _get_json(self, pool: _Pool, url: str, first: bool) -> dict[str, Any]:
         parts = urlsplit(url)  # under the base URL: the pool's scheme, host and port
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn, reused = pool.take()
         try:
-            raw = self._exchange(pool, conn, target, reused)
+            raw = self._exchange(pool, conn, target, reused, first)
         except _Stale:
-            raw = self._exchange(pool, pool.new(), target, False)
+            raw = self._exchange(pool, pool.new(), target, False, first)
         try:
             body = orjson.loads(raw)  # refuses NaN, invalid UTF-8, lone surrogates and nesting deeper than 1,024
         except orjson.JSONDecodeError as exc:
@@ -467,7 +560,7 @@ class FhirClient:
             raise FhirUnavailable("response is not a FHIR resource")
         return body
 
-    def _exchange(self, pool: _Pool, conn: _Connection, target: str, reused: bool) -> bytes:
+    def _exchange(self, pool: _Pool, conn: _Connection, target: str, reused: bool, first: bool) -> bytes:
         """One request and its whole response on ``conn``, which goes back to the pool only when it is reusable."""
         self._guard.attach(conn)
         reusable = False
@@ -493,7 +586,7 @@ class FhirClient:
                 raise FhirUnavailable(f"redirect (status {response.status}) not followed")
             if not 200 <= response.status < 300:
                 raise FhirUnavailable(f"status {response.status}")
-            raw = self._read_bounded(response)
+            raw = self._read_bounded(response, first)
             reusable = not response.will_close
             return raw
         except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -508,7 +601,7 @@ class FhirClient:
                     response.close()  # with "Connection: close" the response, not the connection, owns the socket
                 conn.close()
 
-    def _read_bounded(self, response: http.client.HTTPResponse) -> bytes:
+    def _read_bounded(self, response: http.client.HTTPResponse, first: bool) -> bytes:
         declared = response.getheader("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
             raise FhirUnavailable("response too large")
@@ -527,6 +620,7 @@ class FhirClient:
             size += len(chunk)
             if size > self._max_bytes:
                 raise FhirUnavailable("response too large")
+            self._guard.spend_bytes(len(chunk), first=first)
             if time.monotonic() > deadline:
                 raise FhirUnavailable("timed out")
             chunks.append(chunk)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.errors import PreconditionFailed
+from cds_service.errors import PreconditionFailed, ServiceError
 from cds_service.fhir.client import (
+    SEARCHES_PER_CALL,
     FhirClient,
     FhirUnavailable,
     bundle_resources,
@@ -60,17 +62,24 @@ def resolve_prefetch(
     the slowest search rather than for their sum (benchmark case d)."""
     outcomes: dict[str, _Outcome] = {}
     to_fetch: list[tuple[str, str]] = []
+    paginated = False
     for key, template in templates:
         value = prefetch.get(key)
         if _usable(value):
             assert value is not None
-            outcomes[key] = _guarded(partial(_resources_of, value, key, client))
-        elif client is None:
-            outcomes[key] = FhirUnavailable("")  # nothing was tried: the key alone is named
-        else:
+            paginated = paginated or (value.get("resourceType") == "Bundle" and next_link(value) is not None)
+        elif client is not None:
             to_fetch.append((key, render_template(template, context)))
-    if client is not None:
-        outcomes.update(_fetch_all(client, to_fetch))
+    with _SLOTS.slot(client.tenant if client is not None and (to_fetch or paginated) else None):
+        for key, _template in templates:
+            value = prefetch.get(key)
+            if _usable(value):
+                assert value is not None
+                outcomes[key] = _guarded(partial(_resources_of, value, key, client))
+            elif client is None:
+                outcomes[key] = FhirUnavailable("")  # nothing was tried: the key alone is named
+        if client is not None:
+            outcomes.update(_fetch_all(client, to_fetch))
     record = RawRecord()
     fetched = {key for key, _url in to_fetch}
     unavailable: list[str] = []
@@ -106,6 +115,56 @@ def _guarded(read: Callable[[], _Fetched]) -> _Outcome:
         return read()
     except FhirUnavailable as exc:
         return exc
+
+
+class FallbackBusy(ServiceError):
+    """The caller already has its share of this worker's threads reading from FHIR servers."""
+
+    status = 429
+    issue_code = "transient"
+
+
+class _FallbackSlots:
+    """How many calls of each client (JWT issuer) are reading from a FHIR server in this process: at most
+    :data:`fallback_share` each. A stalled FHIR server holds its calls' request threads until the deadline;
+    without a share one client's calls against it took every thread of a worker, and every other client's
+    calls — prefetch-only ones too — waited seconds behind them. Beyond its share a call is refused at once
+    (429), never queued: a queued call would hold a thread too."""
+
+    def __init__(self) -> None:
+        self._busy: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, tenant: str | None) -> Iterator[None]:
+        if tenant is None:  # nothing to fetch
+            yield
+            return
+        with self._lock:
+            if self._busy.get(tenant, 0) >= fallback_share():
+                raise FallbackBusy("too many calls of this client are already reading from its FHIR server in "
+                                   "this worker; retry shortly (or send the prefetch)")
+            self._busy[tenant] = self._busy.get(tenant, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy[tenant] -= 1
+                if not self._busy[tenant]:
+                    del self._busy[tenant]
+
+    def forget(self) -> None:
+        self._busy, self._lock = {}, threading.Lock()
+
+
+def fallback_share() -> int:
+    """The request threads of a worker (``CDS_THREADS``) one client's FHIR fallback calls may hold: half,
+    so that the other half always answers the other clients."""
+    return max(1, searches_in_flight() // SEARCHES_PER_CALL // 2)
+
+
+_SLOTS = _FallbackSlots()
+os.register_at_fork(after_in_child=_SLOTS.forget)
 
 
 class _Fetchers:
@@ -162,10 +221,12 @@ def _usable(value: Any) -> bool:
     return True
 
 
-def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None) -> _Fetched:
+def _resources_of(value: dict[str, Any], key: str, client: FhirClient | None, fetched: bool = False) -> _Fetched:
+    """A prefetched (or, ``fetched``, a fallback-read) value's resources; a Bundle the server paginated, and
+    every Bundle the fallback read, within the fallback's page and entry bounds."""
     if value.get("resourceType") != "Bundle":
         return [value], []
-    if next_link(value) is None:
+    if next_link(value) is None and not fetched:
         return bundle_resources(value), []
     if client is None:
         raise FhirUnavailable("only the first page was prefetched")
@@ -182,4 +243,4 @@ def _fetch(client: FhirClient, relative_url: str, key: str) -> _Fetched:
         if is_error_outcome(result):
             raise FhirUnavailable("the server answered with an OperationOutcome")
         return [], []
-    return _resources_of(result, key, client)
+    return _resources_of(result, key, client, fetched=True)

@@ -26,9 +26,16 @@ from jwt import PyJWK
 ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256")
 CLOCK_SKEW_S = 60
 JWKS_TIMEOUT_S = 3.0
+"""One deadline for a whole JWKS fetch (connect, headers, body): no call waits on a fetch longer, however
+slowly the endpoint drips."""
+JWKS_MAX_BYTES = 256 * 1024
+"""A JWK Set larger than this is not read (a few keys are a few kilobytes)."""
 JWKS_TTL_S = 3600.0
 JWKS_REFRESH_MIN_S = 300.0
-"""An unknown ``kid`` refetches the issuer's JWKS (key rotation), at most this often."""
+"""The issuer's JWKS is fetched at most this often, whatever the outcome of the last fetch and whatever
+``kid`` a token names (an unknown one — key rotation — or one that does not exist)."""
+MAX_TIME_CLAIM = 10**11
+"""``exp``/``iat`` beyond this (the year 5138) are not times: refused before any arithmetic on them."""
 PUBLICLY_KNOWN_KEYS = frozenset({"dw_JGR8nB2I6XveNxUOl2qk699ZPLM2nYI5STSdiEl9avAkrm3CkfYMbrrjr8laB"})
 """``x`` of public keys whose private half is published: the CDS Hooks sandbox's ES384 key (its repository
 ships ``keys/ecprivkey.pem``). A token signed with it proves nothing (development trust file only)."""
@@ -54,24 +61,47 @@ class IssuerTrust:
     """One of its keys has a published private half (see :data:`PUBLICLY_KNOWN_KEYS`)."""
     _fetched: dict[str, PyJWK] = field(default_factory=dict)
     _fetched_at: float = float("-inf")
+    """When the last good keys came (monotonic)."""
+    _next_fetch: float = float("-inf")
+    """No fetch before this: set when a fetch starts, so a failed one backs off as a good one does."""
+    _in_flight: tuple[threading.Event, float] | None = None
+    """The fetch under way, and its deadline."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def key(self, kid: str) -> PyJWK | None:
+        """The issuer's key ``kid``: inline, or from its ``jwks_url`` — cached for :data:`JWKS_TTL_S`, fetched
+        at most every :data:`JWKS_REFRESH_MIN_S` (for any ``kid``), each fetch in its own thread within
+        :data:`JWKS_TIMEOUT_S`; callers wait for a fetch no longer than its deadline, never for a lock held
+        across one. An endpoint down for a moment keeps the last good keys."""
         if kid in self.inline_keys:
             return self.inline_keys[kid]
         if self.jwks_url is None:
             return None
         now = time.monotonic()
         with self._lock:
-            stale = now - self._fetched_at > JWKS_TTL_S
-            unknown_and_may_refresh = kid not in self._fetched and now - self._fetched_at > JWKS_REFRESH_MIN_S
-            if stale or unknown_and_may_refresh:
-                fetched = _fetch_jwks(self.jwks_url)
-                if fetched is not None:
-                    self._fetched, self._fetched_at = fetched, now
-                else:  # keep the last good keys: an endpoint down for a moment must not lock its clients out
-                    self._fetched_at = now - JWKS_TTL_S + JWKS_REFRESH_MIN_S  # try again in a few minutes
+            known = self._fetched.get(kid)
+            if known is not None and now - self._fetched_at <= JWKS_TTL_S:
+                return known
+            if self._in_flight is None or now >= self._in_flight[1]:
+                if now < self._next_fetch:
+                    return known  # backing off: the last good keys (or none) until the next fetch is due
+                self._next_fetch = now + JWKS_REFRESH_MIN_S
+                self._in_flight = (threading.Event(), now + JWKS_TIMEOUT_S)
+                threading.Thread(target=self._refresh, args=self._in_flight, name="jwks-fetch", daemon=True).start()
+            done, deadline = self._in_flight
+        done.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
             return self._fetched.get(kid)
+
+    def _refresh(self, done: threading.Event, deadline: float) -> None:
+        assert self.jwks_url is not None
+        fetched = _fetch_jwks(self.jwks_url, deadline)
+        with self._lock:
+            if fetched is not None:
+                self._fetched, self._fetched_at = fetched, time.monotonic()
+            if self._in_flight is not None and self._in_flight[0] is done:
+                self._in_flight = None
+        done.set()
 
 
 def _keys(jwks: dict[str, Any]) -> dict[str, PyJWK]:
@@ -85,13 +115,26 @@ def _keys(jwks: dict[str, Any]) -> dict[str, PyJWK]:
     return keys
 
 
-def _fetch_jwks(url: str) -> dict[str, PyJWK] | None:
-    """The keys at ``url``; ``None`` when they cannot be fetched."""
+def _fetch_jwks(url: str, deadline: float) -> dict[str, PyJWK] | None:
+    """The keys at ``url``, read by ``deadline`` (monotonic); ``None`` when they cannot be fetched. A body
+    dripping past the deadline is abandoned between reads (the callers stopped waiting at the deadline)."""
     try:
-        response = requests.get(url, timeout=JWKS_TIMEOUT_S, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        return _keys(response.json())
-    except (requests.RequestException, ValueError) as exc:
+        remaining = deadline - time.monotonic()
+        with requests.get(url, timeout=(remaining, remaining), stream=True,
+                          headers={"Accept": "application/json"}) as response:
+            response.raise_for_status()
+            body = b""
+            for chunk in response.iter_content(16 * 1024):
+                body += chunk
+                if len(body) > JWKS_MAX_BYTES:
+                    raise ValueError("JWKS too large")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("JWKS fetch past its deadline")
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("JWKS is not an object")
+        return _keys(document)
+    except (requests.RequestException, ValueError, TimeoutError) as exc:
         log.warning("JWKS fetch failed", extra={"reason": type(exc).__name__})
         return None
 
@@ -170,6 +213,9 @@ def verify_client_jwt(
         raise Untrusted(f"issuer {str(issuer)[:200]!r} is not trusted")
     if "jku" in header and header["jku"] not in trust.allowed_jku:
         raise Untrusted("jku not on the issuer's list")
+    # Before a key is looked up (which may fetch the issuer's JWKS): a token that cannot be valid whatever its
+    # signature costs nothing but this.
+    _check_claims_shape(unverified, audiences, max_lifetime_s)
     key = trust.key(str(header.get("kid")))
     if key is None:
         raise Untrusted("unknown kid for issuer")
@@ -189,9 +235,30 @@ def verify_client_jwt(
         raise Untrusted("token expired") from exc
     except jwt.PyJWTError as exc:
         raise Untrusted(f"verification failed ({type(exc).__name__})") from exc
-    if float(claims["exp"]) - time.time() > max_lifetime_s + CLOCK_SKEW_S \
-            or float(claims["exp"]) - float(claims["iat"]) > max_lifetime_s:
-        raise Untrusted(f"token lifetime exceeds {max_lifetime_s:g} s")
+    _check_claims_shape(claims, audiences, max_lifetime_s)
     if not first_use(str(issuer), str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]) + CLOCK_SKEW_S, UTC)):
         raise Untrusted("jti replayed")
     return claims
+
+
+def _check_claims_shape(claims: dict[str, Any], audiences: list[str], max_lifetime_s: float) -> None:
+    """Refuse claims no valid token has: ``iss``/``aud``/``exp``/``iat``/``jti`` missing, ``exp``/``iat`` not
+    JSON numbers (a string ``"exp"`` too) or beyond any real time (a 400-digit ``exp`` used to be a 500), an
+    audience that is not this endpoint, an ``exp`` passed, or a lifetime over the maximum."""
+    for name in ("iss", "aud", "exp", "iat", "jti"):
+        if name not in claims:
+            raise Untrusted(f"claim {name} missing")
+    for name in ("exp", "iat"):
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < MAX_TIME_CLAIM:
+            raise Untrusted(f"claim {name} is not a time (NumericDate)")
+    audience = claims["aud"]
+    named = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+    if not any(isinstance(one, str) and one in audiences for one in named):
+        raise Untrusted(f"wrong audience: expected {audiences[0]}")
+    now = time.time()
+    exp, iat = float(claims["exp"]), float(claims["iat"])
+    if exp < now - CLOCK_SKEW_S:
+        raise Untrusted("token expired")
+    if exp - now > max_lifetime_s + CLOCK_SKEW_S or exp - iat > max_lifetime_s:
+        raise Untrusted(f"token lifetime exceeds {max_lifetime_s:g} s")

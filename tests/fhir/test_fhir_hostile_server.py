@@ -221,3 +221,51 @@ def test_one_deadline_covers_a_chain_of_pages_across_keys(fhir_server: Start) ->
     # a "more pages than the service reads" note.
     assert_412_without_detail(response, "conditions", "observations")
     assert len(recorder.paths) < 20
+
+
+EMBEDDED_PRIVATE_IPV4 = (
+    "http://[64:ff9b::a9fe:a9fe]/latest",  # NAT64 (RFC 6052) of 169.254.169.254, the cloud metadata address
+    "http://[64:ff9b::7f00:1]/fhir",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b::a00:1]/fhir",  # NAT64 of 10.0.0.1
+    "http://[64:ff9b:1::a9fe:a9fe]/latest",  # local-use NAT64 (RFC 8215)
+    "http://[::a9fe:a9fe]/latest",  # IPv4-compatible ::169.254.169.254
+    "http://[::7f00:1]/fhir",  # IPv4-compatible ::127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/latest",  # 6to4 of 169.254.169.254
+    "http://[2002:c0a8:101::1]/fhir",  # 6to4 of 192.168.1.1
+    "http://[fec0::1]/fhir",  # site-local (deprecated, still routed in some networks)
+    "http://192.0.0.8/fhir",  # IPv4 dummy address (RFC 7600)
+    "http://[::ffff:a9fe:a9fe]/latest",  # IPv4-mapped, already refused before
+)
+
+
+def test_ipv6_addresses_embedding_a_private_ipv4_address_are_refused_without_a_connection(
+    production: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a NAT64/DNS64 network ``64:ff9b::a9fe:a9fe`` reaches the metadata service: every IPv6 form that
+    carries an IPv4 address is judged by that address, and site-local and 192.0.0.0/24 are not public."""
+    sockets: list[tuple[Any, ...]] = []
+
+    def no_socket(*args: Any) -> socket.socket:
+        sockets.append(args)
+        raise OSError("the test allows no connection")
+
+    monkeypatch.setattr(socket, "socket", no_socket)
+    ehr = Ehr(production().test_client(), ISSUER)
+    for url in EMBEDDED_PRIVATE_IPV4:
+        assert_refused(ehr.call(hook_call(url)))
+    assert sockets == []
+
+
+@pytest.mark.parametrize(("address", "public"), [
+    ("64:ff9b::808:808", True), ("64:ff9b::a9fe:a9fe", False), ("::808:808", False), ("::a9fe:a9fe", False),
+    ("2002:808:808::1", True), ("2002:a9fe:a9fe::1", False), ("2606:4700::1111", True), ("8.8.8.8", True),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False), ("fec0::1", False), ("192.0.0.8", False),
+    ("224.0.0.1", False), ("::1", False), ("::", False), ("::ffff:8.8.8.8", True), ("::ffff:10.1.2.3", False),
+])
+def test_an_embedded_ipv4_address_decides_whether_an_ipv6_address_is_public(address: str, public: bool) -> None:
+    from cds_service.fhir.client import FhirAccess, FhirUnavailable
+    if public:
+        FhirAccess().check_address(address)
+    else:
+        with pytest.raises(FhirUnavailable):
+            FhirAccess().check_address(address)

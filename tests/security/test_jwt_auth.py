@@ -127,3 +127,16 @@ def test_the_maximum_lifetime_is_configurable(tmp_path: Path, signing_key: ec.El
     short, long = (_token(signing_key, f"{BASE}/cds-services", exp=int(time.time()) + s) for s in (100, 300))
     assert client.get("/cds-services", headers={"Authorization": f"Bearer {short}"}).status_code == 200
     assert client.get("/cds-services", headers={"Authorization": f"Bearer {long}"}).status_code == 401
+
+
+@pytest.mark.parametrize("claims", [
+    {"exp": 10**400}, {"iat": 10**400}, {"iat": -(10**400)},  # correctly signed, not times: a 500 before
+    {"exp": str(int(time.time()) + 60)},  # a string is not a NumericDate (RFC 7519 §2): accepted before
+    {"exp": True}, {"iat": "now"},
+])
+def test_exp_and_iat_must_be_numbers_of_a_real_time(
+    secured: FlaskClient, signing_key: ec.EllipticCurvePrivateKey, claims: dict[str, Any]
+) -> None:
+    token = _token(signing_key, f"{BASE}/cds-services", **claims)
+    response = secured.get("/cds-services", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and response.get_json()["issue"][0]["diagnostics"] == "unauthorized"

@@ -48,10 +48,10 @@ def test_a_failed_jwks_refetch_keeps_the_last_good_keys(tmp_path: Path, monkeypa
                             "jti": uuid.uuid4().hex}, key, algorithm="ES384", headers={"kid": kid})
         return int(client.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code)
 
+    monkeypatch.setattr(jwt_auth, "JWKS_REFRESH_MIN_S", 0.0)  # no back-off: each call below may refetch
     assert discovery() == 200
     responses.replace(responses.GET, JWKS_URL, status=503)
     monkeypatch.setattr(jwt_auth, "JWKS_TTL_S", 0.0)  # the cached keys are stale: the next call refetches
-    monkeypatch.setattr(jwt_auth, "JWKS_REFRESH_MIN_S", 0.0)
     assert discovery() == 200, "the endpoint is down, the last good key still verifies"
     assert discovery("unknown-kid") == 401
     assert served.call_count == 1 and len(responses.calls) >= 2
