@@ -22,7 +22,7 @@ from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
 from cds_service.services import ServiceDefinition, prefetch_templates
-from cds_service.version import package_version
+from cds_service.version import knowledge_version
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def evaluate_hook_call(
     findings = select_cards(result.findings, snoozed)
     # after the rules: some parts of the record are read only when a rule needs them
     incomplete = facts.evaluation.record.incomplete
-    knowledge = KnowledgeVersion(package_version(), settings.taper_profile, settings.equivalence_table)
+    knowledge = KnowledgeVersion(knowledge_version(), settings.taper_profile, settings.equivalence_table)
     # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
     cards = [build_card(finding, incomplete, card_uuids(), knowledge=knowledge) if card_uuids
              else build_card(finding, incomplete, knowledge=knowledge) for finding in findings]

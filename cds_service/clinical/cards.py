@@ -71,7 +71,9 @@ class KnowledgeVersion:
 
     def footer(self) -> str:
         # Sources by name, never the internal profile code (docs/clinical-reference.md §9.14).
-        return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {taper_profile(self.profile).name}; "
+        # The profile is the installation's clinical policy: named with its source (docs/clinical-reference.md §0).
+        profile = taper_profile(self.profile)
+        return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {profile.name} ({profile.published}); "
                 f"{TABLE_NAMES[self.equivalence_table]} equivalence table._")
 
 

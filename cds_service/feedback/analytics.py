@@ -1,5 +1,6 @@
-"""Card outcomes per card type: shown, accepted, overridden, acceptance rate, top
-override reasons and a weekly trend — from the card log joined to feedback."""
+"""Card outcomes per card type: shown, shadow (computed in shadow mode, not shown: what would have fired),
+accepted, overridden, acceptance rate, top override reasons and a weekly trend of the cards shown — from the card
+log joined to feedback."""
 
 from __future__ import annotations
 
@@ -22,10 +23,14 @@ def card_outcomes(engine: Engine, client: str | None = None, now: datetime | Non
     mine = [] if client is None else [card_log.c.client == client]
     since = now - timedelta(weeks=WEEKS)
     stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "shown": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
+        "shown": 0, "shadow": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
     with reading(engine) as connection:
-        for card_type, created in connection.execute(select(card_log.c.card_type, card_log.c.created_at).where(*mine)):
+        for card_type, created, shadow in connection.execute(
+                select(card_log.c.card_type, card_log.c.created_at, card_log.c.shadow).where(*mine)):
             entry = stats[card_type]
+            if shadow:  # computed in shadow mode, never shown: what would have fired
+                entry["shadow"] += 1
+                continue
             entry["shown"] += 1
             created = created if created.tzinfo else created.replace(tzinfo=UTC)
             if created >= since:
@@ -49,6 +54,7 @@ def card_outcomes(engine: Engine, client: str | None = None, now: datetime | Non
         answered = entry["accepted"] + entry["overridden"]
         report[card_type] = {
             "shown": entry["shown"],
+            "shadow": entry["shadow"],
             "accepted": entry["accepted"],
             "overridden": entry["overridden"],
             "acceptance_rate": round(entry["accepted"] / answered, 3) if answered else None,
@@ -69,13 +75,14 @@ def _weeks(now: datetime) -> list[str]:
 
 def as_table(report: dict[str, Any]) -> str:
     """The report as a fixed-width table for the terminal."""
-    header = f"{'card type':28} {'shown':>6} {'accepted':>9} {'overridden':>11} {'accept %':>9}  top override reasons"
+    header = (f"{'card type':28} {'shown':>6} {'shadow':>7} {'accepted':>9} {'overridden':>11} {'accept %':>9}  "
+              "top override reasons")
     lines = [header, "-" * len(header)]
     for card_type, row in report["card_types"].items():
         rate = "—" if row["acceptance_rate"] is None else f"{row['acceptance_rate'] * 100:.1f}"
         reasons = ", ".join(f"{r['reason']} ({r['count']})" for r in row["top_override_reasons"]) or "—"
-        lines.append(f"{card_type:28} {row['shown']:>6} {row['accepted']:>9} {row['overridden']:>11} {rate:>9}  "
-                     f"{reasons}")
+        lines.append(f"{card_type:28} {row['shown']:>6} {row['shadow']:>7} {row['accepted']:>9} "
+                     f"{row['overridden']:>11} {rate:>9}  {reasons}")
     if len(lines) == 2:
         lines.append("(no cards logged yet)")
     return "\n".join(lines)

@@ -11,6 +11,8 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from cds_service.version import knowledge_version
+
 CARD_TYPES = {
     "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
     "conversion-ambiguity", "dose-unreadable", "older-adult", "pregnancy-specialist", "specialist-referral",
@@ -61,10 +63,14 @@ def assert_knowledge_version(card: dict[str, Any]) -> None:
     """Every card a call returns names the rules that produced it: the installed package version and the
     settings, in its ``extension`` and on the last line of its detail (docs/service-contract.md §5, §9)."""
     knowledge = card["extension"]["bzd-taper-cds.knowledge"]
-    assert knowledge["version"] == version("bzd-taper-cds")
+    assert knowledge["version"] == knowledge_version()
+    assert knowledge["version"].startswith(version("bzd-taper-cds") + "+k")
     assert knowledge["profile"] in ("summary", "joint-2025") and knowledge["equivalenceTable"] in ("ashton", "va-dod")
     table = {"ashton": "Ashton", "va-dod": "VA/DoD"}[knowledge["equivalenceTable"]]
-    profile = {"summary": "taper summary guidance", "joint-2025": "2025 Joint Guideline"}[knowledge["profile"]]
+    profile = {"summary": "taper summary guidance (a guidance summary with no named published source, not a "
+                          "guideline)",
+               "joint-2025": "2025 Joint Guideline (Brunner E, et al. J Gen Intern Med 2025, "
+                             "https://doi.org/10.1007/s11606-025-09499-2)"}[knowledge["profile"]]
     assert card["detail"].splitlines()[-1] == (f"_Rules: bzd-taper-cds {knowledge['version']}; taper thresholds of "
                                                f"the {profile}; {table} equivalence table._")
 

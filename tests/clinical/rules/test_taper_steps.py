@@ -120,9 +120,10 @@ def test_long_term_detail_states_coverage_and_window() -> None:
     assert switch["label"] == ("Switch to diazepam over 1–2 weeks: 10 mg/day diazepam with 0.5 mg/day clonazepam "
                                "for 7 days, then 20 mg/day diazepam (Ashton table)")
     create, update = switch["actions"]
+    # the diazepam product of the plan's first stage: the 1 mg/mL liquid the diazepam taper then uses throughout
     assert create["type"] == "create" and create["resource"]["medicationCodeableConcept"]["coding"][0]["code"] \
-        == "197589"
-    assert dosage_lines(create["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 10 mg twice daily
+        == "309843"
+    assert dosage_lines(create["resource"]) == [(5.0, "mL", 2, [])]  # 5 mL of 1 mg/mL twice daily
     assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "197527"
     assert dosage_lines(update["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 0.5 mg twice daily
 
