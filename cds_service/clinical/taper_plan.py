@@ -259,7 +259,9 @@ class Planner:
         for starts in (*tries, None):
             steps = best_steps(self, current_mg, per_day, previous, limit_percent, starts=starts)
             first = steps[0] if steps else None
-            if first is not None and first.dose is not None and not first.exceeds_pace:
+            if first is not None and first.dose is not None and not first.exceeds_pace and (
+                    starts is None or max(a.units for a in first.dose.administrations) <= MAX_UNITS_PER_ADMINISTRATION):
+                # the draft's product only in at most four units at one time: 7½ × 2 mg is not 3 × 5 mg
                 return first.dose
         return None
 

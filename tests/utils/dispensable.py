@@ -6,9 +6,9 @@ Every MedicationRequest a card's suggestion creates or updates must be dispensab
 - **a givable product**: a marketed oral strength the service plans with (``dose_forms.json``; gabapentin
   100/300/400 mg capsules and 600/800 mg tablets; pregabalin 25–300 mg capsules; the naloxone nasal spray),
   each dose a whole number of its smallest givable amount (½ of a scored tablet, one capsule, tablet or
-  device, 0.1 mL of a liquid), never more units at one time than another strength of the same form needs for
-  the same amount, and a gabapentinoid at most four capsules or tablets at one time (7 × 100 mg gabapentin is
-  not the fewest units a dose);
+  device, 0.1 mL of a liquid); more than four tablets or capsules at one time only when no other strength of the
+  same form gives the doses in fewer (7½ × 2 mg diazepam where 3 × 5 mg do is not), and a gabapentinoid never
+  (7 × 100 mg gabapentin is not the fewest units a dose);
 - **supply that lasts**: ``dispenseRequest.quantity`` at least the regimen's use over
   ``expectedSupplyDuration`` (whole tablets or capsules, mL of a liquid), stated in the product's units; an
   as-needed order at most its maximum use over that time (a rescue supply without a duration, such as
@@ -40,7 +40,8 @@ _UNIT_WORDS = {"tablet": ("tablet", "tablets"), "capsule": ("capsule", "capsules
                "device": ("device", "devices"), "odt": ("tablet", "tablets")}
 NALOXONE_NASAL_SPRAY = "1725059"
 MAX_UNITS_A_DOSE = 4
-"""More gabapentin or pregabalin capsules or tablets than this at one time is not the fewest units a dose."""
+"""More tablets or capsules than this at one time is not the fewest units a dose (for a benzodiazepine: unless no
+other strength of the form does better, the planner's last resort)."""
 GABAPENTINOID_GIVABLE = {
     "310430", "310431", "310432", "310433", "310434",  # gabapentin 100/300/400 mg capsules, 600/800 mg tablets
     "483442", "483448", "483450", "483438", "483440", "483446", "577127", "483444",  # pregabalin capsules
@@ -216,7 +217,7 @@ def order_problems(resource: dict[str, Any], label: str, draft: dict[str, Any] |
             problems.append(f"{units} {product.unit}s at one time: not the fewest units a dose")
     doses = [units for line in resource.get("dosageInstruction", [])
              if (units := _dose_units(line, product)) is not None and units > 0]
-    if doses and (fewer := _fewer_units(product, doses)) is not None:
+    if doses and max(doses) > MAX_UNITS_A_DOSE and (fewer := _fewer_units(product, doses)) is not None:
         problems.append(f"{' + '.join(map(number_text, doses))} {product.unit}s of "
                         f"{number_text(product.strength_mg)} mg: {fewer}")
     if draft is not None and is_as_needed(draft) and not all(
