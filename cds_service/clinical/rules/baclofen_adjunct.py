@@ -17,7 +17,6 @@ withdrawal symptoms, not an indication) and no baclofen order, fill or statement
 from __future__ import annotations
 
 from collections.abc import Iterator
-from fractions import Fraction
 
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
@@ -31,10 +30,7 @@ from cds_service.clinical.orders import (
     consultation_request,
     draft_medication_request,
 )
-from cds_service.clinical.rules.gabapentinoid_renal_dose import label_row, max_daily_mg
 from cds_service.clinical.wording import mg, percent, plain_text
-
-GABAPENTIN_BEDTIME_MG = Fraction(100)
 
 CARD_TYPE = "baclofen-adjunct"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
@@ -76,7 +72,6 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
             f"- This session's orders reduce it from {mg(proposed.previous_de)} to {mg(proposed.new_de)} "
             f"diazepam-equivalent/day ({percent(proposed.percent_reduction)})."
         )
-    kidneys_allow = _kidneys_allow_100_mg(facts)
     avoid_gabapentin = [*facts.patient.ever("sedative-use-disorder"),
                         *facts.patient.ever("sedative-use-disorder-in-remission"),
                         *facts.patient.current("substance-use-disorder")]
@@ -101,11 +96,6 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
             + " — the 2025 Joint Guideline advises avoiding gabapentin with a history of sedative use disorder "
             "(Table 10) and warns of misuse.",
         ] if avoid_gabapentin else []),
-        *([
-            "",
-            f"**Gabapentin not suggested:** kidney function {renal.stated} — below 5 mL/min the label's maximum, "
-            "reduced in proportion to CrCl, is under 100 mg/day.",
-        ] if not avoid_gabapentin and not kidneys_allow and (renal := facts.renal_function) is not None else []),
     ])
     return Finding(
         card_type=CARD_TYPE,
@@ -114,20 +104,8 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
         detail=detail,
         order_id=draft.resource_id,
         source_url=SOURCE_URL,
-        suggestions=tuple(_suggestions(draft, facts,
-                                       offer_gabapentin=not avoid_gabapentin and kidneys_allow)),
+        suggestions=tuple(_suggestions(draft, facts, offer_gabapentin=not avoid_gabapentin)),
     )
-
-
-def _kidneys_allow_100_mg(facts: ClinicalFacts) -> bool:
-    """The suggested gabapentin 100 mg at bedtime is within the label row for the patient's kidney function: every
-    row allows it but the lowest CrCl (below 5 mL/min the proportional maximum is under 100 mg/day), so the
-    service's own suggestion never raises its renal card (docs/clinical-reference.md §11.12)."""
-    renal = facts.renal_function
-    if renal is None or renal.stale:
-        return True
-    row = label_row("gabapentin", renal.ml_per_min)
-    return row is None or max_daily_mg(row, renal.ml_per_min) >= GABAPENTIN_BEDTIME_MG
 
 
 def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapentin: bool) -> Iterator[Suggestion]:

@@ -30,8 +30,8 @@ from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import RenalFunction, creatinine_gap
-from cds_service.clinical.taper_plan import MAX_UNITS_PER_ADMINISTRATION, PlannedDose
-from cds_service.clinical.taper_step import update_draft_action, with_supply
+from cds_service.clinical.taper_plan import MAX_UNITS_PER_ADMINISTRATION, TIMES_A_DAY, PlannedDose
+from cds_service.clinical.taper_step import fitted, update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import mg, number
 
@@ -141,11 +141,19 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
                f"{row['schedule']}" if too_much else
                f"{ingredient.capitalize()} {number(per_day or 0)} times a day is too often for kidney function "
                f"({measure}): the label gives it {row['schedule']}")
+    suggestions: tuple[Suggestion, ...] = ()
+    if dose is not None and action is not None:
+        first = dose.administrations[0]
+        strength = dose.product.strength_mg or Fraction(0)
+        unit = dose.product.unit + ("s" if first.units > 1 else "")
+        # "Change to gabapentin 2 × 100 mg capsules once daily: 60 capsules for 30 days" within a label's length
+        label, why = fitted(f"Change to {ingredient} {number(first.units)} × {mg(strength)} {unit} "
+                            f"{TIMES_A_DAY[dose.doses_per_day]}", f"{dose.instruction}.", action)
+        suggestions = (Suggestion(label, (action,), is_recommended=True, detail=why),)
     return Finding(
         card_type=CARD_TYPE, indicator="warning", summary=summary,
         detail=detail, order_id=draft.resource_id, source_url=LABEL_URLS[draft.product.ingredient],
-        suggestions=(Suggestion(with_supply(f"Change to {dose.instruction}", action), (action,), is_recommended=True),)
-        if dose is not None and action is not None else (),
+        suggestions=suggestions,
     )
 
 
