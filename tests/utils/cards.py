@@ -50,6 +50,10 @@ def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
     uuids = [card.get("uuid") for card in body["cards"]]
     assert len(set(uuids)) == len(uuids), "card uuids must be unique in a response"
     seen = set()
+    # one card set, no repeats (docs/clinical-reference.md §11.10): no two cards carry the same suggestion
+    offered = [(s["label"], repr([{k: v for k, v in a.items()} for a in s["actions"]]))
+               for card in body["cards"] for s in card.get("suggestions", [])]
+    assert len(set(offered)) == len(offered), f"the same suggestion on two cards: {[o[0] for o in offered]}"
     for card in body["cards"]:
         assert_valid_card(card, draft_ids)
         assert_knowledge_version(card)
