@@ -41,7 +41,7 @@ from cds_service.clinical.taper_plan import (
 from cds_service.clinical.taper_plan import (
     TABLE_NAMES as TABLE_NAMES,
 )
-from cds_service.clinical.terminology import RXNORM
+from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import change, mg, number, percent
 
 
@@ -290,6 +290,29 @@ def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     return PlannedDose(own, tuple(replace(a, units=unit) for a, unit in zip(dose.administrations, units, strict=True)))
 
 
+def fewest_units(facts: ClinicalFacts, dose: PlannedDose) -> PlannedDose:
+    """``dose`` in another strength of the same form when it takes more than four tablets or capsules at one time
+    and that strength gives every administration in fewer (7½ × 2 mg diazepam → 3 × 5 mg): what is signed in one
+    click is given in the fewest units a dose (docs/clinical-reference.md §11.3)."""
+    most = max(a.units for a in dose.administrations)
+    form = load_dose_forms().by_code(dose.product.code)
+    if form is None or not form.is_solid or most <= MAX_UNITS_PER_ADMINISTRATION or not dose.product.strength_mg:
+        return dose
+    amounts = [a.units * dose.product.strength_mg for a in dose.administrations]
+    best: tuple[Fraction, PlannedDose] | None = None
+    for other in load_dose_forms().forms(form.ingredient):
+        if other.kind != form.kind or other.code == form.code:
+            continue
+        units = [amount / other.strength_mg for amount in amounts]
+        product = facts.terminology.product([SimpleCoding(RXNORM, other.code)])
+        if product is None or any((unit / other.step_units).denominator != 1 for unit in units):
+            continue
+        if max(units) < (best[0] if best is not None else most):
+            best = (max(units), PlannedDose(product, tuple(replace(a, units=unit) for a, unit
+                                                           in zip(dose.administrations, units, strict=True))))
+    return best[1] if best is not None else dose
+
+
 def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
     """Administrations per day of the patient's current regimen of the draft's drug (its active orders, read by
     the one dose parser), else of the draft as written."""
@@ -306,7 +329,7 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
     original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
     if original is None:
         return None
-    dose = in_draft_product(draft, dose)
+    dose = fewest_units(facts, in_draft_product(draft, dose))
     new_product = dose.product is not draft.product or "medicationCodeableConcept" not in original
     updated, supply = updated_order(original, draft, dose, _medication(dose.product) if new_product else None,
                                     supply_days)
