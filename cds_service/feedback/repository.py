@@ -26,6 +26,11 @@ prescriber has a plan, a specialist is managing, or the card does not apply to t
 does not snooze (the prescriber will change the order); critical cards are never snoozed."""
 
 
+MAX_FEEDBACK_PER_CARD = 20
+"""Distinct feedback items kept per card (the latest outcome counts; a prescriber answers a card a few times at
+most): beyond, the batch is refused, so a client cannot grow the store without bound by varying the time."""
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached or written; callers answer 503."""
 
@@ -183,11 +188,18 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
                 accepted = {s["id"] for s in item.get("acceptedSuggestions", [])}
                 if not accepted <= known[item["card"]][1]:
                     raise InvalidFeedback(f"card {item['card']} has no suggestion {sorted(accepted)[0]}")
+            counts: dict[str, int] = {str(card): int(count) for card, count in connection.execute(
+                select(feedback.c.card_uuid, func.count()).where(feedback.c.card_uuid.in_(cards))
+                .group_by(feedback.c.card_uuid))}
             written = 0
             for item in items:
                 key = _dedupe_key(item)
                 if connection.execute(select(feedback.c.id).where(feedback.c.dedupe_key == key)).first():
                     continue
+                counts[item["card"]] = counts.get(item["card"], 0) + 1
+                if counts[item["card"]] > MAX_FEEDBACK_PER_CARD:
+                    raise InvalidFeedback(f"card {item['card']} already has {MAX_FEEDBACK_PER_CARD} feedback "
+                                          "items; nothing was stored")
                 reason = (item.get("overrideReason") or {}).get("reason") or {}
                 accepted_ids = [s["id"] for s in item.get("acceptedSuggestions", [])]
                 shown_at = known[item["card"]][0]

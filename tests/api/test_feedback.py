@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -206,3 +206,31 @@ def test_an_outcome_time_with_an_offset_is_stored_as_the_same_instant(client: Fl
     with engine.connect() as connection:
         stored_at = connection.execute(select(feedback.c.outcome_timestamp)).scalar_one()
     assert (stored_at if stored_at.tzinfo else stored_at.replace(tzinfo=UTC)) == moment
+
+
+@both_stores
+@pytest.mark.parametrize("spelling", [str.upper, lambda u: u.replace("-", ""), lambda u: "{" + u.upper() + "}"])
+def test_feedback_naming_a_card_in_another_spelling_of_its_uuid_snoozes_it(
+    client: FlaskClient, store_app: Flask, spelling: Callable[[str], str]
+) -> None:
+    """``uuid.UUID`` reads capitals, no hyphens and braces alike: stored as spelled, the feedback joined no
+    card and the snooze was silently not applied."""
+    card = baclofen_card(client)
+    spelled = {**overridden(card, "patient-specific-plan"), "card": spelling(card["uuid"])}
+    assert post(client, spelled).status_code == 200
+    body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    assert HookCalls(client).cards(body) == []
+    assert post(client, overridden(card, "patient-specific-plan")).status_code == 200
+    assert stored(store_app) == 1, "the same item in two spellings is one item"
+
+
+def test_a_card_keeps_at_most_twenty_feedback_items(client: FlaskClient, store_app: Flask) -> None:
+    card = baclofen_card(client)
+    items = [{**overridden(card, "will-act"), "outcomeTimestamp": f"2026-01-01T00:00:{n:02d}Z"} for n in range(21)]
+    assert post(client, *items[:20]).status_code == 200
+    refused = post(client, items[20])
+    assert refused.status_code == 400
+    assert refused.get_json()["issue"][0]["diagnostics"] == (
+        f"card {card['uuid']} already has 20 feedback items; nothing was stored")
+    assert post(client, items[0]).status_code == 200, "an item already stored is still acknowledged"
+    assert stored(store_app) == 20
