@@ -79,6 +79,11 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         if urlsplit(settings.public_base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
             raise SettingsError(f"CDS_PUBLIC_BASE_URL {settings.public_base_url} is not this machine, and {why}: "
                                 "use it only for a service on 127.0.0.1/localhost")
+    if settings.development and urlsplit(settings.public_base_url).scheme == "https" \
+            and urlsplit(settings.public_base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SettingsError(f"CDS_AUTH={settings.auth} with CDS_PUBLIC_BASE_URL {settings.public_base_url}: a "
+                            "service published over https is a real deployment, and without required client JWTs "
+                            "anyone who reaches it can read cards and write feedback; set CDS_AUTH=required")
     if settings.patient_hash_key is not None and len(settings.patient_hash_key) < 32:
         raise SettingsError("CDS_PATIENT_HASH_KEY must be at least 32 characters (e.g. openssl rand -hex 32)")
     if settings.auth == "required" and settings.patient_hash_key is None:

@@ -8,6 +8,7 @@ that are unsafe outside development.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -137,9 +138,25 @@ class Settings:
             raise SettingsError("CDS_CORS_ORIGINS=* would let any web page call the service (on a developer's "
                                 "machine too, through Private Network Access): list the origins, or 'loopback' "
                                 "for browser clients on this machine")
+        for origin in self.cors_origins:
+            # The CORS library reads an origin with . * ? [ ( as a regular expression (".*" allows every page);
+            # "null" is what sandboxed frames and file: pages send: any page can be one.
+            if origin != "loopback" and not _ORIGIN.fullmatch(origin):
+                raise SettingsError(f"CDS_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no "
+                                    "patterns, not 'null'): list each browser client's origin exactly")
         if self.operator_token is not None and len(self.operator_token) < 32:
             raise SettingsError("CDS_OPERATOR_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
+        if self.operator_token is not None and len(set(self.operator_token)) < 8:
+            raise SettingsError("CDS_OPERATOR_TOKEN repeats a few characters: use a random secret "
+                                "(e.g. openssl rand -hex 32)")
+        if self.operator_token is not None and self.operator_token == self.patient_hash_key:
+            raise SettingsError("CDS_OPERATOR_TOKEN equals CDS_PATIENT_HASH_KEY: whoever holds the operator token "
+                                "could re-identify patients from the card log; use two different secrets")
         return self
+
+
+_ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?", re.IGNORECASE)
+"""A browser origin as sent in the ``Origin`` header: scheme, host and port, nothing else."""
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> Any:
