@@ -78,6 +78,14 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
+def test_the_proxy_does_not_forward_metrics(proxied: str) -> None:
+    """Prometheus scrapes each instance directly; through the proxy /metrics is not found, however spelled."""
+    for path in ("/metrics", "//metrics", "/%6detrics", "/./metrics", "/metrics?format=x", "/x/../metrics"):
+        response = requests.get(proxied + path, timeout=5)
+        assert response.status_code == 404 and "# HELP" not in response.text, path
+    assert requests.get(f"{proxied}/healthz", timeout=5).status_code == 200
+
+
 def test_slow_header_clients_do_not_delay_probes_or_hook_calls(proxied: str) -> None:
     body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
     stop = threading.Event()
