@@ -64,14 +64,15 @@ def installation_key(engine: Engine, configured_key: str | None) -> str:
     return configured_key or _cached_install_secret(engine, "patient-hash-key")
 
 
-_card_ids: dict[str, CardIds] = {}
+_card_ids: dict[tuple[str, str | None], CardIds] = {}
 
 
-def card_ids(engine: Engine, configured_key: str | None) -> CardIds:
-    """The uuid maker and checker of this installation (keyed like the patient hash)."""
-    key = installation_key(engine, configured_key)
+def card_ids(engine: Engine, configured_key: str | None, previous_key: str | None = None) -> CardIds:
+    """The uuid maker and checker of this installation (keyed like the patient hash); with ``previous_key``
+    (during a rotation) it recognises that key's cards too."""
+    key = (installation_key(engine, configured_key), previous_key)
     if key not in _card_ids:
-        _card_ids[key] = CardIds(key)
+        _card_ids[key] = CardIds(*key)
     return _card_ids[key]
 
 
