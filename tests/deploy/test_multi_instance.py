@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
@@ -154,7 +155,6 @@ class Load:
 def test_two_instances_behind_nginx_on_one_postgresql_survive_a_sigkill(fresh_database: str,
                                                                          tmp_path: Path) -> None:
     if not os.access(NGINX, os.X_OK):
-        import pytest
         pytest.skip("nginx is not installed (Debian package nginx); .ci/run installs it")
     proxy_port = free_port()
     proxy = f"http://127.0.0.1:{proxy_port}"
