@@ -1,29 +1,36 @@
 # Two set-up commands (README): `make run` and `make test`. Each creates .venv and installs what it needs:
 # `make run` only what running needs (quick on a fresh clone), `make test` the test tools as well.
+# PYTHON chooses the interpreter (3.11, 3.12 or 3.13): the stamps name its version, so `PYTHON=python3.12 make test`
+# rebuilds a .venv made by another Python instead of reusing it. VENV=.venv-3.12 keeps one per version (CI).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
 CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
-RUN_STAMP := $(VENV)/.installed-run-$(CKSUM)
-STAMP := $(VENV)/.installed-$(CKSUM)
+RUN_STAMP := $(VENV)/.installed-run-py$(PYVER)-$(CKSUM)
+STAMP := $(VENV)/.installed-py$(PYVER)-$(CKSUM)
+# A venv of this Python, or none: a venv of another version is removed first.
+NEW_VENV = @test "$(PYVER)" != none || { echo "$(PYTHON) not found: set PYTHON to a Python 3.11, 3.12 or 3.13" >&2; \
+	exit 1; }; test "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = \
+	"$(PYVER)" || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint check-types unit bench plans
 
 $(RUN_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(NEW_VENV)
 	$(BIN)/python -m pip install --quiet --editable .
 	rm -f $(VENV)/.installed-run-* && touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(NEW_VENV)
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP) $(RUN_STAMP)
 
 # PORT (service, default 8080) and FHIR_PORT (demo FHIR server, default 8081) choose the ports.
 run: $(RUN_STAMP)
-	scripts/run-dev.sh
+	VENV=$(VENV) scripts/run-dev.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds_service tests scripts demo benchmarks

@@ -1,10 +1,16 @@
 """Plan sweep: every plannable benzodiazepine × daily doses of ½, 1, 2 and 4 × its 10 mg-diazepam equivalent ×
 both profiles × long-term or not × older adult or not, native and diazepam-switch plans.
 
-Prints how many plans contain a step beyond the pace (and whether a givable step within the pace existed for
-it — checked here by brute force over every form, amount and number of doses, independently of the planner),
-how many end by stopping from above the final-step dose (docs/clinical-reference.md §9.1), the drugs affected,
-and each remaining exception with its reason. Run: ``make plans``.
+Prints, for native and switch plans: the product changes — plans that go back to a product they left, plans
+with more than two products (of the taper drug; a switch plan's native drug is not counted), changes per plan —
+how many plans contain a step beyond the pace, and whether a givable step within the pace existed for it with a
+product the plan could still use (checked here by brute force over every form, amount and number of doses,
+independently of the planner; before the plan's one change every product — only liquids once on a liquid, which
+is for the tail — and after it only the product in use),
+the steps that gave up the pace to keep to the product rules (a givable step existed only with a product the
+plan had left or may not change to; each says so), how many end by stopping from above the final-step dose
+(docs/clinical-reference.md §9.1), the drugs affected, and each remaining exception with its reason.
+Run: ``make plans``.
 """
 
 from __future__ import annotations
@@ -37,16 +43,24 @@ class Tally:
     plans: int = 0
     beyond_pace: int = 0
     beyond_pace_with_givable_step: int = 0
+    beyond_pace_for_one_change: int = 0
+    flip_backs: int = 0
+    over_two_products: int = 0
+    changes: Counter[int] = field(default_factory=Counter)
     above_final: int = 0
     drugs: set[str] = field(default_factory=set)
     exceptions: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
 
-def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per_day: int) -> bool:
-    """Any single-product dose in [current × (1 − limit), current) that can be given, by brute force."""
+def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per_day: int,
+                        codes: set[str] | None = None) -> bool:
+    """Any single-product dose in [current × (1 − limit), current) that can be given, by brute force (only with
+    the products ``codes`` when given)."""
     terminology = load_terminology()
     low = current * (1 - limit / 100)
     for form in load_dose_forms().forms(ingredient):
+        if codes is not None and form.code not in codes:
+            continue
         product = terminology.product([SimpleCoding(RXNORM, form.code)])
         assert product is not None
         units = -(-low // form.step_mg)
@@ -68,21 +82,48 @@ def final_dose_mg(ingredient: str, plan: TaperPlan) -> Fraction:
     return max([*by_table, smallest or Fraction(0)])
 
 
+def products(plan: TaperPlan, ingredient: str) -> list[str]:
+    """The taper drug's products in the order the plan uses them, one entry per run of steps."""
+    runs: list[str] = []
+    for step in (*plan.switch_stages, *plan.steps):
+        for dose in (step.dose, step.extra):
+            code = dose.product.code or "" if dose is not None else None
+            if dose is not None and dose.product.ingredient == ingredient and (not runs or runs[-1] != code):
+                runs.append(code or "")
+    return runs
+
+
 def check(plan: TaperPlan, ingredient: str, tally: Tally) -> None:
     tally.plans += 1
+    runs = products(plan, ingredient)
+    tally.changes[max(len(runs) - 1, 0)] += 1
+    tally.flip_backs += len(runs) != len(set(runs))
+    tally.over_two_products += len(set(runs)) > 2
+    every = {form.code for form in load_dose_forms().forms(ingredient)}
+    liquids = {form.code for form in load_dose_forms().forms(ingredient) if not form.is_solid}
     current = plan.switch_stages[-1].daily_mg if plan.switch_stages else plan.start_mg
     per_day = plan.switch_stages[-1].dose.doses_per_day if plan.switch_stages and plan.switch_stages[-1].dose \
         else DOSES_PER_DAY
+    in_use = plan.switch_stages[-1].dose.product.code if plan.switch_stages and plan.switch_stages[-1].dose else None
+    changed = False
     beyond = False
     for step in plan.steps:
         if step.dose is None:
             break
+        code = step.dose.product.code or ""
+        if in_use is not None and code != in_use:
+            changed = True
         if step.reduction_percent > plan.step_percent:
             beyond = True
-            if givable_step_exists(ingredient, current, plan.step_percent, per_day):
+            # before the one change every product, except tablets or capsules once on a liquid (for the tail)
+            liquid = load_dose_forms().by_code(code)
+            still_usable = {code} if changed else every if liquid is None or liquid.is_solid else liquids
+            if givable_step_exists(ingredient, current, plan.step_percent, per_day, still_usable):
                 tally.beyond_pace_with_givable_step += 1
+            elif givable_step_exists(ingredient, current, plan.step_percent, per_day):
+                tally.beyond_pace_for_one_change += 1
             tally.exceptions[ingredient][step.reason or "no reason given"] += 1
-        current, per_day = step.daily_mg, step.dose.doses_per_day
+        current, per_day, in_use = step.daily_mg, step.dose.doses_per_day, code
     if beyond:
         tally.beyond_pace += 1
         tally.drugs.add(ingredient)
@@ -114,10 +155,15 @@ def sweep(ingredients: tuple[str, ...] | None = None) -> tuple[Tally, Tally, int
 
 
 def report(name: str, tally: Tally) -> None:
-    print(f"{name}: {tally.plans} plans; {tally.beyond_pace} with a step beyond the pace "
-          f"({tally.beyond_pace_with_givable_step} steps where a givable step within the pace existed); "
-          f"{tally.above_final} ending above the final-step dose; drugs affected: "
-          f"{', '.join(sorted(tally.drugs)) or 'none'}")
+    changes = ", ".join(f"{count} with {n}" for n, count in sorted(tally.changes.items()))
+    print(f"{name}: {tally.plans} plans. Product changes: {tally.flip_backs} plans go back to a product they left; "
+          f"{tally.over_two_products} use more than two products; changes per plan: {changes}.")
+    print(f"  Pace: {tally.beyond_pace} plans with a step beyond the pace; "
+          f"{tally.beyond_pace_with_givable_step} steps beyond the pace where a givable step within it existed with "
+          f"a product the plan could still use; {tally.beyond_pace_for_one_change} steps that gave up the pace to "
+          f"keep to the product rules (one change, never back, the liquid for the tail; each says so); "
+          f"{tally.above_final} plans ending above the final-step "
+          f"dose; drugs affected: {', '.join(sorted(tally.drugs)) or 'none'}")
     for ingredient, reasons in sorted(tally.exceptions.items()):
         print(f"  {ingredient}: {sum(reasons.values())} steps beyond the pace, e.g. {reasons.most_common(1)[0][0]}")
 

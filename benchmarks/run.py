@@ -232,7 +232,8 @@ def main() -> int:
         finally:
             ceiling.stop()
 
-    production = {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": trust, "CDS_PATIENT_HASH_KEY": "bench-" + "0" * 58}
+    production = {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": trust, "CDS_PATIENT_HASH_KEY": "bench-" + "0" * 58,
+                  "CDS_TAPER_PROFILE": "summary"}
     if CASES & {"c", "e"}:
         run_production(work, issuer, production, signs, rows)
     if "off" in CASES:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from cds_service.clinical.profiles import PROFILE_CODES
 from cds_service.config import Settings, SettingsError
 from cds_service.db import engine_for, ensure_schema
 from cds_service.errors import ServiceError, operation_outcome
@@ -26,6 +27,8 @@ log = logging.getLogger("cds_service")
 
 _PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/taper-plan")
 """Paths without client JWT: probes, the API description, and the page prescribers open from a card."""
+_OPERATOR_PATHS = ("/analytics", "/snoozes")
+"""Paths the operator (``CDS_OPERATOR_TOKEN``) may read across every client."""
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -49,7 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.auth == "off":
         log.warning("CDS_AUTH=off: client JWTs are NOT verified — development only")
 
-    from cds_service.api import analytics, discovery, feedback, health, hooks, pages
+    from cds_service.api import analytics, discovery, feedback, health, hooks, pages, snoozes
 
     app.config["SCHEMA_AT_HEAD"] = ensure_schema(settings.database_url)
     app.register_blueprint(discovery.bp)
@@ -57,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(feedback.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(snoozes.bp)
     app.register_blueprint(health.bp)
     init_request_logging(app)
     init_cors(app, settings)
@@ -91,6 +95,10 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         raise SettingsError("CDS_PATIENT_HASH_KEY is required with CDS_AUTH=required: without it the key lives in "
                             "the database beside the hashes, and anyone who can read it can re-identify patients; "
                             "set it from a secret (e.g. openssl rand -hex 32)")
+    if settings.auth == "required" and not settings.taper_profile_chosen:
+        raise SettingsError("CDS_TAPER_PROFILE is required with CDS_AUTH=required: the taper thresholds are a "
+                            "clinical policy your drug-and-therapeutics committee chooses, not a default to inherit; "
+                            f"set it to one of {', '.join(PROFILE_CODES)} (README: Choosing the taper profile)")
 
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -123,7 +131,7 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
         if settings.auth == "off" or request.method == "OPTIONS" or request.path in _PUBLIC_PATHS:
             return None
         authorization = request.headers.get("Authorization")
-        if request.path == "/analytics" and _is_operator(authorization, settings.operator_token):
+        if request.path in _OPERATOR_PATHS and _is_operator(authorization, settings.operator_token):
             g.operator = True
             return None
         if settings.auth == "optional" and not authorization:
@@ -175,7 +183,7 @@ def _register_security_headers(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("Content-Security-Policy",
                                     _PAGE_POLICY if response.mimetype == "text/html" else _JSON_POLICY)
-        if request.path.startswith("/cds-services/") or request.path == "/analytics":
+        if request.path.startswith("/cds-services/") or request.path in _OPERATOR_PATHS:
             response.headers["Cache-Control"] = "no-store"  # cards and outcomes are about patients
         return response
 

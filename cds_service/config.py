@@ -43,6 +43,9 @@ class Settings:
     database_url: str = field(default_factory=lambda: f"sqlite:///{default_data_dir() / 'bzd-taper-cds.db'}")
     taper_profile: str = "summary"
     """One of :data:`cds_service.clinical.profiles.PROFILE_CODES`."""
+    taper_profile_chosen: bool = False
+    """``CDS_TAPER_PROFILE`` was set: production refuses to start on the development default (the installing
+    organisation chooses its clinical policy, docs/clinical-reference.md §0)."""
     equivalence_table: EquivalenceTableName = "ashton"
     fhir_timeout_s: float = 3.0
     fhir_max_pages: int = 10
@@ -66,6 +69,9 @@ class Settings:
     client in the trust file), the only ones — and trusted whatever their address (e.g. a private network)."""
     operator_token: str | None = None
     """Bearer secret of the operator's ``/analytics`` view over every client (unset: no operator view)."""
+    shadow_issuers: tuple[str, ...] = ()
+    """Clients (JWT issuers; ``*`` every client, ``-`` calls without a token) in shadow mode: their cards are
+    computed and logged, and they receive none — a silent pilot read in the analytics."""
     testing: bool = False
 
     @classmethod
@@ -85,6 +91,7 @@ class Settings:
             values["database_url"] = env["DATABASE_URL"]
         if "CDS_TAPER_PROFILE" in env:
             values["taper_profile"] = _choice("CDS_TAPER_PROFILE", env["CDS_TAPER_PROFILE"], PROFILE_CODES)
+            values["taper_profile_chosen"] = True
         if "CDS_EQUIVALENCE_TABLE" in env:
             values["equivalence_table"] = _choice("CDS_EQUIVALENCE_TABLE", env["CDS_EQUIVALENCE_TABLE"], _TABLES)
         if env.get("CDS_LOG_LEVEL"):
@@ -106,6 +113,8 @@ class Settings:
                                            if u.strip())
         if env.get("CDS_OPERATOR_TOKEN"):
             values["operator_token"] = env["CDS_OPERATOR_TOKEN"]
+        if env.get("CDS_SHADOW_ISSUERS"):
+            values["shadow_issuers"] = tuple(i.strip() for i in env["CDS_SHADOW_ISSUERS"].split(",") if i.strip())
         if env.get("CDS_CARD_LOG_INTERVAL_S"):
             values["card_log_interval_s"] = _positive_float("CDS_CARD_LOG_INTERVAL_S", env["CDS_CARD_LOG_INTERVAL_S"])
         if "CDS_FHIR_TIMEOUT_S" in env:
@@ -127,6 +136,10 @@ class Settings:
                     accepted.append(self.public_base_url.replace(one, other, 1) + path)
         return accepted
 
+    def shadow(self, client: str) -> bool:
+        """Cards for ``client`` are computed and logged but not sent (``CDS_SHADOW_ISSUERS``)."""
+        return "*" in self.shadow_issuers or (client or "-") in self.shadow_issuers
+
     def fhir_access(self, client_fhir_servers: tuple[str, ...] = (), tenant: str = "") -> FhirAccess:
         """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file), and whose
         kept-alive connections they may use (the client's: ``tenant``, its JWT issuer)."""
@@ -139,7 +152,8 @@ class Settings:
         return self.previous_patient_hash_key
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
-        return replace(self, **dict(overrides)).validated()
+        chosen: dict[str, Any] = {"taper_profile_chosen": True} if "taper_profile" in overrides else {}
+        return replace(self, **chosen, **dict(overrides)).validated()
 
     def validated(self) -> Settings:
         _choice("auth", self.auth, _AUTH_MODES)

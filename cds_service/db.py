@@ -165,7 +165,7 @@ def _watch_checkouts(engine: Engine) -> None:
         event.listen(engine, name, release)
 
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 """The newest revision in ``cds_service/migrations/versions`` (tests/test_db.py keeps the two equal). A database
 already there is not handed to Alembic, whose import is about a third of a worker's start."""
 

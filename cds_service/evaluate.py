@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cds_service.clinical.cards import KnowledgeVersion, build_card
+from cds_service.clinical.cards import KnowledgeVersion, build_cards
 from cds_service.clinical.engine import EngineResult, evaluate_rules, select_cards
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.medications import as_datetime
@@ -22,7 +22,7 @@ from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
 from cds_service.services import ServiceDefinition, prefetch_templates
-from cds_service.version import package_version
+from cds_service.version import knowledge_version
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,16 @@ def evaluate_hook_call(
     findings = select_cards(result.findings, snoozed)
     # after the rules: some parts of the record are read only when a rule needs them
     incomplete = facts.evaluation.record.incomplete
-    knowledge = KnowledgeVersion(package_version(), settings.taper_profile, settings.equivalence_table)
+    knowledge = KnowledgeVersion(knowledge_version(), settings.taper_profile, settings.equivalence_table)
     # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
-    cards = [build_card(finding, incomplete, card_uuids(), knowledge=knowledge) if card_uuids
-             else build_card(finding, incomplete, knowledge=knowledge) for finding in findings]
+    built = build_cards(findings, incomplete, card_uuids, knowledge=knowledge)
     return HookOutcome(
-        response={"cards": cards},
-        failed_rules=tuple(result.failed_rules),
+        response={"cards": [card for _, card in built.cards]},
+        # a card that could not be built counts as its rule failing (logged, metered, named in the hook log)
+        failed_rules=(*result.failed_rules, *built.failed),
         cards=tuple(CardRecord(card["uuid"], f.card_type, f.indicator,
                                tuple(s["uuid"] for s in card.get("suggestions", [])))
-                    for card, f in zip(cards, findings, strict=True)),
+                    for f, card in built.cards),
     )
 
 

@@ -18,8 +18,10 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 SAFE_FIELDS = ("request_id", "hookInstance", "service", "rule", "error_type", "reason", "method", "path",
-               "status", "duration_ms", "iss", "jti", "cards", "failed_rules", "fetched_keys")
+               "status", "duration_ms", "iss", "jti", "cards", "failed_rules", "fetched_keys",
+               "snoozed", "shadow")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_PROBES = ("/healthz", "/readyz", "/metrics")
 _NOISY = ("urllib3", "requests", "werkzeug")
 """Libraries whose DEBUG lines include URLs with patient ids: never below WARNING."""
 
@@ -30,7 +32,9 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage() if record.name.startswith("cds_service") else record.msg,
+            # gunicorn's own lines (worker boots and exits) carry no request content: their arguments are kept
+            "message": record.getMessage() if record.name.startswith(("cds_service", "gunicorn.error"))
+            else record.msg,
         }
         for name in SAFE_FIELDS:
             value = getattr(record, name, None)
@@ -90,7 +94,9 @@ def init_request_logging(app: Flask) -> None:
     @app.after_request
     def finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        log.info("request", extra={
+        # Probes answer every few seconds: at INFO they would bury the calls; a failing probe still shows.
+        level = logging.DEBUG if request.path in _PROBES and response.status_code < 400 else logging.INFO
+        log.log(level, "request", extra={
             "method": request.method, "path": request.path, "status": response.status_code,
             "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
         })

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.services import SERVICES
+from cds_service.version import package_version
 
 _OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
 
@@ -24,7 +25,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "bzd-taper-cds", "version": "0.1.0",
+        "info": {"title": "bzd-taper-cds", "version": package_version(),
                  "description": "CDS Hooks 2.0 service for benzodiazepine taper safety."},
         "servers": [{"url": server_url}],
         "paths": {

@@ -71,3 +71,9 @@ def prefetch_templates() -> tuple[tuple[str, str], ...]:
         ("conditions", "Condition?patient={{context.patientId}}"),
         ("observations", "Observation?patient={{context.patientId}}&code=" + observation_codes),
     )
+
+
+def unknown_service_message(service_id: str) -> str:
+    """The 404 of an unknown service id names the ones there are (an integrator's typo, or an old id)."""
+    return (f"no CDS service with id '{service_id}'; the services are {', '.join(SERVICES)} "
+            "(discovery: GET /cds-services)")

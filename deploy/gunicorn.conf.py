@@ -32,9 +32,19 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # No runtime control socket: it would live in $HOME/.gunicorn (read-only in the container, and shared by every
 # gunicorn of one user on a development machine), and the service needs no remote worker management.
 control_socket_disable = True
-accesslog = "-"
-# Path without the query string, status, size and time only: no headers (Authorization) and no patient data.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# One stream, one format: the service writes a JSON "request" line per request itself (method, path without the
+# query string, status, duration; probes below INFO), so gunicorn keeps no access log, and its own lines (worker
+# boots, timeouts) are JSON lines on stderr too.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "cds_service.logs.JsonFormatter"}},
+    "handlers": {"json_stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": []},  # the service's own loggers have their handler (cds_service.logs)
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["json_stderr"], "propagate": False},
+                "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False}},
+}
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bzd-taper-cds-metrics-")

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8080}"
 FHIR_PORT="${FHIR_PORT:-8081}"
-PY=.venv/bin/python
+PY="${VENV:-.venv}/bin/python"  # make run passes its VENV
 
 # Prints what holds 127.0.0.1:PORT ("free", "bzd-taper-cds", "demo-fhir" or "other") — without curl.
 port_owner() {

@@ -19,6 +19,8 @@ from flask.testing import FlaskClient
 os.environ.setdefault("CDS_DATA_DIR", tempfile.mkdtemp(prefix="bzd-taper-cds-test-"))
 # Production settings (CDS_AUTH=required) need the patient-hash key from the environment, as from a secret.
 os.environ.setdefault("CDS_PATIENT_HASH_KEY", "test-patient-hash-key-" + "0" * 32)
+# ... and the taper profile the installing organisation chose (the tests that check the refusal remove it).
+os.environ.setdefault("CDS_TAPER_PROFILE", "summary")
 
 from cds_service import create_app
 from cds_service.db import engine_for, migrate

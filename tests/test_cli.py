@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 
 from cds_service.cli import main
 from cds_service.clinical.cards import CARD_TYPES
+from cds_service.version import knowledge_version, package_version
 from demo.fhir_server import create_app as demo_app
 from demo.fhir_server import demo_patients, hook_request
 from tests.utils.cards import assert_valid_response
@@ -61,7 +65,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    assert capsys.readouterr().out == "bzd-taper-cds 0.1.0\n"
+    assert capsys.readouterr().out == f"bzd-taper-cds {package_version()} (knowledge {knowledge_version()})\n"
 
 
 def test_the_readme_demo_request_evaluates_offline_and_explains(capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,3 +116,59 @@ def test_evaluate_is_offline_unless_fetch_is_given(tmp_path: Path, capsys: pytes
         server.server_close()
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()] == [
         "1. [CRITICAL] abrupt-discontinuation", "2. [WARNING] long-term-rate", "3. [WARNING] older-adult"]
+
+
+def test_evaluate_fetch_from_a_server_on_this_machine_names_the_setting_that_allows_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's demo FHIR server runs on 127.0.0.1: the command line (production settings) refuses it and says
+    which setting allows it; with the setting it reads the record."""
+    patient = demo_patients()["demo-older-adult"]
+    demo = demo_app(today=lambda: patient.anchor).test_client()
+
+    def from_demo_server(handler: BaseHTTPRequestHandler) -> None:
+        answer = demo.get(handler.path)
+        send_json(handler, answer.data, answer.status_code)
+
+    server = start_fhir_server(from_demo_server, keep_alive=True)
+    url = base_url(server)
+    monkeypatch.delenv("CDS_FHIR_ALLOWED", raising=False)
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(hook_request(patient.id, url, patient.anchor)))
+    try:
+        assert main(["evaluate", "--fetch", str(request)]) == 3
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith("cannot evaluate: prefetch data missing or incomplete: patient, medicationRequests")
+        assert err[1:] == [f"  {url}: fhirServer resolves to a non-public address; list its base URL in "
+                           "CDS_FHIR_ALLOWED (or the issuer's fhir_servers in the trust file) to allow it",
+                           f"  e.g. CDS_FHIR_ALLOWED={url} bzd-taper-cds evaluate --fetch {request}"]
+        monkeypatch.setenv("CDS_FHIR_ALLOWED", url)
+        assert main(["evaluate", "--fetch", str(request)]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert capsys.readouterr().out.startswith("1. [CRITICAL] abrupt-discontinuation")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("CDS_TAPER_PROFILE", "strict", "bzd-taper-cds: CDS_TAPER_PROFILE must be one of summary, joint-2025 "
+                                    "(got 'strict')"),
+    ("CDS_FHIR_TIMEOUT_S", "soon", "bzd-taper-cds: CDS_FHIR_TIMEOUT_S must be a number (got 'soon')"),
+])
+def test_a_bad_setting_is_one_line_not_a_traceback(name: str, value: str, message: str, tmp_path: Path) -> None:
+    env = {**os.environ, name: value}
+    result = subprocess.run([str(Path(sys.executable).parent / "bzd-taper-cds"), "evaluate", str(DEMO_REQUEST)],
+                            env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == message + "\n"
+
+
+def test_report_from_another_folder_does_not_create_an_empty_database(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path / "var"))
+    assert main(["report"]) == 1
+    assert capsys.readouterr().err == (
+        f"no card log at {tmp_path / 'var/bzd-taper-cds.db'}: run the command where the service keeps its data (the "
+        "folder holding var/), or set DATABASE_URL or CDS_DATA_DIR as the service has them\n")
+    assert not (tmp_path / "var").exists()

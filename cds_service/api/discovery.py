@@ -10,5 +10,6 @@ bp = Blueprint("discovery", __name__)
 
 
 @bp.get("/cds-services")
+@bp.get("/cds-services/")  # a discovery URL registered with a trailing slash works too
 def discovery() -> Response:
     return jsonify({"services": [service.discovery_entry() for service in SERVICES.values()]})

@@ -8,8 +8,9 @@ with a display; ``selectionBehavior`` whenever there are suggestions; ``delete``
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ SOURCE_LABEL = "Benzodiazepine Taper Safety"
 CARD_TYPE_SYSTEM = "urn:bzd-taper-cds:card-type"
 OVERRIDE_REASON_SYSTEM = "urn:bzd-taper-cds:override-reason"
 MAX_SUMMARY = 139
+
+log = logging.getLogger(__name__)
 
 CARD_TYPES: dict[str, str] = {
     "baclofen-adjunct": "Baclofen is not a taper adjunct",
@@ -71,7 +74,9 @@ class KnowledgeVersion:
 
     def footer(self) -> str:
         # Sources by name, never the internal profile code (docs/clinical-reference.md §9.14).
-        return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {taper_profile(self.profile).name}; "
+        # The profile is the installation's clinical policy: named with its source (docs/clinical-reference.md §0).
+        profile = taper_profile(self.profile)
+        return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {profile.name} ({profile.published}); "
                 f"{TABLE_NAMES[self.equivalence_table]} equivalence table._")
 
 
@@ -98,6 +103,9 @@ def build_card(
         },
     }
     detail = finding.detail.strip()
+    explained = [f"- **{s.label}** — {s.detail}" for s in finding.suggestions if s.actions and s.detail]
+    if explained:
+        detail += "\n\n**One-click options:**\n" + "\n".join(explained)
     if data_notes:
         detail += "\n\n**Data not fully read:** " + "; ".join(plain_text(note, 200) for note in data_notes) + "."
     if knowledge is not None:
@@ -118,6 +126,38 @@ def build_card(
     if finding.links:
         card["links"] = [{"label": link.label, "url": link.url, "type": "absolute"} for link in finding.links]
     return card
+
+
+@dataclass(frozen=True)
+class BuiltCards:
+    cards: list[tuple[Finding, dict[str, Any]]]
+    """Each finding answered, with its card."""
+    failed: list[str]
+    """Card types of findings whose card could not be built (dropped, logged)."""
+
+
+def build_cards(
+    findings: Iterable[Finding],
+    data_notes: tuple[str, ...] = (),
+    new_uuid: Callable[[], Callable[[], str]] | None = None,
+    knowledge: KnowledgeVersion | None = None,
+) -> BuiltCards:
+    """Every finding's card, each built inside the same isolation boundary as the rules (docs/service-contract.md
+    §7): a finding whose card cannot be built — an action without its resource, say — is dropped and logged with
+    its rule (type of error only, never patient data), and the other cards are still answered.
+    ``new_uuid`` gives one uuid maker per card (random uuids without it)."""
+    built: list[tuple[Finding, dict[str, Any]]] = []
+    failed: list[str] = []
+    for finding in findings:
+        try:
+            card = build_card(finding, data_notes, new_uuid(), knowledge=knowledge) if new_uuid is not None \
+                else build_card(finding, data_notes, knowledge=knowledge)
+        except Exception as exc:  # one card's bug must not take the other cards down
+            log.error("card could not be built", extra={"rule": finding.card_type, "error_type": type(exc).__name__})
+            failed.append(finding.card_type)
+            continue
+        built.append((finding, card))
+    return BuiltCards(built, failed)
 
 
 def _summary(summary: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from fhir.resources.R4B.dosage import Dosage
 
 from cds_service.clinical.model import Product
-from cds_service.clinical.wording import number
+from cds_service.clinical.wording import number, plain_text
 
 TIME_UNIT_DAYS: dict[str, Fraction] = {
     **dict.fromkeys(("s", "sec", "second", "seconds"), Fraction(1, 86400)),
@@ -87,6 +87,12 @@ DoseResult = DailyDose | UnknownDose
 
 class _Unknown(Exception):
     pass
+
+
+def _as_written(value: object) -> str:
+    """A unit as the record writes it, quoted, for the reason a card repeats: through the one plain-text function
+    (docs/service-contract.md §9), so a record's unit can never be a link or markup on the card."""
+    return f"'{plain_text(value, 40)}'"
 
 
 def exact(value: Any) -> Fraction:
@@ -274,7 +280,7 @@ def _max_dose_per_day(dosage: Dosage, product: Product) -> tuple[Fraction, str]:
     unit = denominator.code or denominator.unit
     days = days_in(denominator.value, unit)
     if not days:
-        raise _Unknown(f"maxDosePerPeriod period unit {unit!r} is not a time unit")
+        raise _Unknown(f"maxDosePerPeriod period unit {_as_written(unit)} is not a time unit")
     return amount_mg / days, f"max {amount_text} per {number(exact(denominator.value))} {unit}"
 
 
@@ -312,7 +318,7 @@ def _quantity_mg(value: Any, unit: str | None, code: str | None, product: Produc
         if product.unit == "mL":
             raise _Unknown("a dose in tablets or units for a liquid product")
         return _units_mg(amount, product, product.unit)
-    raise _Unknown(f"dose unit {(code or unit)!r} cannot be converted to mg")
+    raise _Unknown(f"dose unit {_as_written(code or unit)} cannot be converted to mg")
 
 
 _PER_TIME = re.compile(r"(\d{1,3})?([a-z]{1,7})")
@@ -364,7 +370,7 @@ def _repeat_per_day(repeat: Any) -> tuple[Fraction, str] | None:
     if repeat.period is not None:
         days = days_in(repeat.period, repeat.periodUnit or "d")
         if not days:
-            raise _Unknown(f"period unit {repeat.periodUnit!r} is not a time unit")
+            raise _Unknown(f"period unit {_as_written(repeat.periodUnit)} is not a time unit")
         per_day = frequency / days
         text = f"{number(frequency)} per {number(exact(repeat.period))} {repeat.periodUnit or 'd'}"
     if moments and per_day <= 1 and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):

@@ -23,11 +23,18 @@ class Action:
     suggestion's label (docs/clinical-reference.md §11.1)."""
 
 
+MAX_LABEL = 80
+"""A suggestion's label is a button a prescriber reads at a glance: about 80 characters at most; what it leaves out
+goes into :attr:`Suggestion.detail` (docs/clinical-reference.md §11.14)."""
+
+
 @dataclass(frozen=True)
 class Suggestion:
     label: str
     actions: tuple[Action, ...]
     is_recommended: bool = False
+    detail: str = ""
+    """What the label leaves out (why, the exact regimen): stated in the card's detail under the label."""
 
 
 def draft_removal(label: str, description: str, draft_id: str) -> Suggestion:

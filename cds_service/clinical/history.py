@@ -79,6 +79,16 @@ class DoseStep:
 
 
 @dataclass(frozen=True)
+class DrugDose:
+    """One benzodiazepine's total daily dose on a day, in mg of the drug itself (docs/clinical-reference.md
+    §11.5), and in mL when all of it is an oral liquid."""
+
+    ingredient: str
+    mg: Fraction
+    ml: Fraction | None = None
+
+
+@dataclass(frozen=True)
 class BenzodiazepineHistory:
     at: date
     timeline: tuple[tuple[date, Fraction | None], ...]
@@ -98,6 +108,10 @@ class BenzodiazepineHistory:
     proposed_ingredients: frozenset[str] = frozenset()
     as_needed_days_per_week: Fraction | None = None
     """Days of use a week of a patient whose benzodiazepines are all as needed, from the fills (§9.5)."""
+    current_doses: tuple[DrugDose, ...] = ()
+    """Each benzodiazepine's daily dose at t before this call's drafts (the courses the total counts)."""
+    proposed_doses: tuple[DrugDose, ...] = ()
+    """Each benzodiazepine's daily dose at t after the drafts (a drug stopped is absent)."""
 
     def de_on(self, day: date) -> Fraction | None:
         """Total DE on ``day`` from the timeline (0 before the first record)."""
@@ -242,7 +256,7 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     # the current episode's steps are the same objects: a long history holds each change once
     steps = [step for step in all_steps if episode_start is not None and step.day > episode_start]
     proposed_courses, touched = _apply_drafts(existing, drafts, today)
-    unknown = tuple(sorted({f"{c.label}: {_why_unknown(c)}" for c in [*existing, *drafts]
+    unknown = tuple(sorted({f"{c.label} ({_KIND_WORDS[c.kind]}): {_why_unknown(c)}" for c in [*existing, *drafts]
                             if c.covers(today) and de_of(c) is None and not c.ends_order}))
     return BenzodiazepineHistory(
         at=today,
@@ -256,7 +270,14 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         current_ingredients=_ingredients_on(today, existing, de_of),
         proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
         as_needed_days_per_week=_as_needed_days_per_week(existing, today),
+        current_doses=_doses_on(today, existing),
+        proposed_doses=_doses_on(today, proposed_courses, orders_only_for=touched),
     )
+
+
+_KIND_WORDS = {"draft": "new order", "order": "current order", "dispense": "dispensed", "statement": "reported"}
+"""Which record a note names: cards name an order by its product only, so the kind tells a draft from the order
+it changes."""
 
 
 def _why_unknown(course: MedicationCourse) -> str:
@@ -371,6 +392,35 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
                     ended[id(course)] = replace(course, end=min(day, course.end) if course.end else day)
                     break
     return [ended.get(id(c), c) for c in courses]
+
+
+def _authoritative(mine: list[MedicationCourse], ingredient: str, orders_only_for: frozenset[str]
+                   ) -> list[MedicationCourse]:
+    """The courses of one ingredient that count: its orders; else its fills, else statements (§9.2)."""
+    orders = [c for c in mine if c.kind in ("order", "draft")]
+    if orders or ingredient in orders_only_for:
+        return orders
+    return [c for c in mine if c.kind == "dispense"] or [c for c in mine if c.kind == "statement"]
+
+
+def _doses_on(day: date, courses: Iterable[MedicationCourse], orders_only_for: frozenset[str] = frozenset()
+              ) -> tuple[DrugDose, ...]:
+    """Each ingredient's daily mg (and mL, when all of it is an oral liquid) from the courses the total counts;
+    an ingredient with a dose that cannot be read is left out."""
+    covering = [c for c in courses if c.covers(day)]
+    doses = []
+    for ingredient in sorted({c.product.ingredient for c in covering}):
+        counted = _authoritative([c for c in covering if c.product.ingredient == ingredient], ingredient,
+                                 orders_only_for)
+        if not counted or not all(isinstance(c.dose, DailyDose) for c in counted):
+            continue
+        daily = sum((c.dose.mg for c in counted if isinstance(c.dose, DailyDose)), Fraction(0))
+        liquid = all(c.product.unit == "mL" and c.product.strength_mg for c in counted)
+        ml = sum((c.dose.mg / c.product.strength_mg for c in counted
+                  if isinstance(c.dose, DailyDose) and c.product.strength_mg), Fraction(0)) if liquid else None
+        if daily:
+            doses.append(DrugDose(ingredient, daily, ml))
+    return tuple(doses)
 
 
 def _total_de_on(

@@ -75,12 +75,10 @@ class MedicationCourse:
 
     @property
     def label(self) -> str:
-        """How a card names this order: the product as written, and its id."""
-        ident = f" (MedicationRequest/{self.resource_id})" if self.kind in ("order", "draft") and self.resource_id \
-            else ""
-        # when the product was recognised from its name, the card says so
-        by_name = " [identified by name, not by code]" if self.product.matched_by == "name" else ""
-        return f"{plain_text(self.product.display)}{ident}{by_name}"
+        """How a card names this order: the product as written — never a resource id or a parser's note
+        (docs/clinical-reference.md §11.14); an order recognised from its name alone says so in words."""
+        by_name = " (the order names the drug only in text)" if self.product.matched_by == "name" else ""
+        return f"{plain_text(self.product.display)}{by_name}"
 
 
 def reference_id(reference: Any) -> str | None:

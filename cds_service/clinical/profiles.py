@@ -18,6 +18,8 @@ class TaperProfile:
     code: str
     name: str
     source: str
+    published: str
+    """Where a reader finds the profile's thresholds published (or that they are not): cards and pages say it."""
     max_step_percent: Fraction | None
     min_interval_days: int
     window_days: int | None
@@ -51,6 +53,7 @@ def taper_profile(code: str) -> TaperProfile:
         code=code,
         name=spec["name"],
         source=spec["source"],
+        published=spec["published"],
         max_step_percent=_fraction(spec["max_step_percent"]),
         min_interval_days=spec["min_interval_days"],
         window_days=spec["window_days"],

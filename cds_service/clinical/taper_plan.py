@@ -1,27 +1,35 @@
 """Givable taper steps and whole schedules: the native-drug plan and the diazepam-switch plan.
 
-A step keeps the pace — at most the profile's step % of the *current* dose (seed guidance: "Reduce diazepam by
-10-25% of the current dose"; 2025 Joint Guideline rec. 6) — whenever the marketed forms can give such a dose
+A plan is what a patient can follow (docs/clinical-reference.md §12), decided in this order:
+
+1. **Products**: at most one change of product, never back to a product left, and from a liquid never back to
+   tablets or capsules — tablets while they keep the pace, then the liquid for the tail.
+2. **No needless small steps**: each product makes the largest step within the pace it can, so no step is below
+   half the pace when a larger step within the pace exists with the same product.
+3. **The pace**: at most the profile's step % of the *current* dose (seed guidance: "Reduce diazepam by 10-25% of
+   the current dose"; 2025 Joint Guideline rec. 6) wherever a product the plan may still use can give it.
+
+Where these conflict the step says which it gave up and why. Doses come from the marketed forms
 (``dose_forms.json``): whole capsules and orally disintegrating tablets, half tablets only of scored tablets,
-oral liquids in 0.1 mL steps where tablets cannot make the step. Divided doses may be uneven, the larger
-amounts at bedtime, then in the morning (the lorazepam label: "the largest dose being taken before bedtime");
-in the low-dose band (≤ 10 mg diazepam-equivalent, Joint Guideline Table 2) doses are consolidated to fewer a
-day, as established schedules do (Ashton Manual schedules end on a single daily dose). The product is kept
-from step to step when it still makes a step of at least half the pace.
+oral liquids in 0.1 mL steps. Divided doses may be uneven, the larger amounts at bedtime, then in the morning (the
+lorazepam label: "the largest dose being taken before bedtime"); in the low-dose band (≤ 10 mg
+diazepam-equivalent, Joint Guideline Table 2) doses are consolidated to fewer a day, as established schedules do
+(Ashton Manual schedules end on a single daily dose).
 
 A plan ends with the final step of docs/clinical-reference.md §9.1: a stop only from ≤ 2 mg diazepam-equivalent
-under either table, or from the smallest dose the product in use can give. When no givable dose keeps the
-pace, the step is the smallest reduction the forms allow and says why; the diazepam-switch plan (Joint
+under either table, or from the smallest dose the product in use can give. The diazepam-switch plan (Joint
 Guideline rec. 7: "Consider switching to a comparable dose of a longer-acting BZD"; Table 7 note: transition
-"over 1–2 weeks") is offered beside it.
+"over 1–2 weeks") is offered beside it. One-click steps are the first step of the same plan
+(:meth:`Planner.next_dose`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from fractions import Fraction
+from functools import cached_property, lru_cache
 
 from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_dose_forms
 from cds_service.clinical.model import EquivalenceTable, Product
@@ -36,6 +44,8 @@ LOW_DOSE_DE = Fraction(10)
 CONSOLIDATE_DE = Fraction(5, 2)
 MAX_UNITS_PER_ADMINISTRATION = Fraction(4)
 """More tablets or capsules than this at one time: a larger strength is used instead."""
+BULKY_UNITS = Fraction(3)
+"""More tablets or capsules than this at one time: givable, but a plan with fewer is preferred."""
 SWITCH_STAGE_DAYS = 7
 """Two substitution stages a week apart: the switch takes 1–2 weeks (Joint Guideline Table 7 note)."""
 MAX_PLAN_STEPS = 120
@@ -86,7 +96,7 @@ class PlannedDose:
     def doses_per_day(self) -> int:
         return len(self.administrations)
 
-    @property
+    @cached_property
     def daily_mg(self) -> Fraction:
         return sum((a.units for a in self.administrations), Fraction(0)) * (self.product.strength_mg or 0)
 
@@ -215,39 +225,43 @@ class Planner:
                 return doses
         return []
 
-    def next_dose(self, current_mg: Fraction, limit_percent: Fraction, per_day: int,
-                  previous: Product | None) -> PlannedDose | None:
-        """The largest reduction of at most ``limit_percent`` that can be given, or ``None``.
-
-        The product in use (``previous``) is kept when it can make a step within the limit, then another
-        strength of the same kind of form, then tablets and capsules, then orally disintegrating tablets, then
-        liquids; within each, the dose nearest the limit, then the larger strength."""
+    def within_pace(self, form: DoseForm, current_mg: Fraction, limit_percent: Fraction, per_day: int
+                    ) -> PlannedDose | None:
+        """The largest reduction of at most ``limit_percent`` that ``form`` alone can give, or ``None``.
+        A liquid keeps equal measured volumes at each administration when that still makes a step of at least
+        half the limit."""
         target = current_mg * (1 - limit_percent / 100)
         daily_of = [(form, max(Fraction(math.ceil(target / grid)), Fraction(1)) * grid)
-                    for form in self.forms.forms(self.ingredient) for grid in self.grids(form, target, per_day)]
-        daily_of = [(form, daily) for form, daily in daily_of if daily < current_mg]
-        options = self._options(daily_of, per_day)
-        kind = _kind(previous) if previous is not None else None
-        for preferred in (lambda dose: previous is not None and dose.product.code == previous.code,
-                          lambda dose: _kind(dose.product) == kind,
-                          lambda dose: _KIND_RANK[_kind(dose.product)] == 0,
-                          lambda dose: _KIND_RANK[_kind(dose.product)] == 1,
-                          lambda dose: True):
-            pool = [dose for dose in options if preferred(dose)]
-            if pool:
-                return min(pool, key=lambda dose: (not dose.is_even and _kind(dose.product) == "liquid",
-                                                   dose.daily_mg, -(dose.product.strength_mg or 0)))
-        return None
+                    for grid in self.grids(form, target, per_day)]
+        options = self._options([(f, daily) for f, daily in daily_of if daily < current_mg], per_day)
+        if not options:
+            return None
+        largest = min(options, key=lambda dose: dose.daily_mg)
+        even = [dose for dose in options if dose.is_even
+                and (current_mg - dose.daily_mg) * 2 >= (current_mg - target)]
+        return min(even, key=lambda dose: dose.daily_mg) if even and form.kind == "liquid" else largest
 
-    def largest_dose_below(self, current_mg: Fraction, per_day: int, previous: Product | None
-                           ) -> PlannedDose | None:
-        """The nearest givable dose below ``current_mg``, any form: for when no step keeps the pace."""
+    def below(self, form: DoseForm, current_mg: Fraction, per_day: int) -> PlannedDose | None:
+        """The nearest dose below ``current_mg`` that ``form`` alone can give: for when it cannot keep the pace."""
         daily_of = [(form, (Fraction(math.ceil(current_mg / grid)) - 1) * grid)
-                    for form in self.forms.forms(self.ingredient) for grid in self.grids(form, current_mg, per_day)]
-        options = self._options(daily_of, per_day)
-        return max(options, key=lambda dose: (dose.daily_mg, dose.product.code == (previous.code if previous else None),
-                                              -_KIND_RANK[_kind(dose.product)], dose.product.strength_mg or 0),
-                   default=None)
+                    for grid in self.grids(form, current_mg, per_day)]
+        options = self._options([(f, daily) for f, daily in daily_of if daily > 0], per_day)
+        return max(options, key=lambda dose: (dose.daily_mg, dose.is_even), default=None)
+
+    def next_dose(self, current_mg: Fraction, limit_percent: Fraction, per_day: int,
+                  previous: Product | None) -> PlannedDose | None:
+        """The first step of the plan (:func:`best_steps`) from ``current_mg`` at a pace of ``limit_percent``
+        when it keeps that pace, else ``None``: a one-click step follows the same plan as the page. The plan
+        starts with ``previous`` (the draft's product: a dose change keeps it) when that product can make a step
+        within the pace."""
+        in_use = self.form_of(previous)
+        tries = [(in_use,)] if in_use is not None and in_use.ingredient == self.ingredient else []
+        for starts in (*tries, None):
+            steps = best_steps(self, current_mg, per_day, previous, limit_percent, starts=starts)
+            first = steps[0] if steps else None
+            if first is not None and first.dose is not None and not first.exceeds_pace:
+                return first.dose
+        return None
 
     def nearest_dose(self, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
         """The givable dose nearest ``daily_mg`` (ties: the higher), solids before liquids: for a switch."""
@@ -261,6 +275,15 @@ class Planner:
         return min(options, key=lambda dose: (not _is_solid(dose), abs(dose.daily_mg - daily_mg), -dose.daily_mg,
                                               _KIND_RANK[_kind(dose.product)], -(dose.product.strength_mg or 0)),
                    default=None)
+
+    def nearest_in(self, form: DoseForm, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
+        """The dose of ``form`` nearest ``daily_mg`` (ties: the higher), for a switch stage in the product the
+        taper then uses."""
+        lower = Fraction(math.floor(daily_mg / form.step_mg)) * form.step_mg
+        candidates = [lower + form.step_mg if lower < daily_mg else lower] + ([lower] if 0 < lower < daily_mg else [])
+        options = [dose for daily in candidates
+                   if (dose := distribute(form, self.product(form), daily, per_day)) is not None]
+        return min(options, key=lambda dose: (abs(dose.daily_mg - daily_mg), -dose.daily_mg), default=None)
 
     def limits_text(self) -> str:
         """The smallest amount of each kind of form, in a prescriber's words: why no smaller step exists."""
@@ -369,28 +392,266 @@ def plan_pace(profile: TaperProfile, *, long_term: bool, older_adult: bool) -> t
     return profile.step_limit_percent, 2 * profile.min_interval_days
 
 
-def _steps(planner: Planner, current: Fraction, per_day: int, product: Product | None, percent_: Fraction,
-           interval: int, start: date, first_day: int) -> tuple[list[TaperPlanStep], Fraction]:
+@dataclass(frozen=True)
+class _Move:
+    """One reduction with one product, and what it costs the patient (see :func:`best_steps`)."""
+
+    dose: PlannedDose
+    percent: Fraction
+    within: bool
+    crowded: bool
+
+
+_Cost = tuple[int, int, int, float, int, int, int, int]
+"""Steps beyond the pace that another product could have kept while a change was still open; steps beyond the
+pace that another product could have kept at all (a plan that spends its one change early gains nothing); steps
+with more
+than four units at a time; how much faster than the pace the other steps go (the sum of log((1 − pace) /
+(1 − step)), 0 when every step keeps it, and of log(stop dose / lowest stop dose)); steps below half the pace;
+steps with more than three tablets or capsules at one time; steps with a liquid; steps. Compared in this order, the
+number of products between the last two."""
+_ZERO: _Cost = (0, 0, 0, 0.0, 0, 0, 0, 0)
+
+
+def _add(a: _Cost, b: _Cost) -> _Cost:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], round(a[3] + b[3], 9), a[4] + b[4], a[5] + b[5], a[6] + b[6],
+            a[7] + b[7])
+
+
+class _Search:
+    """The plan a patient can follow (docs/clinical-reference.md §12): one product, or one product and then one
+    other — never back to a product left — with each product making the largest step within the pace it can."""
+
+    def __init__(self, planner: Planner, percent_: Fraction) -> None:
+        self.planner = planner
+        self.percent = percent_
+        self.forms = planner.forms.forms(planner.ingredient)
+        self._moves: dict[tuple[str, Fraction, int], _Move | None] = {}
+        self._within: dict[tuple[str, Fraction, int], PlannedDose | None] = {}
+        self._suffix: dict[tuple[str, Fraction, int], tuple[_Cost, tuple[_Move, ...]] | None] = {}
+        self._final: dict[str, Fraction] = {}
+        self.left: str | None = None
+        """The product in use when the plan starts with another one: never returned to."""
+
+    def final(self, form: DoseForm) -> Fraction:
+        if form.code not in self._final:
+            self._final[form.code] = self.planner.final_step_mg(self.planner.product(form))
+        return self._final[form.code]
+
+    def within(self, form: DoseForm, current: Fraction, per_day: int) -> PlannedDose | None:
+        key = (form.code, current, per_day)
+        if key not in self._within:
+            self._within[key] = self.planner.within_pace(form, current, self.percent, per_day)
+        return self._within[key]
+
+    def next_products(self, form: DoseForm) -> list[DoseForm]:
+        """The products a plan in ``form`` may still change to: never one it left, never from a liquid back to
+        tablets or capsules (the liquid is for the tail)."""
+        return [other for other in self.forms if other.code != form.code and other.code != self.left
+                and not (form.kind == "liquid" and other.is_solid)]
+
+    def others_within(self, form: DoseForm, current: Fraction, per_day: int) -> list[PlannedDose]:
+        return [dose for other in self.forms if other.code != form.code
+                and (dose := self.within(other, current, per_day)) is not None]
+
+    def move(self, form: DoseForm, current: Fraction, per_day: int) -> _Move | None:
+        key = (form.code, current, per_day)
+        if key not in self._moves:
+            dose = self.within(form, current, per_day)
+            within = dose is not None
+            dose = dose or self.planner.below(form, current, per_day)
+            self._moves[key] = None if dose is None else _Move(
+                dose, (current - dose.daily_mg) / current * 100, within,
+                form.is_solid and max(a.units for a in dose.administrations) > MAX_UNITS_PER_ADMINISTRATION)
+        return self._moves[key]
+
+    def cost(self, form: DoseForm, current: Fraction, per_day: int, move: _Move, change_open: bool) -> _Cost:
+        beyond = not move.within
+        avoidable = beyond and change_open and any(
+            self.within(other, current, per_day) is not None for other in self.next_products(form))
+        # a dose at or below the lowest any form may stop from is a place to stop: going lower is not counted
+        landed = max(move.dose.daily_mg, self.lowest_final)
+        excess = max(0.0, math.log((1 - float(self.percent) / 100) * float(current / landed))) if beyond else 0.0
+        small = move.within and move.percent * 2 < self.percent
+        elsewhere = beyond and bool(self.others_within(form, current, per_day))
+        bulky = form.is_solid and max(a.units for a in move.dose.administrations) > BULKY_UNITS
+        return (int(avoidable), int(elsewhere), int(move.crowded), round(excess, 9), int(small), int(bulky),
+                int(form.kind == "liquid"), 1)
+
+    @cached_property
+    def lowest_final(self) -> Fraction:
+        return min(self.final(form) for form in self.forms)
+
+    def stop_excess(self, last_mg: Fraction) -> float:
+        """A stop from above the lowest dose any form may stop from counts as a step beyond the pace to it: the
+        plan with the gentler landing wins."""
+        lowest = self.lowest_final
+        return round(math.log(float(last_mg / lowest)), 9) if last_mg > lowest else 0.0
+
+    def walk(self, form: DoseForm, current: Fraction, per_day: int) -> list[tuple[Fraction, int, _Move]] | None:
+        """``form`` alone to the final step: (dose before, doses a day before, move) of each reduction; ``None``
+        when it cannot get there."""
+        walked: list[tuple[Fraction, int, _Move]] = []
+        while current > self.final(form) and len(walked) < MAX_PLAN_STEPS:
+            move = self.move(form, current, per_day)
+            if move is None:
+                return None  # the product cannot reach a dose the stop may be made from
+            walked.append((current, per_day, move))
+            current, per_day = move.dose.daily_mg, move.dose.doses_per_day
+        return walked
+
+    def walk_until_stuck(self, form: DoseForm, current: Fraction, per_day: int) -> list[tuple[Fraction, int, _Move]]:
+        """The steps ``form`` can make before it can go no lower: a first product another one finishes."""
+        walked: list[tuple[Fraction, int, _Move]] = []
+        while current > self.final(form) and len(walked) < MAX_PLAN_STEPS:
+            move = self.move(form, current, per_day)
+            if move is None:
+                break
+            walked.append((current, per_day, move))
+            current, per_day = move.dose.daily_mg, move.dose.doses_per_day
+        return walked
+
+    def suffix(self, form: DoseForm, current: Fraction, per_day: int) -> tuple[_Cost, tuple[_Move, ...]] | None:
+        """``form`` alone from here, after the plan's one change of product (no change left open); ``None`` when
+        it cannot reach the final step."""
+        path: list[tuple[tuple[str, Fraction, int], _Cost, _Move]] = []
+        key = (form.code, current, per_day)
+        end: tuple[_Cost, tuple[_Move, ...]] | None = (_ZERO, ())
+        while key not in self._suffix:
+            if current <= self.final(form):
+                break
+            move = self.move(form, current, per_day) if len(path) < MAX_PLAN_STEPS else None
+            if move is None:
+                end = None  # the product cannot reach a dose the stop may be made from
+                break
+            path.append((key, self.cost(form, current, per_day, move, False), move))
+            current, per_day = move.dose.daily_mg, move.dose.doses_per_day
+            key = (form.code, current, per_day)
+        else:
+            end = self._suffix[key]
+        self._suffix[key] = end
+        for visited, cost, move in reversed(path):
+            end = None if end is None else (_add(cost, end[0]), (move, *end[1]))
+            self._suffix[visited] = end
+        return end
+
+    def best(self, current: Fraction, per_day: int, product: Product | None,
+             starts: tuple[DoseForm, ...] | None = None, prune: bool = True) -> tuple[_Move, ...]:
+        """Every candidate plan — each first product alone, or switched once to each other product after each
+        number of its steps — and the one that costs the patient least (:data:`_Cost`, then fewer products,
+        then the order of the dose-form table)."""
+        in_use = self.planner.form_of(product)
+        firsts = starts or self.forms
+        if in_use is not None and in_use.ingredient == self.planner.ingredient and not starts:
+            # the product in use first (kept on a tie); a plan that starts with another never comes back to it
+            firsts = (in_use, *(form for form in firsts if form.code != in_use.code))
+        else:
+            in_use = None
+        best: tuple[tuple[int | float, ...], tuple[_Move, ...]] | None = None
+        rank = 0
+        for first in firsts:
+            self.left = in_use.code if in_use is not None and in_use.code != first.code else None
+            walked = self.walk(first, current, per_day)
+            if walked is None:
+                walked = self.walk_until_stuck(first, current, per_day)
+                complete = False
+            else:
+                complete = True
+            costs = [self.cost(first, before, times, move, True) for before, times, move in walked]
+            states = [(before, times) for before, times, _ in walked]
+            states.append((walked[-1][2].dose.daily_mg, walked[-1][2].dose.doses_per_day) if walked
+                          else (current, per_day))
+            # a switch after a step beyond the pace that another product could have kept never wins: switching at
+            # that step keeps the pace there, and what is left of the plan has no change open to judge
+            open_until = next((k for k, cost in enumerate(costs) if cost[0]), None) if prune else None
+            prefix = _ZERO
+            for k in range(len(walked) + 1 if open_until is None else open_until + 1):
+                candidates: list[tuple[_Cost, int, tuple[_Move, ...]]] = []
+                if k == len(walked) and complete and open_until is None:
+                    # no step at all from a product not yet chosen only when any product may stop here
+                    if walked or current <= self.planner.final_step_mg(product if in_use is not None else None):
+                        candidates.append((prefix, 1, tuple(move for _, _, move in walked)))
+                elif k > 0:  # a switch before the first step is starting with the other product
+                    before, times = states[k]
+                    for other in self.next_products(first):
+                        found = self.suffix(other, before, times)
+                        if found is None or not found[1]:
+                            continue
+                        tail_cost, tail = found
+                        candidates.append((_add(prefix, tail_cost), 2, (*(m for _, _, m in walked[:k]), *tail)))
+                for cost, products, moves in candidates:
+                    rank += 1
+                    cost = _add(cost, (0, 0, 0, self.stop_excess(moves[-1].dose.daily_mg if moves else current),
+                                       0, 0, 0, 0))
+                    key = (*cost[:7], products, cost[7], rank)
+                    if best is None or key < best[0]:
+                        best = (key, moves)
+                if k < len(walked):
+                    prefix = _add(prefix, costs[k])
+        if best is None and prune:  # the product that could have kept the pace cannot finish the plan
+            return self.best(current, per_day, product, starts, prune=False)
+        return best[1] if best is not None else ()
+
+
+@lru_cache(maxsize=512)
+def _best_moves(planner: Planner, current: Fraction, per_day: int, product: Product | None, percent_: Fraction,
+                starts: tuple[DoseForm, ...] | None) -> tuple[_Search, tuple[_Move, ...]]:
+    """Searched once per situation: a one-click step and the page of the same patient share it."""
+    search = _Search(planner, percent_)
+    return search, search.best(current, per_day, product, starts)
+
+
+def best_steps(planner: Planner, current: Fraction, per_day: int, product: Product | None, percent_: Fraction,
+               interval: int = 1, start: date = date(2000, 1, 1), first_day: int = 0,
+               starts: tuple[DoseForm, ...] | None = None) -> list[TaperPlanStep]:
+    """The reductions a patient can follow from ``current`` to the final stop (docs/clinical-reference.md §12):
+
+    1. at most one change of product and never back to a product left: the plan's first product is free (its
+       first step is a new prescription), the one in use (``product``) kept on a tie, and a plan that leaves it
+       never comes back to it;
+    2. each product makes the largest step within the pace it can, so no step is below half the pace when a
+       larger one within the pace exists with the same product;
+    3. then the pace: a step beyond it only where no product the plan may still use keeps it, the smallest
+       excess over the pace, the fewest steps below half of it, tablets and capsules before a liquid.
+
+    A step beyond the pace says why: no marketed form can make it, or the product that could is one the plan
+    has left."""
+    search, moves = _best_moves(planner, current, per_day, product, percent_, starts)
     steps: list[TaperPlanStep] = []
     day = first_day
-    final = planner.final_step_mg(product)
-    while current > final and len(steps) < MAX_PLAN_STEPS:
+    used: list[str] = [product.code] if product is not None and product.code else []
+    for move in moves:
         day += interval
-        dose = planner.next_dose(current, percent_, per_day, product)
         reason = None
-        if dose is None:  # no givable dose keeps the pace: the smallest reduction the forms allow, never a stop
-            dose = planner.largest_dose_below(current, per_day, product)
-            assert dose is not None, "a dose above the final-step dose always has a givable dose below it"
-            reason = (f"no marketed {planner.ingredient} form gives a dose between "
-                      f"{mg(current * (1 - percent_ / 100))} and {mg(current)}/day; the smallest amounts are "
-                      f"{planner.limits_text()}")
-        steps.append(TaperPlanStep(day, start + timedelta(days=day), dose, (current - dose.daily_mg) / current * 100,
-                                   reason is not None, reason))
-        current, per_day, product = dose.daily_mg, dose.doses_per_day, dose.product
-        final = planner.final_step_mg(product)
+        code = move.dose.product.code or ""
+        if not used or used[-1] != code:
+            used.append(code)
+        if not move.within:
+            form = planner.form_of(move.dose.product)
+            assert form is not None
+            others = search.others_within(form, current, per_day)
+            if others:
+                other = min(others, key=lambda dose: dose.daily_mg)
+                reason = (f"{other.product.display} could give {mg(other.daily_mg)}/day, within the pace, but the "
+                          f"plan keeps {move.dose.product.display}: it changes product at most once, never back "
+                          "to a product it left, and from a liquid never back to tablets or capsules")
+            else:
+                reason = (f"no marketed {planner.ingredient} form gives a dose between "
+                          f"{mg(current * (1 - percent_ / 100))} and {mg(current)}/day; the smallest amounts are "
+                          f"{planner.limits_text()}")
+        steps.append(TaperPlanStep(day, start + timedelta(days=day), move.dose, move.percent, reason is not None,
+                                   reason))
+        current, per_day = move.dose.daily_mg, move.dose.doses_per_day
     day += interval
     steps.append(TaperPlanStep(day, start + timedelta(days=day), None, Fraction(100)))
-    return steps, final
+    return steps
+
+
+def _steps(planner: Planner, current: Fraction, per_day: int, product: Product | None, percent_: Fraction,
+           interval: int, start: date, first_day: int) -> tuple[list[TaperPlanStep], Fraction]:
+    steps = best_steps(planner, current, per_day, product, percent_, interval, start, first_day)
+    last = [step.dose.product for step in steps if step.dose is not None]
+    return steps, planner.final_step_mg(last[-1] if last else product)
 
 
 def taper_plan(current_daily_mg: Fraction, start: date, profile: TaperProfile, terminology: Terminology, *,
@@ -423,21 +684,40 @@ def diazepam_switch_plan(current_daily_mg: Fraction, start: date, profile: Taper
         return None
     percent_, interval = plan_pace(profile, long_term=long_term, older_adult=older_adult)
     per_day = min(doses_per_day, 2)  # diazepam's long half-life: one or two doses a day suffice
-    stages: list[TaperPlanStep] = []
-    half = native.next_dose(current_daily_mg, Fraction(50), doses_per_day, product)
-    day = 0
-    if half is not None:
-        first = diazepam.nearest_dose((current_daily_mg - half.daily_mg) * factor, per_day)
-        if first is not None:
-            stages.append(TaperPlanStep(day, start, first, _percent(native, current_daily_mg,
-                                                                     half.daily_mg, first.daily_mg), extra=half))
-            day += SWITCH_STAGE_DAYS
     full = diazepam.nearest_dose(current_daily_mg * factor, per_day)
     if full is None:
         return None
+    # the diazepam product the taper starts with gives the switch stages too: one product fewer to keep
+    starts = tuple(form for form in forms.forms("diazepam")
+                   if distribute(form, diazepam.product(form), full.daily_mg, per_day) is not None)
+    first_day = SWITCH_STAGE_DAYS
+    steps = best_steps(diazepam, full.daily_mg, per_day, None, percent_, interval, start, first_day, starts)
+    in_taper = diazepam.form_of(steps[0].dose.product) if steps[0].dose is not None else None
+    if in_taper is not None:
+        full = distribute(in_taper, diazepam.product(in_taper), full.daily_mg, per_day) or full
+    stages: list[TaperPlanStep] = []
+    in_use = native.form_of(product)
+    half = None
+    for form in ([in_use] if in_use is not None and in_use.ingredient == ingredient else []) + list(
+            native.forms.forms(ingredient)):
+        half = native.within_pace(form, current_daily_mg, Fraction(50), doses_per_day)
+        if half is not None:
+            break
+    if half is not None:
+        target = (current_daily_mg - half.daily_mg) * factor
+        first = (diazepam.nearest_in(in_taper, target, per_day) if in_taper is not None else None) \
+            or diazepam.nearest_dose(target, per_day)
+        if first is not None:
+            stages.append(TaperPlanStep(0, start, first, _percent(native, current_daily_mg, half.daily_mg,
+                                                                  first.daily_mg), extra=half))
+    day = SWITCH_STAGE_DAYS if stages else 0
+    if not stages:
+        steps = [replace(step, day=step.day - SWITCH_STAGE_DAYS, start=step.start - timedelta(SWITCH_STAGE_DAYS))
+                 for step in steps]
     stages.append(TaperPlanStep(day, start + timedelta(days=day), full,
                                 _percent(native, current_daily_mg, Fraction(0), full.daily_mg)))
-    steps, final = _steps(diazepam, full.daily_mg, full.doses_per_day, full.product, percent_, interval, start, day)
+    last = [step.dose.product for step in steps if step.dose is not None]
+    final = diazepam.final_step_mg(last[-1] if last else full.product)
     return TaperPlan("diazepam", start, current_daily_mg, percent_, interval, tuple(steps), final,
                      _stop_de(diazepam, steps, full.daily_mg),
                      switched_from=ingredient, switch_stages=tuple(stages))

@@ -16,11 +16,12 @@ from urllib.parse import urlencode
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Action, Finding, Link, Suggestion
+from cds_service.clinical.findings import MAX_LABEL, Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
     FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
     DoseStep,
+    DrugDose,
     counts_toward_taper,
     course_de,
     ends_earlier_order,
@@ -316,6 +317,20 @@ def with_supply(label: str, *actions: Action | None) -> str:
     return f"{label}: {'; '.join(dispensed)}" if dispensed else label
 
 
+def fitted(label: str, detail: str, *actions: Action | None, compact: str | None = None) -> tuple[str, str]:
+    """Label and detail of a suggestion: the label says what its orders dispense (§11.1) within a label's length
+    (:data:`MAX_LABEL`, §11.14). When the full label with its supply is longer, ``compact`` (a shorter label)
+    carries the quantities alone, and the whole supply closes the suggestion's detail."""
+    full = with_supply(label, *actions)
+    dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
+    if len(full) <= MAX_LABEL or not dispensed:
+        return full, detail
+    # "diazepam 7 tablets for 7 days, no refills" → "diazepam 7 tablets": the days and refills are in the detail
+    quantities = ", ".join(text.split(" for ")[0] for text in dispensed)
+    short = f"{compact or label}: {quantities}"
+    return (short if len(short) <= MAX_LABEL else label), f"{detail} Dispenses {'; '.join(dispensed)}."
+
+
 def _medication(product: Product) -> dict[str, Any]:
     return {"coding": [{"system": RXNORM, "code": product.code, "display": product.display}], "text": product.display}
 
@@ -355,16 +370,21 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
         if update is not None and update.dispensed:  # two orders: each supply names its drug
             update = replace(update, dispensed=f"{draft.product.ingredient} {update.dispensed}")
         actions: tuple[Action, ...] = (create, update) if update is not None else ()
-        label = with_supply(f"Switch to diazepam over 1–2 weeks: {mg(first.dose.daily_mg)}/day diazepam with "
-                            f"{mg(first.extra.daily_mg)}/day {draft.product.ingredient} for {SWITCH_STAGE_DAYS} "
-                            f"days, then {mg(plan.switch_stages[-1].daily_mg)}/day diazepam "
-                            f"({TABLE_NAMES[facts.table]} table)", create, update)
+        label, detail = fitted(
+            f"Switch to diazepam: {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} for "
+            f"{SWITCH_STAGE_DAYS} days, then {mg(plan.switch_stages[-1].daily_mg)}/day",
+            f"over 1–2 weeks: diazepam {mg(first.dose.daily_mg)}/day with {draft.product.ingredient} "
+            f"{mg(first.extra.daily_mg)}/day for {SWITCH_STAGE_DAYS} days, then diazepam "
+            f"{mg(plan.switch_stages[-1].daily_mg)}/day alone ({TABLE_NAMES[facts.table]} table; 2025 Joint "
+            "Guideline rec. 7).", create, update,
+            compact=f"Switch to diazepam, first {SWITCH_STAGE_DAYS} days")
     else:
         change = update_draft_action(facts, draft, first.dose)
         actions = (change,) if change is not None else ()
-        label = with_supply(f"Switch to diazepam {mg(first.dose.daily_mg)}/day ({TABLE_NAMES[facts.table]} table)",
-                            change)
-    return Suggestion(label=label, actions=actions) if actions else None
+        label, detail = fitted(f"Switch to diazepam {mg(first.dose.daily_mg)}/day",
+                               f"{first.dose.instruction} ({TABLE_NAMES[facts.table]} table; 2025 Joint Guideline "
+                               "rec. 7).", change)
+    return Suggestion(label=label, actions=actions, detail=detail) if actions else None
 
 
 def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[Suggestion, ...]:
@@ -382,10 +402,13 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
         keep = Action(type="delete", description="Withdraw this change and keep the current dose for now",
                       resource_id=f"MedicationRequest/{draft.resource_id}")
         ingredient = draft.product.ingredient
-        why = "too soon after the last change" if allowed == 0 else \
-            f"no marketed {ingredient} form gives a step of at most {percent(allowed)}; the smallest amounts are " \
-            f"{_planner(facts, ingredient).limits_text()}"
-        suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,)))
+        if allowed == 0:
+            why, detail = "too soon after the last change", ""
+        else:
+            why = f"no {ingredient} form gives a ≤ {percent(allowed)} step"
+            detail = f"the smallest amounts of {ingredient} that can be given are " \
+                f"{_planner(facts, ingredient).limits_text()}."
+        suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,), detail=detail))
     if allowed > 0:
         switch = _switch_suggestion(facts, draft)
         if switch is not None:
@@ -409,17 +432,36 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
     return (Link(label=f"Proposed {draft.product.ingredient} taper schedule", url=f"{base}?{query}"),)
 
 
-def step_facts(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
-    """Detail lines every rate card shares: doses, DE under both tables, step %, interval, age."""
+def drug_dose_lines(history: BenzodiazepineHistory) -> list[str]:
+    """Each benzodiazepine's own daily dose before and after the call's orders, in mg of the drug (and mL of a
+    liquid) — what the prescriber writes, beside the diazepam-equivalents (docs/clinical-reference.md §11.5)."""
+    before = {d.ingredient: d for d in history.current_doses}
+    after = {d.ingredient: d for d in history.proposed_doses}
+
+    def amount(dose: DrugDose | None, absent: str) -> str:
+        if dose is None:
+            return absent
+        return f"{mg(dose.mg)}/day" + (f" ({number(dose.ml)} mL)" if dose.ml is not None else "")
+
+    return [f"- {ingredient.capitalize()}: {amount(before.get(ingredient), 'not taken')} → "
+            f"{amount(after.get(ingredient), 'stopped')}."
+            for ingredient in sorted(before.keys() | after.keys())
+            if before.get(ingredient) != after.get(ingredient) or len(before | after) > 1]
+
+
+def step_facts(facts: ClinicalFacts, assessment: StepAssessment, with_tables: bool = True) -> list[str]:
+    """Detail lines every rate card shares: each drug's own dose, the total DE under both tables with the step %,
+    interval, age. ``with_tables=False`` leaves out the total and the other table's verdict (a card that states
+    each table's verdict itself)."""
     history = facts.history
     step = assessment.step
-    lines = [
-        f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
-        f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).",
-    ]
-    other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
-    if (other_percent := assessment.percent_by_table.get(other)) is not None:
-        lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
+    lines = drug_dose_lines(history)
+    if with_tables:
+        lines.append(f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
+                     f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).")
+        other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
+        if (other_percent := assessment.percent_by_table.get(other)) is not None:
+            lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days
     # the rate a card judges is stated once, by the card, over the window its rule uses
     lines.append(f"- Previous dose change: {interval} days ago." if interval is not None and interval > 0

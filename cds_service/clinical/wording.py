@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -79,15 +80,41 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
 _LINE_START = re.compile(r"^([#+-]|\d+(?=[.)]))")
 """What makes a heading or a list (a quote marker is already an entity) at the start of a line."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_SCHEME = re.compile(r"\b([a-z][a-z0-9+.-]{0,31}):(?=//)|\b(mailto|xmpp|tel|sms|javascript|vbscript|data|file):",
+                     re.IGNORECASE)
+"""A URL scheme: ``https://``, ``ftp://``, and the schemes linkifiers take without slashes (``mailto:``)."""
+_HOST = re.compile(r"(?<![\w.-])(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]*[a-z0-9](?![\w-])", re.IGNORECASE)
+"""A host name (``www.example.org``, ``evil.example``, the domain of an e-mail address): labels joined by dots
+and ending in a label of two or more characters that starts with a letter — never a dose (``0.5``, ``q.i.d.``)."""
+
+
+def _invisible(character: str) -> bool:
+    # Unicode "format" characters: bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069), zero-width
+    # spaces and joiners, the byte-order mark, soft hyphens, tag characters — they can reorder or hide what a card
+    # shows without being seen themselves.
+    return unicodedata.category(character) == "Cf"
+
+
+def _no_links(text: str) -> str:
+    """Defanged as security write-ups do — ``https[:]//evil[.]example/x``, ``www[.]example[.]org`` — so that no
+    Markdown renderer (GitHub-flavoured autolinks, linkify) turns record text into a live link, while a reader still
+    sees what the record says."""
+    text = _SCHEME.sub(lambda m: f"{m.group(1) or m.group(2)}[:]", text)
+    return _HOST.sub(lambda m: m.group(0).replace(".", "[.]"), text)
 
 
 def plain_text(value: object, limit: int = MAX_RECORD_TEXT) -> str:
-    """Text from the patient's record (condition text, medication text, a display) as it may appear on a card:
-    one line, at most ``limit`` characters (cut with "…"), HTML and Markdown shown literally — so a record can
-    never add a link, an image, emphasis, a heading or markup to a card."""
-    text = " ".join(_CONTROL.sub(" ", str(value)[: limit * 4]).split())  # bounded work for any input
+    """Text from the patient's record (condition text, medication text, a display, a dose unit as written) as it
+    may appear on a card — the one path every record-derived string takes into card text: one line, at most
+    ``limit`` characters (cut with "…"), HTML and Markdown shown literally, links and autolinks (URLs, ``www.``
+    names, e-mail addresses) defanged, bidirectional-override and zero-width characters removed — so a record can
+    never add a link, an image, emphasis, a heading, markup or hidden reordering to a card."""
+    raw = str(value)[: limit * 4]  # bounded work for any input
+    if not raw.isascii():
+        raw = "".join(c for c in raw if not _invisible(c))
+    text = " ".join(_CONTROL.sub(" ", raw).split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     text = _LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1),
-                           _MARKDOWN.sub(r"\\\1", text))
+                           _MARKDOWN.sub(r"\\\1", _no_links(text)))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,5 +1,6 @@
-"""Card outcomes per card type: shown, accepted, overridden, acceptance rate, top
-override reasons and a weekly trend — from the card log joined to feedback."""
+"""Card outcomes per card type: shown, shadow (computed in shadow mode, not shown: what would have fired),
+accepted, overridden, acceptance rate, top override reasons and a weekly trend of the cards shown — from the card
+log joined to feedback."""
 
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ def card_outcomes(engine: Engine, client: str | None = None, now: datetime | Non
     starts = [_week_start(now - timedelta(weeks=n)) for n in reversed(range(WEEKS))]
     bounds = [*starts, starts[-1] + timedelta(weeks=1)]
     stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "shown": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
+        "shown": 0, "shadow": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
     created = card_log.c.created_at
     week = case(*[(and_(created >= bounds[n], created < bounds[n + 1]), literal(labels[n])) for n in range(WEEKS)])
+    # Shadow-mode cards were computed, never shown: counted apart, not in the weekly trend.
     recent = select(card_log.c.card_type, week.label("week")) \
-        .where(*mine, created >= bounds[0], created < bounds[-1]).subquery()
+        .where(*mine, card_log.c.shadow.is_(False), created >= bounds[0], created < bounds[-1]).subquery()
     # The latest outcome per card counts (a card can be overridden, then accepted on re-sign); of two at the
     # same time, the one received last.
     later = feedback.alias("later")
@@ -40,9 +42,10 @@ def card_outcomes(engine: Engine, client: str | None = None, now: datetime | Non
         .where(*mine, feedback.c.id == latest) \
         .group_by(card_log.c.card_type, feedback.c.outcome, feedback.c.override_code)
     with reading(engine) as connection:
-        for card_type, shown in connection.execute(
-                select(card_log.c.card_type, func.count()).where(*mine).group_by(card_log.c.card_type)):
-            stats[card_type]["shown"] = shown
+        for card_type, shadow, count in connection.execute(
+                select(card_log.c.card_type, card_log.c.shadow, func.count()).where(*mine)
+                .group_by(card_log.c.card_type, card_log.c.shadow)):
+            stats[card_type]["shadow" if shadow else "shown"] += count
         for card_type, label, shown in connection.execute(
                 select(recent.c.card_type, recent.c.week, func.count()).group_by(recent.c.card_type, recent.c.week)):
             stats[card_type]["weekly"][label] = shown
@@ -56,6 +59,7 @@ def card_outcomes(engine: Engine, client: str | None = None, now: datetime | Non
         answered = entry["accepted"] + entry["overridden"]
         report[card_type] = {
             "shown": entry["shown"],
+            "shadow": entry["shadow"],
             "accepted": entry["accepted"],
             "overridden": entry["overridden"],
             "acceptance_rate": round(entry["accepted"] / answered, 3) if answered else None,
@@ -82,13 +86,14 @@ def _weeks(now: datetime) -> list[str]:
 
 def as_table(report: dict[str, Any]) -> str:
     """The report as a fixed-width table for the terminal."""
-    header = f"{'card type':28} {'shown':>6} {'accepted':>9} {'overridden':>11} {'accept %':>9}  top override reasons"
+    header = (f"{'card type':28} {'shown':>6} {'shadow':>7} {'accepted':>9} {'overridden':>11} {'accept %':>9}  "
+              "top override reasons")
     lines = [header, "-" * len(header)]
     for card_type, row in report["card_types"].items():
         rate = "—" if row["acceptance_rate"] is None else f"{row['acceptance_rate'] * 100:.1f}"
         reasons = ", ".join(f"{r['reason']} ({r['count']})" for r in row["top_override_reasons"]) or "—"
-        lines.append(f"{card_type:28} {row['shown']:>6} {row['accepted']:>9} {row['overridden']:>11} {rate:>9}  "
-                     f"{reasons}")
+        lines.append(f"{card_type:28} {row['shown']:>6} {row['shadow']:>7} {row['accepted']:>9} "
+                     f"{row['overridden']:>11} {rate:>9}  {reasons}")
     if len(lines) == 2:
         lines.append("(no cards logged yet)")
     return "\n".join(lines)

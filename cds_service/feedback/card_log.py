@@ -48,9 +48,10 @@ class CardLog:
         self._wake = threading.Event()
 
     def add(self, service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
-            client: str = "") -> None:
-        """Queue the cards of one call; they reach the database within about ``interval_s``."""
-        rows = card_log_rows(service_id, hook_instance, patient, cards, client)
+            client: str = "", shadow: bool = False) -> None:
+        """Queue the cards of one call; they reach the database within about ``interval_s``. ``shadow``: computed
+        and not sent (the client is in shadow mode)."""
+        rows = card_log_rows(service_id, hook_instance, patient, cards, client, shadow=shadow)
         if not rows:
             return
         self._start_in_this_process()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, false
 
 from cds_service.db import metadata
 
@@ -18,11 +18,13 @@ card_log = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("client", String(512), nullable=False, server_default=""),
     Column("suggestion_ids", Text, nullable=True),
+    Column("shadow", Boolean, nullable=False, server_default=false()),
     Index("ix_card_log_patient", "patient_hash", "client"),
 )
 """Every card returned: joins feedback to card types. ``patient_hash`` is a keyed hash, never the id;
 ``client`` is the JWT issuer that received the card (``''`` for unauthenticated development calls);
-``suggestion_ids`` are the card's suggestion uuids, space-separated."""
+``suggestion_ids`` are the card's suggestion uuids, space-separated; ``shadow``: computed for a client in shadow
+mode and not sent (``CDS_SHADOW_ISSUERS``)."""
 
 feedback = Table(
     "feedback",
@@ -36,8 +38,10 @@ feedback = Table(
     Column("override_code", String(128), nullable=True),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("snooze_cleared_at", DateTime(timezone=True), nullable=True),
 )
-"""One row per distinct feedback item (free-text comments are not stored: they may hold patient data)."""
+"""One row per distinct feedback item (free-text comments are not stored: they may hold patient data);
+``snooze_cleared_at``: when an operator cleared the snooze the item made."""
 
 install_secret = Table(
     "install_secret",

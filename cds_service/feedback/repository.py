@@ -102,11 +102,11 @@ def _install_secret(engine: Engine, name: str) -> str:
 
 
 def card_log_rows(service_id: str, hook_instance: str, patient: str, cards: Iterable[CardRecord],
-                  client: str = "", now: datetime | None = None) -> list[dict[str, Any]]:
+                  client: str = "", now: datetime | None = None, shadow: bool = False) -> list[dict[str, Any]]:
     return [{"card_uuid": c.card_uuid, "service_id": service_id, "card_type": c.card_type,
              "indicator": c.indicator, "hook_instance": hook_instance[:200], "patient_hash": patient,
              "created_at": now or datetime.now(UTC), "client": client,
-             "suggestion_ids": " ".join(c.suggestion_ids) or None} for c in cards]
+             "suggestion_ids": " ".join(c.suggestion_ids) or None, "shadow": shadow} for c in cards]
 
 
 _INSERT_CARD_LOG = {"postgresql": postgresql.insert(card_log).on_conflict_do_nothing(),
@@ -135,7 +135,8 @@ _SNOOZED = DriverQuery(
            exists().where(feedback.c.card_uuid == card_log.c.card_uuid, feedback.c.outcome == "overridden",
                           feedback.c.override_system == OVERRIDE_REASON_SYSTEM,
                           feedback.c.override_code.in_([literal(code) for code in sorted(SNOOZE_REASONS)]),
-                          feedback.c.outcome_timestamp >= bindparam("since")))
+                          feedback.c.outcome_timestamp >= bindparam("since"),
+                          feedback.c.snooze_cleared_at.is_(None)))
 )
 
 
@@ -160,13 +161,15 @@ def _dedupe_key(item: dict[str, Any]) -> str:
 
 
 def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, service_id: str,
-                   ids: CardIds | None = None, now: datetime | None = None) -> int:
+                   ids: CardIds | None = None, now: datetime | None = None,
+                   superseded: list[str] | None = None) -> int:
     """Store every item once (a repeated item is not stored again). The whole batch is refused when an item
     names a card that this service did not show this client, or a suggestion that card did not have.
     ``outcomeTimestamp`` is kept within [the card's time, now]: a feedback time in the future would extend
     a snooze beyond its period. A card whose uuid ``ids`` proves issued to this client by this service needs
     no card-log row (it may still be queued, or lost); other cards are looked up in the log. Returns how many
-    new rows were written."""
+    new rows were written; ``superseded`` receives the cards that already had another feedback: both are kept,
+    analytics count the latest outcome, and a snoozing override among them snoozes until it ends or is cleared."""
     received = now or datetime.now(UTC)
     cards = {item["card"] for item in items}
     known: dict[str, tuple[datetime, frozenset[str]]] = {}
@@ -193,10 +196,13 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
                 select(feedback.c.card_uuid, func.count()).where(feedback.c.card_uuid.in_(cards))
                 .group_by(feedback.c.card_uuid))}
             written = 0
+            replaced: list[str] = []
             for item in items:
                 key = _dedupe_key(item)
                 if connection.execute(select(feedback.c.id).where(feedback.c.dedupe_key == key)).first():
                     continue
+                if counts.get(item["card"], 0):  # stored before, or earlier in this batch
+                    replaced.append(item["card"])
                 counts[item["card"]] = counts.get(item["card"], 0) + 1
                 if counts[item["card"]] > MAX_FEEDBACK_PER_CARD:
                     raise InvalidFeedback(f"card {item['card']} already has {MAX_FEEDBACK_PER_CARD} feedback "
@@ -211,6 +217,8 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
                     outcome_timestamp=min(max(item["outcomeTimestamp"], shown_at), received).astimezone(UTC),
                     received_at=received))
                 written += 1
+            if superseded is not None:
+                superseded[:] = sorted(set(replaced))
             return written
     except IntegrityError:
         # The same item raced in from another worker: it is stored once, which is what the client wants.

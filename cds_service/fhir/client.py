@@ -116,7 +116,8 @@ class FhirAccess:
             raise FhirUnavailable("fhirServer carries user-info")
         if self.allowed:
             if not any(_is_under(url, prefix) for prefix in self.allowed):
-                raise FhirUnavailable("fhirServer is not on the allow-list")
+                raise FhirUnavailable("fhirServer is not on the allow-list (CDS_FHIR_ALLOWED, or the issuer's "
+                                      "fhir_servers in the trust file)")
             return True
         return False
 
@@ -126,7 +127,8 @@ class FhirAccess:
         if self.allow_loopback and (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
             return
         if not is_public_address(ip):
-            raise FhirUnavailable("fhirServer resolves to a non-public address")
+            raise FhirUnavailable("fhirServer resolves to a non-public address; list its base URL in "
+                                  "CDS_FHIR_ALLOWED (or the issuer's fhir_servers in the trust file) to allow it")
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")

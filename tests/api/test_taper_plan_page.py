@@ -30,7 +30,7 @@ def test_plan_page_shows_the_core_schedule(client: FlaskClient) -> None:
     assert "<h1>Proposed taper: diazepam 20 mg/day</h1>" in page
     rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td class=\"num\">([\d.]+)</td>", page)
     assert rows == [("0", "20")] + [(str(s.day), f"{float(s.dose.daily_mg if s.dose else 0):g}") for s in plan.steps]
-    assert page.count('<circle class="step"') == len(plan.steps) == 11
+    assert page.count('<circle class="step"') == len(plan.steps) == 10
     assert "Pauses are acceptable" in page and "There is no fixed timeline" in page and "at least monthly" in page
     assert 'role="img"' in page and "<caption>" in page and 'scope="col"' in page
 
@@ -66,9 +66,10 @@ def test_rate_cards_link_to_the_plan_for_the_patients_situation(tmp_path: Path) 
 
 @pytest.mark.parametrize(("query", "heading", "rows", "fragment"), [
     ("drug=diazepam&dose=12.5&profile=joint-2025&long_term=yes&age=65-plus", "diazepam 12.5 mg/day",
-     [("0", "12.5", "12.5", "12.5"), ("30", "12", "12", "12")], "22 reductions of at most 10 % of the current dose"),
+     [("0", "12.5", "12.5", "12.5"), ("30", "11.4", "11.4", "11.4")],
+     "22 reductions of at most 10 % of the current dose"),
     ("drug=lorazepam&dose=2", "lorazepam 2 mg/day", [("0", "2", "20", "10"), ("14", "1.5", "15", "7.5")],
-     "Morning: ½ tablet (0.5 mg)<br>Bedtime: 1 tablet (1 mg)"),
+     "Morning: 1½ tablets (0.75 mg)<br>Bedtime: 1½ tablets (0.75 mg)"),
     ("drug=clonazepam&dose=0.25", "clonazepam 0.25 mg/day", [("0", "0.25", "5", "2.5"), ("14", "0.125", "2.5", "1.25")],
      "Once a day: 1 orally disintegrating tablet (0.125 mg)"),
 ])
@@ -91,5 +92,5 @@ def test_each_plan_links_to_its_patient_handout(client: FlaskClient) -> None:
         for plan in ("native", "switch")]
     handout = client.get("/taper-plan" + links[0].replace("&amp;", "&")).get_data(as_text=True)
     assert "<h1>Your plan for lowering oxazepam</h1>" in handout
-    assert "Morning: 1 capsule (10 mg) of oxazepam 10 MG Oral Capsule" in handout
+    assert "Once a day: 1 capsule (15 mg) of oxazepam 15 MG Oral Capsule" in handout
     assert "Pauses are fine." in handout and "Do not stop suddenly" in handout

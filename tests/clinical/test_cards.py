@@ -74,7 +74,8 @@ def test_card_names_the_rules_that_produced_it_after_any_data_note() -> None:
     assert card["extension"] == {"bzd-taper-cds.knowledge": {"version": "1.2.3", "profile": "joint-2025",
                                                              "equivalenceTable": "va-dod"}}
     assert card["detail"] == ("Why.\n\n**Data not fully read:** observations: not supplied.\n\n"
-                              "_Rules: bzd-taper-cds 1.2.3; taper thresholds of the 2025 Joint Guideline; VA/DoD "
+                              "_Rules: bzd-taper-cds 1.2.3; taper thresholds of the 2025 Joint Guideline (Brunner E, "
+                              "et al. J Gen Intern Med 2025, https://doi.org/10.1007/s11606-025-09499-2); VA/DoD "
                               "equivalence table._")
     assert card["source"]["topic"]["code"] == "taper-too-fast", "the card type stays in source.topic"
     assert_valid_card(card)

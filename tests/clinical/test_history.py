@@ -194,4 +194,4 @@ def test_an_unreadable_dose_still_starts_the_episode_and_is_named_with_its_reaso
     unreadable["dosageInstruction"] = [{"text": "as directed"}]
     history = history_of([unreadable])
     assert history.current_de is None and history.episode_start == date(2025, 6, 1) and history.likely_dependent
-    assert history.unknown_doses == ("diazepam 5 MG Oral Tablet (MedicationRequest/o1): no dose quantity",)
+    assert history.unknown_doses == ("diazepam 5 MG Oral Tablet (current order): no dose quantity",)

@@ -38,59 +38,95 @@ def plan_of(drug: str, mg: Fraction | int, per_day: int = 2, profile: str = "sum
                       **kwargs)
 
 
-def test_diazepam_plan_from_20_mg_twice_daily() -> None:
+def products_of(plan: TaperPlan) -> list[str]:
+    """The plan's products in order, one entry per run of steps."""
+    runs: list[str] = []
+    for step in (*plan.switch_stages, *plan.steps):
+        if step.dose is not None and (not runs or runs[-1] != step.dose.product.code):
+            runs.append(step.dose.product.code or "")
+    return runs
+
+
+def test_diazepam_plan_from_20_mg_twice_daily_keeps_the_5_mg_tablets_then_the_liquid_for_the_tail() -> None:
+    """Before: 10 mg, 2 mg and 5 mg tablets in turn and back to 2 mg (three products, a flip-back)."""
     plan = plan_of("diazepam", 20)
     assert (plan.step_percent, plan.interval_days, plan.pauses_allowed) == (25, 14, True)
     assert [(s.day, s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps] == [
-        (14, 15, "197589", [("Morning", "½ tablet (5 mg)"), ("Bedtime", "1 tablet (10 mg)")]),
-        (28, 12, "197590", [("Morning", "3 tablets (6 mg)"), ("Bedtime", "3 tablets (6 mg)")]),
-        (42, 9, "197590", [("Morning", "2 tablets (4 mg)"), ("Bedtime", "2½ tablets (5 mg)")]),
-        (56, 7, "197590", [("Morning", "1½ tablets (3 mg)"), ("Bedtime", "2 tablets (4 mg)")]),
-        (70, 6, "197590", [("Morning", "1½ tablets (3 mg)"), ("Bedtime", "1½ tablets (3 mg)")]),
-        (84, 5, "197590", [("Morning", "1 tablet (2 mg)"), ("Bedtime", "1½ tablets (3 mg)")]),
-        (98, 4, "197590", [("Morning", "1 tablet (2 mg)"), ("Bedtime", "1 tablet (2 mg)")]),
-        (112, 3, "197590", [("Morning", "½ tablet (1 mg)"), ("Bedtime", "1 tablet (2 mg)")]),
-        (126, Fraction(5, 2), "197591", [("Once a day", "½ tablet (2.5 mg)")]),
-        (140, 2, "197590", [("Once a day", "1 tablet (2 mg)")]),
-        (154, 0, None, "stop"),
+        (14, 15, "197591", [("Morning", "1½ tablets (7.5 mg)"), ("Bedtime", "1½ tablets (7.5 mg)")]),
+        (28, Fraction(25, 2), "197591", [("Morning", "1 tablet (5 mg)"), ("Bedtime", "1½ tablets (7.5 mg)")]),
+        (42, 10, "197591", [("Morning", "1 tablet (5 mg)"), ("Bedtime", "1 tablet (5 mg)")]),
+        (56, Fraction(15, 2), "197591", [("Morning", "½ tablet (2.5 mg)"), ("Bedtime", "1 tablet (5 mg)")]),
+        # 5 mg tablets could only go 7.5 → 5 mg (−33 %); the 1 mg/mL liquid keeps the pace to the stop
+        (70, Fraction(29, 5), "309843", [("Morning", "2.9 mL (2.9 mg)"), ("Bedtime", "2.9 mL (2.9 mg)")]),
+        (84, Fraction(22, 5), "309843", [("Morning", "2.2 mL (2.2 mg)"), ("Bedtime", "2.2 mL (2.2 mg)")]),
+        (98, Fraction(17, 5), "309843", [("Morning", "1.7 mL (1.7 mg)"), ("Bedtime", "1.7 mL (1.7 mg)")]),
+        (112, Fraction(13, 5), "309843", [("Morning", "1.3 mL (1.3 mg)"), ("Bedtime", "1.3 mL (1.3 mg)")]),
+        (126, 2, "309843", [("Once a day", "2 mL (2 mg)")]),
+        (140, 0, None, "stop"),
     ]
-    assert plan.steps[0].start == date(2026, 3, 30)
-    assert plan.headline == ("10 reductions of at most 25 % of the current dose every 14 days, then a stop from "
-                             "2 mg/day — 11 steps over about 5.1 months if no pause is needed.")
+    assert plan.steps[0].start == date(2026, 3, 30) and not plan.beyond_pace
+    assert products_of(plan) == ["197591", "309843"]
+    assert plan.headline == ("9 reductions of at most 25 % of the current dose every 14 days, then a stop from "
+                             "2 mg/day — 10 steps over about 4.7 months if no pause is needed.")
 
 
-def test_lorazepam_keeps_the_pace_with_uneven_doses_and_the_liquid_then_says_why_it_cannot() -> None:
+def test_lorazepam_3_mg_long_term_tablets_then_the_liquid_once_never_back() -> None:
+    """The 0.5 mg tablets for the first step, then the 2 mg/mL liquid to the end: one change of product (before:
+    18 steps changing 11 times between three products, steps of 2.2 % beside 10 %). Where the tablets could have
+    kept the pace, the step says it gave that up for the one change."""
     plan = plan_of("lorazepam", 3, per_day=3, long_term=True)
     assert (plan.step_percent, plan.interval_days) == (10, 30)
-    assert [(s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps[:5]] == [
+    assert [(s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose), s.exceeds_pace)
+            for s in plan.steps] == [
         (Fraction(11, 4), "197900", [("Morning", "2 tablets (1 mg)"), ("Midday", "1½ tablets (0.75 mg)"),
-                                     ("Bedtime", "2 tablets (1 mg)")]),
-        (Fraction(5, 2), "197900", [("Morning", "1½ tablets (0.75 mg)"), ("Midday", "1½ tablets (0.75 mg)"),
-                                    ("Bedtime", "2 tablets (1 mg)")]),
-        (Fraction(9, 4), "197900", [("Morning", "1½ tablets (0.75 mg)"), ("Midday", "1½ tablets (0.75 mg)"),
-                                    ("Bedtime", "1½ tablets (0.75 mg)")]),
+                                     ("Bedtime", "2 tablets (1 mg)")], False),
+        (Fraction(13, 5), "311376", [("Morning", "0.4 mL (0.8 mg)"), ("Midday", "0.4 mL (0.8 mg)"),
+                                     ("Bedtime", "0.5 mL (1 mg)")], False),
+        (Fraction(12, 5), "311376", [("Morning", "0.4 mL (0.8 mg)"), ("Midday", "0.4 mL (0.8 mg)"),
+                                     ("Bedtime", "0.4 mL (0.8 mg)")], False),
         (Fraction(11, 5), "311376", [("Morning", "0.4 mL (0.8 mg)"), ("Midday", "0.3 mL (0.6 mg)"),
-                                     ("Bedtime", "0.4 mL (0.8 mg)")]),
+                                     ("Bedtime", "0.4 mL (0.8 mg)")], False),
         (Fraction(2), "311376", [("Morning", "0.3 mL (0.6 mg)"), ("Midday", "0.3 mL (0.6 mg)"),
-                                 ("Bedtime", "0.4 mL (0.8 mg)")]),
+                                 ("Bedtime", "0.4 mL (0.8 mg)")], False),
+        (Fraction(9, 5), "311376", [("Morning", "0.3 mL (0.6 mg)"), ("Midday", "0.3 mL (0.6 mg)"),
+                                    ("Bedtime", "0.3 mL (0.6 mg)")], False),
+        (Fraction(8, 5), "311376", [("Morning", "0.3 mL (0.6 mg)"), ("Midday", "0.2 mL (0.4 mg)"),
+                                    ("Bedtime", "0.3 mL (0.6 mg)")], True),
+        (Fraction(7, 5), "311376", [("Morning", "0.2 mL (0.4 mg)"), ("Midday", "0.2 mL (0.4 mg)"),
+                                    ("Bedtime", "0.3 mL (0.6 mg)")], True),
+        (Fraction(6, 5), "311376", [("Morning", "0.2 mL (0.4 mg)"), ("Midday", "0.2 mL (0.4 mg)"),
+                                    ("Bedtime", "0.2 mL (0.4 mg)")], True),
+        (Fraction(1), "311376", [("Morning", "0.2 mL (0.4 mg)"), ("Midday", "0.1 mL (0.2 mg)"),
+                                 ("Bedtime", "0.2 mL (0.4 mg)")], True),
+        (Fraction(4, 5), "311376", [("Morning", "0.1 mL (0.2 mg)"), ("Midday", "0.1 mL (0.2 mg)"),
+                                    ("Bedtime", "0.2 mL (0.4 mg)")], True),
+        (Fraction(3, 5), "311376", [("Morning", "0.1 mL (0.2 mg)"), ("Midday", "0.1 mL (0.2 mg)"),
+                                    ("Bedtime", "0.1 mL (0.2 mg)")], True),
+        (Fraction(2, 5), "311376", [("Morning", "0.1 mL (0.2 mg)"), ("Bedtime", "0.1 mL (0.2 mg)")], True),
+        (0, None, "stop", False),
     ]
-    first_beyond = plan.beyond_pace[0]
-    assert (first_beyond.day, first_beyond.daily_mg) == (330, Fraction(5, 4))
-    assert first_beyond.reason == (
+    assert products_of(plan) == ["197900", "311376"]
+    # no step below half the pace: the change to the liquid is a 5.5 % step (2.75 → 2.6 mg), not 2.2 %
+    assert min(s.reduction_percent for s in plan.reductions) == Fraction(60, 11)
+    assert plan.beyond_pace[0].reason == (
+        "lorazepam 0.5 MG Oral Tablet could give 1.75 mg/day, within the pace, but the plan keeps lorazepam 2 MG/ML "
+        "Oral Solution: it changes product at most once, never back to a product it left, and from a liquid never "
+        "back to tablets or capsules")
+    assert plan.beyond_pace[2].reason == (
         "no marketed lorazepam form gives a dose between 1.26 mg and 1.4 mg/day; the smallest amounts are half a "
         "scored 0.5 mg tablet (0.25 mg); 0.1 mL of the 2 mg/mL liquid (0.2 mg)")
     # 2 mg diazepam-equivalent under the VA/DoD table (2 mg lorazepam ≈ 10 mg diazepam) is 0.4 mg
     assert (plan.final_mg, plan.last_dose_mg) == (Fraction(2, 5), Fraction(2, 5))
     assert plan.headline == (
-        "18 reductions of at most 10 % of the current dose every 30 days, then a stop from 0.4 mg/day — 19 steps "
-        "over about 19 months if no pause is needed. 6 steps are larger than the pace (reason given).")
+        "13 reductions of at most 10 % of the current dose every 30 days, then a stop from 0.4 mg/day — 14 steps "
+        "over about 14 months if no pause is needed. 7 steps are larger than the pace (reason given).")
 
 
 def test_capsules_are_given_whole_and_the_stop_is_from_the_smallest_capsule() -> None:
+    """15 mg then 10 mg capsules: never back to a capsule left (before: 10 → 15 → 10 mg capsules)."""
     plan = plan_of("oxazepam", 30, per_day=3)
     assert [(s.daily_mg, amounts(s.dose), s.exceeds_pace) for s in plan.steps] == [
-        (20, [("Morning", "1 capsule (10 mg)"), ("Bedtime", "1 capsule (10 mg)")], True),
-        (15, [("Once a day", "1 capsule (15 mg)")], False),
+        (15, [("Once a day", "1 capsule (15 mg)")], True),
         (10, [("Once a day", "1 capsule (10 mg)")], True),
         (0, "stop", False),
     ]
@@ -99,10 +135,11 @@ def test_capsules_are_given_whole_and_the_stop_is_from_the_smallest_capsule() ->
     assert plan.final_mg == 10
 
 
-def test_clonazepam_uses_orally_disintegrating_tablets_for_the_small_steps() -> None:
+def test_clonazepam_uses_orally_disintegrating_tablets_for_the_whole_plan() -> None:
     plan = plan_of("clonazepam", 1)
     assert [(s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose)) for s in plan.steps] == [
-        (Fraction(3, 4), "197527", [("Morning", "½ tablet (0.25 mg)"), ("Bedtime", "1 tablet (0.5 mg)")]),
+        (Fraction(3, 4), "349194", [("Morning", "3 orally disintegrating tablets (0.375 mg)"),
+                                    ("Bedtime", "3 orally disintegrating tablets (0.375 mg)")]),
         (Fraction(5, 8), "349194", [("Morning", "2 orally disintegrating tablets (0.25 mg)"),
                                     ("Bedtime", "3 orally disintegrating tablets (0.375 mg)")]),
         (Fraction(1, 2), "349194", [("Morning", "2 orally disintegrating tablets (0.25 mg)"),
@@ -116,25 +153,61 @@ def test_clonazepam_uses_orally_disintegrating_tablets_for_the_small_steps() -> 
     ]
 
 
-def test_diazepam_switch_plan_substitutes_in_two_stages_then_tapers_diazepam() -> None:
+def test_the_product_in_use_is_kept_when_it_does_as_well_and_never_returned_to_once_left() -> None:
+    def product(code: str):  # type: ignore[no-untyped-def]
+        return terminology.product([SimpleCoding(RXNORM, code)])
+    # clonazepam 0.5 mg tablets in use, 2 mg/day: halves keep the pace at 25 % a fortnight down to 0.75 mg
+    plan = taper_plan(Fraction(2), START, taper_profile("summary"), terminology, ingredient="clonazepam",
+                      product=product("197527"))
+    assert products_of(plan)[0] == "197527"
+    # lorazepam 1 mg tablets in use, 3 mg/day long-term: halves of 1 mg cannot make a 10 % step, so the plan
+    # starts with the 0.5 mg tablets — and never goes back to the 1 mg tablets
+    plan = taper_plan(Fraction(3), START, taper_profile("summary"), terminology, ingredient="lorazepam",
+                      doses_per_day=3, long_term=True, product=product("197901"))
+    assert "197901" not in products_of(plan) and len(products_of(plan)) <= 2
+
+
+def test_diazepam_switch_plan_substitutes_in_two_stages_with_the_tablets_the_taper_starts_with() -> None:
     plan = diazepam_switch_plan(Fraction(3), START, taper_profile("summary"), terminology, ingredient="lorazepam",
                                 doses_per_day=3, long_term=True)
     assert plan is not None and plan.switched_from == "lorazepam"
-    assert [(s.day, s.daily_mg, amounts(s.dose), amounts(s.extra), s.reduction_percent)
-            for s in plan.switch_stages] == [
-        (0, 15, [("Morning", "½ tablet (5 mg)"), ("Bedtime", "1 tablet (10 mg)")],
-         [("Morning", "½ tablet (0.5 mg)"), ("Midday", "½ tablet (0.5 mg)"), ("Bedtime", "½ tablet (0.5 mg)")], 0),
-        (7, 30, [("Morning", "1½ tablets (15 mg)"), ("Bedtime", "1½ tablets (15 mg)")], "stop", 0),
+    assert [(s.day, s.daily_mg, s.dose.product.code if s.dose else None, amounts(s.dose), amounts(s.extra),
+             s.reduction_percent) for s in plan.switch_stages] == [
+        (0, 15, "197591", [("Morning", "1½ tablets (7.5 mg)"), ("Bedtime", "1½ tablets (7.5 mg)")],
+         [("Morning", "1 tablet (0.5 mg)"), ("Midday", "1 tablet (0.5 mg)"), ("Bedtime", "1 tablet (0.5 mg)")], 0),
+        (7, 30, "197591", [("Morning", "3 tablets (15 mg)"), ("Bedtime", "3 tablets (15 mg)")], "stop", 0),
     ]
-    assert [(s.day, s.daily_mg, amounts(s.dose)) for s in plan.steps[:2]] == [
+    assert [(s.day, s.daily_mg, amounts(s.dose)) for s in plan.steps[:4]] == [
         (37, Fraction(55, 2), [("Morning", "2½ tablets (12.5 mg)"), ("Bedtime", "3 tablets (15 mg)")]),
         (67, 25, [("Morning", "2½ tablets (12.5 mg)"), ("Bedtime", "2½ tablets (12.5 mg)")]),
+        (97, Fraction(45, 2), [("Morning", "2 tablets (10 mg)"), ("Bedtime", "2½ tablets (12.5 mg)")]),
+        (127, Fraction(102, 5), [("Morning", "10.2 mL (10.2 mg)"), ("Bedtime", "10.2 mL (10.2 mg)")]),
     ]
+    # diazepam 5 mg tablets while they keep the pace, then the 1 mg/mL liquid: one change
+    assert products_of(plan) == ["197591", "309843"]
     assert not plan.beyond_pace and plan.last_dose_mg == 2
     assert plan.headline.startswith("Switch from lorazepam to diazepam in 2 stages (day 0 and 7), then 31 reductions")
     native = plan_of("lorazepam", 3, per_day=3, long_term=True)
     assert switch_recommended(native, plan)
     assert not switch_recommended(plan_of("diazepam", 20), None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(forms.ingredients)), st.fractions(min_value=Fraction(1, 4), max_value=8),
+       st.sampled_from(["summary", "joint-2025"]), st.booleans(), st.integers(1, 4))
+def test_every_plan_changes_product_at_most_once_and_never_back(
+        drug: str, multiple: Fraction, profile: str, long_term: bool, per_day: int) -> None:
+    equivalent = terminology.equivalent_oral_dose_mg(drug, "ashton")
+    assert equivalent is not None
+    runs = products_of(plan_of(drug, multiple * equivalent, per_day=per_day, profile=profile, long_term=long_term))
+    assert len(runs) <= 2 and len(set(runs)) == len(runs)
+
+
+def test_a_one_click_step_is_the_first_step_of_the_plan() -> None:
+    """The step a card suggests is the page's first step (same planner, same pace)."""
+    plan = plan_of("lorazepam", 3, per_day=3, long_term=True)
+    dose = Planner("lorazepam", terminology, forms).next_dose(Fraction(3), Fraction(10), 3, None)
+    assert dose == plan.steps[0].dose
 
 
 def test_no_plan_uses_a_strength_that_is_not_marketed_or_halves_a_capsule() -> None:
@@ -166,7 +239,9 @@ def test_smallest_givable_dose_is_half_the_smallest_scored_tablet_or_one_smalles
 def test_planned_dose_is_a_valid_r4_dosage_that_reads_back_as_the_same_daily_dose(
         administrations: str, expected: list[dict[str, object]]) -> None:
     plan = plan_of("lorazepam", 3, per_day=3, long_term=True)
-    dose = plan.steps[2 if administrations == "even" else 0].dose
+    tablet = terminology.product([SimpleCoding(RXNORM, "197900")])  # lorazepam 0.5 mg
+    assert tablet is not None
+    dose = PlannedDose.even(tablet, 3, Fraction(3, 2)) if administrations == "even" else plan.steps[0].dose
     assert dose is not None
     lines = [Dosage.model_validate(line) for line in dose.dosage()]
     assert [{"value": float(line.doseAndRate[0].doseQuantity.value), "frequency": line.timing.repeat.frequency,

@@ -56,8 +56,8 @@ def test_units_and_percent_share_the_formatter() -> None:
 
 @pytest.mark.parametrize(("record", "shown"), [
     ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-    ("[click](javascript:alert(1))", "\\[click\\](javascript:alert(1))"),
-    ("![x](https://evil.example/p.png)", "!\\[x\\](https://evil.example/p.png)"),
+    ("[click](javascript:alert(1))", "\\[click\\](javascript\\[:\\]alert(1))"),
+    ("![x](https://evil.example/p.png)", "!\\[x\\](https\\[:\\]//evil\\[.\\]example/p\\[.\\]png)"),
     ("**bold** _it_ `code` ~~gone~~ a|b", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~gone\\~\\~ a\\|b"),
     ("line one\nline two\r\n\n# heading", "line one line two # heading"),
     ("# Heading", "\\# Heading"), ("- item", "\\- item"), ("1. first", "1\\. first"), ("12) x", "12\\) x"),
@@ -71,3 +71,25 @@ def test_record_text_is_plain(record: str, shown: str) -> None:
 def test_record_text_is_capped() -> None:
     shown = plain_text("diazepam " + "9" * 10_000)
     assert len(shown) == MAX_RECORD_TEXT and shown.endswith("…") and shown.startswith("diazepam 999")
+
+
+@pytest.mark.parametrize(("record", "shown"), [
+    # a Markdown link: not a link, and its target not an autolink either
+    ("[Renew](https://evil.example/x)", "\\[Renew\\](https\\[:\\]//evil\\[.\\]example/x)"),
+    # bare URLs and www. names, which GitHub-flavoured renderers and linkify turn into links
+    ("call https://evil.example/refill now", "call https\\[:\\]//evil\\[.\\]example/refill now"),
+    ("http://192.168.0.1/admin", "http\\[:\\]//192.168.0.1/admin"),
+    ("renew at www.evil-pharmacy.com today", "renew at www\\[.\\]evil-pharmacy\\[.\\]com today"),
+    ("evil.example", "evil\\[.\\]example"), ("mailto:x@evil.example", "mailto\\[:\\]x@evil\\[.\\]example"),
+    ("ask refills@evil.example", "ask refills@evil\\[.\\]example"),
+    ("<https://evil.example>", "&lt;https\\[:\\]//evil\\[.\\]example&gt;"),
+    # bidirectional overrides and zero-width characters: removed, so what is shown is what is there
+    ("diazepam \u202e01 gm\u202c", "diazepam 01 gm"), ("lora\u200bzepam\u2066 1 mg\u2069\ufeff", "lorazepam 1 mg"),
+    ("www\u200b.evil\u200d.com", "www\\[.\\]evil\\[.\\]com"),
+    # doses and codes stay as written
+    ("lorazepam 0.5 MG Oral Tablet", "lorazepam 0.5 MG Oral Tablet"),
+    ("1 tab q.i.d. e.g. 2.5mg", "1 tab q.i.d. e.g. 2.5mg"),
+    ("F13.20", "F13.20"),
+])
+def test_record_text_carries_no_link_and_no_hidden_character(record: str, shown: str) -> None:
+    assert plain_text(record) == shown

@@ -78,11 +78,11 @@ def test_page_renders_both_plans_and_the_handout_in_chromium(base: str, tmp_path
         assert rows.count() == len(switch.switch_stages) + len(switch.steps)
         assert rows.nth(0).locator("td").nth(0).inner_text() == today.isoformat()
         assert rows.nth(0).locator("td").nth(1).inner_text().splitlines() == [
-            "Morning: ½ tablet (5 mg) of diazepam 10 MG Oral Tablet",
-            "Bedtime: 1 tablet (10 mg) of diazepam 10 MG Oral Tablet",
-            "Morning: ½ tablet (0.5 mg) of lorazepam 1 MG Oral Tablet",
-            "Midday: ½ tablet (0.5 mg) of lorazepam 1 MG Oral Tablet",
-            "Bedtime: ½ tablet (0.5 mg) of lorazepam 1 MG Oral Tablet"]
+            "Morning: 1½ tablets (7.5 mg) of diazepam 5 MG Oral Tablet",
+            "Bedtime: 1½ tablets (7.5 mg) of diazepam 5 MG Oral Tablet",
+            "Morning: 1 tablet (0.5 mg) of lorazepam 0.5 MG Oral Tablet",
+            "Midday: 1 tablet (0.5 mg) of lorazepam 0.5 MG Oral Tablet",
+            "Bedtime: 1 tablet (0.5 mg) of lorazepam 0.5 MG Oral Tablet"]
         assert rows.last.locator("td").nth(1).inner_text() == "Stop: take no more tablets or liquid."
         text = page.locator("main").inner_text()
         assert "Pauses are fine." in text and "Tell your prescriber if you notice" in text and "seizure" in text

@@ -4,13 +4,14 @@ contract §9; the CDS Hooks sandbox renders card detail as Markdown)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from tests.conftest import HookCalls
 from tests.utils.scenario_builder import build_request
 
 HOSTILE = ("**bold**\n# Heading\r\n- item <script>alert(1)</script> [click](javascript:alert(1)) "
-           "![i](https://e.example/x) ")
+           "![i](https://e.example/x) refill at https://evil.example/r or www.evil.example \u202etxt.exe\u200b ")
 LONG = "A" * 10_000
 
 
@@ -50,12 +51,14 @@ def test_record_text_cannot_add_markup_links_or_lines_to_cards(hooks: HookCalls)
             assert "<" not in text, "no HTML at all"
             assert not re.search(r"(?<!\\)\]\(", text), "no Markdown link or image"
             assert not re.search(r"(?<!\\)\*\*bold", text) and "\n# Heading" not in text and "\n- item" not in text
+            assert "://" not in text and not re.search(r"www\.\w", text), "no URL or www. name a renderer would link"
+            assert not any(unicodedata.category(c) == "Cf" for c in text), "no bidi-override or zero-width character"
             assert "A" * 200 not in text, "record text is capped"
             assert len(text) < 4_000
     detail = next(c for c in cards if c["source"]["topic"]["code"] == "baclofen-adjunct")["detail"]
     first_line = detail.split("\n")[0]
     assert first_line.startswith(
         "**Order:** baclofen 10 mg tablet \\*\\*bold\\*\\* # Heading - item &lt;script&gt;alert(1)&lt;/script&gt; "
-        "\\[click\\](javascript:alert(1)) !\\[i\\](https://e.e… (MedicationRequest/bac)")
+        "\\[click\\](javascript\\[:\\]alert(1)) !\\[i\\](https\\[:\\]//e.e…")
     sud = next(c for c in cards if c["source"]["topic"]["code"] == "gabapentin-sud")["detail"]
     assert "Sedative dependence \\*\\*bold\\*\\* # Heading - item &lt;script&gt;alert(1)&lt;/script&gt;" in sud

@@ -11,6 +11,8 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from cds_service.version import knowledge_version
+
 CARD_TYPES = {
     "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
     "conversion-ambiguity", "dose-unreadable", "older-adult", "pregnancy-specialist", "specialist-referral",
@@ -51,8 +53,11 @@ def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
     for card in body["cards"]:
         assert_valid_card(card, draft_ids)
         assert_knowledge_version(card)
-        # one card per card type and order: the detail's first line names the order
-        seen_key = (card["source"]["topic"]["code"], card.get("detail", "").split("\n")[0])
+        # one card per card type and order: the detail's first line names the order (by its product: two drafts
+        # of one product are told apart by the drafts their suggestions change)
+        targets = tuple(sorted({a.get("resourceId") or a["resource"].get("id") or ""
+                                for s in card.get("suggestions", []) for a in s["actions"] if a["type"] != "create"}))
+        seen_key = (card["source"]["topic"]["code"], card.get("detail", "").split("\n")[0], targets)
         assert seen_key not in seen, f"duplicate card {seen_key}"
         seen.add(seen_key)
 
@@ -61,16 +66,41 @@ def assert_knowledge_version(card: dict[str, Any]) -> None:
     """Every card a call returns names the rules that produced it: the installed package version and the
     settings, in its ``extension`` and on the last line of its detail (docs/service-contract.md §5, §9)."""
     knowledge = card["extension"]["bzd-taper-cds.knowledge"]
-    assert knowledge["version"] == version("bzd-taper-cds")
+    assert knowledge["version"] == knowledge_version()
+    assert knowledge["version"].startswith(version("bzd-taper-cds") + "+k")
     assert knowledge["profile"] in ("summary", "joint-2025") and knowledge["equivalenceTable"] in ("ashton", "va-dod")
     table = {"ashton": "Ashton", "va-dod": "VA/DoD"}[knowledge["equivalenceTable"]]
-    profile = {"summary": "taper summary guidance", "joint-2025": "2025 Joint Guideline"}[knowledge["profile"]]
+    profile = {"summary": "taper summary guidance (a guidance summary with no named published source, not a "
+                          "guideline)",
+               "joint-2025": "2025 Joint Guideline (Brunner E, et al. J Gen Intern Med 2025, "
+                             "https://doi.org/10.1007/s11606-025-09499-2)"}[knowledge["profile"]]
     assert card["detail"].splitlines()[-1] == (f"_Rules: bzd-taper-cds {knowledge['version']}; taper thresholds of "
                                                f"the {profile}; {table} equivalence table._")
 
 
+_RESOURCE_ID = re.compile(r"\b(?:MedicationRequest|MedicationOrder|MedicationStatement|MedicationDispense|Condition|"
+                          r"Observation|Patient|ServiceRequest)/[A-Za-z0-9.-]")
+_API_URL = re.compile(r"api\.fda\.gov|\.json(?:$|[?#])|/api/", re.IGNORECASE)
+
+
+def assert_card_text_a_prescriber_reads(card: dict[str, Any]) -> None:
+    """docs/clinical-reference.md §11.14: suggestion labels of about 80 characters at most (the detail carries the
+    rest); no resource ids or parser notes in what a prescriber reads; ``source.url`` and links are pages a person
+    reads, never an API's JSON."""
+    texts = [card["summary"], card.get("detail", "")]
+    for suggestion in card.get("suggestions", []):
+        assert len(suggestion["label"]) <= 80, f"suggestion label over 80 characters: {suggestion['label']!r}"
+        texts.append(suggestion["label"])
+    for text in texts:
+        assert not _RESOURCE_ID.search(text), f"resource id in card text: {text!r}"
+        assert "identified by name" not in text, f"parser note in card text: {text!r}"
+    for url in [card["source"]["url"], *(link["url"] for link in card.get("links", []))]:
+        assert not _API_URL.search(url), f"not a page a person reads: {url}"
+
+
 def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -> None:
     assert_no_empty_members(card)
+    assert_card_text_a_prescriber_reads(card)
     assert _is_uuid4(card.get("uuid")), "card.uuid must be a UUID v4"
     assert isinstance(card.get("summary"), str) and len(card["summary"]) < 140, "summary must be < 140 chars"
     assert card.get("indicator") in ("info", "warning", "critical")

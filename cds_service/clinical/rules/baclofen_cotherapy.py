@@ -17,7 +17,7 @@ from cds_service.clinical.taper_step import assess_step, is_older_adult
 from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "baclofen-cotherapy"
-SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%22e05080ef-53d9-4060-aaa4-86a6935467de%22"
+SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=e05080ef-53d9-4060-aaa4-86a6935467de"
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:

@@ -22,7 +22,7 @@ from cds_service.clinical.patient import Measurement
 from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "carbamazepine-safety"
-SOURCE_URL = "https://api.fda.gov/drug/label.json?search=set_id%3A%2250ba2042-fc67-4266-a773-a30f07649a5a%22"
+SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=50ba2042-fc67-4266-a773-a30f07649a5a"
 CYP3A4_LOWERED = {"alprazolam", "clonazepam", "midazolam", "clobazam", "triazolam"}
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 ASIAN_RACE_CODES = {"2028-9", "2034-7", "2039-6", "2040-4", "2047-9", "2036-2", "2041-2", "2052-9", "2037-0"}

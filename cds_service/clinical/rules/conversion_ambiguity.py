@@ -89,7 +89,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
         _table_line(facts, "va-dod", va_dod),
         "- The published equivalence tables disagree up to two-fold for alprazolam, clonazepam and lorazepam, so "
         "the size of this step is uncertain.",
-        *step_facts(facts, assessment)[2:],
+        *step_facts(facts, assessment, with_tables=False),
         "",
         "**Guidance:** Cross-taper over 1–2 weeks instead of a same-day switch: introduce the new drug in steps "
         "while reducing the old one, and reassess symptoms at each step (2025 Joint Guideline Table 7 note; "

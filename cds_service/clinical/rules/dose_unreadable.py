@@ -35,7 +35,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             continue
         missing = [f"this order: {draft.dose.reason}"] if unreadable_draft and isinstance(draft.dose, UnknownDose) \
             else []
-        missing += [note for note in history.unknown_doses if not note.startswith(draft.label)]
+        missing += [note for note in history.unknown_doses if not note.startswith(f"{draft.label} (new order):")]
         current = (f"- Current total: {mg(history.current_de)} diazepam-equivalent/day "
                    f"({TABLE_NAMES[facts.table]} table)." if history.current_de is not None
                    else "- Current total: unknown (a current dose could not be read).")

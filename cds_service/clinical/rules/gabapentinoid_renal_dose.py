@@ -30,9 +30,9 @@ from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import mg, number
 
 CARD_TYPE = "gabapentinoid-renal-dose"
-SOURCE_URL = "https://api.fda.gov/drug/label.json?search=openfda.brand_name%3A%22NEURONTIN%22"
+SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=ee9ad9ed-6d9f-4ee1-9d7f-cfad438df388"
 LABEL_URLS = {"gabapentin": SOURCE_URL,
-              "pregabalin": "https://api.fda.gov/drug/label.json?search=openfda.brand_name%3A%22LYRICA%22"}
+              "pregabalin": "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=60185c88-ecfd-46f9-adb9-b97c6b00a553"}
 """Each card cites the label whose table it applies."""
 SMALLEST_CAPSULE = {"gabapentin": ("310430", Fraction(100)), "pregabalin": ("483442", Fraction(25))}
 

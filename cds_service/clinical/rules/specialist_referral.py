@@ -89,9 +89,14 @@ def _codes(problems: Iterable[CodedProblem]) -> str:
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if not facts.history.in_taper_context:
         return
-    draft = benzodiazepine_draft(facts) or next(iter(facts.evaluated_drafts), None)
+    tapered = benzodiazepine_draft(facts)
+    draft = tapered or next(iter(facts.evaluated_drafts), None)
     if draft is None:
         return
+    # the card is about the benzodiazepine taper, whichever order of the call raised it: an adjunct ordered during
+    # an alprazolam taper is an "alprazolam taper" card, never a "gabapentin taper" one
+    taper_drug = tapered.product.ingredient if tapered is not None else \
+        " and ".join(sorted(facts.history.current_ingredients)) or "benzodiazepine"
     found = triggers(facts)
     if not found:
         return
@@ -120,7 +125,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             "Clonazepam and clobazam also treat seizures: lowering them can provoke seizures in epilepsy, so plan "
             "the reduction with the patient's neurologist (docs/clinical-reference.md §9.10).")
     detail = "\n".join([
-        f"**Order:** {draft.label} — part of a benzodiazepine taper.",
+        f"**Order:** {draft.label} — part of a benzodiazepine taper." if tapered is not None else
+        f"**Order:** {draft.label} — ordered during the {taper_drug} taper.",
         "",
         "**Why this card:**",
         *[f"- {trigger[0].upper()}{trigger[1:]}." for trigger in found],
@@ -130,7 +136,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     ])
     yield Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary=f"{draft.product.ingredient.capitalize()} taper: refer to {' and '.join(specialists)} — "
+        summary=f"{taper_drug.capitalize()} taper: refer to {' and '.join(specialists)} — "
                 + found[0].split(" (")[0],
         detail=detail, order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=(Suggestion(f"Request a specialist consultation ({' and '.join(specialists)})", (

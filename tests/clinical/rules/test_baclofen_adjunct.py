@@ -20,7 +20,7 @@ def test_card_states_the_reduction_and_the_baclofen_dose_exactly(hooks: HookCall
     assert card["source"]["topic"] == {"system": "urn:bzd-taper-cds:card-type", "code": "baclofen-adjunct",
                                        "display": "Baclofen is not a taper adjunct"}
     detail = card["detail"]
-    assert "baclofen 10 MG Oral Tablet (MedicationRequest/bac-1) (30 mg/day)" in detail
+    assert "baclofen 10 MG Oral Tablet (30 mg/day)" in detail
     assert "reduced from 15 mg to 12 mg diazepam-equivalent/day on 2026-03-02 (20 %; Ashton table)" in detail
     assert "pause or slow the taper" in detail
 

@@ -57,7 +57,7 @@ def test_an_unreadable_draft_for_a_dependent_patient_gets_a_dose_unreadable_warn
     card = cards[0]
     assert card["summary"] == "Diazepam dose could not be read: this taper step was not checked"
     assert card["detail"].startswith(
-        "**Order:** diazepam 5 MG Oral Tablet (MedicationRequest/d1) — the new daily dose could not be read, so "
+        "**Order:** diazepam 5 MG Oral Tablet — the new daily dose could not be read, so "
         "this step was not checked against the taper limits.\n\n**What is missing:**\n- this order: no dose "
         "quantity.\n\n**Why this card:**\n- Current total: 20 mg diazepam-equivalent/day (Ashton table).\n"
         "- Likely physically dependent (2025 Joint Guideline Table 2): 196 days of use.")

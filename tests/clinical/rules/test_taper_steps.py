@@ -114,15 +114,20 @@ def test_long_term_detail_states_coverage_and_window() -> None:
     # 1 mg/day clonazepam × 0.9 = 0.9 mg: halves of 0.5 mg tablets and 0.125 mg orally disintegrating tablets give
     # 0.875 mg at best (−12.5 %); no clonazepam liquid is marketed in the US
     keep, switch = long_term["suggestions"]
-    assert keep["label"] == (
-        "Keep the current dose for now (no marketed clonazepam form gives a step of at most 10 %; the smallest "
-        "amounts are half a scored 0.5 mg tablet (0.25 mg); one 0.125 mg orally disintegrating tablet (0.125 mg))")
-    assert switch["label"] == ("Switch to diazepam over 1–2 weeks: 10 mg/day diazepam with 0.5 mg/day clonazepam "
-                               "for 7 days, then 20 mg/day diazepam (Ashton table)")
+    assert keep["label"] == "Keep the current dose for now (no clonazepam form gives a ≤ 10 % step)"
+    assert switch["label"] == "Switch to diazepam: 10 mg/day with clonazepam for 7 days, then 20 mg/day"
+    # what the labels leave out, the detail states
+    assert ("- **Keep the current dose for now (no clonazepam form gives a ≤ 10 % step)** — the smallest amounts of "
+            "clonazepam that can be given are half a scored 0.5 mg tablet (0.25 mg); one 0.125 mg orally "
+            "disintegrating tablet (0.125 mg).") in long_term["detail"]
+    assert ("- **Switch to diazepam: 10 mg/day with clonazepam for 7 days, then 20 mg/day** — over 1–2 weeks: "
+            "diazepam 10 mg/day with clonazepam 0.5 mg/day for 7 days, then diazepam 20 mg/day alone (Ashton table; "
+            "2025 Joint Guideline rec. 7).") in long_term["detail"]
     create, update = switch["actions"]
+    # the diazepam product of the plan's first stage: the 1 mg/mL liquid the diazepam taper then uses throughout
     assert create["type"] == "create" and create["resource"]["medicationCodeableConcept"]["coding"][0]["code"] \
-        == "197589"
-    assert dosage_lines(create["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 10 mg twice daily
+        == "309843"
+    assert dosage_lines(create["resource"]) == [(5.0, "mL", 2, [])]  # 5 mL of 1 mg/mL twice daily
     assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "197527"
     assert dosage_lines(update["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 0.5 mg twice daily
 
@@ -141,7 +146,7 @@ def test_conversion_ambiguity_states_both_tables() -> None:
 def test_name_matched_order_says_so() -> None:
     body, expected = scenario("own-name-matched-product")
     too_fast = card(hooks_for(expected).cards(body), "taper-too-fast")
-    assert "Valium 5 mg tablet (MedicationRequest/d1) [identified by name, not by code]" in too_fast["detail"]
+    assert "**Order:** Valium 5 mg tablet (the order names the drug only in text) — " in too_fast["detail"]
 
 
 def test_missing_birth_date_is_said_not_guessed() -> None:
