@@ -216,11 +216,11 @@ def test_feedback_naming_a_card_in_another_spelling_of_its_uuid_snoozes_it(
     """``uuid.UUID`` reads capitals, no hyphens and braces alike: stored as spelled, the feedback joined no
     card and the snooze was silently not applied."""
     card = baclofen_card(client)
-    spelled = {**overridden(card, "patient-specific-plan"), "card": spelling(card["uuid"])}
-    assert post(client, spelled).status_code == 200
+    item = overridden(card, "patient-specific-plan")
+    assert post(client, {**item, "card": spelling(card["uuid"])}).status_code == 200
     body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
     assert HookCalls(client).cards(body) == []
-    assert post(client, overridden(card, "patient-specific-plan")).status_code == 200
+    assert post(client, item).status_code == 200
     assert stored(store_app) == 1, "the same item in two spellings is one item"
 
 
