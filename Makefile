@@ -16,7 +16,10 @@ NEW_VENV = @test "$(PYVER)" != none || { echo "$(PYTHON) not found: set PYTHON t
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint check-types unit bench plans
+.PHONY: run test lint check-types unit bench plans venv
+
+venv:  # only the venv of $(PYTHON), nothing installed (tests/test_makefile_python.py)
+	$(NEW_VENV)
 
 # The runtime dependencies come from requirements.lock (every one pinned, with hashes), then the project itself.
 $(RUN_STAMP): pyproject.toml requirements.lock

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -21,7 +22,7 @@ from cds_service.feedback.card_log import CardLog
 from cds_service.logs import configure_logging, init_request_logging
 from cds_service.security import replay
 from cds_service.security.cors import init_cors
-from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_client_jwt
+from cds_service.security.jwt_auth import PUBLICLY_KNOWN_KEYS, TrustedIssuers, Untrusted, verify_client_jwt
 
 log = logging.getLogger("cds_service")
 
@@ -89,6 +90,10 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         raise SettingsError(f"CDS_AUTH={settings.auth} with CDS_PUBLIC_BASE_URL {settings.public_base_url}: a "
                             "service published over https is a real deployment, and without required client JWTs "
                             "anyone who reaches it can read cards and write feedback; set CDS_AUTH=required")
+    if settings.auth == "required" and (named := _published_key_urls(trusted)):
+        raise SettingsError(f"CDS_AUTH=required and CDS_TRUSTED_ISSUERS takes keys from {named[0]}, the CDS Hooks "
+                            "sandbox's published key, whose private half is public, so anyone can sign its tokens: "
+                            "list your EHRs' issuers and key URLs instead")
     if settings.patient_hash_key is not None and len(settings.patient_hash_key) < 32:
         raise SettingsError("CDS_PATIENT_HASH_KEY must be at least 32 characters (e.g. openssl rand -hex 32)")
     if settings.auth == "required" and settings.patient_hash_key is None:
@@ -125,6 +130,29 @@ def _register_development_hosts(app: Flask, settings: Settings) -> None:
         return response
 
 
+_PUBLISHED_KEY_HOSTS = frozenset({"sandbox.cds-hooks.org"})
+"""Hosts that serve the CDS Hooks sandbox's JWKS: its private key is published with its source."""
+
+
+def _published_key_urls(trusted: TrustedIssuers) -> list[str]:
+    """Key URLs (``jwks_url``, ``jku``) of any trust entry, whatever the file, on a host of the sandbox's key."""
+    return sorted(url for trust in trusted.issuers.values()
+                  for url in {*trust.allowed_jku, *([trust.jwks_url] if trust.jwks_url else [])}
+                  if urlsplit(url).hostname in _PUBLISHED_KEY_HOSTS)
+
+
+def _signed_with_published_key(trusted: TrustedIssuers, issuer: str, authorization: str | None) -> bool:
+    """The verified token's key is one whose private half is published (:data:`PUBLICLY_KNOWN_KEYS`) — a key an
+    issuer's ``jwks_url`` served, wherever it is hosted: the start-up check sees only inline keys and known hosts."""
+    trust = trusted.issuers.get(issuer)
+    if trust is None:
+        return False
+    kid = jwt.get_unverified_header((authorization or "").partition(" ")[2].strip()).get("kid")
+    key = trust.key(str(kid))
+    data = getattr(key, "_jwk_data", None)  # PyJWK keeps the JWK it was made from
+    return isinstance(data, dict) and data.get("x") in PUBLICLY_KNOWN_KEYS
+
+
 def _register_client_trust(app: Flask, settings: Settings) -> None:
     @app.before_request
     def verify_client() -> Response | None:
@@ -142,6 +170,9 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
         try:
             claims = verify_client_jwt(authorization, settings.audiences(request.path), app.config["TRUSTED_ISSUERS"],
                                        first_use, settings.jwt_max_lifetime_s)
+            if settings.auth == "required" and _signed_with_published_key(app.config["TRUSTED_ISSUERS"],
+                                                                          claims["iss"], authorization):
+                raise Untrusted("signed with the CDS Hooks sandbox's published key (its private half is public)")
             log.debug("client verified", extra={"iss": claims["iss"], "jti": claims["jti"]})
             g.client = claims["iss"]
         except replay.ReplayStoreUnavailable:

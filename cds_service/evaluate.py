@@ -21,6 +21,7 @@ from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
+from cds_service.fhir.stu3 import resources_as_r4
 from cds_service.services import ServiceDefinition, prefetch_templates
 from cds_service.version import knowledge_version
 
@@ -86,8 +87,11 @@ def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: Raw
     """What the rules read: the record the prefetch (or fallback) gave, parsed, as of the evaluated drafts."""
     context = request["context"]
     terminology = load_terminology()
-    drafts_bundle = context["medications"] if service.hook == "medication-prescribe" else context["draftOrders"]
-    record = parse_patient_record(relevant_resources(raw.resources, terminology), bundle_resources(drafts_bundle),
+    legacy = service.hook == "medication-prescribe"
+    drafts_bundle = context["medications"] if legacy else context["draftOrders"]
+    # the legacy hook's client sends its history in STU3 (or DSTU2) shapes too (docs/clinical-reference.md §11.6)
+    resources = resources_as_r4(raw.resources) if legacy else raw.resources
+    record = parse_patient_record(relevant_resources(resources, terminology), bundle_resources(drafts_bundle),
                                   raw.notes, terminology)
     evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
     clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,

@@ -81,6 +81,15 @@ CURATED: list[dict[str, Any]] = [
     {"code": "388311", "display": "12 HR carbamazepine 100 MG Extended Release Oral Capsule"},
     {"code": "200133", "display": "12 HR carbamazepine 200 MG Extended Release Oral Capsule"},
     {"code": "200131", "display": "12 HR carbamazepine 300 MG Extended Release Oral Capsule"},
+    # oxcarbazepine (VSAC-CNS 2.16.840.1.113762.1.4.1248.134, eCQM Update 2025-05-08; docs/clinical-reference.md
+    # §11.7): read only for the HLA-B*15:02 card
+    {"code": "312136", "display": "oxcarbazepine 150 MG Oral Tablet"},
+    {"code": "312137", "display": "oxcarbazepine 300 MG Oral Tablet"},
+    {"code": "312138", "display": "oxcarbazepine 600 MG Oral Tablet"},
+    {"code": "283536", "display": "oxcarbazepine 60 MG/ML Oral Suspension"},
+    {"code": "1365653", "display": "24 HR oxcarbazepine 150 MG Extended Release Oral Tablet"},
+    {"code": "1365842", "display": "24 HR oxcarbazepine 300 MG Extended Release Oral Tablet"},
+    {"code": "1365844", "display": "24 HR oxcarbazepine 600 MG Extended Release Oral Tablet"},
     # gabapentin and pregabalin (VSAC-CNS displays, docs/clinical-reference.md §2b)
     {"code": "310430", "display": "gabapentin 100 MG Oral Capsule"},
     {"code": "310431", "display": "gabapentin 300 MG Oral Capsule"},
@@ -107,7 +116,8 @@ CURATED: list[dict[str, Any]] = [
 ]
 
 CLASS_OF = {**{i: "benzodiazepine" for i in BENZODIAZEPINES}, **{z: "z-drug" for z in Z_DRUGS},
-            "baclofen": "baclofen", "carbamazepine": "carbamazepine", "gabapentin": "gabapentin",
+            "baclofen": "baclofen", "carbamazepine": "carbamazepine", "oxcarbazepine": "oxcarbazepine",
+            "gabapentin": "gabapentin",
             "gabapentin enacarbil": "gabapentin", "pregabalin": "pregabalin"}
 _STRENGTH = re.compile(
     r"(?P<ingredient>[a-z][a-z ]*?)(?: hydrochloride| dipotassium| tartrate| besylate| HCl)?"

@@ -38,7 +38,7 @@ GATES: dict[str, tuple[Gate, ...]] = {
     "z-drug-during-taper": (("a Z-drug draft", _draft_of("z-drug")),),
     "gabapentin-sud": (("a gabapentin draft", _draft_of("gabapentin")),),
     "gabapentinoid-renal-dose": (("a gabapentin or pregabalin draft", _draft_of("gabapentin", "pregabalin")),),
-    "carbamazepine-safety": (("a carbamazepine draft", _draft_of("carbamazepine")),),
+    "carbamazepine-safety": (("a carbamazepine or oxcarbazepine draft", _draft_of("carbamazepine", "oxcarbazepine")),),
     "abrupt-discontinuation": (_STEP, ("likely physical dependence", lambda f: f.history.likely_dependent)),
     "taper-too-fast": (_STEP,),
     "long-term-rate": (_STEP, ("use for more than a year", lambda f: f.history.is_long_term)),

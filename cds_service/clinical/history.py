@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
-from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, diazepam_equivalent_mg, percent_reduction
+from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, percent_reduction
+from cds_service.clinical.equivalence import diazepam_equivalent
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.terminology import Terminology
@@ -236,10 +237,7 @@ def course_de(course: MedicationCourse, terminology: Terminology, table: Equival
     """Daily DE of one course under ``table`` (docs/clinical-reference.md §6b "DE of an order")."""
     if not isinstance(course.dose, DailyDose):
         return None
-    equivalent = terminology.equivalent_oral_dose_mg(course.product.ingredient, table)
-    if equivalent is None:
-        return None
-    return diazepam_equivalent_mg(course.dose.mg, equivalent)
+    return diazepam_equivalent(terminology, [(course.product.ingredient, course.dose.mg)], table).mg
 
 
 def counts_toward_taper(course: MedicationCourse) -> bool:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-DrugClass = Literal["benzodiazepine", "z-drug", "baclofen", "gabapentin", "pregabalin", "carbamazepine", "opioid"]
+DrugClass = Literal["benzodiazepine", "z-drug", "baclofen", "gabapentin", "pregabalin", "carbamazepine",
+                    "oxcarbazepine", "opioid"]
 """The groups the rules reason about (docs/clinical-reference.md §2); ``opioid`` products come from the opioid
 terminology (:class:`OpioidProduct`) and never count toward a benzodiazepine total."""
 

@@ -169,6 +169,8 @@ def updated_order(original: dict[str, Any], draft: MedicationCourse, dose: Plann
     with another one."""
     updated: dict[str, Any] = copy.deepcopy(original)
     updated["status"] = "draft"
+    if isinstance(updated.get("category"), dict):  # the CDS Hooks sandbox sends one object; R4 wants a list
+        updated["category"] = [updated["category"]]
     if medication is not None:
         updated["medicationCodeableConcept"] = medication
         updated.pop("medicationReference", None)

@@ -32,6 +32,8 @@ from fractions import Fraction
 from functools import cached_property, lru_cache
 
 from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_dose_forms
+from cds_service.clinical.equivalence import TABLE_NAMES as TABLE_NAMES
+from cds_service.clinical.equivalence import TABLES, diazepam_equivalent
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import TaperProfile
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
@@ -49,8 +51,6 @@ BULKY_UNITS = Fraction(3)
 SWITCH_STAGE_DAYS = 7
 """Two substitution stages a week apart: the switch takes 1–2 weeks (Joint Guideline Table 7 note)."""
 MAX_PLAN_STEPS = 120
-TABLES: tuple[EquivalenceTable, ...] = ("ashton", "va-dod")
-TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
 
 SLOTS: dict[int, tuple[str, ...]] = {1: ("",), 2: ("MORN", "HS"), 3: ("MORN", "NOON", "HS"),
                                      4: ("MORN", "NOON", "EVE", "HS")}
@@ -189,8 +189,8 @@ class Planner:
         return self.terminology.equivalent_oral_dose_mg(self.ingredient, table or self.table)
 
     def de(self, daily_mg: Fraction, table: EquivalenceTable | None = None) -> Fraction | None:
-        equivalent = self.equivalent_mg(table)
-        return daily_mg * 10 / equivalent if equivalent else None
+        """The shared diazepam-equivalent (``equivalence.py``); ``None`` when the table has no factor."""
+        return diazepam_equivalent(self.terminology, [(self.ingredient, daily_mg)], table or self.table).mg
 
     def final_step_mg(self, product: Product | None) -> Fraction:
         """The dose a stop may be made from (§9.1): ≤ 2 mg diazepam-equivalent under either table, or the

@@ -8,8 +8,8 @@ Repairs, each observed in real clients (CDS Hooks 2.0):
 - an object where R4 wants an array (the sandbox's ``category``; STU3's single ``category``) is wrapped;
 - members R4 does not know (other FHIR versions, vendor additions) are dropped;
 - a draft MedicationRequest without ``intent`` (the sandbox before a medication is chosen) gets ``order``;
-- STU3/DSTU2 dosage (``doseQuantity`` directly on the dosage) moves into ``doseAndRate``, and a DSTU2
-  MedicationOrder is read as a MedicationRequest.
+- STU3/DSTU2 drafts (``doseQuantity`` directly on the dosage, ``requester.agent``, a DSTU2 MedicationOrder) are
+  read with R4 names (stu3.py); for ``medication-prescribe`` the whole record is (evaluate.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from cds_service.clinical.record import OpioidHistory, PatientRecord
 from cds_service.clinical.terminology import SimpleCoding, Terminology
 from cds_service.fhir.client import items
+from cds_service.fhir.stu3 import as_r4_medication_request
 
 ModelT = TypeVar("ModelT", bound=Resource)
 
@@ -193,36 +194,6 @@ def _walk(data: Any, path: list[Any]) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return node
-
-
-def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
-    """Read an STU3 MedicationRequest or a DSTU2 MedicationOrder draft with R4 names (best effort).
-
-    The input is left as it is: only the members renamed or rebuilt here are new objects."""
-    converted = dict(resource)
-    if converted.get("resourceType") == "MedicationOrder":
-        converted["resourceType"] = "MedicationRequest"
-        if "patient" in converted and "subject" not in converted:
-            converted["subject"] = converted.pop("patient")
-        if "dateWritten" in converted and "authoredOn" not in converted:
-            converted["authoredOn"] = converted.pop("dateWritten")
-        converted.setdefault("intent", "order")
-    if isinstance(converted.get("dosageInstruction"), list):
-        converted["dosageInstruction"] = [_with_dose_in_dose_and_rate(dosage) if isinstance(dosage, dict) else dosage
-                                          for dosage in converted["dosageInstruction"]]
-    return converted
-
-
-def _with_dose_in_dose_and_rate(dosage: dict[str, Any]) -> dict[str, Any]:
-    dosage = dict(dosage)
-    moved = {key: dosage.pop(key) for key in ("doseQuantity", "doseRange", "rateRatio", "rateRange",
-                                               "rateQuantity") if key in dosage}
-    if moved and "doseAndRate" not in dosage:
-        dosage["doseAndRate"] = [moved]
-    # DSTU2 names the when-needed flag differently; the meaning is the same.
-    if "asNeededBoolean" not in dosage and isinstance(dosage.get("asNeeded"), bool):
-        dosage["asNeededBoolean"] = dosage.pop("asNeeded")
-    return dosage
 
 
 def codings_of(concept: Any) -> list[SimpleCoding]:

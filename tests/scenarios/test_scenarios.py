@@ -168,3 +168,12 @@ def test_every_card_type_has_a_scenario_asserting_what_the_prescriber_reads() ->
     asserted = {card["type"] for scenario in SCENARIOS for card in _load(scenario / "expected.json")["cards"]
                 if text_keys & set(card)}
     assert asserted >= CARD_TYPES, f"no text asserted for {sorted(CARD_TYPES - asserted)}"
+
+
+def test_every_card_type_fires_in_an_stu3_medication_prescribe_scenario() -> None:
+    """docs/clinical-reference.md §11.6: the legacy hook reads drafts and history in STU3 shapes — each card type
+    has a scenario sent that way."""
+    legacy = [s for s in SCENARIOS if _load(s / "expected.json")["service"] == "bzd-taper-medication-prescribe"
+              and '"doseAndRate"' not in (s / "request.json").read_text(encoding="utf-8")]
+    fired = {card["type"] for scenario in legacy for card in _load(scenario / "expected.json")["cards"]}
+    assert fired >= CARD_TYPES, f"no STU3 medication-prescribe scenario for {sorted(CARD_TYPES - fired)}"

@@ -31,12 +31,15 @@ Specification members (all dates ISO; ``at`` is the drafts' ``authoredOn``, the 
 - ``observations``: ``loinc``, ``date`` and one of ``value`` + ``unit``, ``answer`` (+ ``answer_display``;
   a SNOMED or LOINC answer code), ``text``.
 - Any item that is already a FHIR resource (has ``resourceType``) is used as it is.
+- ``fhir``: ``"stu3"`` writes every resource of the request — drafts and history — in its STU3 shape, as a legacy
+  ``medication-prescribe`` client sends it (:func:`as_stu3`); use it with ``"hook": "medication-prescribe"``.
 - ``expected``: written to expected.json with ``description`` and ``service``; see ``tests/scenarios`` for
   what it may assert.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import uuid
@@ -228,7 +231,7 @@ def build_request(spec: dict[str, Any]) -> dict[str, Any]:
     context["medications" if hook == "medication-prescribe" else "draftOrders"] = draft_bundle
     if hook == "order-select":
         context["selections"] = spec.get("selections") or [f"MedicationRequest/{d['id']}" for d in drafts]
-    return {
+    request = {
         "hookInstance": _instance(spec["name"]),
         "hook": hook,
         "context": context,
@@ -245,6 +248,70 @@ def build_request(spec: dict[str, Any]) -> dict[str, Any]:
                                         for i, o in enumerate(spec.get("observations", []))]),
         },
     }
+    return _stu3_request(request) if spec.get("fhir") == "stu3" else request
+
+
+def as_stu3(resource: dict[str, Any]) -> dict[str, Any]:
+    """An R4 resource in its STU3 shape (FHIR STU3, https://hl7.org/fhir/STU3/): the dose directly on the dosage
+    (``doseQuantity``), ``requester.agent``, ``context`` for the encounter, a Condition's ``clinicalStatus`` and
+    ``verificationStatus`` as codes and ``assertedDate``, a MedicationStatement's ``taken``."""
+    stu3 = copy.deepcopy(resource)
+    kind = stu3.get("resourceType")
+    for key in ("dosageInstruction", "dosage"):
+        for dosage in stu3.get(key, []):
+            for member, value in (dosage.pop("doseAndRate", None) or [{}])[0].items():
+                dosage[member] = value
+    if kind == "MedicationRequest" and isinstance(stu3.get("requester"), dict):
+        stu3["requester"] = {"agent": stu3["requester"]}
+    if kind == "MedicationStatement":
+        stu3["taken"] = "n" if stu3.get("status") == "not-taken" else "y"
+        if stu3["taken"] == "n":
+            stu3["status"] = "completed"
+    if kind in ("MedicationRequest", "Condition", "Observation") and "encounter" in stu3:
+        stu3["context"] = stu3.pop("encounter")
+    if kind == "Condition":
+        for key in ("clinicalStatus", "verificationStatus"):
+            if isinstance(stu3.get(key), dict):
+                stu3[key] = stu3[key]["coding"][0]["code"]
+        if "recordedDate" in stu3:
+            stu3["assertedDate"] = stu3.pop("recordedDate")
+    return stu3
+
+
+def _stu3_request(request: dict[str, Any]) -> dict[str, Any]:
+    context = request["context"]
+    for key in ("medications", "draftOrders"):
+        if key in context:
+            context[key]["entry"] = [{"resource": as_stu3(e["resource"])} for e in context[key]["entry"]]
+    for key, value in request["prefetch"].items():
+        if value.get("resourceType") == "Bundle":
+            for entry in value["entry"]:
+                entry["resource"] = as_stu3(entry["resource"])
+        else:
+            request["prefetch"][key] = as_stu3(value)
+    return request
+
+
+def write_stu3_twin(source: str, fixtures: Path = FIXTURES) -> Path:
+    """Writes ``fixtures/stu3-<source>``: the scenario ``source`` (an order-sign call) sent by a legacy client — the
+    ``medication-prescribe`` hook with every resource, drafts and history, in its STU3 shape — expecting the same
+    cards (docs/clinical-reference.md §11.6)."""
+    request = json.loads((fixtures / source / "request.json").read_text(encoding="utf-8"))
+    expected = json.loads((fixtures / source / "expected.json").read_text(encoding="utf-8"))
+    if request["hook"] != "order-sign":
+        raise ValueError(f"{source}: only order-sign scenarios have an STU3 twin")
+    name = f"stu3-{source}"
+    request["hook"] = "medication-prescribe"
+    request["hookInstance"] = _instance(name)
+    request["context"]["medications"] = request["context"].pop("draftOrders")
+    expected["service"] = SERVICES["medication-prescribe"]
+    expected["description"] = (f"STU3 twin of {source} (docs/clinical-reference.md §11.6: the legacy hook's history "
+                               f"is read in STU3 shapes too): {expected['description']}")
+    folder = fixtures / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, body in (("request.json", _stu3_request(request)), ("expected.json", expected)):
+        (folder / filename).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return folder
 
 
 def _instance(name: str) -> str:

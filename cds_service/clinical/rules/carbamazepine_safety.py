@@ -8,6 +8,12 @@ inducer that lowers alprazolam, clonazepam, midazolam and clobazam levels (withd
 teratogen. Trigger (docs/clinical-reference.md §6c, §9.6, §9.8): carbamazepine started (none ordered, filled
 or reported in the 90 days before) in a taper context; an HLA-B*15:02 result on file is read (LOINC 57979-7):
 positive → warning not to start, with a one-click removal, in or outside a taper; negative → no test suggested.
+
+Oxcarbazepine is treated like carbamazepine for HLA-B*15:02 (docs/clinical-reference.md §11.7; CPIC guideline for
+HLA genotype and use of carbamazepine and oxcarbazepine, 2017 update: avoid both in HLA-B*15:02 carriers who have
+not taken them before): a positive result → do not start (warning, one-click removal); a start during a taper in a
+patient of at-risk ancestry without a result → test first (warning with the test order). It is not a taper adjunct
+of the guidance, so no other card is given for it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "carbamazepine-safety"
 SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=50ba2042-fc67-4266-a773-a30f07649a5a"
+CPIC_URL = "https://cpicpgx.org/guidelines/guideline-for-carbamazepine-and-hla-b/"
+"""CPIC guideline for HLA genotype and carbamazepine and oxcarbazepine (2017 update): the page a person reads."""
+HLA_DRUGS = ("carbamazepine", "oxcarbazepine")
 CYP3A4_LOWERED = {"alprazolam", "clonazepam", "midazolam", "clobazam", "triazolam"}
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 ASIAN_RACE_CODES = {"2028-9", "2034-7", "2039-6", "2040-4", "2047-9", "2036-2", "2041-2", "2052-9", "2037-0"}
@@ -32,13 +41,17 @@ Vietnamese, Filipino, Laotian, Thai, Cambodian, Malaysian) — the label names "
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     for draft in facts.evaluated_drafts:
-        if draft.product.drug_class != "carbamazepine" or draft.ends_order or facts.continuing(draft):
+        if draft.product.drug_class not in HLA_DRUGS or draft.ends_order or facts.continuing(draft):
             continue
         hla = _hla_b_1502(facts)
         if hla is not None and hla.code == "positive":
             yield _do_not_start(facts, draft, hla)
-        elif facts.history.in_taper_context:
+        elif not facts.history.in_taper_context:
+            continue
+        elif draft.product.drug_class == "carbamazepine":
             yield _started_in_taper(facts, draft, hla)
+        elif hla is None and (ancestry := _asian_ancestry(facts)) is not None:
+            yield _oxcarbazepine_test_first(facts, draft, ancestry)
 
 
 def _hla_b_1502(facts: ClinicalFacts) -> Measurement | None:
@@ -55,25 +68,68 @@ def _result_text(hla: Measurement) -> str:
 def _do_not_start(facts: ClinicalFacts, draft: MedicationCourse, hla: Measurement) -> Finding:
     """Boxed warning: patients testing positive for HLA-B*15:02 should not be treated with carbamazepine unless
     the benefit clearly outweighs the risk of Stevens–Johnson syndrome / toxic epidermal necrolysis."""
+    drug = draft.product.ingredient
     suggestions: tuple[Suggestion, ...] = ()
     if draft.resource_id:
-        suggestions = (draft_removal("Remove the carbamazepine order",
+        suggestions = (draft_removal(f"Remove the {drug} order",
                                      f"Remove {plain_text(draft.product.display)}", draft.resource_id),)
+    guidance = (
+        "**Guidance:** The carbamazepine label's boxed warning: patients testing positive for HLA-B*15:02 "
+        "should not be started on carbamazepine unless the expected benefit clearly outweighs the risk of "
+        "Stevens–Johnson syndrome / toxic epidermal necrolysis. For taper symptoms, pause or slow the taper "
+        "first (2025 Joint Guideline rec. 11); avoid oxcarbazepine and phenytoin as substitutes (same HLA "
+        "association)." if drug == "carbamazepine" else
+        "**Guidance:** CPIC (carbamazepine and oxcarbazepine, 2017 update): a patient who carries HLA-B*15:02 "
+        "and has not taken oxcarbazepine before should not start it — the risk of Stevens–Johnson syndrome / "
+        "toxic epidermal necrolysis is raised as with carbamazepine (the oxcarbazepine label: avoid unless the "
+        "benefit clearly outweighs the risk). Avoid carbamazepine and phenytoin as substitutes (same HLA "
+        "association); for taper symptoms, pause or slow the taper first (2025 Joint Guideline rec. 11).")
     return Finding(
         card_type=CARD_TYPE, indicator="warning",
-        summary="Do not start carbamazepine: HLA-B*15:02 positive (boxed warning: SJS/TEN)",
+        summary=(f"Do not start {drug}: HLA-B*15:02 positive (boxed warning: SJS/TEN)" if drug == "carbamazepine"
+                 else f"Do not start {drug}: HLA-B*15:02 positive (SJS/TEN risk; CPIC 2017)"),
         detail="\n".join([
-            f"**Order:** {draft.label} — carbamazepine started for a patient who carries HLA-B*15:02.",
+            f"**Order:** {draft.label} — {drug} started for a patient who carries HLA-B*15:02.",
             "",
             f"**Why this card:** {_result_text(hla)}.",
             "",
-            "**Guidance:** The carbamazepine label's boxed warning: patients testing positive for HLA-B*15:02 "
-            "should not be started on carbamazepine unless the expected benefit clearly outweighs the risk of "
-            "Stevens–Johnson syndrome / toxic epidermal necrolysis. For taper symptoms, pause or slow the taper "
-            "first (2025 Joint Guideline rec. 11); avoid oxcarbazepine and phenytoin as substitutes (same HLA "
-            "association).",
+            guidance,
         ]),
-        order_id=draft.resource_id, source_url=SOURCE_URL, suggestions=suggestions,
+        order_id=draft.resource_id, source_url=SOURCE_URL if drug == "carbamazepine" else CPIC_URL,
+        suggestions=suggestions,
+    )
+
+
+def _oxcarbazepine_test_first(facts: ClinicalFacts, draft: MedicationCourse, ancestry: str) -> Finding:
+    """CPIC 2017: HLA-B*15:02 carriers who have not taken oxcarbazepine should not start it; the label advises
+    testing patients of at-risk ancestry before starting, as for carbamazepine."""
+    test = consultation_request(
+        facts.evaluation.patient_id, "HLA-B*15:02 genotype, serum sodium",
+        reason="Before starting oxcarbazepine",
+        clinical_summary="Oxcarbazepine planned during a benzodiazepine taper; HLA-B*15:02 screening (Asian "
+                         "ancestry) and baseline sodium.",
+        authored_on=facts.evaluation.at.date().isoformat(),
+    )
+    test["intent"] = "order"
+    test.pop("category", None)
+    return Finding(
+        card_type=CARD_TYPE, indicator="warning",
+        summary="Oxcarbazepine: test HLA-B*15:02 before starting (Asian ancestry, no result on file)",
+        detail="\n".join([
+            f"**Order:** {draft.label} — oxcarbazepine started during a benzodiazepine taper.",
+            "",
+            f"**Why this card:** the record shows Asian ancestry ({ancestry}) and the service found no "
+            "HLA-B*15:02 result (LOINC 57979-7).",
+            "",
+            "**Guidance:** CPIC (carbamazepine and oxcarbazepine, 2017 update): HLA-B*15:02 carriers who have not "
+            "taken oxcarbazepine before should not start it (Stevens–Johnson syndrome / toxic epidermal "
+            "necrolysis), as with carbamazepine — test before starting and do not start if positive. "
+            "Oxcarbazepine often lowers serum sodium: check it at baseline.",
+        ]),
+        order_id=draft.resource_id, source_url=CPIC_URL,
+        suggestions=(Suggestion("Order HLA-B*15:02 and serum sodium", (
+            Action(type="create", description="Order HLA-B*15:02 genotype and serum sodium before oxcarbazepine",
+                   resource=test),), is_recommended=True),),
     )
 
 

@@ -1,0 +1,64 @@
+"""Diazepam-equivalents: the one computation the cards, the taper planner and the plan page share.
+
+docs/clinical-reference.md §6b "DE of an order" (daily mg × 10 / the drug's equivalent dose) and §9.11 (a table
+without a factor for a drug says so; nothing is guessed and nothing silently counts as 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from cds_service.clinical.dosing import diazepam_equivalent_mg
+from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.terminology import Terminology
+from cds_service.clinical.wording import number
+
+TABLES: tuple[EquivalenceTable, ...] = ("ashton", "va-dod")
+TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
+
+
+@dataclass(frozen=True)
+class DiazepamEquivalent:
+    """The total daily diazepam-equivalent of one or more drugs under one table, or which factors it lacks."""
+
+    table: EquivalenceTable
+    mg: Fraction | None
+    """``None`` when the table has no factor for a drug taken (:attr:`missing`)."""
+    missing: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """``30 mg`` or ``no VA/DoD factor for clobazam`` — never a number for a drug the table lacks."""
+        if self.mg is None:
+            return f"no {TABLE_NAMES[self.table]} factor for {', '.join(self.missing)}"
+        return f"{number(self.mg)} mg"
+
+
+def diazepam_equivalent(terminology: Terminology, doses: Iterable[tuple[str, Fraction]],
+                        table: EquivalenceTable) -> DiazepamEquivalent:
+    """Total diazepam-equivalent of ``doses`` (ingredient, daily mg) under ``table``; a drug the table has no
+    factor for makes the total unknown and is named (docs/clinical-reference.md §9.11)."""
+    total = Fraction(0)
+    missing: list[str] = []
+    for ingredient, daily_mg in doses:
+        equivalent = terminology.equivalent_oral_dose_mg(ingredient, table)
+        if equivalent is None:
+            if ingredient not in missing:
+                missing.append(ingredient)
+            continue
+        total += diazepam_equivalent_mg(daily_mg, equivalent)
+    return DiazepamEquivalent(table, None if missing else total, tuple(missing))
+
+
+def table_with_factor(terminology: Terminology, ingredients: Iterable[str],
+                      configured: EquivalenceTable) -> EquivalenceTable:
+    """The table diazepam-equivalents are stated in: the configured one, unless it lacks a factor for one of
+    ``ingredients`` and the other table has them all (docs/clinical-reference.md §9.11)."""
+    drugs = tuple(ingredients)
+    other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
+
+    def lacks(table: EquivalenceTable) -> bool:
+        return any(terminology.equivalent_oral_dose_mg(drug, table) is None for drug in drugs)
+    return other if lacks(configured) and not lacks(other) else configured
