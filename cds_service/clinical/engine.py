@@ -5,24 +5,28 @@
 - Never two findings of the same card type for the same order; most severe first; at most
   ``MAX_CARDS``, distinct concerns kept ahead of a second rate card about the
   same order; supportive information gives way to a warning about the same order.
+- One card set, no repeats: a shared fact stated once in full, a suggestion carried by one card
+  (docs/clinical-reference.md §11.10).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from cds_service.clinical.cards import CARD_TYPES
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import SEVERITY, Finding
+from cds_service.clinical.findings import SEVERITY, Finding, Suggestion
 from cds_service.clinical.rules import RULES, Rule
 
 MAX_CARDS = 5
-RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity",
-                        "older-adult"})
+RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"})
 """Card types judging the pace of one taper step. When more than ``MAX_CARDS`` cards qualify, a second rate card
 about the same order gives way to distinct concerns — another order or another rule family
-(docs/clinical-reference.md §9.13)."""
+(docs/clinical-reference.md §9.13). The ``older-adult`` card is a distinct concern, not a second card about the
+step: it is about the patient (falls, cognitive impairment, fractures in older age) and its slower pace
+(docs/clinical-reference.md §11.10)."""
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,52 @@ log = logging.getLogger(__name__)
 class EngineResult:
     findings: list[Finding]
     failed_rules: list[str] = field(default_factory=list)
+
+
+def without_repeats(findings: list[Finding]) -> list[Finding]:
+    """One card set, no repeats (docs/clinical-reference.md §11.10), over the cards answered, in their order:
+
+    - no two cards carry the same suggestion: it stays on the highest-ranked card that has it — or on a card that
+      carries its shared suggestions (the older-adult warning: for a patient 65 or older every one-click step keeps
+      the older-adult pace, so it is that card's own slower step) — and the others say where it is;
+    - a fact line (``- …``) already stated on a higher-ranked card about the same order is stated there in full and
+      referred to here, not repeated."""
+    def carrier(suggestion: Suggestion) -> Finding:
+        holders = [f for f in findings if suggestion in f.suggestions]
+        return next((f for f in holders if f.carries_shared_suggestions), holders[0])
+
+    stated: dict[str, tuple[Finding, str | None]] = {}
+    answered = []
+    for finding in findings:
+        kept = tuple(s for s in finding.suggestions if carrier(s) is finding)
+        elsewhere = [carrier(s) for s in finding.suggestions if carrier(s) is not finding]
+        lines: list[str] = []
+        referred: Finding | None = None
+        for line in finding.detail.split("\n"):
+            earlier = stated.get(line) if line.startswith("- ") else None
+            if earlier is not None and earlier[1] == finding.order_id:
+                if referred is None:
+                    referred = earlier[0]
+                    lines.append(f"- {_shared_facts(line)}: as stated on the “{CARD_TYPES[referred.card_type]}” "
+                                 "card.")
+                continue
+            lines.append(line)
+        for line in lines:
+            if line.startswith("- ") and line not in stated:
+                stated[line] = (finding, finding.order_id)
+        if elsewhere:
+            lines += ["", f"**One-click options:** on the “{CARD_TYPES[elsewhere[0].card_type]}” card."]
+        if kept != finding.suggestions or referred is not None:
+            finding = replace(finding, suggestions=kept, detail="\n".join(lines))
+        answered.append(finding)
+    return answered
+
+
+def _shared_facts(first_line: str) -> str:
+    # the step facts every rate card states start with the drug's own dose or the total
+    return "Doses, diazepam-equivalents, step and history" if first_line.startswith(
+        ("- Total benzodiazepine dose", "- Under the")) or (": " in first_line and " → " in first_line) \
+        else "Further facts"
 
 
 def run_rules(
@@ -68,7 +118,7 @@ def select_cards(findings: list[Finding], snoozed: Callable[[], frozenset[str]] 
     is asked only when there is something to silence."""
     silenced = snoozed() if findings else frozenset()
     kept = disciplined([f for f in findings if f.card_type not in silenced or f.indicator == "critical"])
-    return [f for f in kept if not f.only_card] or kept
+    return without_repeats([f for f in kept if not f.only_card] or kept)
 
 
 def disciplined(findings: list[Finding]) -> list[Finding]:

@@ -65,6 +65,9 @@ class Finding:
     yields_to_warnings: bool = False
     """Supportive information that is dropped when a warning or critical card concerns the same order
     (alert discipline: few cards, the most important one first)."""
+    carries_shared_suggestions: bool = False
+    """A suggestion this card shares with higher-ranked cards of the call stays on this card (the older-adult
+    warning's own slower step: docs/clinical-reference.md §11.10)."""
     only_card: bool = False
     """Shown only when it is the only card of the call (docs/clinical-reference.md §11.4: a routine step's
     support card says the step was checked; beside any other card it is left out)."""

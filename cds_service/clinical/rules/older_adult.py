@@ -76,7 +76,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
                  f"Older adult tapering {draft.product.ingredient}: go gradually; watch for falls and confusion"),
         detail="\n".join(lines), order_id=draft.resource_id, source_url=SOURCE_URL,
         suggestions=step_suggestions(facts, assessment) if breaches and assessment is not None else (),
-        links=plan_links(facts, draft),
+        links=plan_links(facts, draft), carries_shared_suggestions=bool(breaches),
     )
 
 

@@ -214,8 +214,8 @@ def test_the_card_budget_keeps_this_distinct_concern_when_more_than_five_qualify
     ]
     kept = [f.card_type for f in disciplined(findings)]
     assert len(kept) == MAX_CARDS
-    # the critical rate card and its first repeat, then every distinct concern (another rule family)
-    assert kept == ["abrupt-discontinuation", "taper-too-fast", "specialist-referral", "pregnancy-specialist",
+    # the critical rate card, then every distinct concern (another rule family, the older-adult warning)
+    assert kept == ["abrupt-discontinuation", "older-adult", "specialist-referral", "pregnancy-specialist",
                     CARD_TYPE]
 
 
