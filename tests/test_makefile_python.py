@@ -33,11 +33,14 @@ def venv_version(folder: Path) -> str:
 def test_a_venv_of_another_python_is_rebuilt(tmp_path: Path) -> None:
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")
 
     def make(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {key: value for key, value in os.environ.items() if key != "VENV"}
-        return subprocess.run(["make", "--no-print-directory", *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120, check=True)
+        # not the caller's VENV, nor a calling make's command-line variables (MAKEFLAGS carries them to a sub-make)
+        env = {key: value for key, value in os.environ.items() if key not in ("VENV", "MAKEFLAGS", "MFLAGS",
+                                                                              "MAKELEVEL")}
+        return subprocess.run(["make", "--no-print-directory", *args, "VENV=.venv"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120, check=True)
 
     make("venv", f"PYTHON={python('3.11')}")
     assert venv_version(tmp_path) == "(3, 11)"
@@ -54,6 +57,7 @@ def test_a_venv_of_another_python_is_rebuilt(tmp_path: Path) -> None:
 def test_an_unknown_python_is_one_clear_line(tmp_path: Path) -> None:
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")
     result = subprocess.run(["make", "venv", "PYTHON=python3.99"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode != 0
