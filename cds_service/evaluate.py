@@ -21,7 +21,7 @@ from cds_service.feedback.repository import CardRecord
 from cds_service.fhir.client import FhirAccess, FhirClient, bundle_resources
 from cds_service.fhir.parse import parse_patient_record, relevant_resources
 from cds_service.fhir.prefetch import RawRecord, resolve_prefetch
-from cds_service.fhir.stu3 import resources_as_r4
+from cds_service.fhir.stu3 import as_stu3, resources_as_r4
 from cds_service.services import ServiceDefinition, prefetch_templates
 from cds_service.version import knowledge_version
 
@@ -72,6 +72,8 @@ def evaluate_hook_call(
     knowledge = KnowledgeVersion(knowledge_version(), settings.taper_profile, settings.equivalence_table)
     # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
     built = build_cards(findings, incomplete, card_uuids, knowledge=knowledge)
+    if service.hook == "medication-prescribe":
+        _legacy_resources([card for _, card in built.cards])
     return HookOutcome(
         response={"cards": [card for _, card in built.cards]},
         # a card that could not be built counts as its rule failing (logged, metered, named in the hook log)
@@ -80,6 +82,16 @@ def evaluate_hook_call(
                                tuple(s["uuid"] for s in card.get("suggestions", [])))
                     for f, card in built.cards),
     )
+
+
+def _legacy_resources(cards: list[dict[str, Any]]) -> None:
+    """The resources the suggestions create or update, in the STU3 shape the legacy hook's client reads
+    (docs/clinical-reference.md §11.6)."""
+    for card in cards:
+        for suggestion in card.get("suggestions", []):
+            for action in suggestion["actions"]:
+                if "resource" in action:
+                    action["resource"] = as_stu3(action["resource"])
 
 
 def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: RawRecord, settings: Settings,

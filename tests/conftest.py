@@ -122,7 +122,8 @@ class HookCalls:
         if response.status_code == 200:
             drafts = body["context"].get("draftOrders") or body["context"].get("medications")
             ids = {str(e["resource"].get("id")) for e in drafts.get("entry", []) if isinstance(e.get("resource"), dict)}
-            assert_valid_response(response.get_json(), ids)
+            assert_valid_response(response.get_json(), ids,
+                                  "STU3" if service_id == "bzd-taper-medication-prescribe" else "R4")
         return response
 
     def cards(self, body: dict[str, Any], service_id: str = "bzd-taper-order-sign") -> list[dict[str, Any]]:

@@ -35,9 +35,11 @@ def test_a_venv_of_another_python_is_rebuilt(tmp_path: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
 
     def make(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {key: value for key, value in os.environ.items() if key != "VENV"}
-        return subprocess.run(["make", "--no-print-directory", *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120, check=True)
+        # not the caller's VENV, nor a calling make's command-line variables (MAKEFLAGS carries them to a sub-make)
+        env = {key: value for key, value in os.environ.items() if key not in ("VENV", "MAKEFLAGS", "MFLAGS",
+                                                                              "MAKELEVEL")}
+        return subprocess.run(["make", "--no-print-directory", *args, "VENV=.venv"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120, check=True)
 
     make("venv", f"PYTHON={python('3.11')}")
     assert venv_version(tmp_path) == "(3, 11)"

@@ -27,7 +27,7 @@ from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.rules.taper_support import SYMPTOMS
 from cds_service.clinical.taper_plan import TaperPlan, diazepam_switch_plan, switch_recommended, taper_plan
-from cds_service.clinical.terminology import Terminology, load_terminology
+from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology, load_terminology
 from cds_service.clinical.wording import mg, number
 from cds_service.schemas.taper_plan_query import load_query
 
@@ -61,8 +61,9 @@ def taper_plan_page() -> tuple[str, int]:
     dose = Fraction(str(query["dose"]))
     today = datetime.now(UTC).date()
     older = query["age"] == "65-plus"
+    product = terminology.product([SimpleCoding(RXNORM, query["product"])]) if query["product"] else None
     options = {"ingredient": drug, "doses_per_day": query["doses_per_day"], "long_term": query["long_term"],
-               "older_adult": older, "table": table}
+               "older_adult": older, "table": table, "product": product}
     native = taper_plan(dose, today, profile, terminology, **options)
     switch = diazepam_switch_plan(dose, today, profile, terminology, **options)
     if query["view"] == "handout":

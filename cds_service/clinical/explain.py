@@ -48,7 +48,7 @@ GATES: dict[str, tuple[Gate, ...]] = {
     "pregnancy-specialist": (_STEP, ("evidence of pregnancy", lambda f: f.pregnancy is not None)),
     "older-adult": (("age 65 or older on the order date", is_older_adult),),
     "benzodiazepine-duplication": (("a benzodiazepine draft", _draft_of("benzodiazepine")),
-                                   ("another benzodiazepine taken now", lambda f: bool(f.history.current_de))),
+                                   ("another benzodiazepine taken now", lambda f: bool(f.history.current_ingredients))),
     "specialist-referral": (("a taper (a reduction in the last 90 days or in this call)",
                              lambda f: f.history.in_taper_context),),
 }

@@ -47,12 +47,12 @@ FINAL_STEP_PRIOR_REDUCTIONS = 2
 §6b)."""
 EPISODE_GAP_DAYS = 30
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
-AS_NEEDED_LOOKBACK_DAYS = 90
+AS_NEEDED_LOOKBACK_DAYS = (90, 180)
 AS_NEEDED_MIN_DAYS = 28
 AS_NEEDED_DEPENDENT_DAYS_PER_WEEK = 3
-"""As-needed use: days of use a week from the fills covering the last 90 days (over their days supply, and over at
-least four weeks to t when they span them); at most 3 days a week is not "likely dependent" (2025 Joint Guideline
-Table 2: ≥ 4 days a week)."""
+"""As-needed use: days of use a week from the fills of the last 90 and 180 days (each window from a fill at least
+four weeks old; the larger rate), else over the fills' days supply; at most 3 days a week is not "likely
+dependent" (2025 Joint Guideline Table 2: ≥ 4 days a week)."""
 _KIND_RANK = {"order": 0, "draft": 0, "dispense": 1, "statement": 2}
 """Which evidence of an ingredient counts on a day: orders, else fills, else statements."""
 
@@ -287,11 +287,13 @@ def _why_unknown(course: MedicationCourse) -> str:
 def _as_needed_days_per_week(existing: list[MedicationCourse], today: date) -> Fraction | None:
     """Units dispensed ÷ units per day of use ÷ weeks covered (§9.5), for a patient whose current benzodiazepine
     orders are all as needed. A day of use is a day at the order's daily dose as written (for an as-needed order,
-    the most it allows a day). The fills are those whose supply covers any of the last 90 days; the weeks they
-    cover run from the first of them to the end of the last one's days supply — a fill of 10 tablets for 90 days
-    is about 0.8 days a week, however recently it was handed over. When the first of them is at least four weeks
-    old, the weeks from it to t are a second measure (fills that come sooner than their days supply say), and the
-    larger of the two is used: use is never understated."""
+    the most it allows a day).
+
+    The weeks run from the first fill of a window to t, over the last 90 days and over the last 180 — two refill
+    intervals of a 90-day supply, so that a rare user whose last fill is recent is measured from the fill before
+    it — and the larger of the two rates is used (use that has recently grown is not diluted). A window counts when
+    its first fill is at least four weeks old. When no fill is that old, the fills are measured over the days
+    supply they were dispensed for."""
     orders = [c for c in existing if c.kind == "order" and c.covers(today)]
     if not orders or not all(isinstance(c.dose, DailyDose) and c.dose.as_needed and c.dose.mg for c in orders):
         return None
@@ -299,23 +301,27 @@ def _as_needed_days_per_week(existing: list[MedicationCourse], today: date) -> F
     for order in orders:
         assert isinstance(order.dose, DailyDose)
         mg_a_day[order.product.ingredient] = mg_a_day.get(order.product.ingredient, Fraction(0)) + order.dose.mg
-    since = today - timedelta(days=AS_NEEDED_LOOKBACK_DAYS)
     fills = [c for c in existing if c.kind == "dispense" and c.product.ingredient in mg_a_day and c.start is not None
-             and c.start <= today and (c.end is None or c.end > since) and c.quantity is not None
-             and c.product.strength_mg is not None]
-    if not fills:
-        return None
-    first = min(c.start for c in fills if c.start is not None)
-    covered_until = max(c.end or today for c in fills)
-    days_of_use = sum((c.quantity * c.product.strength_mg / mg_a_day[c.product.ingredient]  # type: ignore[operator]
-                       for c in fills), Fraction(0))
-    spans = [Fraction((covered_until - first).days)]
-    if (today - first).days >= AS_NEEDED_MIN_DAYS:
-        spans.append(Fraction((today - first).days))
-    spans = [span for span in spans if span > 0]
-    if not spans:
-        return None
-    return min(Fraction(7), max(days_of_use / (span / 7) for span in spans))
+             and c.start <= today and c.quantity is not None and c.product.strength_mg is not None]
+
+    def days_of_use(window: list[MedicationCourse]) -> Fraction:
+        return sum((c.quantity * c.product.strength_mg / mg_a_day[c.product.ingredient]  # type: ignore[operator]
+                    for c in window), Fraction(0))
+
+    rates = []
+    recent: list[MedicationCourse] = []
+    for days in AS_NEEDED_LOOKBACK_DAYS:
+        window = [c for c in fills if c.start is not None and c.start >= today - timedelta(days=days)]
+        recent = recent or window
+        first = min((c.start for c in window if c.start is not None), default=None)
+        if first is not None and (today - first).days >= AS_NEEDED_MIN_DAYS:
+            rates.append(days_of_use(window) / (Fraction((today - first).days) / 7))
+    if not rates and recent:
+        first = min(c.start for c in recent if c.start is not None)
+        supplied = (max(c.end or today for c in recent) - first).days
+        if supplied > 0:
+            rates.append(days_of_use(recent) / (Fraction(supplied) / 7))
+    return min(Fraction(7), max(rates)) if rates else None
 
 
 def _once_per_dose(de_of: DeOf) -> DeOf:

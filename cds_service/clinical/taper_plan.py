@@ -254,14 +254,9 @@ class Planner:
         when it keeps that pace, else ``None``: a one-click step follows the same plan as the page. The plan
         starts with ``previous`` (the draft's product: a dose change keeps it) when that product can make a step
         within the pace."""
-        in_use = self.form_of(previous)
-        tries = [(in_use,)] if in_use is not None and in_use.ingredient == self.ingredient else []
-        for starts in (*tries, None):
-            steps = best_steps(self, current_mg, per_day, previous, limit_percent, starts=starts)
-            first = steps[0] if steps else None
-            if first is not None and first.dose is not None and not first.exceeds_pace:
-                return first.dose
-        return None
+        steps = best_steps(self, current_mg, per_day, previous, limit_percent)
+        first = steps[0] if steps else None
+        return first.dose if first is not None and first.dose is not None and not first.exceeds_pace else None
 
     def nearest_dose(self, daily_mg: Fraction, per_day: int) -> PlannedDose | None:
         """The givable dose nearest ``daily_mg`` (ties: the higher), solids before liquids: for a switch."""
@@ -606,9 +601,10 @@ def best_steps(planner: Planner, current: Fraction, per_day: int, product: Produ
                starts: tuple[DoseForm, ...] | None = None) -> list[TaperPlanStep]:
     """The reductions a patient can follow from ``current`` to the final stop (docs/clinical-reference.md §12):
 
-    1. at most one change of product and never back to a product left: the plan's first product is free (its
-       first step is a new prescription), the one in use (``product``) kept on a tie, and a plan that leaves it
-       never comes back to it;
+    1. at most one change of product and never back to a product left: the plan starts with the product in use
+       (``product``: a dose change keeps it) when that product can make the first step within the pace; else
+       the first product is free (the first step is a new prescription) and a plan that leaves the product in
+       use never comes back to it;
     2. each product makes the largest step within the pace it can, so no step is below half the pace when a
        larger one within the pace exists with the same product;
     3. then the pace: a step beyond it only where no product the plan may still use keeps it, the smallest
@@ -616,7 +612,14 @@ def best_steps(planner: Planner, current: Fraction, per_day: int, product: Produ
 
     A step beyond the pace says why: no marketed form can make it, or the product that could is one the plan
     has left."""
-    search, moves = _best_moves(planner, current, per_day, product, percent_, starts)
+    in_use = planner.form_of(product)
+    search, moves = None, ()  # type: tuple[_Search | None, tuple[_Move, ...]]
+    if starts is None and in_use is not None and in_use.ingredient == planner.ingredient:
+        search, moves = _best_moves(planner, current, per_day, product, percent_, (in_use,))
+        if not moves or not moves[0].within:
+            search = None
+    if search is None:
+        search, moves = _best_moves(planner, current, per_day, product, percent_, starts)
     steps: list[TaperPlanStep] = []
     day = first_day
     used: list[str] = [product.code] if product is not None and product.code else []

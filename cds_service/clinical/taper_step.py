@@ -428,6 +428,8 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
         "long_term": "yes" if facts.history.is_long_term else "no",
         "age": "unknown" if age is None else ("65-plus" if age >= OLDER_ADULT_AGE else "under-65"),
         "doses_per_day": current_doses_per_day(facts, draft),
+        # the draft's product, so that the page's plan starts where the card's one-click step does
+        **({"product": draft.product.code} if load_dose_forms().by_code(draft.product.code) else {}),
     })
     return (Link(label=f"Proposed {draft.product.ingredient} taper schedule", url=f"{base}?{query}"),)
 

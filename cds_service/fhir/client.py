@@ -147,6 +147,9 @@ _NOT_PUBLIC_V4 = (
 )
 
 
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+
+
 def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address carries and is delivered to: IPv4-mapped ``::ffff:a.b.c.d``,
     NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:AABB:CCDD::`` and Teredo's client."""
@@ -172,7 +175,9 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     """
     embedded = _embedded_ipv4(ip)
     if isinstance(ip, ipaddress.IPv6Address):
-        if any(ip in network for network in _NOT_PUBLIC_V6) or not ip.is_global:
+        # 6to4 is judged by the IPv4 address it carries alone: Python 3.13's is_global is False for all of
+        # 2002::/16 (3.11 and 3.12 said True), and the answer must not change with the interpreter.
+        if any(ip in network for network in _NOT_PUBLIC_V6) or (not ip.is_global and ip not in _SIX_TO_FOUR):
             return False
         if embedded is None:
             return True

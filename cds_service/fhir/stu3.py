@@ -61,6 +61,8 @@ def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
     requester = converted.get("requester")
     if isinstance(requester, dict) and isinstance(requester.get("agent"), dict):
         converted = dict(converted, requester=requester["agent"])
+    if isinstance(converted.get("category"), dict):  # STU3: one category; R4: a list
+        converted = dict(converted, category=[converted["category"]])
     converted = _renamed(converted, {"context": "encounter"})
     dosages = converted.get("dosageInstruction")
     if isinstance(dosages, list) and (changed := _dosages(dosages)) != dosages:
@@ -136,3 +138,52 @@ def _dosage(dosage: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
     if "asNeededBoolean" not in dosage and isinstance(dosage.get("asNeeded"), bool):
         dosage["asNeededBoolean"] = dosage.pop("asNeeded")
     return dosage
+
+
+_STU3_DISPENSE_REQUEST = ("validityPeriod", "numberOfRepeatsAllowed", "quantity", "expectedSupplyDuration",
+                          "performer")
+"""The members of an STU3 MedicationRequest.dispenseRequest; R4 adds initialFill and dispenseInterval."""
+_R4_ONLY_REQUEST = ("courseOfTherapyType", "doNotPerform", "reportedBoolean", "reportedReference", "performerType",
+                    "instantiatesCanonical", "instantiatesUri", "insurance", "statusReason")
+
+
+def as_stu3(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource a suggestion creates or updates, in the STU3 shape a legacy ``medication-prescribe`` client reads
+    (docs/clinical-reference.md §11.6): a MedicationRequest with its dose directly on the dosage, the requester as
+    ``requester.agent`` and one category; an R4 ServiceRequest as the STU3 ProcedureRequest it replaced. Without
+    this an STU3 client would drop the dose of a one-click order it cannot read."""
+    kind = resource.get("resourceType")
+    if kind == "ServiceRequest":
+        converted = dict(resource, resourceType="ProcedureRequest")
+        if isinstance(converted.get("requester"), dict):
+            converted["requester"] = {"agent": converted["requester"]}
+        return _renamed(converted, {"encounter": "context"})
+    if kind != "MedicationRequest":
+        return resource
+    converted = {key: value for key, value in resource.items() if key not in _R4_ONLY_REQUEST}
+    if isinstance(converted.get("requester"), dict) and "agent" not in converted["requester"]:
+        converted["requester"] = {"agent": converted["requester"]}
+    if isinstance(converted.get("category"), list):
+        if converted["category"]:
+            converted["category"] = converted["category"][0]
+        else:
+            converted.pop("category")
+    converted = _renamed(converted, {"encounter": "context"})
+    if isinstance(converted.get("dispenseRequest"), dict):
+        converted["dispenseRequest"] = {key: value for key, value in converted["dispenseRequest"].items()
+                                        if key in _STU3_DISPENSE_REQUEST}
+    if isinstance(converted.get("dosageInstruction"), list):
+        converted["dosageInstruction"] = [_stu3_dosage(d) if isinstance(d, dict) else d
+                                          for d in converted["dosageInstruction"]]
+    return converted
+
+
+def _stu3_dosage(dosage: dict[str, Any]) -> dict[str, Any]:
+    rates = dosage.get("doseAndRate")
+    if not isinstance(rates, list):
+        return dosage
+    converted = {key: value for key, value in dosage.items() if key != "doseAndRate"}
+    for rate in rates[:1]:  # STU3 holds one dose and one rate
+        if isinstance(rate, dict):
+            converted.update({key: value for key, value in rate.items() if key != "type"})
+    return converted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.profiles import PROFILE_CODES
@@ -27,7 +27,16 @@ class TaperPlanQuery(Schema):
     long_term = fields.Boolean(load_default=False, truthy={"yes", "1", "true"}, falsy={"no", "0", "false"})
     age = fields.String(load_default="unknown", validate=validate.OneOf(["under-65", "65-plus", "unknown"]))
     doses_per_day = fields.Integer(load_default=2, validate=validate.Range(min=1, max=4))
+    product = fields.String(load_default=None, metadata={
+        "description": "RxNorm code of the product in use (a marketed form of the drug): the plan starts with it "
+                       "when it can make the first step within the pace, as the card's one-click step does"})
     view = fields.String(load_default="plans", validate=validate.OneOf(["plans", "handout"]))
+
+    @validates_schema
+    def _product_of_the_drug(self, data: dict[str, Any], **_: Any) -> None:
+        code = data.get("product")
+        if code is not None and code not in {form.code for form in load_dose_forms().forms(data.get("drug", ""))}:
+            raise ValidationError("not a marketed oral form of the drug in the dose-form table", "product")
     plan = fields.String(load_default="native", validate=validate.OneOf(["native", "switch"]))
 
 

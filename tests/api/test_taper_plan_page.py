@@ -117,7 +117,9 @@ def test_a_drug_without_a_factor_in_the_configured_table_says_so_never_0_mg() ->
 @pytest.mark.parametrize(("query", "field"), [
     ("drug=ketamine&dose=10", "drug"), ("dose=abc", "dose"), ("dose=0", "dose"), ("dose=500", "dose"),
     ("dose=10&profile=fast", "profile"), ("dose=10&long_term=maybe", "long_term"), ("dose=10&age=40", "age"),
-    ("dose=10&doses_per_day=9", "doses_per_day"), ("", "dose"), ("dose=NaN", "dose"), ("dose=Infinity", "dose"),
+    ("dose=10&doses_per_day=9", "doses_per_day"),
+    ("dose=10&product=311376", "product"),  # lorazepam liquid for diazepam
+    ("", "dose"), ("dose=NaN", "dose"), ("dose=Infinity", "dose"),
 ])
 def test_bad_parameters_get_a_400_page_naming_the_parameter(client: FlaskClient, query: str, field: str) -> None:
     response = client.get(f"/taper-plan?{query}")
@@ -134,9 +136,17 @@ def test_rate_cards_link_to_the_plan_for_the_patients_situation() -> None:
     url = urlsplit(link["url"])
     assert (url.scheme, url.netloc, url.path) == ("https", "cds.example.org", "/taper-plan")
     assert parse_qs(url.query) == {"drug": ["diazepam"], "dose": ["20"], "profile": ["summary"],
-                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["2"]}
+                                   "long_term": ["no"], "age": ["under-65"], "doses_per_day": ["2"],
+                                   "product": ["197590"]}  # the draft's product: diazepam 2 mg tablet
     assert "p1" not in link["url"] and "1977" not in link["url"], "no identifiers in the URL"
-    assert app.test_client().get(link["url"].removeprefix("https://cds.example.org")).status_code == 200
+    page = app.test_client().get(link["url"].removeprefix("https://cds.example.org"))
+    assert page.status_code == 200
+    # the page's first step is the card's one-click step: 15 mg/day in the draft's 2 mg tablets
+    [fix] = card["suggestions"]
+    assert fix["label"].startswith("Reduce to 15 mg/day instead")
+    first = step_rows(page.get_data(as_text=True))[1]
+    assert (first[2], first[3]) == ("15 mg diazepam", "morning 3½ · bedtime 4")
+    assert run_headers(page.get_data(as_text=True))[0] == "diazepam 2 MG Oral Tablet (amounts in tablets)"
 
 
 @pytest.mark.parametrize(("query", "heading", "rows"), [

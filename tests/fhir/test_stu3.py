@@ -6,7 +6,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from cds_service.fhir.stu3 import as_r4
+from fhir.resources.STU3.medicationrequest import MedicationRequest as STU3MedicationRequest
+from fhir.resources.STU3.procedurerequest import ProcedureRequest as STU3ProcedureRequest
+
+from cds_service.fhir.stu3 import as_r4, as_stu3
 
 DOSE = {"value": 2, "unit": "tablet", "system": "http://unitsofmeasure.org", "code": "{tablet}"}
 TIMING = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
@@ -83,3 +86,35 @@ def test_r4_resources_are_returned_as_they_are() -> None:
         {"resourceType": "Patient", "id": "p"},
     ):
         assert as_r4(resource) is resource
+
+
+def test_a_one_click_order_for_a_legacy_client_is_stu3_and_reads_back_the_same() -> None:
+    """What a suggestion creates, in the shape an STU3 client reads: the dose on the dosage (an R4 doseAndRate would
+    be dropped by the client, and with it the dose), requester.agent, one category; R4-only members left out."""
+    r4 = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
+          "category": [{"coding": [{"code": "community"}]}], "requester": {"reference": "Practitioner/dr-a"},
+          "subject": {"reference": "Patient/p"}, "courseOfTherapyType": {"text": "acute"},
+          "medicationCodeableConcept": {"text": "diazepam 5 MG Oral Tablet"},
+          "dosageInstruction": [{"timing": TIMING, "doseAndRate": [{"doseQuantity": DOSE}]}],
+          "dispenseRequest": {"quantity": {"value": 60}, "initialFill": {"quantity": {"value": 10}},
+                              "expectedSupplyDuration": {"value": 30, "unit": "days", "code": "d"}}}
+    sent = copy.deepcopy(r4)
+    stu3 = as_stu3(r4)
+    assert r4 == sent
+    STU3MedicationRequest.model_validate(stu3)
+    assert stu3["dosageInstruction"] == [{"timing": TIMING, "doseQuantity": DOSE}]
+    assert stu3["requester"] == {"agent": {"reference": "Practitioner/dr-a"}}
+    assert stu3["category"] == {"coding": [{"code": "community"}]} and "courseOfTherapyType" not in stu3
+    assert "initialFill" not in stu3["dispenseRequest"]
+    back = as_r4(stu3)
+    assert back["dosageInstruction"] == r4["dosageInstruction"] and back["category"] == r4["category"]
+    assert back["requester"] == r4["requester"]
+
+
+def test_a_service_request_for_a_legacy_client_is_a_procedure_request() -> None:
+    request = {"resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+               "code": {"text": "HLA-B*15:02 genotype"}, "subject": {"reference": "Patient/p"},
+               "reasonCode": [{"text": "Before starting oxcarbazepine"}], "note": [{"text": "summary"}]}
+    stu3 = as_stu3(request)
+    assert stu3["resourceType"] == "ProcedureRequest" and request["resourceType"] == "ServiceRequest"
+    STU3ProcedureRequest.model_validate(stu3)

@@ -55,7 +55,8 @@ def daily_mg(resource: dict[str, Any]) -> Fraction:
     total = Fraction(0)
     for line in resource["dosageInstruction"]:
         repeat = line["timing"]["repeat"]
-        quantity = line["doseAndRate"][0]["doseQuantity"]
+        # an R4 order, or an STU3 one (medication-prescribe) with the dose directly on the dosage
+        quantity = line["doseAndRate"][0]["doseQuantity"] if "doseAndRate" in line else line["doseQuantity"]
         dose = Fraction(str(quantity["value"]))
         if quantity.get("code") != "mg":
             dose *= _strength_mg()[code]

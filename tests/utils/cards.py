@@ -10,6 +10,7 @@ from importlib.metadata import version
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.STU3 import get_fhir_model_class as stu3_model_class
 
 from cds_service.version import knowledge_version
 
@@ -43,7 +44,9 @@ def assert_no_empty_members(value: Any, path: str = "$") -> None:
             assert_no_empty_members(item, f"{path}.{key}")
 
 
-def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
+def assert_valid_response(body: Any, draft_ids: set[str] | None = None, fhir_version: str = "R4") -> None:
+    """``fhir_version``: ``STU3`` for the legacy medication-prescribe hook, whose suggestions carry STU3 resources
+    (docs/clinical-reference.md §11.6)."""
     assert isinstance(body, dict) and isinstance(body.get("cards"), list), "cards must be an array"
     if "systemActions" in body:
         assert isinstance(body["systemActions"], list) and body["systemActions"]
@@ -55,7 +58,7 @@ def assert_valid_response(body: Any, draft_ids: set[str] | None = None) -> None:
                for card in body["cards"] for s in card.get("suggestions", [])]
     assert len(set(offered)) == len(offered), f"the same suggestion on two cards: {[o[0] for o in offered]}"
     for card in body["cards"]:
-        assert_valid_card(card, draft_ids)
+        assert_valid_card(card, draft_ids, fhir_version)
         assert_knowledge_version(card)
         # one card per card type and order: the detail's first line names the order (by its product: two drafts
         # of one product are told apart by the drafts their suggestions change)
@@ -106,7 +109,7 @@ def assert_card_text_a_prescriber_reads(card: dict[str, Any]) -> None:
         assert not _API_URL.search(url), f"not a page a person reads: {url}"
 
 
-def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -> None:
+def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None, fhir_version: str = "R4") -> None:
     assert_no_empty_members(card)
     assert_card_text_a_prescriber_reads(card)
     assert _is_uuid4(card.get("uuid")), "card.uuid must be a UUID v4"
@@ -135,7 +138,7 @@ def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -
             assert suggestion.get("label") and _is_uuid4(suggestion.get("uuid"))
             assert isinstance(suggestion.get("actions"), list) and suggestion["actions"]
             for action in suggestion["actions"]:
-                _assert_valid_action(action, draft_ids)
+                _assert_valid_action(action, draft_ids, fhir_version)
     else:
         assert "selectionBehavior" not in card
     for link in card.get("links", []):
@@ -143,7 +146,7 @@ def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None) -
         assert "appContext" not in link
 
 
-def _assert_valid_action(action: dict[str, Any], draft_ids: set[str] | None) -> None:
+def _assert_valid_action(action: dict[str, Any], draft_ids: set[str] | None, fhir_version: str = "R4") -> None:
     assert action.get("type") in ("create", "update", "delete") and action.get("description")
     if action["type"] == "delete":
         assert "resource" not in action and isinstance(action.get("resourceId"), str)
@@ -154,7 +157,8 @@ def _assert_valid_action(action: dict[str, Any], draft_ids: set[str] | None) -> 
     else:
         resource = action.get("resource")
         assert isinstance(resource, dict) and resource.get("resourceType")
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)  # valid R4 (Inferno parses it)
+        models = stu3_model_class if fhir_version == "STU3" else get_fhir_model_class
+        models(resource["resourceType"]).model_validate(resource)  # valid R4 (Inferno parses it), or STU3
         if action["type"] == "update" and draft_ids is not None:
             assert resource.get("id") in draft_ids, "update must target a draft order of the call"
 

@@ -21,7 +21,7 @@ from fractions import Fraction
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding, draft_removal
-from cds_service.clinical.history import counts_toward_taper, course_de, replaced_by_draft
+from cds_service.clinical.history import counts_toward_taper, course_de, ends_earlier_order, replaced_by_draft
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.taper_step import TABLE_NAMES, is_older_adult
 from cds_service.clinical.wording import change, mg, plain_text
@@ -47,8 +47,10 @@ def _duplications(facts: ClinicalFacts) -> Iterator[Duplication]:
     today = facts.evaluation.at.date()
     drafts = facts.courses.drafts
     touched = {d.product.ingredient for d in drafts if counts_toward_taper(d)}
-    existing = [c for c in facts.courses.existing if counts_toward_taper(c) and c.covers(today)
-                and course_de(c, facts.terminology, facts.table) != 0]
+    taken = facts.history.current_ingredients  # what the patient takes today, superseded orders ended
+    covering = [c for c in facts.courses.existing if counts_toward_taper(c) and c.covers(today)
+                and c.product.ingredient in taken and course_de(c, facts.terminology, facts.table) != 0]
+    existing = [c for c in covering if not _superseded(c, covering)]
     for draft in facts.evaluated_drafts:
         if not counts_toward_taper(draft) or draft.ends_order or draft.replaces is not None:
             continue
@@ -67,6 +69,17 @@ def _duplications(facts: ClinicalFacts) -> Iterator[Duplication]:
                 others.setdefault(ingredient, course)
         if others:
             yield Duplication(draft, tuple(others.values()))
+
+
+def _superseded(order: MedicationCourse, covering: list[MedicationCourse]) -> bool:
+    """An order a later one of the record replaced (it names it, or ends it by §9.2), though still marked active."""
+    if order.kind != "order":
+        return False
+    return any(later is not order and later.kind == "order" and later.product.ingredient == order.product.ingredient
+               and ((order.resource_id is not None and later.replaces == order.resource_id)
+                    or (later.start is not None and order.start is not None and later.start > order.start
+                        and ends_earlier_order(later, order, later.start)))
+               for later in covering)
 
 
 def _as_needed(course: MedicationCourse) -> bool:

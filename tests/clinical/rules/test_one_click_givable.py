@@ -43,7 +43,8 @@ def test_every_suggested_benzodiazepine_order_is_givable(name: str) -> None:
         assert form is not None, f"{name}: {coding['display']} is not a marketed form of the table"
         assert resource["dosageInstruction"], name
         for line in resource["dosageInstruction"]:
-            quantity = line["doseAndRate"][0]["doseQuantity"]
+            # R4, or STU3 for the legacy hook (the dose directly on the dosage)
+            quantity = line["doseAndRate"][0]["doseQuantity"] if "doseAndRate" in line else line["doseQuantity"]
             units = Fraction(str(quantity["value"]))
             assert units > 0 and (units / form.step_units).denominator == 1, (name, form.display, units)
             assert quantity["code"] == {"liquid": "mL", "capsule": "{capsule}"}.get(form.kind, "{tablet}")
