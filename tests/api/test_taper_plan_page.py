@@ -17,6 +17,7 @@ from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_plan import taper_plan
 from cds_service.clinical.terminology import load_terminology
 from tests.conftest import HookCalls
+from tests.utils.ehr import token, trust_file
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 
@@ -127,10 +128,14 @@ def test_bad_parameters_get_a_400_page_naming_the_parameter(client: FlaskClient,
     assert f"<li><strong>{field}</strong>:" in response.get_data(as_text=True)
 
 
-def test_rate_cards_link_to_the_plan_for_the_patients_situation() -> None:
+def test_rate_cards_link_to_the_plan_for_the_patients_situation(tmp_path: Path) -> None:
     body = json.loads((FIXTURES / "s02-step-30-percent-too-fast/request.json").read_text())
-    app = create_app({"auth": "off", "public_base_url": "https://cds.example.org"})
-    [card] = HookCalls(app.test_client()).cards(body)
+    issuer, sign = "https://ehr.example", "https://cds.example.org/cds-services/bzd-taper-order-sign"
+    app = create_app({"auth": "required", "public_base_url": "https://cds.example.org",
+                      "trusted_issuers_file": trust_file(tmp_path, {issuer: {}}), "patient_hash_key": "k" * 32,
+                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    answer = HookCalls(app.test_client()).post(body, headers={"Authorization": f"Bearer {token(issuer, sign)}"})
+    [card] = answer.get_json()["cards"]
     [link] = card["links"]
     assert link["type"] == "absolute" and link["label"] == "Proposed diazepam taper schedule"
     url = urlsplit(link["url"])
@@ -214,5 +219,6 @@ def test_the_handout_starts_today_in_plain_words_one_block_per_time_of_day(clien
     assert [(product, amount) for product, _, _, amount in supplies] == [
         ("diazepam 5 mg tablets", "651 tablets"), ("lorazepam 0.5 mg tablets", "21 tablets"),
         ("diazepam liquid (1 mg in each mL)", "6312 mL")]
-    assert supplies[1][1:3] == (written(today), written(today + timedelta(days=7)))
+    # the lorazepam tablets for the first week only: the last day taken is the day before the next line's date
+    assert supplies[1][1:3] == (written(today), written(today + timedelta(days=6)))
     assert "This plan uses 3 medicines" in page
