@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
-CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+CKSUM := $(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-py$(PYVER)-$(CKSUM)
 STAMP := $(VENV)/.installed-py$(PYVER)-$(CKSUM)
 # A venv of this Python, or none: a venv of another version is removed first.
@@ -21,13 +21,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 venv:  # only the venv of $(PYTHON), nothing installed (tests/test_makefile_python.py)
 	$(NEW_VENV)
 
-$(RUN_STAMP): pyproject.toml
+# The runtime dependencies come from requirements.lock (every one pinned, with hashes), then the project itself.
+$(RUN_STAMP): pyproject.toml requirements.lock
 	$(NEW_VENV)
-	$(BIN)/python -m pip install --quiet --editable .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	rm -f $(VENV)/.installed-run-* && touch $(RUN_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(NEW_VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP) $(RUN_STAMP)
 

@@ -65,6 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     init_request_logging(app)
     init_cors(app, settings)
+    _register_development_hosts(app, settings)
     _register_client_trust(app, settings)
     _register_error_handlers(app)
     _register_security_headers(app)
@@ -84,6 +85,11 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         if urlsplit(settings.public_base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
             raise SettingsError(f"CDS_PUBLIC_BASE_URL {settings.public_base_url} is not this machine, and {why}: "
                                 "use it only for a service on 127.0.0.1/localhost")
+    if settings.development and urlsplit(settings.public_base_url).scheme == "https" \
+            and urlsplit(settings.public_base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SettingsError(f"CDS_AUTH={settings.auth} with CDS_PUBLIC_BASE_URL {settings.public_base_url}: a "
+                            "service published over https is a real deployment, and without required client JWTs "
+                            "anyone who reaches it can read cards and write feedback; set CDS_AUTH=required")
     if settings.auth == "required" and (named := _published_key_urls(trusted)):
         raise SettingsError(f"CDS_AUTH=required and CDS_TRUSTED_ISSUERS takes keys from {named[0]}, the CDS Hooks "
                             "sandbox's published key, whose private half is public, so anyone can sign its tokens: "
@@ -98,6 +104,30 @@ def _refuse_unsafe(settings: Settings, trusted: TrustedIssuers) -> None:
         raise SettingsError("CDS_TAPER_PROFILE is required with CDS_AUTH=required: the taper thresholds are a "
                             "clinical policy your drug-and-therapeutics committee chooses, not a default to inherit; "
                             f"set it to one of {', '.join(PROFILE_CODES)} (README: Choosing the taper profile)")
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _register_development_hosts(app: Flask, settings: Settings) -> None:
+    """Development (no client JWTs): only requests addressed to this machine, or to ``CDS_PUBLIC_BASE_URL``'s
+    host, are answered. A web page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) sends its own
+    name as ``Host``: without this check it could call the service — and, through its fallback, which may reach
+    loopback in development, read a FHIR server on the developer's machine."""
+    if not settings.development:
+        return
+    allowed = _LOOPBACK_NAMES | {urlsplit(settings.public_base_url).hostname or ""}
+
+    @app.before_request
+    def check_host() -> Response | None:
+        hostname = urlsplit("//" + request.host).hostname if request.host else None
+        if hostname in allowed:
+            return None
+        response = jsonify(operation_outcome(
+            "unexpected Host: in development the service answers only requests to this machine "
+            "(localhost, 127.0.0.1, [::1]) or to the host of CDS_PUBLIC_BASE_URL", "security"))
+        response.status_code = 421
+        return response
 
 
 _PUBLISHED_KEY_HOSTS = frozenset({"sandbox.cds-hooks.org"})
@@ -180,6 +210,8 @@ def _register_security_headers(app: Flask) -> None:
     def security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        # The plan page's URL carries a dose, an age band and a drug: a link followed from it must not send it on.
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("Content-Security-Policy",
                                     _PAGE_POLICY if response.mimetype == "text/html" else _JSON_POLICY)
         if request.path.startswith("/cds-services/") or request.path in _OPERATOR_PATHS:

@@ -8,8 +8,10 @@ that are unsafe outside development.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -56,6 +58,9 @@ class Settings:
     """How long the card log gathers the cards of concurrent calls into one write (cds_service.feedback.card_log)."""
     patient_hash_key: str | None = None
     """Key of the patient hash in the card log; by default a random per-installation key kept in the DB."""
+    previous_patient_hash_key: str | None = None
+    """The key before the last rotation: still read — snoozes, card uuids — until :attr:`previous_key_until`."""
+    previous_key_until: datetime | None = None
     jwt_max_lifetime_s: float = 3600.0
     """Longest client JWT accepted (``exp`` − ``iat``, and ``exp`` from now); the CDS Hooks spec asks for
     short-lived tokens."""
@@ -96,6 +101,11 @@ class Settings:
             values["snooze_days"] = int(_positive_float("CDS_SNOOZE_DAYS", env["CDS_SNOOZE_DAYS"]))
         if env.get("CDS_PATIENT_HASH_KEY"):
             values["patient_hash_key"] = env["CDS_PATIENT_HASH_KEY"]
+        if env.get("CDS_PATIENT_HASH_KEY_PREVIOUS"):
+            values["previous_patient_hash_key"] = env["CDS_PATIENT_HASH_KEY_PREVIOUS"]
+        if env.get("CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL"):
+            values["previous_key_until"] = _utc_time("CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL",
+                                                     env["CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL"])
         if env.get("CDS_JWT_MAX_LIFETIME_S"):
             values["jwt_max_lifetime_s"] = _positive_float("CDS_JWT_MAX_LIFETIME_S", env["CDS_JWT_MAX_LIFETIME_S"])
         if env.get("CDS_FHIR_ALLOWED"):
@@ -135,6 +145,12 @@ class Settings:
         kept-alive connections they may use (the client's: ``tenant``, its JWT issuer)."""
         return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development, tenant=tenant)
 
+    def previous_key(self, now: datetime) -> str | None:
+        """The previous patient-hash key while it is still accepted (before ``CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL``)."""
+        if self.previous_patient_hash_key is None or self.previous_key_until is None or now >= self.previous_key_until:
+            return None
+        return self.previous_patient_hash_key
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         chosen: dict[str, Any] = {"taper_profile_chosen": True} if "taper_profile" in overrides else {}
         return replace(self, **chosen, **dict(overrides)).validated()
@@ -151,15 +167,46 @@ class Settings:
             raise SettingsError("CDS_CORS_ORIGINS=* would let any web page call the service (on a developer's "
                                 "machine too, through Private Network Access): list the origins, or 'loopback' "
                                 "for browser clients on this machine")
+        for origin in self.cors_origins:
+            # The CORS library reads an origin with . * ? [ ( as a regular expression (".*" allows every page);
+            # "null" is what sandboxed frames and file: pages send: any page can be one.
+            if origin != "loopback" and not _ORIGIN.fullmatch(origin):
+                raise SettingsError(f"CDS_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no "
+                                    "patterns, not 'null'): list each browser client's origin exactly")
         if self.operator_token is not None and len(self.operator_token) < 32:
             raise SettingsError("CDS_OPERATOR_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32)")
+        if self.operator_token is not None and len(set(self.operator_token)) < 8:
+            raise SettingsError("CDS_OPERATOR_TOKEN repeats a few characters: use a random secret "
+                                "(e.g. openssl rand -hex 32)")
+        if self.previous_patient_hash_key is not None:
+            if self.previous_key_until is None:
+                raise SettingsError("CDS_PATIENT_HASH_KEY_PREVIOUS needs CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL (when it "
+                                    "stops being accepted: the rotation plus CDS_SNOOZE_DAYS)")
+            if self.patient_hash_key is None or self.previous_patient_hash_key == self.patient_hash_key:
+                raise SettingsError("CDS_PATIENT_HASH_KEY_PREVIOUS is the key before CDS_PATIENT_HASH_KEY: set both, "
+                                    "and different")
+        if self.operator_token is not None and self.operator_token == self.patient_hash_key:
+            raise SettingsError("CDS_OPERATOR_TOKEN equals CDS_PATIENT_HASH_KEY: whoever holds the operator token "
+                                "could re-identify patients from the card log; use two different secrets")
         return self
+
+
+_ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?", re.IGNORECASE)
+"""A browser origin as sent in the ``Origin`` header: scheme, host and port, nothing else."""
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> Any:
     if value not in allowed:
         raise SettingsError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
     return cast(Any, value)
+
+
+def _utc_time(name: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an ISO 8601 date or time (got {value!r})") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _positive_float(name: str, value: str) -> float:

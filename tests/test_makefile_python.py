@@ -33,6 +33,7 @@ def venv_version(folder: Path) -> str:
 def test_a_venv_of_another_python_is_rebuilt(tmp_path: Path) -> None:
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")
 
     def make(*args: str) -> subprocess.CompletedProcess[str]:
         # not the caller's VENV, nor a calling make's command-line variables (MAKEFLAGS carries them to a sub-make)
@@ -56,6 +57,7 @@ def test_a_venv_of_another_python_is_rebuilt(tmp_path: Path) -> None:
 def test_an_unknown_python_is_one_clear_line(tmp_path: Path) -> None:
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")
     result = subprocess.run(["make", "venv", "PYTHON=python3.99"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -64,7 +65,8 @@ def _store(engine: Engine, items: list[dict[str, Any]], card_log: CardLog, clien
     queued in another worker's card log (or lost with a killed one) is known without waiting for its row."""
     card_log.flush()  # this worker's own cards reach the log (and the analytics) first
     try:
-        ids = card_ids(engine, current_app.config["SETTINGS"].patient_hash_key)
+        settings = current_app.config["SETTINGS"]
+        ids = card_ids(engine, settings.patient_hash_key, settings.previous_key(datetime.now(UTC)))
     except SQLAlchemyError as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
     return store_feedback(engine, items, client=client, service_id=service_id, ids=ids, superseded=superseded)

@@ -60,9 +60,13 @@ def call_service(service_id: str) -> Response:
 
     def snoozed() -> frozenset[str]:
         try:
-            patient.append(patient_hash(engine, hook_request["context"]["patientId"], settings.patient_hash_key,
-                                        hook_request.get("fhirServer", "")))
-            silenced.append(snoozed_card_types(engine, patient[0], settings.snooze_days, client))
+            patient_id, fhir_server = hook_request["context"]["patientId"], hook_request.get("fhirServer", "")
+            patient.append(patient_hash(engine, patient_id, settings.patient_hash_key, fhir_server))
+            snoozed = snoozed_card_types(engine, patient[0], settings.snooze_days, client)
+            if previous := settings.previous_key(issued):  # during a key rotation: the snoozes made before it
+                snoozed |= snoozed_card_types(engine, patient_hash(engine, patient_id, previous, fhir_server),
+                                              settings.snooze_days, client)
+            silenced.append(snoozed)
             return silenced[0]
         except (StoreUnavailable, SQLAlchemyError) as exc:
             # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, case, func, literal, select
 
 from cds_service.db import reading
 from cds_service.feedback.models import card_log, feedback
@@ -18,37 +18,42 @@ WEEKS = 8
 
 def card_outcomes(engine: Engine, client: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The outcomes of the cards shown to ``client`` (a JWT issuer); every client's when ``None`` (the
-    operator's view)."""
+    operator's view). Counted by the database: a few rows per card type reach Python, whatever the size of
+    the card log (300,000 cards read one by one took 0.9 s of CPU)."""
     now = now or datetime.now(UTC)
     mine = [] if client is None else [card_log.c.client == client]
-    since = now - timedelta(weeks=WEEKS)
+    labels = _weeks(now)
+    starts = [_week_start(now - timedelta(weeks=n)) for n in reversed(range(WEEKS))]
+    bounds = [*starts, starts[-1] + timedelta(weeks=1)]
     stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "shown": 0, "shadow": 0, "accepted": 0, "overridden": 0, "override_reasons": Counter(), "weekly": Counter()})
+    created = card_log.c.created_at
+    week = case(*[(and_(created >= bounds[n], created < bounds[n + 1]), literal(labels[n])) for n in range(WEEKS)])
+    # Shadow-mode cards were computed, never shown: counted apart, not in the weekly trend.
+    recent = select(card_log.c.card_type, week.label("week")) \
+        .where(*mine, card_log.c.shadow.is_(False), created >= bounds[0], created < bounds[-1]).subquery()
+    # The latest outcome per card counts (a card can be overridden, then accepted on re-sign); of two at the
+    # same time, the one received last.
+    later = feedback.alias("later")
+    latest = select(later.c.id).where(later.c.card_uuid == feedback.c.card_uuid) \
+        .order_by(later.c.outcome_timestamp.desc(), later.c.id.desc()).limit(1).scalar_subquery()
+    outcomes = select(card_log.c.card_type, feedback.c.outcome, feedback.c.override_code, func.count()) \
+        .join_from(card_log, feedback, feedback.c.card_uuid == card_log.c.card_uuid) \
+        .where(*mine, feedback.c.id == latest) \
+        .group_by(card_log.c.card_type, feedback.c.outcome, feedback.c.override_code)
     with reading(engine) as connection:
-        for card_type, created, shadow in connection.execute(
-                select(card_log.c.card_type, card_log.c.created_at, card_log.c.shadow).where(*mine)):
+        for card_type, shadow, count in connection.execute(
+                select(card_log.c.card_type, card_log.c.shadow, func.count()).where(*mine)
+                .group_by(card_log.c.card_type, card_log.c.shadow)):
+            stats[card_type]["shadow" if shadow else "shown"] += count
+        for card_type, label, shown in connection.execute(
+                select(recent.c.card_type, recent.c.week, func.count()).group_by(recent.c.card_type, recent.c.week)):
+            stats[card_type]["weekly"][label] = shown
+        for card_type, outcome, reason, count in connection.execute(outcomes):
             entry = stats[card_type]
-            if shadow:  # computed in shadow mode, never shown: what would have fired
-                entry["shadow"] += 1
-                continue
-            entry["shown"] += 1
-            created = created if created.tzinfo else created.replace(tzinfo=UTC)
-            if created >= since:
-                entry["weekly"][_week(created)] += 1
-        # The latest outcome per card counts (a card can be overridden, then accepted on re-sign).
-        latest: dict[str, tuple[datetime, str, str, str | None]] = {}
-        query = select(card_log.c.card_uuid, card_log.c.card_type, feedback.c.outcome, feedback.c.override_code,
-                       feedback.c.outcome_timestamp).join(feedback, feedback.c.card_uuid == card_log.c.card_uuid) \
-            .where(*mine)
-        for card_uuid, card_type, outcome, reason, when in connection.execute(query):
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            if card_uuid not in latest or when >= latest[card_uuid][0]:
-                latest[card_uuid] = (when, card_type, outcome, reason)
-    for _, card_type, outcome, reason in latest.values():
-        entry = stats[card_type]
-        entry[outcome] += 1
-        if outcome == "overridden":
-            entry["override_reasons"][reason or "no reason given"] += 1
+            entry[outcome] += count
+            if outcome == "overridden":
+                entry["override_reasons"][reason or "no reason given"] += count
     report = {}
     for card_type, entry in sorted(stats.items()):
         answered = entry["accepted"] + entry["overridden"]
@@ -59,9 +64,15 @@ def card_outcomes(engine: Engine, client: str | None = None, now: datetime | Non
             "overridden": entry["overridden"],
             "acceptance_rate": round(entry["accepted"] / answered, 3) if answered else None,
             "top_override_reasons": [{"reason": r, "count": n} for r, n in entry["override_reasons"].most_common(3)],
-            "weekly_shown": [{"week": w, "shown": entry["weekly"][w]} for w in _weeks(now)],
+            "weekly_shown": [{"week": w, "shown": entry["weekly"][w]} for w in labels],
         }
     return {"generated_at": now.isoformat(), "card_types": report}
+
+
+def _week_start(moment: datetime) -> datetime:
+    """Monday 00:00 UTC of the ISO week of ``moment``."""
+    day = moment.astimezone(UTC) - timedelta(days=moment.astimezone(UTC).weekday())
+    return day.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _week(moment: datetime) -> str:

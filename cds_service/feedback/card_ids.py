@@ -33,8 +33,12 @@ def _as_uuid4(raw: bytes) -> bytes:
 
 
 class CardIds:
-    def __init__(self, secret: str) -> None:
+    """Card uuids of ``secret``; with ``previous`` (the key before a rotation, while it is accepted), those of
+    that key are recognised too, so feedback on cards shown before the rotation is still accepted at once."""
+
+    def __init__(self, secret: str, previous: str | None = None) -> None:
         self._key = hmac.new(secret.encode(), b"bzd-taper-cds card ids", hashlib.sha256).digest()
+        self._previous = CardIds(previous) if previous else None
 
     def for_card(self, client: str, service_id: str, issued: datetime) -> Callable[[], str]:
         """``new_uuid`` for :func:`cds_service.clinical.cards.build_card`: the card's uuid on the first call,
@@ -50,11 +54,12 @@ class CardIds:
         except ValueError:
             return None
         if not hmac.compare_digest(raw[10:], self._mac(raw[:10], client, service_id)):
-            return None
+            return self._previous.issued(card_uuid, client, service_id) if self._previous else None
         return datetime.fromtimestamp(int.from_bytes(raw[:6], "big") / 1000, UTC)
 
     def suggestions(self, card_uuid: str) -> frozenset[str]:
-        return frozenset(self.suggestion(card_uuid, n) for n in range(MAX_SUGGESTIONS))
+        mine = frozenset(self.suggestion(card_uuid, n) for n in range(MAX_SUGGESTIONS))
+        return mine | self._previous.suggestions(card_uuid) if self._previous else mine
 
     def suggestion(self, card_uuid: str, number: int) -> str:
         digest = hmac.new(self._key, f"suggestion\x00{card_uuid}\x00{number}".encode(), hashlib.sha256).digest()

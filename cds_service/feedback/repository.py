@@ -26,6 +26,11 @@ prescriber has a plan, a specialist is managing, or the card does not apply to t
 does not snooze (the prescriber will change the order); critical cards are never snoozed."""
 
 
+MAX_FEEDBACK_PER_CARD = 20
+"""Distinct feedback items kept per card (the latest outcome counts; a prescriber answers a card a few times at
+most): beyond, the batch is refused, so a client cannot grow the store without bound by varying the time."""
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached or written; callers answer 503."""
 
@@ -59,14 +64,15 @@ def installation_key(engine: Engine, configured_key: str | None) -> str:
     return configured_key or _cached_install_secret(engine, "patient-hash-key")
 
 
-_card_ids: dict[str, CardIds] = {}
+_card_ids: dict[tuple[str, str | None], CardIds] = {}
 
 
-def card_ids(engine: Engine, configured_key: str | None) -> CardIds:
-    """The uuid maker and checker of this installation (keyed like the patient hash)."""
-    key = installation_key(engine, configured_key)
+def card_ids(engine: Engine, configured_key: str | None, previous_key: str | None = None) -> CardIds:
+    """The uuid maker and checker of this installation (keyed like the patient hash); with ``previous_key``
+    (during a rotation) it recognises that key's cards too."""
+    key = (installation_key(engine, configured_key), previous_key)
     if key not in _card_ids:
-        _card_ids[key] = CardIds(key)
+        _card_ids[key] = CardIds(*key)
     return _card_ids[key]
 
 
@@ -186,14 +192,21 @@ def store_feedback(engine: Engine, items: list[dict[str, Any]], *, client: str, 
                 accepted = {s["id"] for s in item.get("acceptedSuggestions", [])}
                 if not accepted <= known[item["card"]][1]:
                     raise InvalidFeedback(f"card {item['card']} has no suggestion {sorted(accepted)[0]}")
+            counts: dict[str, int] = {str(card): int(count) for card, count in connection.execute(
+                select(feedback.c.card_uuid, func.count()).where(feedback.c.card_uuid.in_(cards))
+                .group_by(feedback.c.card_uuid))}
             written = 0
             replaced: list[str] = []
             for item in items:
                 key = _dedupe_key(item)
                 if connection.execute(select(feedback.c.id).where(feedback.c.dedupe_key == key)).first():
                     continue
-                if connection.execute(select(feedback.c.id).where(feedback.c.card_uuid == item["card"])).first():
+                if counts.get(item["card"], 0):  # stored before, or earlier in this batch
                     replaced.append(item["card"])
+                counts[item["card"]] = counts.get(item["card"], 0) + 1
+                if counts[item["card"]] > MAX_FEEDBACK_PER_CARD:
+                    raise InvalidFeedback(f"card {item['card']} already has {MAX_FEEDBACK_PER_CARD} feedback "
+                                          "items; nothing was stored")
                 reason = (item.get("overrideReason") or {}).get("reason") or {}
                 accepted_ids = [s["id"] for s in item.get("acceptedSuggestions", [])]
                 shown_at = known[item["card"]][0]

@@ -186,12 +186,20 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
 
 
 def _is_under(url: str, base: str) -> bool:
-    """``url`` is ``base`` or below it: same scheme and host, path at a segment boundary, no dot segments."""
+    """``url`` is ``base`` or below it: same scheme and host, path at a segment boundary, no dot segments —
+    however the server might read them: percent-decoded any number of times (``%252e%252e``), with a
+    path parameter (``..;`` — Tomcat and Jetty read ``/fhir/..;/admin`` as ``/admin``) or a backslash."""
     target, root = urlsplit(url), urlsplit(base.rstrip("/"))
     if (target.scheme, target.netloc.lower()) != (root.scheme, root.netloc.lower()):
         return False
-    segments = unquote(target.path).split("/")
-    if any(segment in (".", "..") for segment in segments) or "\\" in unquote(target.path):
+    decoded = target.path
+    for _ in range(4):
+        decoded, before = unquote(decoded), decoded
+        if decoded == before:
+            break
+    else:
+        return False  # still encoded after four rounds: no server is meant to read that
+    if any(segment.split(";", 1)[0] in (".", "..") for segment in decoded.split("/")) or "\\" in decoded:
         return False
     return target.path == root.path or target.path.startswith(root.path + "/") or (
         target.path in ("", "/") and root.path == "")

@@ -134,6 +134,15 @@ def parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes,
 
     With ``memo``, the elements the record repeats are validated once (:class:`ElementMemo`); a resource that does
     not validate that way takes the path below from its original data, so its repairs and notes are the same."""
+    try:
+        return _parse_lenient(model, data, notes, memo)
+    except RecursionError:  # a resource nested hundreds of levels deep (the copy before a repair recurses)
+        notes.skip(model.__name__, "nested too deeply")
+        return None
+
+
+def _parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes,
+                   memo: ElementMemo | None) -> ModelT | None:
     if memo is not None:
         try:
             # the constructor is what model_validate runs (fhir.resources models define __init__), and then

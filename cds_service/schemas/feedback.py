@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,19 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 class _Lenient(Schema):
     class Meta:
         unknown = EXCLUDE
+
+
+class _Uuid(fields.String):
+    """A uuid as the service spells the ones it issues (lowercase, hyphenated): other spellings of the same
+    uuid (capitals, no hyphens, braces) were accepted but stored as spelled, and then joined no card — a
+    snooze silently not applied. A string that is no uuid is kept (it names no card: a 400 later)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(uuid.UUID(text)) if len(text) <= 45 else text
+        except ValueError:
+            return text
 
 
 class CodingSchema(_Lenient):
@@ -30,11 +44,11 @@ class OverrideReasonSchema(_Lenient):
 
 
 class AcceptedSuggestionSchema(_Lenient):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    id = _Uuid(required=True, validate=validate.Length(min=1, max=64))
 
 
 class FeedbackItemSchema(_Lenient):
-    card = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    card = _Uuid(required=True, validate=validate.Length(min=1, max=36))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))  # cds-fb-1
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema), validate=validate.Length(max=20))
     overrideReason = fields.Nested(OverrideReasonSchema)

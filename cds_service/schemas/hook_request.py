@@ -37,7 +37,28 @@ class _BundleField(fields.Dict):
         entries = bundle.get("entry", [])
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ValidationError("Bundle.entry must be an array of objects")
+        if _deeper_than(bundle, MAX_DRAFT_DEPTH):
+            raise ValidationError(f"nested more than {MAX_DRAFT_DEPTH} levels deep (no FHIR order is)")
         return bundle
+
+
+MAX_DRAFT_DEPTH = 64
+"""Nesting of the draft orders' Bundle: a MedicationRequest with contained resources and extensions is a
+dozen levels deep; hundreds exhaust the recursion of the code that reads it (a 500 before)."""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels deep (without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 class _ContextSchema(_Lenient):

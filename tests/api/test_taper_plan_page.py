@@ -17,6 +17,7 @@ from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_plan import taper_plan
 from cds_service.clinical.terminology import load_terminology
 from tests.conftest import HookCalls
+from tests.utils.ehr import token, trust_file
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 
@@ -127,10 +128,14 @@ def test_bad_parameters_get_a_400_page_naming_the_parameter(client: FlaskClient,
     assert f"<li><strong>{field}</strong>:" in response.get_data(as_text=True)
 
 
-def test_rate_cards_link_to_the_plan_for_the_patients_situation() -> None:
+def test_rate_cards_link_to_the_plan_for_the_patients_situation(tmp_path: Path) -> None:
     body = json.loads((FIXTURES / "s02-step-30-percent-too-fast/request.json").read_text())
-    app = create_app({"auth": "off", "public_base_url": "https://cds.example.org"})
-    [card] = HookCalls(app.test_client()).cards(body)
+    issuer, sign = "https://ehr.example", "https://cds.example.org/cds-services/bzd-taper-order-sign"
+    app = create_app({"auth": "required", "public_base_url": "https://cds.example.org",
+                      "trusted_issuers_file": trust_file(tmp_path, {issuer: {}}), "patient_hash_key": "k" * 32,
+                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    answer = HookCalls(app.test_client()).post(body, headers={"Authorization": f"Bearer {token(issuer, sign)}"})
+    [card] = answer.get_json()["cards"]
     [link] = card["links"]
     assert link["type"] == "absolute" and link["label"] == "Proposed diazepam taper schedule"
     url = urlsplit(link["url"])

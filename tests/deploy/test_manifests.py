@@ -92,8 +92,25 @@ def test_the_ingress_buffers_requests_and_routes_to_the_service() -> None:
     annotations = ingress["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "2m"
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": K8S["service.yaml"]["metadata"]["name"], "port": {"name": "http"}}
+    for path in ingress["spec"]["rules"][0]["http"]["paths"]:
+        assert path["backend"]["service"] == {"name": K8S["service.yaml"]["metadata"]["name"], "port": {"name": "http"}}
+
+
+def _routed(path: str) -> bool:
+    """Whether the Ingress sends ``path`` to the service (Kubernetes' Prefix matching is by whole segments)."""
+    for rule in K8S["ingress.yaml"]["spec"]["rules"][0]["http"]["paths"]:
+        if rule["path"] == path or (rule["pathType"] == "Prefix" and path.startswith(rule["path"].rstrip("/") + "/")):
+            return True
+    return False
+
+
+def test_the_ingress_routes_what_clients_use_and_not_metrics() -> None:
+    """/metrics is for Prometheus inside the cluster: the Ingress used to route every path, /metrics too."""
+    for path in ("/cds-services", "/cds-services/bzd-taper-order-sign", "/cds-services/bzd-taper-order-sign/feedback",
+                 "/analytics", "/taper-plan", "/openapi.json"):
+        assert _routed(path), path
+    for path in ("/metrics", "/metrics/", "/healthz", "/readyz", "/"):
+        assert not _routed(path), path
 
 
 def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:

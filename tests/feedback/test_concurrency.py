@@ -20,8 +20,8 @@ from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.postgres import throwaway_cluster
 from tests.utils.server import gunicorn
 
-CARDS = 40
-ITEMS_PER_CARD = 55  # 2,200 distinct items
+CARDS = 110
+ITEMS_PER_CARD = 20  # 2,200 distinct items (a card keeps at most 20)
 SYSTEM = "urn:bzd-taper-cds:override-reason"
 
 

@@ -269,3 +269,22 @@ def test_an_embedded_ipv4_address_decides_whether_an_ipv6_address_is_public(addr
     else:
         with pytest.raises(FhirUnavailable):
             FhirAccess().check_address(address)
+
+
+@pytest.mark.parametrize("escape", ["/..;/admin", "/%252e%252e/admin", "/%25252e%25252e/admin", "/.;/../admin",
+                                    "/%2e%2e;jsessionid=1/admin", "/..%255cadmin"])
+def test_allow_listed_server_paths_cannot_escape_the_listed_base(
+    fhir_server: Start, production: Callable[..., Flask], escape: str
+) -> None:
+    """A server (or a proxy before it) that decodes twice or reads ``..;`` as ``..`` would take the bearer
+    token out of the allow-listed base: both as ``fhirServer`` and as a ``next`` link."""
+    recorder = Recorder()
+    url = fhir_server(recorder)
+    app = production(fhir_servers=[url])
+    assert_412_without_detail(Ehr(app.test_client(), ISSUER).call(hook_call(url + escape)))
+    assert recorder.paths == []
+    escaping = searchset(next_url=url + escape + "/MedicationRequest?page=2")
+    body = hook_call(url)
+    body["prefetch"]["medicationRequests"] = escaping
+    assert_412_without_detail(Ehr(app.test_client(), ISSUER).call(body), "medicationRequests")
+    assert all(path.startswith("/fhir/Condition") for path in recorder.paths), recorder.paths

@@ -20,7 +20,7 @@ from tests.conftest import HookCalls
 from tests.utils.ehr import Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
-OPERATOR = "o" * 40
+OPERATOR = "operator-" + "0123456789abcdef" * 2
 ISSUER = "https://ehr.example"
 
 

@@ -95,3 +95,28 @@ def test_openapi_operations_never_answer_5xx(case: Any) -> None:
     assert response.status_code < 500, response.text[:300]
     if response.status_code >= 400:
         assert response.json()["resourceType"] == "OperationOutcome"
+
+
+DEEP = '{"a":' * 500 + "1" + "}" * 500
+"""500 levels: within the JSON parser's limit, beyond what copying or reading a resource recursively survives."""
+
+
+@pytest.mark.parametrize("member", ["note", "extension", "contained"])
+def test_a_draft_nested_500_levels_deep_is_a_clear_400(client: FlaskClient, member: str) -> None:
+    draft = baclofen_draft()
+    draft[member] = "DEEP"
+    body = json.dumps(HookCalls.request(drafts=[draft], history=diazepam_taper_15_to_12()))
+    response = post_raw(client, body.replace('"DEEP"', DEEP))
+    assert_outcome(response, 400)
+    assert response.get_json()["issue"][0]["diagnostics"] == (
+        "invalid hook request: context.draftOrders: nested more than 64 levels deep (no FHIR order is)")
+
+
+def test_a_history_resource_nested_500_levels_deep_is_skipped_and_said(client: FlaskClient) -> None:
+    history = diazepam_taper_15_to_12()
+    history.append({**history[0], "id": "deep", "note": "DEEP"})
+    body = json.dumps(HookCalls.request(drafts=[baclofen_draft()], history=history))
+    response = post_raw(client, body.replace('"DEEP"', DEEP))
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    details = " ".join(card["detail"] for card in response.get_json()["cards"])
+    assert "nested too deeply" in details

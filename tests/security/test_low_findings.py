@@ -139,3 +139,42 @@ def test_a_chunked_body_over_the_limit_is_413_and_one_under_it_is_read_whole(tmp
     assert too_large.status_code == 413
     assert too_large.json()["issue"][0]["diagnostics"] == "the request body is larger than 2 MiB"
     assert whole.status_code == 200 and whole.json()["cards"]
+
+
+def test_the_plan_page_and_every_answer_send_no_referrer(client: FlaskClient) -> None:
+    """The plan page's URL carries the drug, dose and age band: a link followed from it must not pass it on."""
+    page = client.get("/taper-plan?drug=diazepam&dose=20")
+    assert page.status_code == 200 and page.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/cds-services").headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_development_answers_only_requests_addressed_to_this_machine(tmp_path: Path) -> None:
+    """DNS rebinding: a page at attacker.example re-pointed at 127.0.0.1 calls the development service with its
+    own name as Host — and through the fallback (loopback allowed in development) would read a FHIR server on
+    the developer's machine. Refused with 421 before anything is read."""
+    from tests.fhir.test_fhir_hostile_server import Recorder, hook_call
+    from tests.utils.fhir_server import base_url, start_fhir_server
+
+    recorder = Recorder()
+    server = start_fhir_server(recorder)
+    try:
+        for auth in ("off", "optional"):
+            client = create_app({"auth": auth, "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+            body = hook_call(base_url(server))
+            rebound = client.post("/cds-services/bzd-taper-order-sign", json=body,
+                                  headers={"Host": "attacker.example:8080"})
+            assert rebound.status_code == 421 and rebound.get_json()["issue"][0]["code"] == "security"
+            assert client.get("/cds-services", headers={"Host": "attacker.example"}).status_code == 421
+            assert recorder.paths == []
+            for host in ("localhost:8080", "127.0.0.1:8080", "[::1]:8080"):
+                assert client.get("/cds-services", headers={"Host": host}).status_code == 200, host
+            answered = client.post("/cds-services/bzd-taper-order-sign", json=body, headers={"Host": "127.0.0.1"})
+            assert answered.status_code == 200 and recorder.paths
+            recorder.paths.clear()
+    finally:
+        server.shutdown()
+        server.server_close()
+    production = create_app({"auth": "required", "trusted_issuers_file": trust_file(tmp_path, {ISSUER: {}}),
+                             "public_base_url": BASE, "patient_hash_key": "k" * 32,
+                             "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    assert production.get("/healthz", headers={"Host": "cds.example.org"}).status_code == 200

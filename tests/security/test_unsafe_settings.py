@@ -120,3 +120,30 @@ def test_the_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
     for scheme in ("bearer", "BEARER", "Bearer"):
         bearer = token(ISSUER, f"{BASE}/cds-services")
         assert client.get("/cds-services", headers={"Authorization": f"{scheme} {bearer}"}).status_code == 200
+
+
+@pytest.mark.parametrize("auth", ["off", "optional"])
+def test_development_auth_on_a_public_https_base_url_is_refused(tmp_path: Path, auth: str) -> None:
+    with pytest.raises(SettingsError, match=f"CDS_AUTH={auth} with CDS_PUBLIC_BASE_URL https://cds.example.org: "):
+        app_with(tmp_path, auth=auth, public_base_url="https://cds.example.org")
+    app_with(tmp_path, auth=auth, public_base_url="http://localhost:8080")  # a developer's machine starts
+
+
+@pytest.mark.parametrize("origin", [".*", "null", "https://.*\\.example\\.org", "https://*.example.org",
+                                    "https://sandbox.example/", "sandbox.example"])
+def test_cors_origins_that_are_patterns_or_null_are_refused(tmp_path: Path, origin: str) -> None:
+    """flask-cors reads ``.*`` as a regular expression that every origin matches; ``null`` is what any
+    sandboxed frame sends."""
+    with pytest.raises(SettingsError, match="is not an origin"):
+        app_with(tmp_path, auth="off", cors_origins=("https://sandbox.example", origin))
+
+
+@pytest.mark.parametrize(("token", "message"), [
+    ("a" * 40, "repeats a few characters"),
+    ("abab" * 10, "repeats a few characters"),
+    ("0123456789abcdef" * 3, "equals CDS_PATIENT_HASH_KEY"),
+])
+def test_a_weak_operator_token_or_one_equal_to_the_hash_key_is_refused(tmp_path: Path, token: str,
+                                                                       message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        app_with(tmp_path, auth="off", operator_token=token, patient_hash_key="0123456789abcdef" * 3)
