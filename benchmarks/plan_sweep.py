@@ -3,6 +3,7 @@ both profiles × long-term or not × older adult or not, native and diazepam-swi
 
 Prints, for native and switch plans: the product changes — plans that go back to a product they left, plans
 with more than two products (of the taper drug; a switch plan's native drug is not counted), changes per plan —
+the steps below half the pace where a larger step within the pace existed with the same product,
 how many plans contain a step beyond the pace, and whether a givable step within the pace existed for it with a
 product the plan could still use (checked here by brute force over every form, amount and number of doses,
 independently of the planner; before the plan's one change every product — only liquids once on a liquid, which
@@ -44,6 +45,7 @@ class Tally:
     beyond_pace: int = 0
     beyond_pace_with_givable_step: int = 0
     beyond_pace_for_one_change: int = 0
+    small_with_larger_step: int = 0
     flip_backs: int = 0
     over_two_products: int = 0
     changes: Counter[int] = field(default_factory=Counter)
@@ -53,9 +55,9 @@ class Tally:
 
 
 def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per_day: int,
-                        codes: set[str] | None = None) -> bool:
-    """Any single-product dose in [current × (1 − limit), current) that can be given, by brute force (only with
-    the products ``codes`` when given)."""
+                        codes: set[str] | None = None, below: Fraction | None = None) -> bool:
+    """Any single-product dose in [current × (1 − limit), current) — or below ``below`` — that can be given, by
+    brute force (only with the products ``codes`` when given)."""
     terminology = load_terminology()
     low = current * (1 - limit / 100)
     for form in load_dose_forms().forms(ingredient):
@@ -64,7 +66,7 @@ def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per
         product = terminology.product([SimpleCoding(RXNORM, form.code)])
         assert product is not None
         units = -(-low // form.step_mg)
-        while units * form.step_mg < current:
+        while units * form.step_mg < (current if below is None else below):
             if units > 0 and any(distribute(form, product, units * form.step_mg, n, None) is not None
                                  for n in range(1, per_day + 1)):
                 return True
@@ -113,6 +115,9 @@ def check(plan: TaperPlan, ingredient: str, tally: Tally) -> None:
         code = step.dose.product.code or ""
         if in_use is not None and code != in_use:
             changed = True
+        if step.reduction_percent * 2 < plan.step_percent and givable_step_exists(
+                ingredient, current, plan.step_percent, per_day, {code}, below=step.daily_mg):
+            tally.small_with_larger_step += 1
         if step.reduction_percent > plan.step_percent:
             beyond = True
             # before the one change every product, except tablets or capsules once on a liquid (for the tail)
@@ -158,6 +163,8 @@ def report(name: str, tally: Tally) -> None:
     changes = ", ".join(f"{count} with {n}" for n, count in sorted(tally.changes.items()))
     print(f"{name}: {tally.plans} plans. Product changes: {tally.flip_backs} plans go back to a product they left; "
           f"{tally.over_two_products} use more than two products; changes per plan: {changes}.")
+    print(f"  Small steps: {tally.small_with_larger_step} steps below half the pace where a larger step within the "
+          "pace existed with the same product.")
     print(f"  Pace: {tally.beyond_pace} plans with a step beyond the pace; "
           f"{tally.beyond_pace_with_givable_step} steps beyond the pace where a givable step within it existed with "
           f"a product the plan could still use; {tally.beyond_pace_for_one_change} steps that gave up the pace to "

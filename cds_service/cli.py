@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +85,23 @@ def _snoozes(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     migrate(settings.database_url)
     engine = engine_for(settings.database_url)
-    patient = args.patient_hash or (patient_hash(engine, args.patient, settings.patient_hash_key, args.fhir_server)
-                                    if args.patient else None)
+    keys = [settings.patient_hash_key, *filter(None, [settings.previous_key(datetime.now(UTC))])]
+    # During a key rotation a patient has a hash under each key: the previous one's snoozes still apply.
+    patients = [args.patient_hash] if args.patient_hash else (
+        [patient_hash(engine, args.patient, key, args.fhir_server) for key in keys] if args.patient else None)
     if args.clear:
-        if patient is None or args.client is None:
+        if patients is None or args.client is None:
             sys.stderr.write("snoozes --clear needs the patient (--patient or --patient-hash) and the EHR "
                              "(--client; '' for calls without a token)\n")
             return 2
-        cleared = clear_snoozes(engine, patient, args.client, args.card_type)
+        cleared = sum(clear_snoozes(engine, patient, args.client, args.card_type) for patient in patients)
         what = args.card_type or "every card type"
         sys.stdout.write(f"cleared {cleared} snoozing override(s) of {what} for this patient and client "
                          f"{args.client!r}; the cards show again on the next call\n")
         return 0
     types = frozenset([args.card_type]) if args.card_type else None
-    found = active_snoozes(engine, settings.snooze_days, client=args.client, patient=patient, card_types=types)
+    found = [snooze for patient in (patients or [None]) for snooze in
+             active_snoozes(engine, settings.snooze_days, client=args.client, patient=patient, card_types=types)]
     if args.json:
         sys.stdout.write(json.dumps([s.as_json() for s in found], indent=2) + "\n")
     elif not found:

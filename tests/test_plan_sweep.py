@@ -15,6 +15,8 @@ def test_no_plan_breaks_the_pace_where_a_givable_step_exists_or_stops_from_above
     assert (native.flip_backs, native.over_two_products) == (0, 0)
     assert (switched.flip_backs, switched.over_two_products) == (0, 0)
     assert set(native.changes) <= {0, 1} and set(switched.changes) <= {0, 1}
+    # no step below half the pace where the same product could make a larger one within it
+    assert native.small_with_larger_step == 0 and switched.small_with_larger_step == 0
     # every remaining exception says why, in words: no form can, or a form the plan has left could
     assert all(reason.startswith("no marketed ") or "never back to a product it left" in reason
                for reasons in native.exceptions.values() for reason in reasons)

@@ -7,6 +7,8 @@ two servers is two patients) or by the ``patientHash`` a listing shows.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,12 +23,16 @@ from cds_service.security import current_client
 bp = Blueprint("snoozes", __name__)
 
 
-def _patient(engine: Engine) -> str | None:
+def _patients(engine: Engine) -> list[str] | None:
+    """The patient's hashes: during a key rotation also the one under the previous key (its snoozes still
+    apply, so they are listed and cleared too)."""
     if request.args.get("patientHash"):
-        return request.args["patientHash"]
+        return [request.args["patientHash"]]
     if request.args.get("patientId"):
-        return patient_hash(engine, request.args["patientId"], current_app.config["SETTINGS"].patient_hash_key,
-                            request.args.get("fhirServer", ""))
+        settings = current_app.config["SETTINGS"]
+        keys = [settings.patient_hash_key, *filter(None, [settings.previous_key(datetime.now(UTC))])]
+        return [patient_hash(engine, request.args["patientId"], key, request.args.get("fhirServer", ""))
+                for key in keys]
     return None
 
 
@@ -43,7 +49,10 @@ def list_snoozes() -> Response:
     engine = engine_for(settings.database_url)
     try:
         current_app.config["CARD_LOG"].flush()
-        snoozes = active_snoozes(engine, settings.snooze_days, client=_client(), patient=_patient(engine))
+        named = _patients(engine)
+        patients: list[str | None] = [None] if named is None else [*named]
+        snoozes = [snooze for patient in patients
+                   for snooze in active_snoozes(engine, settings.snooze_days, client=_client(), patient=patient)]
     except (StoreUnavailable, SQLAlchemyError) as exc:
         raise ServiceError("the feedback store is unavailable", status=503, issue_code="transient") from exc
     return jsonify({"snoozeDays": settings.snooze_days, "snoozes": [s.as_json() for s in snoozes]})
@@ -57,11 +66,12 @@ def delete_snoozes() -> Response:
     if card_type is not None and card_type not in CARD_TYPES:
         raise BadRequest(f"unknown cardType {card_type!r}; one of {', '.join(CARD_TYPES)}")
     try:
-        patient = _patient(engine)
-        if patient is None:
+        patients = _patients(engine)
+        if patients is None:
             raise BadRequest("name the patient: patientId (with fhirServer when the calls name one) or patientHash")
         client = _client()
-        cleared = clear_snoozes(engine, patient, client if client is not None else "", card_type)
+        cleared = sum(clear_snoozes(engine, patient, client if client is not None else "", card_type)
+                      for patient in patients)
     except (StoreUnavailable, SQLAlchemyError) as exc:
         raise ServiceError("the feedback store is unavailable", status=503, issue_code="transient") from exc
     return jsonify({"cleared": cleared})

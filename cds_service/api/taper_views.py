@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -201,7 +201,7 @@ def supplies(plan: TaperPlan) -> list[Supply]:
         for dose in _doses(step):
             entry = used.setdefault(dose.product.code or dose.product.display, {
                 "product": dose.product, "first": step.start, "last": step.start, "units": Fraction(0)})
-            entry["last"] = max(entry["last"], end)
+            entry["last"] = max(entry["last"], end - timedelta(days=1) if days else end)  # the day before the next
             entry["units"] += sum((a.units for a in dose.administrations), Fraction(0)) * days
     result = []
     for entry in used.values():

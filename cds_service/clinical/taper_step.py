@@ -32,6 +32,7 @@ from cds_service.clinical.order_update import dispense_request, new_order_supply
 from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
+    MAX_UNITS_PER_ADMINISTRATION,
     SWITCH_STAGE_DAYS,
     PlannedDose,
     Planner,
@@ -40,7 +41,7 @@ from cds_service.clinical.taper_plan import (
 from cds_service.clinical.taper_plan import (
     TABLE_NAMES as TABLE_NAMES,
 )
-from cds_service.clinical.terminology import RXNORM
+from cds_service.clinical.terminology import RXNORM, SimpleCoding
 from cds_service.clinical.wording import change, mg, number, percent
 
 
@@ -270,7 +271,8 @@ def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 
 def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     """``dose`` in the draft's own tablets when whole tablets, or halves of a scored tablet, give every
-    administration, so that an update changes only the dose. A client that keeps its own unit count and applies
+    administration without more than four at one time (fewest units a dose, docs/clinical-reference.md §11.3),
+    so that an update changes only the dose. A client that keeps its own unit count and applies
     only a product change (the public sandbox, docs/service-contract.md §8) then never pairs that count with
     another strength."""
     own = draft.product
@@ -283,7 +285,32 @@ def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     units = [a.units * per_unit / own.strength_mg for a in dose.administrations]
     if any((unit / step).denominator != 1 for unit in units):
         return dose
+    if max(units) > MAX_UNITS_PER_ADMINISTRATION >= max(a.units for a in dose.administrations):
+        return dose  # 7½ of the draft's tablets at one time where 3 of another strength do: fewest units a dose
     return PlannedDose(own, tuple(replace(a, units=unit) for a, unit in zip(dose.administrations, units, strict=True)))
+
+
+def fewest_units(facts: ClinicalFacts, dose: PlannedDose) -> PlannedDose:
+    """``dose`` in another strength of the same form when it takes more than four tablets or capsules at one time
+    and that strength gives every administration in fewer (7½ × 2 mg diazepam → 3 × 5 mg): what is signed in one
+    click is given in the fewest units a dose (docs/clinical-reference.md §11.3)."""
+    most = max(a.units for a in dose.administrations)
+    form = load_dose_forms().by_code(dose.product.code)
+    if form is None or not form.is_solid or most <= MAX_UNITS_PER_ADMINISTRATION or not dose.product.strength_mg:
+        return dose
+    amounts = [a.units * dose.product.strength_mg for a in dose.administrations]
+    best: tuple[Fraction, PlannedDose] | None = None
+    for other in load_dose_forms().forms(form.ingredient):
+        if other.kind != form.kind or other.code == form.code:
+            continue
+        units = [amount / other.strength_mg for amount in amounts]
+        product = facts.terminology.product([SimpleCoding(RXNORM, other.code)])
+        if product is None or any((unit / other.step_units).denominator != 1 for unit in units):
+            continue
+        if max(units) < (best[0] if best is not None else most):
+            best = (max(units), PlannedDose(product, tuple(replace(a, units=unit) for a, unit
+                                                           in zip(dose.administrations, units, strict=True))))
+    return best[1] if best is not None else dose
 
 
 def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
@@ -302,7 +329,7 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
     original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
     if original is None:
         return None
-    dose = in_draft_product(draft, dose)
+    dose = fewest_units(facts, in_draft_product(draft, dose))
     new_product = dose.product is not draft.product or "medicationCodeableConcept" not in original
     updated, supply = updated_order(original, draft, dose, _medication(dose.product) if new_product else None,
                                     supply_days)

@@ -219,5 +219,6 @@ def test_the_handout_starts_today_in_plain_words_one_block_per_time_of_day(clien
     assert [(product, amount) for product, _, _, amount in supplies] == [
         ("diazepam 5 mg tablets", "651 tablets"), ("lorazepam 0.5 mg tablets", "21 tablets"),
         ("diazepam liquid (1 mg in each mL)", "6312 mL")]
-    assert supplies[1][1:3] == (written(today), written(today + timedelta(days=7)))
+    # the lorazepam tablets for the first week only: the last day taken is the day before the next line's date
+    assert supplies[1][1:3] == (written(today), written(today + timedelta(days=6)))
     assert "This plan uses 3 medicines" in page

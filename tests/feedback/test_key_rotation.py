@@ -25,6 +25,7 @@ from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 ISSUER = "https://ehr.example"
 OLD, NEW = "old-key-" + "0123456789abcdef" * 2, "new-key-" + "fedcba9876543210" * 2
 SYSTEM = "urn:bzd-taper-cds:override-reason"
+OPERATOR = "operator-" + "9876543210abcdef" * 2
 
 
 @pytest.fixture
@@ -35,7 +36,8 @@ def app_with_keys(tmp_path: Path) -> Iterator[Any]:
     def make(key: str, previous: str | None = None, until: datetime | None = None) -> Ehr:
         app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
                           "database_url": f"sqlite:///{tmp_path}/cds.db", "patient_hash_key": key,
-                          "previous_patient_hash_key": previous, "previous_key_until": until})
+                          "previous_patient_hash_key": previous, "previous_key_until": until,
+                          "operator_token": OPERATOR})
         apps.append(app)
         return Ehr(app.test_client(), ISSUER)
 
@@ -98,3 +100,19 @@ def test_the_until_date_is_read_as_utc() -> None:
                                   "CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL": "2027-03-01"})
     assert settings.previous_key(datetime(2027, 2, 28, 23, 59, tzinfo=UTC)) == OLD
     assert settings.previous_key(datetime(2027, 3, 1, tzinfo=UTC)) is None
+
+
+def test_during_a_rotation_the_operator_lists_and_clears_snoozes_made_under_the_previous_key(
+        app_with_keys: Any) -> None:
+    """Named by ``patientId``, a patient has a hash under each key: a clear that looked at the new one only
+    left the snooze made before the rotation silencing the card."""
+    before = app_with_keys(OLD)
+    [card] = card_of(before, baclofen_call("p1"))
+    assert before.feedback(snooze(card)).status_code == 200
+    rotating = app_with_keys(NEW, OLD, datetime.now(UTC) + timedelta(days=90))
+    operator = {"Authorization": f"Bearer {OPERATOR}"}
+    listed = rotating.client.get(f"/snoozes?patientId=p1&client={ISSUER}", headers=operator).get_json()
+    assert [s["cardType"] for s in listed["snoozes"]] == ["baclofen-adjunct"]
+    cleared = rotating.client.delete(f"/snoozes?patientId=p1&client={ISSUER}", headers=operator)
+    assert cleared.status_code == 200 and cleared.get_json() == {"cleared": 1}
+    assert len(card_of(rotating, baclofen_call("p1"))) == 1, "the card shows again"

@@ -118,6 +118,10 @@ def test_a_product_or_an_amount_that_cannot_be_given_is_caught() -> None:
         "product 1988974 is not a givable product"]
     assert order_problems(_order(GABAPENTIN_100, 0.5, 1), "Change", None) == [
         "a dose of 1/2 capsule of 310430 cannot be given (steps of 1)"]
+    assert order_problems(_order(GABAPENTIN_100, 7, 1), "Change", None) == [
+        "7 capsules at one time: not the fewest units a dose"]
+    assert order_problems(_order(DIAZEPAM_2_MG, 7.5, 2), "Reduce", None) == [
+        "7.5 tablets of 2 mg: 3 of 5 mg give the same doses in fewer pieces"]
 
 
 def test_an_order_that_is_not_valid_r4_is_caught() -> None:

@@ -6,7 +6,9 @@ Every MedicationRequest a card's suggestion creates or updates must be dispensab
 - **a givable product**: a marketed oral strength the service plans with (``dose_forms.json``; gabapentin
   100/300/400 mg capsules and 600/800 mg tablets; pregabalin 25–300 mg capsules; the naloxone nasal spray),
   each dose a whole number of its smallest givable amount (½ of a scored tablet, one capsule, tablet or
-  device, 0.1 mL of a liquid);
+  device, 0.1 mL of a liquid); more than four tablets or capsules at one time only when no other strength of the
+  same form gives the doses in fewer (7½ × 2 mg diazepam where 3 × 5 mg do is not), and a gabapentinoid never
+  (7 × 100 mg gabapentin is not the fewest units a dose);
 - **supply that lasts**: ``dispenseRequest.quantity`` at least the regimen's use over
   ``expectedSupplyDuration`` (whole tablets or capsules, mL of a liquid), stated in the product's units; an
   as-needed order at most its maximum use over that time (a rescue supply without a duration, such as
@@ -37,6 +39,9 @@ _PERIOD_DAYS = {"s": Fraction(1, 86400), "min": Fraction(1, 1440), "h": Fraction
 _UNIT_WORDS = {"tablet": ("tablet", "tablets"), "capsule": ("capsule", "capsules"), "mL": ("mL", "mL"),
                "device": ("device", "devices"), "odt": ("tablet", "tablets")}
 NALOXONE_NASAL_SPRAY = "1725059"
+MAX_UNITS_A_DOSE = 4
+"""More tablets or capsules than this at one time is not the fewest units a dose (for a benzodiazepine: unless no
+other strength of the form does better, the planner's last resort)."""
 GABAPENTINOID_GIVABLE = {
     "310430", "310431", "310432", "310433", "310434",  # gabapentin 100/300/400 mg capsules, 600/800 mg tablets
     "483442", "483448", "483450", "483438", "483440", "483446", "577127", "483444",  # pregabalin capsules
@@ -53,6 +58,8 @@ class Givable:
     step: Fraction
     """The smallest amount one dose can be: ½ a scored tablet, 1 unit, 0.1 mL."""
     benzodiazepine: bool
+    kind: str
+    """``tablet``, ``odt``, ``capsule``, ``liquid`` or ``device``: strengths of one kind can replace each other."""
 
 
 @cache
@@ -67,14 +74,41 @@ def givable_products() -> dict[str, Givable]:
             unit = {"liquid": "mL", "capsule": "capsule"}.get(kind, "tablet")
             step = Fraction(row.get("measure_ml", "1")) if kind == "liquid" else \
                 Fraction(1, 2) if kind == "tablet" and row.get("scored") else Fraction(1)
-            givable[row["code"]] = Givable(row["code"], ingredient, unit, Fraction(row["strength_mg"]), step, True)
+            givable[row["code"]] = Givable(row["code"], ingredient, unit, Fraction(row["strength_mg"]), step, True,
+                                           kind)
     for code in GABAPENTINOID_GIVABLE:
         row = products[code]
         givable[code] = Givable(code, row["ingredient"], row["unit"], Fraction(row["strength_mg"]), Fraction(1),
-                                False)
+                                False, row["unit"])
     givable[NALOXONE_NASAL_SPRAY] = Givable(NALOXONE_NASAL_SPRAY, "naloxone", "device", Fraction(4), Fraction(1),
-                                            False)
+                                            False, "device")
     return givable
+
+
+def number_text(value: Fraction) -> str:
+    return str(int(value)) if value.denominator == 1 else f"{float(value):g}"
+
+
+def _pieces(units: Fraction) -> int:
+    """Tablets or capsules taken at one time: half a tablet is still one piece to take."""
+    return math.ceil(units)
+
+
+def _fewer_units(product: Givable, doses: list[Fraction]) -> str | None:
+    """Another strength of the same drug and form that gives every dose of the order in fewer pieces a day."""
+    if product.unit == "mL":
+        return None
+    amounts = [units * product.strength_mg for units in doses]
+    pieces = sum(_pieces(units) for units in doses)
+    for other in givable_products().values():
+        if other.ingredient != product.ingredient or other.kind != product.kind or other.code == product.code:
+            continue
+        counts = [amount / other.strength_mg for amount in amounts]
+        if all((count / other.step).denominator == 1 for count in counts) and \
+                sum(_pieces(count) for count in counts) < pieces:
+            return (f"{' + '.join(map(number_text, counts))} of {number_text(other.strength_mg)} mg give the same "
+                    "doses in fewer pieces")
+    return None
 
 
 def _code(resource: dict[str, Any]) -> str | None:
@@ -179,6 +213,13 @@ def order_problems(resource: dict[str, Any], label: str, draft: dict[str, Any] |
         units = _dose_units(line, product)
         if units is None or units <= 0 or (units / product.step).denominator != 1:
             problems.append(f"a dose of {units} {product.unit} of {code} cannot be given (steps of {product.step})")
+        elif not product.benzodiazepine and product.unit != "mL" and units > MAX_UNITS_A_DOSE:
+            problems.append(f"{units} {product.unit}s at one time: not the fewest units a dose")
+    doses = [units for line in resource.get("dosageInstruction", [])
+             if (units := _dose_units(line, product)) is not None and units > 0]
+    if doses and max(doses) > MAX_UNITS_A_DOSE and (fewer := _fewer_units(product, doses)) is not None:
+        problems.append(f"{' + '.join(map(number_text, doses))} {product.unit}s of "
+                        f"{number_text(product.strength_mg)} mg: {fewer}")
     if draft is not None and is_as_needed(draft) and not all(
             _is_as_needed(line) for line in resource.get("dosageInstruction", [])):
         problems.append("the draft is as-needed; the one-click order is a fixed schedule")

@@ -166,7 +166,8 @@ def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule() -
     [fix] = renal["suggestions"]
     dosage = fix["actions"][0]["resource"]["dosageInstruction"][0]
     assert dosage["timing"]["repeat"]["frequency"] == 2
-    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 4.0  # 4 × 100 mg capsules twice daily = 800 mg
+    # a new start: the label's first column, 400 mg/day in this row = 2 × 100 mg capsules twice daily
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 2.0
     assert "gabapentinoid-renal-dose" not in {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, fix))}
 
 
