@@ -81,11 +81,11 @@ def call_service(service_id: str) -> Response:
                                      card_uuids=card_uuids, inspect=findings,
                                      fhir_access=settings.fhir_access(
                                          current_app.config["TRUSTED_ISSUERS"].fhir_servers(client), client))
-    for card in outcome.cards:
+    shadow = settings.shadow(client)
+    for card in () if shadow else outcome.cards:  # cds_cards_total counts cards returned; shadow ones are not
         CARDS.labels(card.card_type, card.indicator).inc()
     for rule in outcome.failed_rules:
         RULE_FAILURES.labels(rule).inc()
-    shadow = settings.shadow(client)
     if patient and outcome.cards:
         current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient[0], outcome.cards,
                                            client, shadow=shadow)

@@ -414,6 +414,59 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
     return Suggestion(label=label, actions=actions, detail=detail) if actions else None
 
 
+def switch_first_stage(facts: ClinicalFacts, diazepam: MedicationCourse, other: MedicationCourse) -> Suggestion | None:
+    """A diazepam draft added on top of ``other`` made the first stage of a switch instead (Joint Guideline rec. 7,
+    Table 7 note; docs/clinical-reference.md §11.13): the draft becomes the first stage's diazepam dose and a new
+    order of the other drug, naming its current order, its first-stage dose — both for that stage's days. ``None``
+    unless the other drug has exactly one current order and the plan keeps some of it in the first stage.
+
+    The update of the diazepam draft comes first: a client that applies only the first action (the public sandbox)
+    is then left with the smaller diazepam dose beside the unchanged other drug, which this card names again —
+    never with the full diazepam dose beside a reduced other drug."""
+    orders = _current_orders(facts, other)
+    if diazepam.product.ingredient != "diazepam" or len(orders) != 1 or orders[0].resource_id is None:
+        return None
+    [order] = orders
+    assert isinstance(order.dose, DailyDose)
+    plan = diazepam_switch_plan(order.dose.mg, facts.evaluation.at.date(), profile_of(facts), facts.terminology,
+                                ingredient=order.product.ingredient, doses_per_day=current_doses_per_day(facts, other),
+                                long_term=facts.history.is_long_term, older_adult=is_older_adult(facts),
+                                table=facts.table, product=order.product)
+    if plan is None or not plan.switch_stages:
+        return None
+    first = plan.switch_stages[0]
+    if first.dose is None or first.extra is None:
+        return None
+    stage_days = Fraction(SWITCH_STAGE_DAYS)
+    update = update_draft_action(facts, diazepam, first.dose, supply_days=stage_days)
+    if update is None:
+        return None
+    native: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{facts.evaluation.patient_id}"},
+        "authoredOn": facts.evaluation.at.date().isoformat(),
+        "medicationCodeableConcept": _medication(first.extra.product), "dosageInstruction": first.extra.dosage(),
+        "priorPrescription": {"reference": f"MedicationRequest/{order.resource_id}"},
+    }
+    original = facts.evaluation.record.draft_json.get(diazepam.resource_id or "") or {}
+    supply = new_order_supply(original, first.extra, stage_days)
+    if supply is not None:
+        native["dispenseRequest"] = dispense_request(supply)
+    drug = order.product.ingredient
+    create = Action(type="create", resource=native,
+                    description=f"Order {first.extra.instruction} ({mg(first.extra.daily_mg)}/day) in place of the "
+                                f"current {drug} order",
+                    dispensed=f"{drug} {supply.text}" if supply is not None else None)
+    if update.dispensed:
+        update = replace(update, dispensed=f"diazepam {update.dispensed}")
+    label, detail = fitted(
+        f"First stage of a switch: diazepam {mg(first.dose.daily_mg)}/day, {drug} {mg(first.extra.daily_mg)}/day",
+        f"for {SWITCH_STAGE_DAYS} days, then diazepam {mg(plan.switch_stages[-1].daily_mg)}/day alone "
+        f"({TABLE_NAMES[facts.table]} table; 2025 Joint Guideline rec. 7).", update, create,
+        compact=f"First {SWITCH_STAGE_DAYS} days of a switch to diazepam")
+    return Suggestion(label=label, actions=(update, create), detail=detail)
+
+
 def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[Suggestion, ...]:
     """One click: the largest compliant step that can be given; or, when none is allowed now, keep the current
     dose — and where the drug's forms cannot keep the pace, a switch to diazepam."""

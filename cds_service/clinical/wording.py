@@ -1,10 +1,20 @@
 """How numbers and record text are shown to prescribers — the one formatting path of every card and of the
 taper-plan page.
 
-Numbers are exact values rounded only at the last moment: a value with at most three decimal places is printed
-exactly (1400, 20, 0.125, 12.5), anything longer is rounded (16.67), halves away from zero as a prescriber rounds
-by hand (31.25 % → 31.3 %, not Python's round-half-to-even 31.2 %). Text taken from the patient's record is
-shown as plain text (docs/service-contract.md §9: FHIR-derived strings are escaped, one line, capped).
+The rules of numbers, decided once here (README "Cards", docs/clinical-reference.md §11.14):
+
+- **Doses and amounts** (mg, mL, tablets, diazepam-equivalents) are exact values rounded only at the last
+  moment: a value with at most three decimal places is printed exactly (1400, 20, 0.125, 12.5), anything longer
+  is rounded to two places (16.67 mg) — :data:`EXACT_PLACES`, :data:`DOSE_PLACES`.
+- **Percentages** are printed to one decimal place ("66.7 %", "31.3 %", "25 %") — :data:`PERCENT_PLACES`: limits
+  are whole percents, and a tenth is all a step needs to be compared with them.
+- **Measured values** (kidney function in mL/min, weight in kg, days of use a week, months of a plan) are
+  printed to one decimal place (CrCl 40.3) — :data:`MEASURE_PLACES`.
+- Halves round away from zero, as a prescriber rounds by hand (31.25 % → 31.3 %, not Python's
+  round-half-to-even 31.2 %); whole numbers never gain a decimal ("25 %", not "25.0 %").
+
+Text taken from the patient's record is shown as plain text (docs/service-contract.md §9: FHIR-derived strings are
+escaped, one line, capped) by :func:`plain_text`.
 """
 
 from __future__ import annotations
@@ -18,6 +28,12 @@ from functools import lru_cache
 
 EXACT_PLACES = 3
 """A value with up to this many decimal places is printed as it is (0.125 mg is a real clonazepam dose)."""
+DOSE_PLACES = 2
+"""A dose or amount with more decimals than :data:`EXACT_PLACES` is rounded to this many (16.67 mg)."""
+PERCENT_PLACES = 1
+"""Percentages: one decimal place (66.7 %)."""
+MEASURE_PLACES = 1
+"""Measured values (kidney function, weight, days a week, months): one decimal place."""
 
 MAX_RECORD_TEXT = 120
 """Longest piece of record text a card repeats (a condition name, a product as written)."""
@@ -46,7 +62,7 @@ def _fraction_text(exact: Fraction, places: int | None) -> str:
     if places is not None:
         exact = _round_half_up(exact, places)
     elif exact != _round_half_up(exact, EXACT_PLACES):
-        exact = _round_half_up(exact, 2)
+        exact = _round_half_up(exact, DOSE_PLACES)
     text = format(Decimal(exact.numerator) / Decimal(exact.denominator), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -65,7 +81,13 @@ def mg(value: Fraction) -> str:
 
 
 def percent(value: Fraction) -> str:
-    return f"{number(value, 1)} %"
+    """``Fraction(200, 3)`` → ``66.7 %``; ``Fraction(25)`` → ``25 %``."""
+    return f"{number(value, PERCENT_PLACES)} %"
+
+
+def measured(value: Fraction | int | float) -> str:
+    """A measured value (kidney function, weight, days a week): ``Fraction(403, 10)`` → ``40.3``."""
+    return number(value, MEASURE_PLACES)
 
 
 def change(reduction_percent: Fraction) -> str:

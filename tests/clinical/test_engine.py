@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.clinical.engine import MAX_CARDS, disciplined, run_rules, without_repeats
+from cds_service.clinical.engine import MAX_CARDS, disciplined, run_rules, select_cards, without_repeats
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Indicator, Suggestion
 from cds_service.clinical.rules import Rule
@@ -114,3 +114,12 @@ def test_one_card_set_states_a_shared_fact_once_and_carries_a_suggestion_once() 
     # facts about another order are not referred to another order's card
     other = replace(long_term, order_id="o2")
     assert without_repeats([abrupt, other])[1].detail.split("\n")[3:6] == shared
+
+
+def test_a_routine_step_support_card_is_shown_only_when_it_is_the_only_card() -> None:
+    """docs/clinical-reference.md §11.4: a later routine step answers taper-support so the prescriber sees the step
+    was checked; beside any other card (here another order's warning) it is left out."""
+    routine = replace(_finding("taper-support", "info"), only_card=True)
+    assert select_cards([routine]) == [routine]
+    other = _finding("z-drug-during-taper", "warning", "o2")
+    assert select_cards([routine, other]) == [other]

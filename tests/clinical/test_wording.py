@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from cds_service.clinical.wording import MAX_RECORD_TEXT, _fraction_text, mg, number, percent, plain_text
+from cds_service.clinical.wording import MAX_RECORD_TEXT, _fraction_text, measured, mg, number, percent, plain_text
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -93,3 +93,12 @@ def test_record_text_is_capped() -> None:
 ])
 def test_record_text_carries_no_link_and_no_hidden_character(record: str, shown: str) -> None:
     assert plain_text(record) == shown
+
+
+def test_the_rules_of_numbers_are_decided_once() -> None:
+    """Doses exact to three decimals, longer ones to two places; percentages and measured values to one decimal
+    place (README "Cards", docs/clinical-reference.md §11.14)."""
+    assert mg(Fraction(1, 8)) == "0.125 mg" and mg(Fraction(50, 3)) == "16.67 mg" and mg(Fraction(25)) == "25 mg"
+    assert percent(Fraction(200, 3)) == "66.7 %" and percent(Fraction(50, 3)) == "16.7 %" and percent(Fraction(25)) \
+        == "25 %"
+    assert measured(Fraction(4027, 100)) == "40.3" and measured(Fraction(75, 10)) == "7.5" and measured(56) == "56"

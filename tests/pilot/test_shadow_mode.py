@@ -10,6 +10,7 @@ import pytest
 
 from cds_service import create_app
 from cds_service.config import Settings
+from cds_service.metrics import CARDS
 from tests.conftest import HookCalls
 from tests.utils.ehr import Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
@@ -24,8 +25,11 @@ def test_a_shadow_client_receives_no_cards_and_the_analytics_count_what_would_ha
     client = app.test_client()
     silent, live = Ehr(client, SILENT), Ehr(client, LIVE)
     body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
+    returned = CARDS.labels("baclofen-adjunct", "warning")
+    before = returned._value.get()
     with caplog.at_level(logging.INFO, logger="cds_service.api.hooks"):
         assert silent.call(body).get_json() == {"cards": []}
+    assert returned._value.get() == before, "cds_cards_total counts cards returned, not shadow ones"
     [line] = [r for r in caplog.records if r.getMessage() == "hook evaluated"]
     assert (line.cards, line.shadow) == (["baclofen-adjunct:warning"], True)  # type: ignore[attr-defined]
     assert [c["source"]["topic"]["code"] for c in live.call(body).get_json()["cards"]] == ["baclofen-adjunct"]

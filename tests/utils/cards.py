@@ -99,6 +99,10 @@ def assert_card_text_a_prescriber_reads(card: dict[str, Any]) -> None:
         assert len(suggestion["label"]) <= 80, f"suggestion label over 80 characters: {suggestion['label']!r}"
         texts.append(suggestion["label"])
     for text in texts:
+        # the rules of numbers (cds_service/clinical/wording.py): percentages to one decimal place, nothing longer
+        # than three decimals
+        assert not re.search(r"\d\.\d{2,} ?%", text), f"a percentage with more than one decimal: {text!r}"
+        assert not re.search(r"(?<![\w/.])\d+\.\d{4,}", text), f"a number with more than three decimals: {text!r}"
         assert not _RESOURCE_ID.search(text), f"resource id in card text: {text!r}"
         assert "identified by name" not in text, f"parser note in card text: {text!r}"
     for url in [card["source"]["url"], *(link["url"] for link in card.get("links", []))]:

@@ -20,10 +20,10 @@ from fractions import Fraction
 
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.findings import Finding, draft_removal
+from cds_service.clinical.findings import Finding, Suggestion, draft_removal
 from cds_service.clinical.history import counts_toward_taper, course_de, ends_earlier_order, replaced_by_draft
 from cds_service.clinical.medications import MedicationCourse
-from cds_service.clinical.taper_step import TABLE_NAMES, is_older_adult
+from cds_service.clinical.taper_step import TABLE_NAMES, is_older_adult, switch_first_stage
 from cds_service.clinical.wording import change, mg, plain_text
 
 CARD_TYPE = "benzodiazepine-duplication"
@@ -149,9 +149,13 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
              "started, then stop it at a later stage; sign the orders together so that the step is checked. If "
              "the added order was not intended, remove it."),
         ]
-        suggestions = (draft_removal(f"Remove the added {drug} order",
-                                     f"Remove {plain_text(draft.product.display)}; {others} continues unchanged",
-                                     draft.resource_id),) if draft.resource_id else ()
+        removal = draft_removal(f"Remove the added {drug} order",
+                                f"Remove {plain_text(draft.product.display)}; {others} continues unchanged",
+                                draft.resource_id) if draft.resource_id else None
+        suggestions: tuple[Suggestion, ...] = (removal,) if removal is not None else ()
+        if not same and len(duplication.others) == 1:
+            switch = switch_first_stage(facts, draft, duplication.others[0])
+            suggestions += (switch,) if switch is not None else ()
         yield Finding(
             card_type=CARD_TYPE, indicator="warning", summary=summary, detail="\n".join(lines),
             order_id=draft.resource_id, source_url=SOURCE_URL, suggestions=suggestions,

@@ -79,10 +79,14 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     ashton, va_dod = assessment.percent_by_table["ashton"], assessment.percent_by_table["va-dod"]
     assert ashton is not None and va_dod is not None
     history = facts.history
+    added = sorted(history.proposed_ingredients - history.current_ingredients)
+    changed = sorted(history.proposed_ingredients & history.current_ingredients)
+    # a cross-taper keeps the old drug at a lower dose: "switches clonazepam to clonazepam, diazepam" misreads it
+    what = (f"changes {', '.join(changed)}" if not added else
+            f"starts {', '.join(added)} while changing {', '.join(changed)}" if changed else
+            f"switches {', '.join(sorted(history.current_ingredients))} to {', '.join(added)}")
     detail = "\n".join([
-        f"**Order:** {assessment.draft.label} — switches "
-        f"{', '.join(sorted(history.current_ingredients))} to {', '.join(sorted(history.proposed_ingredients))} "
-        "in one day.",
+        f"**Order:** {assessment.draft.label} — {what} in one day.",
         "",
         "**Why this card:**",
         _table_line(facts, "ashton", ashton),
