@@ -372,7 +372,13 @@ class TaperPlan:
                     f"(day {days}), then {text}")
         beyond = len(self.beyond_pace)
         if beyond:
-            text += f". {beyond} step{'s are' if beyond != 1 else ' is'} larger than the pace (reason given)"
+            # which rule each step gave the pace up for: the marketed forms, or the product rules (§12)
+            forms = sum(1 for step in self.beyond_pace if (step.reason or "").startswith("no marketed "))
+            why = [f"{forms} because no marketed form can make {'it' if forms == 1 else 'them'}"] if forms else []
+            if beyond - forms:
+                why.append(f"{beyond - forms} to keep to one change of product, never back")
+            text += (f". {beyond} step{'s are' if beyond != 1 else ' is'} larger than the pace: {', '.join(why)} "
+                     "(reasons given)")
         return text + "."
 
 

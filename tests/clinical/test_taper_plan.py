@@ -119,7 +119,8 @@ def test_lorazepam_3_mg_long_term_tablets_then_the_liquid_once_never_back() -> N
     assert (plan.final_mg, plan.last_dose_mg) == (Fraction(2, 5), Fraction(2, 5))
     assert plan.headline == (
         "13 reductions of at most 10 % of the current dose every 30 days, then a stop from 0.4 mg/day — 14 steps "
-        "over about 14 months if no pause is needed. 7 steps are larger than the pace (reason given).")
+        "over about 14 months if no pause is needed. 7 steps are larger than the pace: 4 because no marketed form "
+        "can make them, 3 to keep to one change of product, never back (reasons given).")
 
 
 def test_capsules_are_given_whole_and_the_stop_is_from_the_smallest_capsule() -> None:
