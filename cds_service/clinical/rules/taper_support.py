@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.history import counts_toward_taper
 from cds_service.clinical.taper_plan import FINAL_DOSE_DE
 from cds_service.clinical.taper_step import (
     TABLE_NAMES,
@@ -38,8 +39,12 @@ SYMPTOMS = ("anxiety, tremor, insomnia, sweating, tachycardia, headache, weaknes
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     history = facts.history
     step = history.proposed_step
-    draft = benzodiazepine_draft(facts)
-    if step is None or draft is None or not step.previous_de:
+    step_draft = benzodiazepine_draft(facts)
+    # the card names the drug being tapered — in a cross-taper the drug reduced, not the one started — and, like
+    # the rate cards, concerns the step's draft (it gives way to their warnings)
+    draft = next((d for d in facts.evaluated_drafts if counts_toward_taper(d)
+                  and d.product.ingredient in history.current_ingredients), None) or step_draft
+    if step is None or draft is None or step_draft is None or not step.previous_de:
         return
     reductions = sum(1 for s in history.steps if s.is_reduction)
     if not step.is_reduction and history.recent_reduction is None:
@@ -100,7 +105,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                 "- Pauses at a stable dose are acceptable; there is no fixed timeline — adjust to the patient's "
                 "response. Never abandon the patient if the taper is hard."]),
         ]),
-        order_id=draft.resource_id, source_url=SOURCE_URL, yields_to_warnings=True, links=plan_links(facts, draft),
+        order_id=step_draft.resource_id, source_url=SOURCE_URL, yields_to_warnings=True, links=plan_links(facts, draft),
         only_card=step.is_reduction and reductions > 0 and not final and not rebound,
     )
 
