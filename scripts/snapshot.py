@@ -8,7 +8,8 @@ A refactoring that must not change what a prescriber reads is checked by compari
 
 Each scenario runs as its ``expected.json`` configures it, then under each profile × table combination (the
 scenario's own settings win where it names one). Card uuids are keyed per installation and replaced by
-``<uuid>``; everything else is written as the service answered it.
+``<uuid>``; everything else is written as the service answered it. Files are named by the scenario
+folder's own name, so that moving scenarios into group folders changes no file name.
 """
 
 from __future__ import annotations
@@ -57,9 +58,8 @@ def main(out: Path) -> None:
                                               content_type="application/json")
             app.config["CARD_LOG"].flush()
             engine_for(url).dispose()
-            name = scenario.relative_to(ROOT / "fhir_fixtures").as_posix().replace("/", "__")
             answer = _without_uuids(response.get_json()) if response.is_json else response.get_data(as_text=True)
-            (out / f"{profile}.{table}.{name}.json").write_text(
+            (out / f"{profile}.{table}.{scenario.name}.json").write_text(
                 json.dumps({"status": response.status_code, "body": answer}, indent=1, ensure_ascii=False) + "\n",
                 encoding="utf-8")
 
