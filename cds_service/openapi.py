@@ -12,8 +12,8 @@ from cds_service.services import SERVICES
 from cds_service.version import package_version
 
 _OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
-_CLIENT_JWT = [{"clientJwt": []}]
-_CLIENT_OR_OPERATOR = [{"clientJwt": []}, {"operatorToken": []}]
+_CLIENT_JWT: list[dict[str, list[str]]] = [{"clientJwt": []}]
+_CLIENT_OR_OPERATOR: list[dict[str, list[str]]] = [{"clientJwt": []}, {"operatorToken": []}]
 _SERVICE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted(SERVICES)}}
 
 
