@@ -31,7 +31,8 @@ CONFIGS: dict[str, tuple[dict[str, str], list[str]]] = {
     f"gthread {CPUS}w x 8t": ({"CDS_WORKERS": str(CPUS), "CDS_THREADS": "8"}, []),
     f"gthread {CPUS + 1}w x 16t": ({"CDS_WORKERS": str(CPUS + 1), "CDS_THREADS": "16"}, []),
     f"gthread {2 * CPUS + 1}w x 16t": ({"CDS_WORKERS": str(2 * CPUS + 1), "CDS_THREADS": "16"}, []),
-    f"sync {2 * CPUS + 1}w": ({"CDS_WORKERS": str(2 * CPUS + 1)}, ["--worker-class", "sync"]),
+    # gunicorn turns sync into gthread when threads > 1: one thread, as sync workers have
+    f"sync {2 * CPUS + 1}w": ({"CDS_WORKERS": str(2 * CPUS + 1)}, ["--worker-class", "sync", "--threads", "1"]),
 }
 
 
