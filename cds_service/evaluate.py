@@ -1,6 +1,7 @@
 """The path of one hook call, without HTTP: validated request → record → facts → rules → cards.
 
-Used by the HTTP blueprint and (later) the offline ``bzd-taper-cds evaluate`` command.
+Used by the HTTP blueprint (``cds_service/api/hooks.py``) and the ``bzd-taper-cds evaluate`` command
+(``cds_service/cli.py``; offline unless ``--fetch``).
 """
 
 from __future__ import annotations
