@@ -49,7 +49,7 @@ class PatientFacts:
     sex: str | None = None
 
     def age_on(self, day: date) -> int | None:
-        """Age in whole years on ``day``; ``None`` without a birth date (docs/clinical-reference.md §8.4: said, not
+        """Age in whole years on ``day``; ``None`` without a birth date (docs/clinical-reference.md §7k: said, not
         guessed)."""
         if self.birth_date is None:
             return None
@@ -126,8 +126,8 @@ def measurements(observations: Iterable[Observation], terminology: Terminology) 
 
 
 _PRESENCE_RESULTS = frozenset({"hla-b-1502", "pregnancy-test"})
-"""Results read as present or absent, by one reader of answer codes and text (docs/clinical-reference.md §9.8,
-§11.8): a pregnancy test coded LOINC LA6576-8 is positive as an HLA-B*15:02 result is."""
+"""Results read as present or absent, by one reader of answer codes and text (docs/clinical-reference.md §7j,
+§7j): a pregnancy test coded LOINC LA6576-8 is positive as an HLA-B*15:02 result is."""
 _POSITIVE = {"LA6576-8", "10828004", "52101004", "POS"}
 _NEGATIVE = {"LA6577-6", "260385009", "2667000", "NEG"}
 """LOINC answers Positive / Negative, SNOMED Positive / Negative and Present / Absent, HL7 POS / NEG."""
@@ -169,7 +169,7 @@ def _canonical(concept: str, value: Fraction | None, unit: str) -> tuple[Fractio
 @dataclass(frozen=True)
 class RenalFunction:
     """The patient's newest kidney-function result: creatinine clearance (Cockcroft–Gault) or eGFR, whichever
-    is newer (docs/clinical-reference.md §9.7; CrCl on the same day, because the label tables use CrCl)."""
+    is newer (docs/clinical-reference.md §7i; CrCl on the same day, because the label tables use CrCl)."""
 
     ml_per_min: Fraction
     measure: str
@@ -182,7 +182,7 @@ class RenalFunction:
 
     @property
     def stale(self) -> bool:
-        """Older than 180 days: named on the card, never used as if current (docs/clinical-reference.md §8.4)."""
+        """Older than 180 days: named on the card, never used as if current (docs/clinical-reference.md §7k)."""
         return self.age_days > RENAL_WINDOW_DAYS
 
     @property
@@ -239,7 +239,7 @@ def creatinine_gap(patient: PatientFacts, found: tuple[Measurement, ...], today:
 
 
 def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> str | None:
-    """Why the patient counts as pregnant (docs/clinical-reference.md §6b "Pregnant", §9.9), or ``None``.
+    """Why the patient counts as pregnant (docs/clinical-reference.md §6b "Pregnant", §7h), or ``None``.
 
     A pregnancy Condition recorded within 42 weeks; or the latest pregnancy-status observation within
     42 weeks says pregnant; or a positive pregnancy test within 30 days — unless a later observation

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 OLDER_ADULT_AGE = 65
-"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Elderly")."""
+"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Older adult")."""
 
 
 @dataclass(frozen=True)
