@@ -75,7 +75,8 @@ def _tracked_text_files() -> dict[str, str]:
         if not name or name == "tests/test_clinical_reference.py" or not path.is_file():
             continue
         try:
-            texts[name] = path.read_text(encoding="utf-8")
+            # JSON may write § as an escape
+            texts[name] = path.read_text(encoding="utf-8").replace("\\u00a7", "§")
         except UnicodeDecodeError:  # images
             continue
     return texts
