@@ -24,7 +24,8 @@ DOC = ROOT / "docs" / "clinical-reference.md"
 TEXT = DOC.read_text(encoding="utf-8")
 
 _TOKEN = r"§\d+[a-z]?(?:\.\d+)?"
-_QUALIFIER = r'(?:\s*(?:#\d+|"[A-Za-z][^"\n]*"(?:,\s*"[A-Za-z][^"\n]*")*))?'
+_TERM = r"""(?:"[A-Za-z][^"\n]*"|'[A-Za-z][^'\n]*')"""
+_QUALIFIER = rf"(?:\s*(?:#\d+|{_TERM}(?:,\s*{_TERM})*))?"
 """``#12`` (a core scenario of §6d) or ``"Final step"`` (a term of §6b) after a section."""
 _CHAIN = rf"{_TOKEN}{_QUALIFIER}(?:\s*(?:,|–|and|/)\s*(?:{_TOKEN}|\d{{1,2}}[a-z]?\b){_QUALIFIER})*"
 NAMED = re.compile(rf"(clinical-reference|service-contract|integrating)(?:\.md)?`?\s+({_CHAIN})")
@@ -61,7 +62,7 @@ def _problems(token_chain: str) -> list[str]:
         for number in re.findall(r"#(\d+)", extra):
             if section != "6d" or number not in CORE_SCENARIOS:
                 problems.append(f"§{section} has no scenario #{number}")
-        for term in re.findall(r"\"([^\"\n]+)\"", extra):
+        for term in re.findall(r"""["']([^"'\n]+)["']""", extra):
             if section != "6b" or term not in TERMS:
                 problems.append(f"§{section} defines no term \"{term}\"")
     return problems
@@ -113,6 +114,7 @@ def test_the_citation_check_finds_what_it_looks_for() -> None:
     assert _problems('§8d, §6b "Final step", §6d #12, §11q') == []
     assert _problems("§9.1") == ["§9 has no item 1"]
     assert _problems('§6b "Elderly"') == ['§6b defines no term "Elderly"']
+    assert _problems("§6b 'Elderly'") == ['§6b defines no term "Elderly"']
     assert _problems("§6d #3") == ["§6d has no scenario #3"]
     assert _problems("§14") == ["no §14"]
     assert _citations("x.py", "docs/clinical-reference.md §8b, §8c") == [(1, "§8b, §8c")]
@@ -124,7 +126,10 @@ def _kept_value(where: str) -> Fraction:
     json_key = re.fullmatch(r"`([\w/.-]+\.json)` `([\w.-]+)`", where)
     if json_key is not None:
         data = json.loads((ROOT / "cds_service" / "clinical" / json_key.group(1)).read_text(encoding="utf-8"))
-        node = data.get("profiles", data)
+        node = data
+        first = json_key.group(2).split(".")[0]
+        if first not in data and "profiles" in data:  # a profile's own threshold
+            node = data["profiles"]
         for part in json_key.group(2).split("."):
             node = node[part]
         return Fraction(str(node))
