@@ -1,4 +1,4 @@
-"""Which drafts add a benzodiazepine on top of another that stays (docs/clinical-reference.md §11.13): a fact about
+"""Which drafts add a benzodiazepine on top of another that stays (docs/clinical-reference.md §11g): a fact about
 the call that the ``benzodiazepine-duplication`` card states and the ``older-adult`` card weighs, so it lives here
 rather than in either rule."""
 
@@ -48,14 +48,14 @@ def _duplications(facts: ClinicalFacts) -> Iterator[Duplication]:
                 if ingredient not in touched and (ingredient not in others or course.kind == "order"):
                     others[ingredient] = course
             elif course.kind == "order" and not as_needed(draft):
-                # a second scheduled order of the same drug beside one that stays (§9.2 keeps as-needed apart)
+                # a second scheduled order of the same drug beside one that stays (§7a keeps as-needed apart)
                 others.setdefault(ingredient, course)
         if others:
             yield Duplication(draft, tuple(others.values()))
 
 
 def _superseded(order: MedicationCourse, covering: list[MedicationCourse]) -> bool:
-    """An order a later one of the record replaced (it names it, or ends it by §9.2), though still marked active."""
+    """An order a later one of the record replaced (it names it, or ends it by §7a), though still marked active."""
     if order.kind != "order":
         return False
     return any(later is not order and later.kind == "order" and later.product.ingredient == order.product.ingredient
@@ -66,5 +66,5 @@ def _superseded(order: MedicationCourse, covering: list[MedicationCourse]) -> bo
 
 
 def as_needed(course: MedicationCourse) -> bool:
-    """An as-needed (PRN) order: kept apart from a scheduled one of the same drug (docs/clinical-reference.md §9.2)."""
+    """An as-needed (PRN) order: kept apart from a scheduled one of the same drug (docs/clinical-reference.md §7a)."""
     return isinstance(course.dose, DailyDose) and course.dose.as_needed
