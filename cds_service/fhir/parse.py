@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from cds_service.clinical.record import OpioidHistory, PatientRecord
-from cds_service.clinical.terminology import SimpleCoding, Terminology
+from cds_service.clinical.terminology import Terminology
 from cds_service.fhir.client import items
 from cds_service.fhir.stu3 import as_r4_medication_request
 
@@ -196,21 +196,20 @@ def _walk(data: Any, path: list[Any]) -> Any:
     return node
 
 
-def codings_of(concept: Any) -> list[SimpleCoding]:
-    """The codings of a raw CodeableConcept (or list of them), tolerating odd shapes."""
-    concepts = concept if isinstance(concept, list) else [concept]
-    codings = []
-    for item in concepts:
-        if not isinstance(item, dict):
-            continue
-        for coding in items(item.get("coding")):
-            if isinstance(coding, dict):
-                # inline, not a helper per member: every coding of every history resource passes here
-                system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-                codings.append(SimpleCoding(system if isinstance(system, str) else None,
-                                            code if isinstance(code, str) else None,
-                                            display if isinstance(display, str) else None))
-    return codings
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _code_concepts(concept: Any, concepts_of: Callable[[str | None, str | None], frozenset[str]]) -> frozenset[str]:
+    """The concepts of the codings of a raw CodeableConcept (or list of them), tolerating odd shapes; the codings
+    are read where they are, without a coding object for each (every resource of the record passes here)."""
+    found: frozenset[str] = frozenset()
+    for item in concept if isinstance(concept, list) else (concept,):
+        if isinstance(item, dict):
+            for coding in items(item.get("coding")):
+                if isinstance(coding, dict):
+                    found |= concepts_of(_text(coding.get("system")), _text(coding.get("code")))
+    return found
 
 
 def medication_concepts(resource: dict[str, Any]) -> list[Any]:
@@ -230,27 +229,26 @@ def medication_concepts(resource: dict[str, Any]) -> list[Any]:
     return concepts
 
 
-def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
+def _names_medication(resource: dict[str, Any], is_code: Callable[[str | None, str | None], bool],
+                      mentions: Callable[[str], bool]) -> bool:
+    """Whether a coding of the raw medication resource is one of ``is_code``'s, or a display or text ``mentions``
+    one."""
     for concept in medication_concepts(resource):
-        for coding in codings_of(concept):
-            if terminology.is_relevant_medication_code(coding.system, coding.code):
-                return True
-            if coding.display and terminology.mentions_relevant_ingredient(coding.display):
-                return True
-        if isinstance(concept.get("text"), str) and terminology.mentions_relevant_ingredient(concept["text"]):
+        for coding in items(concept.get("coding")):
+            if isinstance(coding, dict):
+                display = coding.get("display")
+                if is_code(_text(coding.get("system")), _text(coding.get("code"))) \
+                        or (display and isinstance(display, str) and mentions(display)):
+                    return True
+        text = concept.get("text")
+        if isinstance(text, str) and mentions(text):
             return True
     return False
 
 
-def _is_relevant(resource: dict[str, Any], terminology: Terminology) -> bool:
-    kind = resource.get("resourceType")
-    if kind in _MEDICATION_TYPES:
-        return is_relevant_medication(resource, terminology)
-    if kind == "Condition":
-        return bool(terminology.condition_concepts(codings_of(resource.get("code"))))
-    if kind == "Observation":
-        return bool(terminology.observation_concepts(codings_of(resource.get("code"))))
-    return kind == "Patient"
+def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
+    return _names_medication(resource, terminology.is_relevant_medication_code,
+                             terminology.mentions_relevant_ingredient)
 
 
 OBSERVATIONS_PER_CONCEPT = 2
@@ -266,15 +264,15 @@ def _effective(resource: dict[str, Any]) -> str:
     return str(period.get("start", "")) if isinstance(period, dict) else ""
 
 
-def _latest_observations_only(resources: list[dict[str, Any]], terminology: Terminology) -> list[dict[str, Any]]:
-    kept: set[int] = set()
+def _latest_observations_only(resources: list[dict[str, Any]], concepts: dict[int, frozenset[str]]
+                              ) -> list[dict[str, Any]]:
+    """``resources`` less the observations beyond the newest :data:`OBSERVATIONS_PER_CONCEPT` of each concept
+    (``concepts``: the concepts of the observation at each index)."""
+    kept = set(range(len(resources))) - concepts.keys()
     by_concept: dict[str, list[tuple[str, int]]] = {}
-    for index, resource in enumerate(resources):
-        if resource["resourceType"] != "Observation":
-            kept.add(index)
-            continue
-        for concept in terminology.observation_concepts(codings_of(resource.get("code"))):
-            by_concept.setdefault(concept, []).append((_effective(resource), index))
+    for index, found in concepts.items():
+        for concept in found:
+            by_concept.setdefault(concept, []).append((_effective(resources[index]), index))
     for entries in by_concept.values():
         kept.update(index for _, index in sorted(entries, reverse=True)[:OBSERVATIONS_PER_CONCEPT])
     return [resource for index, resource in enumerate(resources) if index in kept]
@@ -283,18 +281,32 @@ def _latest_observations_only(resources: list[dict[str, Any]], terminology: Term
 def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> list[dict[str, Any]]:
     """The raw resources a rule can use, each once: the record the rules see, before any parsing."""
     seen: set[tuple[str, str]] = set()
-    relevant = []
+    relevant: list[dict[str, Any]] = []
+    observation_concepts: dict[int, frozenset[str]] = {}
     for resources in raw.values():
         for resource in resources:
             kind = resource.get("resourceType")
-            if not (isinstance(kind, str) and kind in _MODELS and _is_relevant(resource, terminology)):
+            concepts: frozenset[str] = frozenset()
+            if kind in _MEDICATION_TYPES:
+                if not is_relevant_medication(resource, terminology):
+                    continue
+            elif kind == "Condition":
+                if not _code_concepts(resource.get("code"), terminology.condition_code_concepts):
+                    continue
+            elif kind == "Observation":
+                concepts = _code_concepts(resource.get("code"), terminology.observation_code_concepts)
+                if not concepts:
+                    continue
+            elif kind != "Patient":
                 continue
             identity = (kind, str(resource.get("id")))
             if resource.get("id") is not None and identity in seen:
                 continue  # the same resource reached us twice (e.g. prefetch page overlap)
             seen.add(identity)
+            if concepts:
+                observation_concepts[len(relevant)] = concepts
             relevant.append(resource)
-    return _latest_observations_only(relevant, terminology)
+    return _latest_observations_only(relevant, observation_concepts)
 
 
 def build_patient_record(
@@ -309,14 +321,8 @@ def build_patient_record(
 
 def is_opioid_only(resource: dict[str, Any], terminology: Terminology) -> bool:
     """A relevant medication resource that names no benzodiazepine or adjunct: it names an opioid or naloxone."""
-    for concept in medication_concepts(resource):
-        for coding in codings_of(concept):
-            if terminology.is_taper_medication_code(coding.system, coding.code) or (
-                    coding.display and terminology.mentions_taper_medication(coding.display)):
-                return False
-        if isinstance(concept.get("text"), str) and terminology.mentions_taper_medication(concept["text"]):
-            return False
-    return True
+    return not _names_medication(resource, terminology.is_taper_medication_code,
+                                 terminology.mentions_taper_medication)
 
 
 def parse_patient_record(
