@@ -54,7 +54,7 @@ _NASAL = re.compile(r"\b(nasal|intranasal)\b")
 
 
 class CodingLike(Protocol):
-    """Anything with ``system``, ``code`` and ``display``: fhir.resources Codings and :class:`SimpleCoding`."""
+    """Anything with ``system``, ``code`` and ``display``: a record's Codings and :class:`SimpleCoding`."""
 
     @property
     def system(self) -> str | None: ...
