@@ -2,7 +2,9 @@
 
 - A rule that raises is logged (rule name and exception type only — never patient data) and counted;
   the other rules' findings still return.
-- Never two findings of the same card type for the same order; most severe first; at most
+- The rules run in rank order (each rule's ``Declaration.rank``); when one rule's card speaks for a taper step,
+  the rules it outranks stay silent about that step (the precedence policy, ``rules.PRECEDENCE``).
+- Never two findings of the same card type for the same order; most severe first, then by rank; at most
   ``MAX_CARDS``, distinct concerns kept ahead of a second rate card about the
   same order; supportive information gives way to a warning about the same order.
 - One card set, no repeats: a shared fact stated once in full, a suggestion carried by one card
@@ -21,12 +23,12 @@ from cds_service.clinical.findings import SEVERITY, Finding, Suggestion
 from cds_service.clinical.rules import RULES, Rule
 
 MAX_CARDS = 5
-RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"})
+RATE_CARDS = frozenset(rule.card_type for rule in RULES if rule.declaration.rate_card)
 """Card types judging the pace of one taper step. When more than ``MAX_CARDS`` cards qualify, a second rate card
 about the same order gives way to distinct concerns — another order or another rule family
 (docs/clinical-reference.md §9.13). The ``older-adult`` card is a distinct concern, not a second card about the
 step: it is about the patient (falls, cognitive impairment, fractures in older age) and its slower pace
-(docs/clinical-reference.md §11.10)."""
+(docs/clinical-reference.md §11.10). Each rule declares whether it is one (``Declaration.rate_card``)."""
 
 log = logging.getLogger(__name__)
 

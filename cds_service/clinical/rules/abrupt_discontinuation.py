@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 
+from cds_service.clinical.declaration import A_STEP, LIKELY_DEPENDENT, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.rules import conversion_ambiguity
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
@@ -31,14 +32,25 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "abrupt-discontinuation"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/5"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Abrupt benzodiazepine discontinuation",
+    indicators=("critical",),
+    rank=10,
+    rate_card=True,
+    gates=(A_STEP, LIKELY_DEPENDENT),
+    outranks=("taper-too-fast",),
+)
 HALVING_PERCENT = Fraction(50)
 
 
-def is_abrupt(facts: ClinicalFacts) -> bool:
+def speaks_for(facts: ClinicalFacts) -> bool:
+    """Whether the step is abrupt: this critical card is then the one card about it (the too-fast warning stays
+    silent)."""
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.likely_dependent or is_final_step(facts) \
-            or conversion_ambiguity.speaks_for(facts):
+            or outranked(CARD_TYPE, facts):
         return False
     return assessment.is_stop or assessment.percent >= HALVING_PERCENT
 
@@ -50,7 +62,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
-    if assessment is None or not is_abrupt(facts):
+    if assessment is None or not speaks_for(facts):
         return
     history = facts.history
     what = "stops" if assessment.is_stop else f"cuts by {percent(assessment.percent)}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
@@ -34,6 +35,13 @@ from cds_service.clinical.wording import mg, percent, plain_text
 
 CARD_TYPE = "baclofen-adjunct"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Baclofen is not a taper adjunct",
+    indicators=("warning",),
+    rank=110,
+    gates=(("a baclofen draft", draft_of("baclofen")),),
+)
 """2025 Joint Guideline pocket guide, Table 10 (adjuncts for taper-related symptoms)."""
 
 

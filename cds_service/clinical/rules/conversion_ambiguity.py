@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 
+from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.model import EquivalenceTable
@@ -27,6 +28,15 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "conversion-ambiguity"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/18"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Benzodiazepine conversion ambiguity",
+    indicators=("warning",),
+    rank=50,
+    rate_card=True,
+    gates=(A_STEP, ("a switch between benzodiazepines", lambda facts: facts.history.is_switch)),
+    outranks=("abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult"),
+)
 DISAGREEMENT_POINTS = Fraction(15)
 HALVING_PERCENT = Fraction(50)
 

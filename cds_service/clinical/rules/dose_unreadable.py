@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import A_BENZODIAZEPINE_DRAFT, LIKELY_DEPENDENT, Declaration
 from cds_service.clinical.dosing import UnknownDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
@@ -21,6 +22,13 @@ from cds_service.clinical.wording import mg
 
 CARD_TYPE = "dose-unreadable"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/7"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Benzodiazepine dose could not be read",
+    indicators=("warning",),
+    rank=60,
+    gates=(A_BENZODIAZEPINE_DRAFT, LIKELY_DEPENDENT),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:

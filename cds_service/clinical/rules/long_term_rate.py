@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.rules import conversion_ambiguity
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
@@ -25,6 +26,14 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "long-term-rate"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Long-term user: slow taper",
+    indicators=("warning",),
+    rank=40,
+    rate_card=True,
+    gates=(A_STEP, ("use for more than a year", lambda facts: facts.history.is_long_term)),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -36,7 +45,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \
-            or (assessment.is_stop and is_final_step(facts)) or conversion_ambiguity.speaks_for(facts):
+            or (assessment.is_stop and is_final_step(facts)) or outranked(CARD_TYPE, facts):
         return
     profile = profile_of(facts)
     window = history.window_reduction_percent(profile.long_term_window_days)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.orders import consultation_request
@@ -16,6 +17,13 @@ from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "z-drug-during-taper"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/25"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Z-drug during a taper",
+    indicators=("warning",),
+    rank=120,
+    gates=(("a Z-drug draft", draft_of("z-drug")),),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
