@@ -17,8 +17,9 @@ import cds_service.fhir.parse as parse
 from cds_service.clinical.engine import evaluate_rules
 from cds_service.clinical.resources import MedicationRequest, Observation, Patient
 from cds_service.fhir.parse import ParseNotes, parse_lenient
-from tests.clinical.test_read_once import SCENARIOS, scenario_facts
+from tests.clinical.test_read_once import scenario_facts
 from tests.utils.fhir import DIAZEPAM_5_MG_TABLET, medication_request
+from tests.utils.scenarios import NAMES as SCENARIOS
 
 REFUSED_FIXTURE_RESOURCES = {("cardtext-dose-unreadable-hostile-period-unit", "d1")}
 """Fixture resources outside FHIR in what the rules read (a ``periodUnit`` outside its value set): read by the
