@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 class EngineResult:
     findings: list[Finding]
     failed_rules: list[str] = field(default_factory=list)
+    data_notes: tuple[str, ...] = ()
+    """What could not be read of the record the rules read, taken once every rule has run: some parts of the
+    record (observations, the opioid history) are parsed only when a rule reads them, and only then count
+    (:attr:`PatientRecord.incomplete`)."""
 
 
 def without_repeats(findings: list[Finding]) -> list[Finding]:
@@ -101,7 +105,8 @@ def evaluate_rules(
     rules: tuple[Rule, ...] = RULES,
     on_rule_failure: Callable[[str], None] | None = None,
 ) -> EngineResult:
-    """Every rule's findings, as they are (before snooze and discipline); a rule that raises is skipped."""
+    """Every rule's findings, as they are (before snooze and discipline); a rule that raises is skipped. Then, as
+    its own step, the notes on what the rules read and could not read (:attr:`EngineResult.data_notes`)."""
     findings: list[Finding] = []
     failed: list[str] = []
     for rule in rules:
@@ -112,7 +117,7 @@ def evaluate_rules(
             failed.append(rule.card_type)
             if on_rule_failure is not None:
                 on_rule_failure(rule.card_type)
-    return EngineResult(findings=findings, failed_rules=failed)
+    return EngineResult(findings=findings, failed_rules=failed, data_notes=facts.evaluation.record.incomplete)
 
 
 def select_cards(findings: list[Finding], snoozed: Callable[[], frozenset[str]] = frozenset) -> list[Finding]:

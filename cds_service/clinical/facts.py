@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
+from cds_service.clinical.equivalence import other_table
 from cds_service.clinical.history import (
     BenzodiazepineHistory,
     benzodiazepine_history,
@@ -155,7 +156,7 @@ class ClinicalFacts:
         drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
         other table; the cards say which factor is missing)."""
         configured = self.configured_table
-        other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
+        other = other_table(configured)
         if self.missing_factors(configured) and not self.missing_factors(other):
             return other
         return configured

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,7 +33,8 @@ def test_a_failing_rule_is_logged_without_data_and_the_others_still_answer(
     with caplog.at_level(logging.ERROR):
         rules = (Rule(RULE_BY_TYPE["taper-too-fast"].declaration, broken),
                  Rule(RULE_BY_TYPE["taper-support"].declaration, working))
-        result = run_rules(None, rules,  # type: ignore[arg-type]
+        record = SimpleNamespace(evaluation=SimpleNamespace(record=SimpleNamespace(incomplete=())))
+        result = run_rules(record, rules,  # type: ignore[arg-type]
                            on_rule_failure=failures.append)
     assert [f.card_type for f in result.findings] == ["taper-support"]
     assert result.failed_rules == ["taper-too-fast"] and failures == ["taper-too-fast"]

@@ -87,7 +87,7 @@ def test_the_queue_is_bounded_while_the_database_is_down(tmp_path: Path) -> None
 
 def test_feedback_right_after_the_call_finds_its_card_still_queued() -> None:
     # An interval far longer than the test: the card is still queued when its feedback arrives.
-    app = create_app({"auth": "off", "testing": True, "card_log_interval_s": 600})
+    app = create_app({"auth": "off", "card_log_interval_s": 600})
     client = app.test_client()
     [shown] = HookCalls(client).cards(HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
     url = app.config["SETTINGS"].database_url

@@ -20,7 +20,7 @@ HOSTILE_TEXT = "diazepam " + "1" * 20_000
 CHILD = """
 import json, sys
 from cds_service import create_app
-app = create_app({"auth": "off", "testing": True})
+app = create_app({"auth": "off"})
 response = app.test_client().post("/cds-services/bzd-taper-order-sign", json=json.load(sys.stdin))
 print(response.status_code)
 """

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.equivalence import TABLE_NAMES
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.history import BenzodiazepineHistory
@@ -68,7 +69,7 @@ def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool
 def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> Finding:
     order = draft.label
     dose = f" ({mg(draft.dose.mg)}/day)" if isinstance(draft.dose, DailyDose) else ""
-    table = "Ashton" if facts.table == "ashton" else "VA/DoD"
+    table = TABLE_NAMES[facts.table]
     taper_lines = []
     if (step := history.recent_reduction) is not None:
         taper_lines.append(

@@ -109,10 +109,10 @@ def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
                 "tables on the duplication card)." if before is not None and after is not None else
                 "- The total rises (see the duplication card).",
                 "",
-                "**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults 65 and older (cognitive "
-                "impairment, delirium, falls, fractures); any increase adds to that risk. Older adults need more "
-                "gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally tapering "
-                f"benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
+                f"**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults {OLDER_ADULT_AGE} and older "
+                "(cognitive impairment, delirium, falls, fractures); any increase adds to that risk. Older adults "
+                "need more gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally "
+                f"tapering benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
             ]),
             order_id=draft.resource_id, source_url=SOURCE_URL,
         )
