@@ -1,6 +1,7 @@
 """The path of one hook call, without HTTP: validated request → record → facts → rules → cards.
 
-Used by the HTTP blueprint and (later) the offline ``bzd-taper-cds evaluate`` command.
+Used by the HTTP blueprint (``cds_service/api/hooks.py``) and the ``bzd-taper-cds evaluate`` command
+(``cds_service/cli.py``; offline unless ``--fetch``).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def allowed_fhir(settings: Settings, client_fhir_servers: tuple[str, ...] = (), 
 
 def _legacy_resources(cards: list[dict[str, Any]]) -> None:
     """The resources the suggestions create or update, in the STU3 shape the legacy hook's client reads
-    (docs/clinical-reference.md §11.6)."""
+    (docs/clinical-reference.md §7l)."""
     for card in cards:
         for suggestion in card.get("suggestions", []):
             for action in suggestion["actions"]:
@@ -107,7 +108,7 @@ def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: Raw
     terminology = load_terminology()
     legacy = service.hook == "medication-prescribe"
     drafts_bundle = context["medications"] if legacy else context["draftOrders"]
-    # the legacy hook's client sends its history in STU3 (or DSTU2) shapes too (docs/clinical-reference.md §11.6)
+    # the legacy hook's client sends its history in STU3 (or DSTU2) shapes too (docs/clinical-reference.md §7l)
     resources = resources_as_r4(raw.resources) if legacy else raw.resources
     record = parse_patient_record(relevant_resources(resources, terminology), bundle_resources(drafts_bundle),
                                   raw.notes, terminology)

@@ -94,7 +94,7 @@ def shared_thresholds() -> SharedThresholds:
 
 
 OLDER_ADULT_AGE = shared_thresholds().older_adult_age
-"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Elderly")."""
+"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Older adult")."""
 
 
 def clear_cache() -> None:

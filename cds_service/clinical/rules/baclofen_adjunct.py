@@ -11,7 +11,7 @@ Trigger (docs/clinical-reference.md §6b "Baclofen adjunct"): a new *oral* baclo
 a taper context (a reduction in the last 90 days, or one proposed by another draft), with no spasticity
 indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy; muscle cramps or spasms are
 withdrawal symptoms, not an indication) and no baclofen order, fill or statement in the 90 days before
-(docs/clinical-reference.md §9.6: a renewal is continuing therapy — card ``baclofen-cotherapy``).
+(docs/clinical-reference.md §7g: a renewal is continuing therapy — card ``baclofen-cotherapy``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool:
     """New (no baclofen order, fill or statement in the 90 days before) and oral; a renewal or a dose change of
-    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §9.6)."""
+    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §7g)."""
     return draft.product.drug_class == "baclofen" and draft.product.route == "oral" and not draft.ends_order \
         and not facts.continuing(draft)
 

@@ -1,8 +1,8 @@
 """Card ``long-term-rate`` (warning): more than 10 % per month for a patient on benzodiazepines > 1 year.
 
 Seed guidance: "For patients on benzodiazepines longer than 1 year, extend the taper to 10% per month."
-Trigger (docs/clinical-reference.md §6b "Long-term use", "Too-fast step"; §8.1): long-term use and a total reduction
-within the trailing 30 days of more than 10 %. A long-term user's first 25 % step breaks it (§8.1).
+Trigger (docs/clinical-reference.md §6b "Long-term use", "Too-fast step"; §8b): long-term use and a total reduction
+within the trailing 30 days of more than 10 %. A long-term user's first 25 % step breaks it (§8b).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ DECLARATION = Declaration(
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 
