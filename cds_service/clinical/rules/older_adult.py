@@ -14,14 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds_service.clinical.declaration import AN_OLDER_ADULT, Declaration
+from cds_service.clinical.duplication import duplications
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.profiles import OLDER_ADULT_AGE
-from cds_service.clinical.rules import benzodiazepine_duplication, outranked
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     TABLE_NAMES,
     assess_step,
     benzodiazepine_draft,
+    is_final_step,
     is_older_adult,
     judged_by_phase,
     plan_links,
@@ -48,7 +50,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
-    if is_older_adult(facts) and benzodiazepine_duplication.duplications(facts):
+    if is_older_adult(facts) and duplications(facts):
         yield from _added_on_top(facts)
         return
     draft = benzodiazepine_draft(facts)
@@ -60,7 +62,10 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     # §7f: no rate limit without dependence; §8c: a card that outranks this one (the conversion-ambiguity card of
     # a switch) speaks for the step's pace
     if assessment is not None and facts.history.likely_dependent and not outranked(CARD_TYPE, facts):
-        if assessment.percent > profile.older_adult_max_step_percent:
+        # The last step of a taper (docs/clinical-reference.md §8d) is necessarily 100 %: keeping the dose, the only
+        # smaller step, would never end it. Only its timing counts, as for the rate cards.
+        final = assessment.is_stop and is_final_step(facts)
+        if not final and assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")
         interval = facts.history.interval_days
@@ -95,7 +100,7 @@ def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
     age = facts.patient.age_on(facts.evaluation.at.date())
     before, after = facts.history.current_de, facts.history.proposed_de
     table = TABLE_NAMES[facts.table]
-    for duplication in benzodiazepine_duplication.duplications(facts):
+    for duplication in duplications(facts):
         draft = duplication.added
         drug = draft.product.ingredient
         yield Finding(
