@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -149,3 +151,31 @@ def test_an_exit_flush_that_fails_says_so_on_the_stderr_open_at_exit(tmp_path: P
     shown = at_exit.getvalue()
     assert "Logging error" not in shown
     assert '"message": "card log unavailable; rows kept for the next attempt"' in shown
+
+
+def test_a_flush_during_the_background_write_returns_only_once_those_rows_are_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feedback and analytics flush the card log and then read it. When the background thread has just taken the
+    queue and is still writing it, that flush must wait for the write, not find the queue empty and return: the
+    analytics would count the feedback without its card (seen under load as a flaky analytics count)."""
+    url = f"sqlite:///{tmp_path}/inflight.db"
+    migrate(url)
+    writing, release = threading.Event(), threading.Event()
+    insert = card_log_module.insert_card_log_rows
+
+    def held_insert(engine: Any, rows: list[dict[str, Any]]) -> None:
+        writing.set()
+        release.wait(10)  # the background write stays in flight until the test lets it finish
+        insert(engine, rows)
+
+    monkeypatch.setattr(card_log_module, "insert_card_log_rows", held_insert)
+    writer = CardLog(url, interval_s=0)
+    writer.add("bzd-taper-order-sign", "hook-1", "hash-a", [card(1)])
+    assert writing.wait(10), "the background thread took the queue"
+    seen: list[list[str]] = []
+    flusher = threading.Thread(target=lambda: (writer.flush(), seen.append(logged(url))))
+    flusher.start()
+    flusher.join(0.5)  # long enough for a flush that does not wait to have returned
+    release.set()
+    flusher.join(10)
+    assert seen == [[card(1).card_uuid]], "the flush returned before the rows it had to wait for were written"
