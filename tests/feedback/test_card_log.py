@@ -17,14 +17,13 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 
-from cds_service import create_app
 from cds_service.db import migrate
 from cds_service.feedback import card_log as card_log_module
 from cds_service.feedback.card_log import CardLog
 from cds_service.feedback.models import card_log
 from cds_service.feedback.repository import CardRecord, StoreUnavailable
 from cds_service.logs import configure_logging
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.server import gunicorn
 
@@ -87,9 +86,9 @@ def test_the_queue_is_bounded_while_the_database_is_down(tmp_path: Path) -> None
     assert logged(url) == [card(1).card_uuid, card(2).card_uuid]
 
 
-def test_feedback_right_after_the_call_finds_its_card_still_queued() -> None:
+def test_feedback_right_after_the_call_finds_its_card_still_queued(make_app: MakeApp) -> None:
     # An interval far longer than the test: the card is still queued when its feedback arrives.
-    app = create_app({"auth": "off", "testing": True, "card_log_interval_s": 600})
+    app = make_app({"card_log_interval_s": 600})
     client = app.test_client()
     [shown] = HookCalls(client).cards(HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
     url = app.config["SETTINGS"].database_url
