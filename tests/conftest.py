@@ -54,7 +54,7 @@ def database_url(tmp_path: Path, migrated_database: Path) -> str:
 @contextmanager
 def app_on(database_url: str, settings: Mapping[str, Any] | None = None) -> Iterator[Flask]:
     """An app on ``database_url`` whose connections are closed when the test ends."""
-    app = create_app({"auth": "off", "testing": True, **(settings or {}), "database_url": database_url})
+    app = create_app({"auth": "off", **(settings or {}), "database_url": database_url})
     yield app
     try:
         app.config["CARD_LOG"].flush()

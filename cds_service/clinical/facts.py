@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
+from cds_service.clinical.equivalence import other_table
 from cds_service.clinical.history import (
     BenzodiazepineHistory,
     benzodiazepine_history,
@@ -66,7 +67,7 @@ class ClinicalFacts:
     @cached_property
     def phases(self) -> tuple[ClinicalFacts, ...]:
         """These facts, then the facts as of each later phase of the evaluated benzodiazepine draft
-        (docs/clinical-reference.md §9.4: every phase is a step judged at its own start). In each, the earlier
+        (docs/clinical-reference.md §7c: every phase is a step judged at its own start). In each, the earlier
         phases are orders that have run their course, so the step, its interval and its windows are the phase's."""
         draft = next((d for d in self.evaluated_drafts if d.phases and counts_toward_taper(d) and not d.ends_order),
                      None)
@@ -137,7 +138,7 @@ class ClinicalFacts:
 
     def continuing(self, draft: MedicationCourse, days: int = NEW_DRUG_DAYS) -> tuple[MedicationCourse, ...]:
         """Orders, fills and statements of the draft's ingredient that covered any day of the ``days`` before
-        it (docs/clinical-reference.md §9.6): with any, the draft continues a drug rather than adding one."""
+        it (docs/clinical-reference.md §7g): with any, the draft continues a drug rather than adding one."""
         today = self.evaluation.at.date()
         since = today - timedelta(days=days)
         return tuple(c for c in self.courses.existing
@@ -151,11 +152,11 @@ class ClinicalFacts:
     @cached_property
     def table(self) -> EquivalenceTable:
         """The table every diazepam-equivalent is stated in: the configured one, unless it has no factor for a
-        benzodiazepine of this step and the other table has (docs/clinical-reference.md §9.11: a change of that
+        benzodiazepine of this step and the other table has (docs/clinical-reference.md §8c: a change of that
         drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
         other table; the cards say which factor is missing)."""
         configured = self.configured_table
-        other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
+        other = other_table(configured)
         if self.missing_factors(configured) and not self.missing_factors(other):
             return other
         return configured

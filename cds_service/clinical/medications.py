@@ -33,7 +33,7 @@ from cds_service.clinical.wording import plain_text
 CourseKind = Literal["order", "dispense", "statement", "draft"]
 
 MAX_PHASES = 12
-"""Later phases of one draft that are judged (each is a step, §9.4); a longer schedule is judged up to here."""
+"""Later phases of one draft that are judged (each is a step, §7c); a longer schedule is judged up to here."""
 ASSUMED_SUPPLY_DAYS = 30
 """Supply assumed for a completed or stopped order that states none (one month, the usual fill)."""
 
@@ -76,7 +76,7 @@ class MedicationCourse:
     @property
     def label(self) -> str:
         """How a card names this order: the product as written — never a resource id or a parser's note
-        (docs/clinical-reference.md §11.14); an order recognised from its name alone says so in words."""
+        (docs/clinical-reference.md §6f); an order recognised from its name alone says so in words."""
         by_name = " (the order names the drug only in text)" if self.product.matched_by == "name" else ""
         return f"{plain_text(self.product.display)}{by_name}"
 

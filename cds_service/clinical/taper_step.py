@@ -1,7 +1,7 @@
 """The proposed taper step of a call, judged once for every rate rule, and its compliant replacement.
 
-docs/clinical-reference.md §6b "Step reduction %", "Step interval", "Normalized rate", §8.1 (windows), §8.2 (the total
-diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
+docs/clinical-reference.md §6b "Step reduction %", "Step interval", "Trailing-window reduction", §8b (windows),
+§8c (the total diazepam-equivalent across all benzodiazepines), §7a (a stop is a step to 0).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
+from cds_service.clinical.equivalence import TABLES, other_table
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import MAX_LABEL, Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
-    FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
     DoseStep,
     DrugDose,
@@ -29,7 +29,7 @@ from cds_service.clinical.history import (
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.order_update import dispense_request, new_order_supply, updated_order
-from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
+from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, shared_thresholds, taper_profile
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
     MAX_UNITS_PER_ADMINISTRATION,
@@ -60,7 +60,7 @@ class StepAssessment:
     def percent(self) -> Fraction:
         """The reduction rate rules judge. With several benzodiazepines the tables can disagree, and a limit is
         breached when it is breached under either table: the larger of the two reductions
-        (docs/clinical-reference.md §9.12; the conversion-ambiguity card speaks instead when they differ by more
+        (docs/clinical-reference.md §8c; the conversion-ambiguity card speaks instead when they differ by more
         than 15 points on a switch)."""
         if self.several_drugs:
             known = [p for p in self.percent_by_table.values() if p is not None]
@@ -74,7 +74,7 @@ class StepAssessment:
 
 def judged_by_phase(facts: ClinicalFacts, judge: Callable[[ClinicalFacts], Iterable[Finding]]) -> Iterator[Finding]:
     """``judge`` applied to the step at t and to each later phase of a multi-phase draft at its own start
-    (docs/clinical-reference.md §9.4): the findings of the first phase that breaks a limit (a warning or
+    (docs/clinical-reference.md §7c): the findings of the first phase that breaks a limit (a warning or
     critical finding), else those of the step at t. A later phase's card says which phase it is; its one-click
     fix would rewrite the whole schedule, so that phase is edited by the prescriber instead."""
     first: list[Finding] | None = None
@@ -121,7 +121,7 @@ def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
         return None
     several = history.is_switch or len(history.current_ingredients | history.proposed_ingredients) > 1
     by_table: dict[EquivalenceTable, Fraction | None] = {}
-    for table in ("ashton", "va-dod"):
+    for table in TABLES:
         if facts.missing_factors(table):
             by_table[table] = None
         elif table == facts.table or not several:  # one drug: its own dose ratio, the same under every table
@@ -182,11 +182,12 @@ def _current_de_by_table(facts: ClinicalFacts) -> list[Fraction | None]:
 
 
 def is_final_step(facts: ClinicalFacts) -> bool:
-    """The final step (docs/clinical-reference.md §9.1): after ≥ 2 reductions in the episode, the current total
+    """The final step (docs/clinical-reference.md §8d): after ≥ 2 reductions in the episode, the current total
     is ≤ 2 mg diazepam-equivalent under either table, or is the smallest dose the patient's product can give
     (half the smallest marketed scored tablet, one smallest capsule). Exempt from the abrupt and rate rules."""
     history = facts.history
-    if history.current_de is None or sum(1 for s in history.steps if s.is_reduction) < FINAL_STEP_PRIOR_REDUCTIONS:
+    if history.current_de is None \
+            or sum(1 for s in history.steps if s.is_reduction) < shared_thresholds().final_step_prior_reductions:
         return False
     if any(de is not None and de <= FINAL_DOSE_DE for de in _current_de_by_table(facts)):
         return True
@@ -233,7 +234,7 @@ def _draft_de(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction:
 
 def _current_orders(facts: ClinicalFacts, draft: MedicationCourse) -> list[MedicationCourse]:
     """The active orders of the draft's drug before this call, without those a later order ended (it names it,
-    comes from the same requester, or starts after its supply ran out: docs/clinical-reference.md §9.2)."""
+    comes from the same requester, or starts after its supply ran out: docs/clinical-reference.md §7a)."""
     today = facts.evaluation.at.date()
     covering = [course for course in facts.courses.existing
                 if course.kind == "order" and course.product.ingredient == draft.product.ingredient
@@ -271,7 +272,7 @@ def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 
 def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     """``dose`` in the draft's own tablets when whole tablets, or halves of a scored tablet, give every
-    administration without more than four at one time (fewest units a dose, docs/clinical-reference.md §11.3),
+    administration without more than four at one time (fewest units a dose, docs/clinical-reference.md §9d),
     so that an update changes only the dose. A client that keeps its own unit count and applies
     only a product change (the public sandbox, docs/service-contract.md §8) then never pairs that count with
     another strength."""
@@ -293,7 +294,7 @@ def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
 def fewest_units(facts: ClinicalFacts, dose: PlannedDose) -> PlannedDose:
     """``dose`` in another strength of the same form when it takes more than four tablets or capsules at one time
     and that strength gives every administration in fewer (7½ × 2 mg diazepam → 3 × 5 mg): what is signed in one
-    click is given in the fewest units a dose (docs/clinical-reference.md §11.3)."""
+    click is given in the fewest units a dose (docs/clinical-reference.md §9d)."""
     most = max(a.units for a in dose.administrations)
     form = load_dose_forms().by_code(dose.product.code)
     if form is None or not form.is_solid or most <= MAX_UNITS_PER_ADMINISTRATION or not dose.product.strength_mg:
@@ -325,7 +326,7 @@ def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose,
                         supply_days: Fraction | None = None) -> Action | None:
     """The whole draft resource, changed to ``dose`` (CDS Hooks: an update carries the entire resource), its supply
-    recomputed for the draft's days or ``supply_days`` (docs/clinical-reference.md §11.1, §11.2)."""
+    recomputed for the draft's days or ``supply_days`` (docs/clinical-reference.md §9b, §9c)."""
     original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
     if original is None:
         return None
@@ -339,14 +340,14 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
 
 
 def with_supply(label: str, *actions: Action | None) -> str:
-    """A suggestion label that says what its orders dispense (docs/clinical-reference.md §11.1)."""
+    """A suggestion label that says what its orders dispense (docs/clinical-reference.md §9b)."""
     dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
     return f"{label}: {'; '.join(dispensed)}" if dispensed else label
 
 
 def fitted(label: str, detail: str, *actions: Action | None, compact: str | None = None) -> tuple[str, str]:
-    """Label and detail of a suggestion: the label says what its orders dispense (§11.1) within a label's length
-    (:data:`MAX_LABEL`, §11.14). When the full label with its supply is longer, ``compact`` (a shorter label)
+    """Label and detail of a suggestion: the label says what its orders dispense (§9b) within a label's length
+    (:data:`MAX_LABEL`, §6f). When the full label with its supply is longer, ``compact`` (a shorter label)
     carries the quantities alone, and the whole supply closes the suggestion's detail."""
     full = with_supply(label, *actions)
     dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
@@ -416,7 +417,7 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
 
 def switch_first_stage(facts: ClinicalFacts, diazepam: MedicationCourse, other: MedicationCourse) -> Suggestion | None:
     """A diazepam draft added on top of ``other`` made the first stage of a switch instead (Joint Guideline rec. 7,
-    Table 7 note; docs/clinical-reference.md §11.13): the draft becomes the first stage's diazepam dose and a new
+    Table 7 note; docs/clinical-reference.md §11g): the draft becomes the first stage's diazepam dose and a new
     order of the other drug, naming its current order, its first-stage dose — both for that stage's days. ``None``
     unless the other drug has exactly one current order and the plan keeps some of it in the first stage.
 
@@ -516,7 +517,7 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
 
 def drug_dose_lines(history: BenzodiazepineHistory) -> list[str]:
     """Each benzodiazepine's own daily dose before and after the call's orders, in mg of the drug (and mL of a
-    liquid) — what the prescriber writes, beside the diazepam-equivalents (docs/clinical-reference.md §11.5)."""
+    liquid) — what the prescriber writes, beside the diazepam-equivalents (docs/clinical-reference.md §6f)."""
     before = {d.ingredient: d for d in history.current_doses}
     after = {d.ingredient: d for d in history.proposed_doses}
 
@@ -541,7 +542,7 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment, with_tables: bo
     if with_tables:
         lines.append(f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
                      f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).")
-        other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
+        other = other_table(facts.table)
         if (other_percent := assessment.percent_by_table.get(other)) is not None:
             lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days
@@ -561,7 +562,7 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment, with_tables: bo
 
 
 def missing_factor_lines(facts: ClinicalFacts) -> list[str]:
-    """Says which equivalence factor the configured table lacks and which table was used instead (§9.11)."""
+    """Says which equivalence factor the configured table lacks and which table was used instead (§8c)."""
     missing = facts.missing_factors(facts.configured_table)
     if facts.table == facts.configured_table or not missing:
         return []

@@ -1,4 +1,4 @@
-"""Dose arithmetic (docs/clinical-reference.md §6b "Daily dose of one order", "DE of an order"): every number exact."""
+"""Dose arithmetic (docs/clinical-reference.md §6b "Daily dose of an order", "DE of an order"): every number exact."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def test_order_of_dosage_lines_does_not_matter(lines: list[tuple[str, float]]) -
     assert mg_per_day(dosages, DIAZEPAM_5) == Fraction(27, 2)
 
 
-# One parser for every unit and frequency form (docs/clinical-reference.md §9.3).
+# One parser for every unit and frequency form (docs/clinical-reference.md §7b).
 
 @pytest.mark.parametrize(("frequency", "period", "unit", "per_day"), [
     (1, 8, "h", 3), (1, 6, "h", 4), (1, 12, "h", 2), (1, 1, "d", 1), (3, 1, "wk", Fraction(3, 7)),

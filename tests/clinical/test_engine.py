@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,7 +33,8 @@ def test_a_failing_rule_is_logged_without_data_and_the_others_still_answer(
     with caplog.at_level(logging.ERROR):
         rules = (Rule(RULE_BY_TYPE["taper-too-fast"].declaration, broken),
                  Rule(RULE_BY_TYPE["taper-support"].declaration, working))
-        result = run_rules(None, rules,  # type: ignore[arg-type]
+        record = SimpleNamespace(evaluation=SimpleNamespace(record=SimpleNamespace(incomplete=())))
+        result = run_rules(record, rules,  # type: ignore[arg-type]
                            on_rule_failure=failures.append)
     assert [f.card_type for f in result.findings] == ["taper-support"]
     assert result.failed_rules == ["taper-too-fast"] and failures == ["taper-too-fast"]
@@ -91,7 +93,7 @@ def _step_finding(card_type: str, indicator: Indicator, lines: list[str], sugges
 
 
 def test_one_card_set_states_a_shared_fact_once_and_carries_a_suggestion_once() -> None:
-    """docs/clinical-reference.md §11.10: a fact shared by several cards is stated in full on the highest-ranked
+    """docs/clinical-reference.md §6e: a fact shared by several cards is stated in full on the highest-ranked
     card and referred to on the others; no two cards carry the same suggestion — the older-adult warning keeps
     its own slower step, and the cards it was taken from say where it is."""
     keep = Suggestion("Keep the current dose for now", (Action(type="delete", description="Withdraw",
@@ -119,7 +121,7 @@ def test_one_card_set_states_a_shared_fact_once_and_carries_a_suggestion_once() 
 
 
 def test_a_routine_step_support_card_is_shown_only_when_it_is_the_only_card() -> None:
-    """docs/clinical-reference.md §11.4: a later routine step answers taper-support so the prescriber sees the step
+    """docs/clinical-reference.md §11q: a later routine step answers taper-support so the prescriber sees the step
     was checked; beside any other card (here another order's warning) it is left out."""
     routine = replace(_finding("taper-support", "info"), only_card=True)
     assert select_cards([routine]) == [routine]

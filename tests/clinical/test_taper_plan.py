@@ -1,5 +1,5 @@
 """Taper plans from marketed forms: exact doses per administration, the pace, the final step
-(docs/clinical-reference.md §9.1)."""
+(docs/clinical-reference.md §8d)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def test_a_new_connection_is_still_checked_while_another_tenant_keeps_one(
 
 def fetch_everything(url: str) -> dict[str, list[dict[str, Any]]]:
     """The whole record by fallback (six searches at once), as one call of a worker does it."""
-    client = FhirClient(url, access_token=None, timeout_s=5.0, max_pages=10, max_requests=60,
+    client = FhirClient(url, access_token=None, timeout_s=5.0, max_pages=10, max_requests=60, searches_in_flight=48,
                         access=FhirAccess(allow_loopback=True))
     try:
         return resolve_prefetch(prefetch_templates(), {}, {"patientId": "p1"}, client).resources
@@ -93,7 +93,7 @@ def fetch_everything(url: str) -> dict[str, list[dict[str, Any]]]:
 def deadline_ends(url: str) -> bool:
     """Whether a server dripping its answer for 20 s is cut off by a 0.5 s deadline (the child's own deadline
     thread: the parent's does not exist in the child)."""
-    client = FhirClient(url, access_token=None, timeout_s=0.5, max_pages=10, max_requests=60,
+    client = FhirClient(url, access_token=None, timeout_s=0.5, max_pages=10, max_requests=60, searches_in_flight=48,
                         access=FhirAccess(allow_loopback=True))
     try:
         client.get("Condition?patient=p1")

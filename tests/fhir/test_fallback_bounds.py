@@ -99,7 +99,7 @@ def answer(handler):
                                                      + "?page=2").encode()))
 server = start_fhir_server(answer, keep_alive=True)
 url = base_url(server)
-client = app = create_app({"auth": "off", "testing": True, "database_url": sys.argv[2]}).test_client()
+client = app = create_app({"auth": "off", "database_url": sys.argv[2]}).test_client()
 keys = ("patient", "medicationRequests", "medicationDispenses", "medicationStatements", "conditions", "observations")
 assert client.post("/cds-services/bzd-taper-order-sign", json=hook_call(url, "conditions")).status_code == 200
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -20,7 +20,7 @@ HOSTILE_TEXT = "diazepam " + "1" * 20_000
 CHILD = """
 import json, sys
 from cds_service import create_app
-app = create_app({"auth": "off", "testing": True, "database_url": sys.argv[1]})  # the test's own database
+app = create_app({"auth": "off", "database_url": sys.argv[1]})  # the test's own database
 response = app.test_client().post("/cds-services/bzd-taper-order-sign", json=json.load(sys.stdin))
 print(response.status_code)
 """

@@ -6,19 +6,20 @@ likely physically dependent" (Table 2).
 
 Trigger (docs/clinical-reference.md §6b "Abrupt discontinuation"): likely physically dependent **and** (the drafts end
 the last benzodiazepine, or the proposed total DE is ≤ 50 % of the current total in one step) **and not**
-the final step (docs/clinical-reference.md §9.1: ≤ 2 mg DE under either table, or the smallest dose
-the product can give, after ≥ 2 reductions). Between drugs, the smaller of the two tables' reductions
-is judged (docs/clinical-reference.md §1b); the conversion-ambiguity card speaks for the disagreement.
+the final step (docs/clinical-reference.md §8d: ≤ 2 mg DE under either table, or the smallest dose
+the product can give, after ≥ 2 reductions). Between drugs, a limit is breached when either table's
+reduction breaches it (docs/clinical-reference.md §8c); the conversion-ambiguity card speaks when they differ by
+more than 15 points (§11e).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from fractions import Fraction
 
 from cds_service.clinical.declaration import A_STEP, LIKELY_DEPENDENT, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.profiles import shared_thresholds, taper_profile
 from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     assess_step,
@@ -41,7 +42,6 @@ DECLARATION = Declaration(
     gates=(A_STEP, LIKELY_DEPENDENT),
     outranks=("taper-too-fast",),
 )
-HALVING_PERCENT = Fraction(50)
 
 
 def speaks_for(facts: ClinicalFacts) -> bool:
@@ -52,11 +52,11 @@ def speaks_for(facts: ClinicalFacts) -> bool:
     if assessment is None or not history.likely_dependent or is_final_step(facts) \
             or outranked(CARD_TYPE, facts):
         return False
-    return assessment.is_stop or assessment.percent >= HALVING_PERCENT
+    return assessment.is_stop or assessment.percent >= shared_thresholds().abrupt_reduction_percent
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 
@@ -65,6 +65,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     if assessment is None or not speaks_for(facts):
         return
     history = facts.history
+    summary_profile = taper_profile("summary")
     what = "stops" if assessment.is_stop else f"cuts by {percent(assessment.percent)}"
     detail = "\n".join([
         f"**Order:** {assessment.draft.label} — {what} the benzodiazepine of a patient likely to be "
@@ -75,9 +76,10 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         f"- Likely physically dependent (2025 Joint Guideline Table 2): {history.episode_days} days of use.",
         "",
         "**Guidance:** Never abruptly discontinue benzodiazepines — this can cause seizures and death. Taper "
-        "instead: reduce by 10–25 % of the *current* dose every 1–2 weeks (10 % per month after more than a year "
-        "of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation in "
-        "patients likely to be physically dependent (rec. 2).",
+        f"instead: reduce by {summary_profile.advised_steps} of the *current* dose every "
+        f"{summary_profile.advised_interval} ({percent(summary_profile.long_term_max_percent)} per month after more "
+        "than a year of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation "
+        "in patients likely to be physically dependent (rec. 2).",
     ])
     drug = assessment.draft.product.ingredient
     summary = (f"Stopping {drug} at once in a dependent patient risks withdrawal seizures: taper instead"

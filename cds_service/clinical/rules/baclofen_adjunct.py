@@ -11,7 +11,7 @@ Trigger (docs/clinical-reference.md §6b "Baclofen adjunct"): a new *oral* baclo
 a taper context (a reduction in the last 90 days, or one proposed by another draft), with no spasticity
 indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy; muscle cramps or spasms are
 withdrawal symptoms, not an indication) and no baclofen order, fill or statement in the 90 days before
-(docs/clinical-reference.md §9.6: a renewal is continuing therapy — card ``baclofen-cotherapy``).
+(docs/clinical-reference.md §7g: a renewal is continuing therapy — card ``baclofen-cotherapy``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.equivalence import TABLE_NAMES
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.history import BenzodiazepineHistory
@@ -60,7 +61,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool:
     """New (no baclofen order, fill or statement in the 90 days before) and oral; a renewal or a dose change of
-    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §9.6)."""
+    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §7g)."""
     return draft.product.drug_class == "baclofen" and draft.product.route == "oral" and not draft.ends_order \
         and not facts.continuing(draft)
 
@@ -68,7 +69,7 @@ def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool
 def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> Finding:
     order = draft.label
     dose = f" ({mg(draft.dose.mg)}/day)" if isinstance(draft.dose, DailyDose) else ""
-    table = "Ashton" if facts.table == "ashton" else "VA/DoD"
+    table = TABLE_NAMES[facts.table]
     taper_lines = []
     if (step := history.recent_reduction) is not None:
         taper_lines.append(

@@ -1,9 +1,9 @@
 """Card ``benzodiazepine-duplication`` (warning): a benzodiazepine started while another stays active and unchanged.
 
-docs/clinical-reference.md §11.13: a draft that starts a benzodiazepine while another benzodiazepine stays active
+docs/clinical-reference.md §11g: a draft that starts a benzodiazepine while another benzodiazepine stays active
 and unchanged in the same call raises the patient's total. It is not a cross-taper (the other is reduced or stopped
-in the same call: the rate rules judge that step, §8.2) and not an as-needed order of the same ingredient from
-another prescriber (§9.2: both count, and that is intended). A switch left half-done — the new drug ordered, the
+in the same call: the rate rules judge that step, §8c) and not an as-needed order of the same ingredient from
+another prescriber (§7a: both count, and that is intended). A switch left half-done — the new drug ordered, the
 old one never reduced, as a client that applies only one action of a suggestion leaves it — is the common case.
 2025 Joint Guideline rec. 7 (Table 7 note): a switch is a cross-taper over 1–2 weeks, the old drug reduced as the
 new one is started; the seed guidance and Beers 2023 (older adults: avoid benzodiazepines) for 65 and older.
@@ -74,14 +74,14 @@ def _duplications(facts: ClinicalFacts) -> Iterator[Duplication]:
                 if ingredient not in touched and (ingredient not in others or course.kind == "order"):
                     others[ingredient] = course
             elif course.kind == "order" and not _as_needed(draft):
-                # a second scheduled order of the same drug beside one that stays (§9.2 keeps as-needed apart)
+                # a second scheduled order of the same drug beside one that stays (§7a keeps as-needed apart)
                 others.setdefault(ingredient, course)
         if others:
             yield Duplication(draft, tuple(others.values()))
 
 
 def _superseded(order: MedicationCourse, covering: list[MedicationCourse]) -> bool:
-    """An order a later one of the record replaced (it names it, or ends it by §9.2), though still marked active."""
+    """An order a later one of the record replaced (it names it, or ends it by §7a), though still marked active."""
     if order.kind != "order":
         return False
     return any(later is not order and later.kind == "order" and later.product.ingredient == order.product.ingredient

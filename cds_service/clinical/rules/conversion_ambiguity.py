@@ -1,7 +1,7 @@
 """Card ``conversion-ambiguity`` (warning): a switch between benzodiazepines whose size depends on the table.
 
 2025 Joint Guideline Table 7 note: "Conversion … is not straightforward … transition … over 1–2 weeks
-rather than 1–2 days." Trigger (docs/clinical-reference.md §1b, §6c, §9.12): the drafts change which
+rather than 1–2 days." Trigger (docs/clinical-reference.md §1b, §6c, §8c): the drafts change which
 benzodiazepines the patient takes, the reductions under Ashton and VA/DoD differ by more than 15 points,
 and either breaches a limit. It is then the one card for that order: it names the limit each table
 breaches, and no rate or abrupt-stop card repeats it. Whether it fires never depends on the configured table.
@@ -16,6 +16,7 @@ from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import shared_thresholds
 from cds_service.clinical.taper_plan import TABLE_NAMES
 from cds_service.clinical.taper_step import (
     StepAssessment,
@@ -37,8 +38,6 @@ DECLARATION = Declaration(
     gates=(A_STEP, ("a switch between benzodiazepines", lambda facts: facts.history.is_switch)),
     outranks=("abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult"),
 )
-DISAGREEMENT_POINTS = Fraction(15)
-HALVING_PERCENT = Fraction(50)
 
 
 def limits_breached(facts: ClinicalFacts, reduction: Fraction) -> list[str]:
@@ -46,7 +45,7 @@ def limits_breached(facts: ClinicalFacts, reduction: Fraction) -> list[str]:
     profile = profile_of(facts)
     history = facts.history
     found = []
-    if history.likely_dependent and reduction >= HALVING_PERCENT:
+    if history.likely_dependent and reduction >= shared_thresholds().abrupt_reduction_percent:
         found.append("the abrupt-discontinuation threshold (half or more at once)")
     if reduction > profile.step_limit_percent:
         found.append(f"the {percent(profile.step_limit_percent)} step limit")
@@ -62,7 +61,7 @@ def _ambiguous(facts: ClinicalFacts) -> StepAssessment | None:
     if assessment is None or not assessment.is_switch:
         return None
     ashton, va_dod = assessment.percent_by_table["ashton"], assessment.percent_by_table["va-dod"]
-    if ashton is None or va_dod is None or abs(ashton - va_dod) <= DISAGREEMENT_POINTS:
+    if ashton is None or va_dod is None or abs(ashton - va_dod) <= shared_thresholds().table_disagreement_points:
         return None
     if not (limits_breached(facts, ashton) or limits_breached(facts, va_dod)):
         return None

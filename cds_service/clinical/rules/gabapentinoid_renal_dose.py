@@ -1,14 +1,14 @@
 """Card ``gabapentinoid-renal-dose`` (warning): gabapentin/pregabalin above the label row for kidney function.
 
 Seed guidance: "Adjust [gabapentin] dosing in patients with renal insufficiency." Label tables in
-``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (docs/clinical-reference.md §6b "Renal
+``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (docs/clinical-reference.md §6b "Kidney
 function", §6c): a gabapentin or pregabalin draft whose daily dose or dosing frequency exceeds the row for
 the patient's CrCl (Cockcroft–Gault) or, failing that, eGFR within 180 days. With no current renal result and a
-benzodiazepine in the record, the card asks for one instead of assuming normal function (§8.4) — only when the dose
-is above what every row allows (gabapentin 300 mg/day, pregabalin 75 mg/day; §11.12), so that a dose every
+benzodiazepine in the record, the card asks for one instead of assuming normal function (§7k) — only when the dose
+is above what every row allows (gabapentin 300 mg/day, pregabalin 75 mg/day; §11m), so that a dose every
 kidney function allows (the service's own gabapentin 100 mg at bedtime) raises nothing.
 
-The one-click dose (§11.3) is the label's column for the ordered total daily dose — the largest column of normal
+The one-click dose (§9d) is the label's column for the ordered total daily dose — the largest column of normal
 kidney function not above it; a new start: the first column — in the patient's row, made of one givable product in
 the fewest units a dose.
 """
@@ -91,7 +91,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     if renal is None or renal.stale:
         if not (facts.history.current_de or facts.history.in_taper_context):
             return None
-        # a dose every row allows needs no result first (docs/clinical-reference.md §11.12)
+        # a dose every row allows needs no result first (docs/clinical-reference.md §11m)
         if not isinstance(draft.dose, DailyDose) or draft.dose.mg <= lowest_maximum_mg(ingredient):
             return None
         return _missing_renal_data(facts, draft, renal)
@@ -176,7 +176,7 @@ def lowest_maximum_mg(ingredient: str) -> Fraction:
 def column_index(ingredient: str, ordered_mg: Fraction, *, new_start: bool) -> int:
     """The label's column for an ordered total daily dose: the largest column of normal kidney function not
     above it (the first when it is below them all); a new start is the first column
-    (docs/clinical-reference.md §11.3)."""
+    (docs/clinical-reference.md §9d)."""
     if new_start:
         return 0
     normal = [Fraction(value) for value in _tables()[ingredient]["normal_columns_mg"]]

@@ -2,10 +2,10 @@
 
 Seed guidance: "Elderly patients require more gradual tapers with smaller dose reductions due to
 increased risks of cognitive impairment, falls, and fractures." 2025 Joint Guideline rec. 27: generally
-taper benzodiazepines in adults ≥ 65. Trigger (docs/clinical-reference.md §6b "Elderly", "Elderly slower profile"):
+taper benzodiazepines in adults ≥ 65. Trigger (docs/clinical-reference.md §6b "Older adult", §8e):
 age ≥ 65 on the order date in a taper context; warning when the step is > 10 % or < 14 days after the
-previous change. Without a birth date no age-based card is shown (docs/clinical-reference.md §8.4).
-A benzodiazepine added on top of another that stays (docs/clinical-reference.md §11.13) is an increase the
+previous change. Without a birth date no age-based card is shown (docs/clinical-reference.md §7k).
+A benzodiazepine added on top of another that stays (docs/clinical-reference.md §11g) is an increase the
 warning applies to as well, in or outside a taper (Beers 2023: avoid benzodiazepines in older adults).
 """
 
@@ -43,7 +43,7 @@ DECLARATION = Declaration(
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 
@@ -57,7 +57,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     profile = profile_of(facts)
     assessment = assess_step(facts)
     breaches = []
-    # §9.5: no rate limit without dependence; §9.12: a card that outranks this one (the conversion-ambiguity card of
+    # §7f: no rate limit without dependence; §8c: a card that outranks this one (the conversion-ambiguity card of
     # a switch) speaks for the step's pace
     if assessment is not None and facts.history.likely_dependent and not outranked(CARD_TYPE, facts):
         if assessment.percent > profile.older_adult_max_step_percent:
@@ -90,7 +90,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
 
 
 def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The increase a second benzodiazepine makes, for a patient 65 or older (§11.13): a warning without its own
+    """The increase a second benzodiazepine makes, for a patient 65 or older (§11g): a warning without its own
     suggestion — the duplication card carries the removal."""
     age = facts.patient.age_on(facts.evaluation.at.date())
     before, after = facts.history.current_de, facts.history.proposed_de
@@ -109,10 +109,10 @@ def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
                 "tables on the duplication card)." if before is not None and after is not None else
                 "- The total rises (see the duplication card).",
                 "",
-                "**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults 65 and older (cognitive "
-                "impairment, delirium, falls, fractures); any increase adds to that risk. Older adults need more "
-                "gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally tapering "
-                f"benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
+                f"**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults {OLDER_ADULT_AGE} and older "
+                "(cognitive impairment, delirium, falls, fractures); any increase adds to that risk. Older adults "
+                "need more gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally "
+                f"tapering benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
             ]),
             order_id=draft.resource_id, source_url=SOURCE_URL,
         )

@@ -4,7 +4,7 @@ Seed guidance, "When to Refer to a Specialist": "History of withdrawal seizures.
 comorbidities. Co-occurring substance use disorders. Previous unsuccessful office-based tapering
 attempts." — and "Do not make 'cold referrals'". 2025 Joint Guideline rec. 5, 12, 19–20, 24, 26.
 
-Triggers (docs/clinical-reference.md §6b, §9.9, §9.10): withdrawal-seizure history (any clinical status;
+Triggers (docs/clinical-reference.md §6b, §7h, §11i): withdrawal-seizure history (any clinical status;
 sedative-, drug- or alcohol-withdrawal seizures, or such withdrawal co-coded with convulsions); an active
 bipolar, psychotic or major depressive disorder with suicidal ideation in the last 90 days; an active
 substance use disorder (not in remission); a prior unsuccessful taper; clonazepam or clobazam reduced in a
@@ -76,7 +76,7 @@ def triggers(facts: ClinicalFacts) -> list[str]:
 
 def _reduced_antiepileptic(facts: ClinicalFacts) -> str | None:
     """``clonazepam reduced``, ``clobazam stopped``…: an evaluated draft lowering or stopping an antiepileptic
-    benzodiazepine the patient takes (docs/clinical-reference.md §9.10)."""
+    benzodiazepine the patient takes (docs/clinical-reference.md §11i)."""
     today = facts.evaluation.at.date()
     for draft in facts.evaluated_drafts:
         ingredient = draft.product.ingredient
@@ -132,7 +132,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if neurology:
         guidance.append(
             "Clonazepam and clobazam also treat seizures: lowering them can provoke seizures in epilepsy, so plan "
-            "the reduction with the patient's neurologist (docs/clinical-reference.md §9.10).")
+            "the reduction with the patient's neurologist (docs/clinical-reference.md §11i).")
     detail = "\n".join([
         f"**Order:** {draft.label} — part of a benzodiazepine taper." if tapered is not None else
         f"**Order:** {draft.label} — ordered during the {taper_drug} taper.",

@@ -1,4 +1,4 @@
-"""The one-click fixes of ``benzodiazepine-duplication`` (docs/clinical-reference.md §11.13), applied as an EHR
+"""The one-click fixes of ``benzodiazepine-duplication`` (docs/clinical-reference.md §11g), applied as an EHR
 applies them and signed again: what the next call answers is what the prescriber sees after one click."""
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def test_each_rule_declares_the_indicators_the_service_contract_gives_its_card()
 
 def test_rate_cards_and_the_precedence_policy_are_the_declared_ones() -> None:
     assert engine.RATE_CARDS == {"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"}
-    # docs/clinical-reference.md §9.12: the conversion-ambiguity card is the one card about an ambiguous switch;
+    # docs/clinical-reference.md §8c: the conversion-ambiguity card is the one card about an ambiguous switch;
     # §6b: the abrupt-discontinuation card covers a step that is also too fast
     assert {card: winners for card, winners in PRECEDENCE.items() if winners} == {
         "abrupt-discontinuation": ("conversion-ambiguity",),
