@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SINCE = "784f69ebea08e6be671206c7f07139e15c43be43"
 """``main`` when the rule was adopted (2026-12-04, "CHANGELOG: the complete OpenAPI description")."""
 MAX_SUBJECT = 72
-LANDED_LONGER: dict[str, str] = {}
+LANDED_LONGER: dict[str, str] = {
+    "bd55beb210b60ad1da2790f3e2a5ed648cfbc299": "73 characters, landed before the check did",
+}
 """Commits already on ``main`` with a longer subject (history is not rewritten), by full hash: why each is kept."""
 
 

@@ -27,10 +27,11 @@ from cds_service.clinical.patient import (
     pregnancy_evidence,
     renal_function,
 )
+from cds_service.clinical.profiles import shared_thresholds
 from cds_service.clinical.record import Evaluation
 from cds_service.clinical.terminology import Terminology
 
-NEW_DRUG_DAYS = 90
+NEW_DRUG_DAYS = shared_thresholds().new_drug_days
 """A drug with no order, fill or statement in this many days before a draft is new ("added", "started")."""
 T = TypeVar("T")
 

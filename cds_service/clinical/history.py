@@ -26,26 +26,28 @@ from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, perc
 from cds_service.clinical.equivalence import diazepam_equivalent
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import shared_thresholds
 from cds_service.clinical.terminology import Terminology
 
-TAPER_CONTEXT_DAYS = 90
+_DEFINED = shared_thresholds()  # every threshold below: profiles.json "every_profile", with its source
+TAPER_CONTEXT_DAYS = _DEFINED.taper_context_days
 """A reduction within this many days puts the patient in a taper (docs/clinical-reference.md §6b "Taper context")."""
-LONG_TERM_DAYS = 365
-LONG_TERM_COVERAGE = Fraction(4, 5)
+LONG_TERM_DAYS = _DEFINED.long_term_days
+LONG_TERM_COVERAGE = _DEFINED.long_term_coverage
 """Long-term use: episode ≥ 1 year and covered on ≥ 80 % of the last 365 days (docs/clinical-reference.md §6b)."""
-DEPENDENCE_ANY_DOSE_DAYS = 90
-DEPENDENCE_DE_DAYS = 30
-DEPENDENCE_DE_MG = Fraction(10)
+DEPENDENCE_ANY_DOSE_DAYS = _DEFINED.dependence_any_dose_days
+DEPENDENCE_DE_DAYS = _DEFINED.dependence_de_days
+DEPENDENCE_DE_MG = _DEFINED.dependence_de_mg
 """Likely physically dependent: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE (Joint Guideline Table 2)."""
-FAILED_TAPER_RETURN_DAYS = 90
-FAILED_TAPER_RETURN_LEVEL = Fraction(9, 10)
+FAILED_TAPER_RETURN_DAYS = _DEFINED.failed_taper_return_days
+FAILED_TAPER_RETURN_LEVEL = _DEFINED.failed_taper_return_level
 """Prior unsuccessful taper: back to ≥ 90 % of the pre-taper level within 90 days (docs/clinical-reference.md §6b
 heuristic)."""
-EPISODE_GAP_DAYS = 30
+EPISODE_GAP_DAYS = _DEFINED.episode_gap_days
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
-AS_NEEDED_LOOKBACK_DAYS = (90, 180)
-AS_NEEDED_MIN_DAYS = 28
-AS_NEEDED_DEPENDENT_DAYS_PER_WEEK = 3
+AS_NEEDED_LOOKBACK_DAYS = _DEFINED.as_needed_lookback_days
+AS_NEEDED_MIN_DAYS = _DEFINED.as_needed_min_days
+AS_NEEDED_DEPENDENT_DAYS_PER_WEEK = _DEFINED.as_needed_dependent_days_per_week
 """As-needed use: days of use a week from the fills of the last 90 and 180 days (each window from a fill at least
 four weeks old; the larger rate), else over the fills' days supply; at most 3 days a week is not "likely
 dependent" (2025 Joint Guideline Table 2: ≥ 4 days a week)."""

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.equivalence import TABLE_NAMES
-from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.facts import NEW_DRUG_DAYS, ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.history import BenzodiazepineHistory
 from cds_service.clinical.medications import MedicationCourse
@@ -90,7 +90,8 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
         "**Why this card:**",
         *taper_lines,
         "- No spasticity indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy) "
-        "is recorded, and no baclofen was ordered, dispensed or reported in the 90 days before this order.",
+        f"is recorded, and no baclofen was ordered, dispensed or reported in the {NEW_DRUG_DAYS} days before this "
+        "order.",
         "",
         "**Guidance:** Baclofen is not recommended as an adjunct during benzodiazepine tapering: there is no "
         "evidence for it in benzodiazepine withdrawal, and stopping or reducing baclofen itself can cause "

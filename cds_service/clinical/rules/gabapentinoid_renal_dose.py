@@ -30,7 +30,7 @@ from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
-from cds_service.clinical.patient import RenalFunction, creatinine_gap
+from cds_service.clinical.patient import RENAL_WINDOW_DAYS, RenalFunction, creatinine_gap
 from cds_service.clinical.taper_plan import MAX_UNITS_PER_ADMINISTRATION, TIMES_A_DAY, PlannedDose
 from cds_service.clinical.taper_step import fitted, update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
@@ -225,13 +225,15 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
         {"system": "http://loinc.org", "code": "2160-0",
          "display": "Creatinine [Mass/volume] in Serum or Plasma"},
         reason=f"Renal function before dosing {draft.product.ingredient}",
-        clinical_summary="No creatinine or eGFR result within 180 days; needed to dose a gabapentinoid.",
+        clinical_summary=f"No creatinine or eGFR result within {RENAL_WINDOW_DAYS} days; needed to dose a "
+                         "gabapentinoid.",
         authored_on=facts.evaluation.at.date().isoformat(),
     )
     request["intent"] = "order"
     request.pop("category", None)
     gap = _creatinine_gap(facts, stale.day if stale is not None else None)
-    found = (f"the newest result, {stale.stated}, is {stale.age_days} days old (stale: older than 180 days)"
+    found = (f"the newest result, {stale.stated}, is {stale.age_days} days old (stale: older than "
+             f"{RENAL_WINDOW_DAYS} days)"
              if stale is not None else "no eGFR or CrCl is on file" if gap else "no kidney function result is on file")
     if gap is not None:
         found += f"; the {gap}"
@@ -239,7 +241,8 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
         f"**Order:** {draft.label} — {found}.",
         "",
         "The dose of gabapentin and pregabalin depends on creatinine clearance; without a serum creatinine "
-        "(with weight, age and sex) or an eGFR from the last 180 days the service cannot check this order, and "
+        f"(with weight, age and sex) or an eGFR from the last {RENAL_WINDOW_DAYS} days the service cannot check this "
+        "order, and "
         "does not assume normal kidney function.",
     ])
     return Finding(

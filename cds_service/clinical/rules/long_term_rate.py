@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.history import LONG_TERM_DAYS
 from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
@@ -61,7 +62,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         "",
         "**Why this card:**",
         *step_facts(facts, assessment),
-        f"- Covered on {history.covered_days_last_year} of the last 365 days.",
+        f"- Covered on {history.covered_days_last_year} of the last {LONG_TERM_DAYS} days.",
         "",
         "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to "
         f"{percent(summary_profile.long_term_max_percent)} per month (the {summary_profile.name}). The "

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds_service.clinical.declaration import AN_OLDER_ADULT, Declaration
+from cds_service.clinical.duplication import duplications
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.profiles import OLDER_ADULT_AGE
-from cds_service.clinical.rules import benzodiazepine_duplication, outranked
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     TABLE_NAMES,
     assess_step,
@@ -48,7 +49,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
-    if is_older_adult(facts) and benzodiazepine_duplication.duplications(facts):
+    if is_older_adult(facts) and duplications(facts):
         yield from _added_on_top(facts)
         return
     draft = benzodiazepine_draft(facts)
@@ -95,7 +96,7 @@ def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
     age = facts.patient.age_on(facts.evaluation.at.date())
     before, after = facts.history.current_de, facts.history.proposed_de
     table = TABLE_NAMES[facts.table]
-    for duplication in benzodiazepine_duplication.duplications(facts):
+    for duplication in duplications(facts):
         draft = duplication.added
         drug = draft.product.ingredient
         yield Finding(

@@ -21,6 +21,7 @@ from cds_service.clinical.declaration import Declaration
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.history import FAILED_TAPER_RETURN_DAYS, TAPER_CONTEXT_DAYS
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import CodedProblem
 from cds_service.clinical.taper_step import benzodiazepine_draft
@@ -33,7 +34,7 @@ DECLARATION = Declaration(
     display="Refer to a specialist",
     indicators=("warning",),
     rank=90,
-    gates=(("a taper (a reduction in the last 90 days or in this call)",
+    gates=((f"a taper (a reduction in the last {TAPER_CONTEXT_DAYS} days or in this call)",
             lambda facts: facts.history.in_taper_context),),
 )
 SUICIDAL_IDEATION_DAYS = 90
@@ -70,7 +71,8 @@ def triggers(facts: ClinicalFacts) -> list[str]:
     failed = facts.history.prior_failed_taper
     if failed is not None:
         found.append(f"previous unsuccessful taper (reduced from {mg(failed.previous_de)} to {mg(failed.new_de)} "
-                     f"diazepam-equivalent/day on {failed.day.isoformat()}, then back within 90 days)")
+                     f"diazepam-equivalent/day on {failed.day.isoformat()}, then back within "
+                     f"{FAILED_TAPER_RETURN_DAYS} days)")
     return found
 
 
