@@ -142,6 +142,12 @@ def is_older_adult(facts: ClinicalFacts) -> bool:
     return age is not None and age >= OLDER_ADULT_AGE
 
 
+SWITCH_NOT_OFFERED = ("A switch to diazepam is not offered at 65 or older: the Beers criteria (2023) advise avoiding "
+                      "benzodiazepines in older adults, long-acting ones such as diazepam especially.")
+"""Why no card offers a one-click switch to diazepam to an older adult (docs/clinical-reference.md §9a): the
+taper-plan page shows that switch only for comparison at this age (§12)."""
+
+
 def allowed_reduction_percent(facts: ClinicalFacts, history: BenzodiazepineHistory) -> Fraction:
     """The largest reduction of the current total DE that every applicable limit allows now."""
     profile = profile_of(facts)
@@ -365,10 +371,11 @@ def _medication(product: Product) -> dict[str, Any]:
 
 def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggestion | None:
     """Switch to diazepam in two stages (Joint Guideline rec. 7, Table 7 note): this draft becomes the first
-    stage's remaining dose of the drug, and a diazepam order is created for the rest."""
+    stage's remaining dose of the drug, and a diazepam order is created for the rest. Never at 65 or older
+    (:data:`SWITCH_NOT_OFFERED`)."""
     current = _current_mg(facts, draft)
     profile = profile_of(facts)
-    if current is None or draft.product.ingredient == "diazepam":
+    if current is None or draft.product.ingredient == "diazepam" or is_older_adult(facts):
         return None
     plan = diazepam_switch_plan(current, facts.evaluation.at.date(), profile, facts.terminology,
                                 ingredient=draft.product.ingredient, doses_per_day=current_doses_per_day(facts, draft),
@@ -419,13 +426,15 @@ def switch_first_stage(facts: ClinicalFacts, diazepam: MedicationCourse, other: 
     """A diazepam draft added on top of ``other`` made the first stage of a switch instead (Joint Guideline rec. 7,
     Table 7 note; docs/clinical-reference.md §11g): the draft becomes the first stage's diazepam dose and a new
     order of the other drug, naming its current order, its first-stage dose — both for that stage's days. ``None``
-    unless the other drug has exactly one current order and the plan keeps some of it in the first stage.
+    unless the other drug has exactly one current order and the plan keeps some of it in the first stage, and never
+    at 65 or older (:data:`SWITCH_NOT_OFFERED`).
 
     The update of the diazepam draft comes first: a client that applies only the first action (the public sandbox)
     is then left with the smaller diazepam dose beside the unchanged other drug, which this card names again —
     never with the full diazepam dose beside a reduced other drug."""
     orders = _current_orders(facts, other)
-    if diazepam.product.ingredient != "diazepam" or len(orders) != 1 or orders[0].resource_id is None:
+    if diazepam.product.ingredient != "diazepam" or len(orders) != 1 or orders[0].resource_id is None \
+            or is_older_adult(facts):
         return None
     [order] = orders
     assert isinstance(order.dose, DailyDose)
@@ -489,6 +498,8 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
             why = f"no {ingredient} form gives a ≤ {percent(allowed)} step"
             detail = f"the smallest amounts of {ingredient} that can be given are " \
                 f"{_planner(facts, ingredient).limits_text()}."
+            if is_older_adult(facts) and ingredient != "diazepam":
+                detail += " " + SWITCH_NOT_OFFERED
         suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,), detail=detail))
     if allowed > 0:
         switch = _switch_suggestion(facts, draft)

@@ -23,7 +23,7 @@ from cds_service.clinical.duplication import as_needed, duplications
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding, Suggestion, draft_removal
 from cds_service.clinical.medications import MedicationCourse
-from cds_service.clinical.taper_step import TABLE_NAMES, is_older_adult, switch_first_stage
+from cds_service.clinical.taper_step import SWITCH_NOT_OFFERED, TABLE_NAMES, is_older_adult, switch_first_stage
 from cds_service.clinical.wording import change, mg, plain_text
 
 CARD_TYPE = "benzodiazepine-duplication"
@@ -96,6 +96,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             ("**What to do:** agree on one prescriber and one order of the drug; to change the dose, change the "
              "existing order (name it as the order replaced) so that the step is checked. If the added order was "
              "not intended, remove it." if same else
+             f"**What to do:** remove the added {drug} order and taper {others} itself. {SWITCH_NOT_OFFERED}"
+             if drug == "diazepam" and is_older_adult(facts) else
              "**What to do:** if the new drug is meant to replace the other, switch as a cross-taper over 1–2 weeks "
              f"(2025 Joint Guideline rec. 7): in the same call, reduce {others} as the first stage while {drug} is "
              "started, then stop it at a later stage; sign the orders together so that the step is checked. If "

@@ -23,6 +23,7 @@ from cds_service.clinical.taper_step import (
     TABLE_NAMES,
     assess_step,
     benzodiazepine_draft,
+    is_final_step,
     is_older_adult,
     judged_by_phase,
     plan_links,
@@ -61,7 +62,10 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     # §7f: no rate limit without dependence; §8c: a card that outranks this one (the conversion-ambiguity card of
     # a switch) speaks for the step's pace
     if assessment is not None and facts.history.likely_dependent and not outranked(CARD_TYPE, facts):
-        if assessment.percent > profile.older_adult_max_step_percent:
+        # The last step of a taper (docs/clinical-reference.md §8d) is necessarily 100 %: keeping the dose, the only
+        # smaller step, would never end it. Only its timing counts, as for the rate cards.
+        final = assessment.is_stop and is_final_step(facts)
+        if not final and assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")
         interval = facts.history.interval_days

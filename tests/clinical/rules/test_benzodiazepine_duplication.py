@@ -15,7 +15,6 @@ from tests.utils.cards import accept
 
 @pytest.mark.parametrize(("name", "diazepam_mg", "other", "other_mg"), [
     ("duplication-diazepam-added-to-clonazepam", 30, "clonazepam", Fraction(3, 2)),
-    ("duplication-diazepam-added-to-alprazolam-older-adult", 5, "alprazolam", Fraction(1, 4)),
 ])
 def test_the_first_stage_of_a_switch_keeps_the_total_and_clears_the_card(
         name: str, diazepam_mg: int, other: str, other_mg: Fraction, scenario_hooks: ScenarioHooks) -> None:
@@ -35,6 +34,14 @@ def test_the_first_stage_of_a_switch_keeps_the_total_and_clears_the_card(
     warned = {c["source"]["topic"]["code"] for c in resigned if c["indicator"] != "info"}
     assert not warned & {"benzodiazepine-duplication", "abrupt-discontinuation", "taper-too-fast",
                          "long-term-rate"}, warned
+
+
+def test_no_switch_to_diazepam_is_offered_at_80(scenario_hooks: ScenarioHooks) -> None:
+    """Beers 2023 (§9a): at 65 or older the card offers only the removal, and says why there is no switch."""
+    body, expected = scenario("duplication-diazepam-added-to-alprazolam-older-adult")
+    cards = scenario_hooks(expected).cards(body)
+    assert [s["label"] for c in cards for s in c.get("suggestions", [])] == ["Remove the added diazepam order"]
+    assert "A switch to diazepam is not offered at 65 or older" in card(cards, "benzodiazepine-duplication")["detail"]
 
 
 def test_removing_the_added_order_leaves_the_other_drug_unchanged(scenario_hooks: ScenarioHooks) -> None:
