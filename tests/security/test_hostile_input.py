@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 import schemathesis
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service import create_app
+from cds_service.openapi import openapi_document
 from tests.conftest import HookCalls
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
@@ -74,24 +75,26 @@ def fhir_like(resource_type: str) -> Any:
                                  optional={name: JSON for name in FIELDS})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# the examples share the test's one app and database, as the calls of one installation do
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(fhir_like("MedicationRequest"), max_size=3), st.lists(fhir_like("MedicationRequest"), max_size=3),
        st.lists(fhir_like("Condition") | fhir_like("Observation") | fhir_like("MedicationStatement"), max_size=3))
-def test_fuzzed_fhir_never_fails_the_call(drafts: list[dict[str, Any]], history: list[dict[str, Any]],
-                                          others: list[dict[str, Any]]) -> None:
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+def test_fuzzed_fhir_never_fails_the_call(hooks: HookCalls, drafts: list[dict[str, Any]],
+                                          history: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
     body = hooks.request(drafts=drafts, history=history + diazepam_taper_15_to_12(), conditions=others)
     response = hooks.post(json.loads(json.dumps(body)))
     assert response.status_code in (200, 400), response.get_data(as_text=True)[:500]
 
 
-schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app({"auth": "off"}))
+# The operations of the description the service serves at /openapi.json; each example goes to the test's own app.
+schema = schemathesis.openapi.from_dict(openapi_document("http://localhost"))
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_openapi_operations_never_answer_5xx(case: Any) -> None:
-    response = case.call()
+def test_openapi_operations_never_answer_5xx(case: Any, app: Flask) -> None:
+    response = case.call(app=app)
     assert response.status_code < 500, response.text[:300]
     if response.status_code >= 400 and "json" in str(response.headers.get("content-type")):
         assert response.json()["resourceType"] == "OperationOutcome"
