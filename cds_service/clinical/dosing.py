@@ -25,9 +25,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from fhir.resources.R4B.dosage import Dosage
-
 from cds_service.clinical.model import Product
+from cds_service.clinical.resources import Dosage
 from cds_service.clinical.wording import number, plain_text
 
 TIME_UNIT_DAYS: dict[str, Fraction] = {
@@ -153,22 +152,20 @@ def daily_dose(
 
 class DoseReader:
     """:func:`daily_dose` for the records of one evaluation, each distinct reading done once: years of refills
-    repeat one dosage (the parser gives every order that repeats it the same validated Dosage models), and an order
+    repeat one dosage (the dosages are values: two orders that repeat a dosage hold equal ones), and an order
     reads the same whatever its date unless a phase is counted from that date (``boundsDuration``)."""
 
     def __init__(self) -> None:
-        self._read: dict[tuple[Any, ...], tuple[tuple[Dosage, ...], DoseResult]] = {}
+        self._read: dict[tuple[Any, ...], DoseResult] = {}
 
     def daily_dose(self, dosages: Sequence[Dosage], product: Product, at: datetime, start: date | None = None,
                    dispensed_quantity: Fraction | None = None, supply_days: Fraction | None = None) -> DoseResult:
         lines = tuple(dosages)
-        # keyed by the models' identity; the lines are kept with the answer, so no id is reused meanwhile
-        key = (tuple(map(id, lines)), product, at, start if _counts_from_start(lines) else None, dispensed_quantity,
-               supply_days)
+        key = (lines, product, at, start if _counts_from_start(lines) else None, dispensed_quantity, supply_days)
         known = self._read.get(key)
         if known is None:
-            known = self._read[key] = (lines, daily_dose(lines, product, at, start, dispensed_quantity, supply_days))
-        return known[1]
+            known = self._read[key] = daily_dose(lines, product, at, start, dispensed_quantity, supply_days)
+        return known
 
 
 def diazepam_equivalent_mg(daily_mg: Fraction, equivalent_oral_dose_mg: Fraction) -> Fraction:

@@ -21,12 +21,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any, Literal
 
-from fhir.resources.R4B.medicationdispense import MedicationDispense
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-
 from cds_service.clinical.dosing import DoseReader, DoseResult, days_in, exact, phase_bounds
 from cds_service.clinical.model import Product
+from cds_service.clinical.resources import MedicationDispense, MedicationRequest, MedicationStatement
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import plain_text
 
@@ -119,7 +116,7 @@ def _medication_concept(resource: Any) -> tuple[list[Any], str | None]:
     if reference is not None:
         target = reference.reference or ""
         for contained in resource.contained or []:
-            if contained.get_resource_type() == "Medication" and f"#{contained.id}" == target and contained.code:
+            if contained.resourceType == "Medication" and f"#{contained.id}" == target and contained.code:
                 codings.extend(contained.code.coding or [])
                 text = text or contained.code.text
         text = text or reference.display

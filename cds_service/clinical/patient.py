@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-
 from cds_service.clinical.medications import as_date
+from cds_service.clinical.resources import Condition, Observation, Patient
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import number, plain_text
 

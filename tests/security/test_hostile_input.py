@@ -117,9 +117,26 @@ def test_a_draft_nested_500_levels_deep_is_a_clear_400(client: FlaskClient, memb
         "invalid hook request: context.draftOrders: nested more than 64 levels deep (no FHIR order is)")
 
 
-def test_a_history_resource_nested_500_levels_deep_is_skipped_and_said(client: FlaskClient) -> None:
+def test_a_history_resource_nested_500_levels_deep_where_no_rule_reads_changes_no_card(client: FlaskClient) -> None:
+    """The rules' types never descend into an element no rule reads (here ``note``): the order is read as the same
+    order with a plain note is; the complete FHIR model, which would recurse, is not asked."""
     history = diazepam_taper_15_to_12()
     history.append({**history[0], "id": "deep", "note": "DEEP"})
+    body = json.dumps(HookCalls.request(drafts=[baclofen_draft()], history=history))
+    response = post_raw(client, body.replace('"DEEP"', DEEP))
+    plain = post_raw(client, body.replace('"DEEP"', '[{"text": "a plain note"}]'))
+    assert response.status_code == plain.status_code == 200, response.get_data(as_text=True)[:300]
+    details = [card["detail"] for card in response.get_json()["cards"]]
+    assert details == [card["detail"] for card in plain.get_json()["cards"]] and details
+    assert "could not be read" not in " ".join(details)
+
+
+def test_a_history_resource_nested_500_levels_deep_that_needs_a_repair_is_skipped_and_said(
+        client: FlaskClient) -> None:
+    """An element the rules read needs the complete FHIR model (a ``category`` object where R4 wants a list), whose
+    repair copies the resource: too deep to copy, it is skipped and the cards say so."""
+    history = diazepam_taper_15_to_12()
+    history.append({**history[0], "id": "deep", "note": "DEEP", "category": {"text": "outpatient"}})
     body = json.dumps(HookCalls.request(drafts=[baclofen_draft()], history=history))
     response = post_raw(client, body.replace('"DEEP"', DEEP))
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
