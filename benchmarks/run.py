@@ -1,5 +1,5 @@
 """Benchmark of bzd-taper-cds in its production configuration against the payload ceiling of this machine,
-one command: ``make bench`` (≈ 8 minutes with two rounds, 127.0.0.1 only).
+one command: ``make bench`` (≈ 5 minutes with two rounds, 127.0.0.1 only).
 
 What it measures is the service, not the machine:
 

@@ -54,3 +54,22 @@ def test_each_thread_keeps_its_sessions_in_order_and_gets_a_token_per_request(tm
     lines = Path(f"{tokens}.1").read_text().split()
     assert len(lines) == 30 and len(set(lines)) == 30
     assert Path(f"{tmp_path}/load.calls.1").read_text().splitlines()[0] == "POST /s1/0\t"
+
+
+def test_every_benchmark_body_names_the_rotating_patient_once_as_the_hook_s_patient() -> None:
+    """calls.lua replaces the first ROTATING of a body in each request: a second one would stay, and the card log
+    would see one patient again."""
+    from benchmarks.calls import ROTATING, history_request, order_sign
+
+    for body in (order_sign(10), history_request(20)):
+        assert json.dumps(body).count(ROTATING) == 1
+        assert body["context"]["patientId"] == ROTATING
+
+
+def test_several_ehrs_take_turns_and_each_token_verifies_for_its_own_issuer(tmp_path: Path) -> None:
+    issuer = Issuer(tenants=3)
+    trusted = TrustedIssuers.from_file(issuer.trust_file(tmp_path / "issuers.json"))
+    tokens = issuer.tokens(["http://127.0.0.1:1" + ORDER_SIGN] * 4)
+    seen = [verify_client_jwt(f"Bearer {token}", "http://127.0.0.1:1" + ORDER_SIGN, trusted,
+                              lambda *_: True)["iss"] for token in tokens]
+    assert seen == [*issuer.names, issuer.names[0]] and len(set(issuer.names)) == 3
