@@ -37,7 +37,7 @@ from cds_service.clinical.equivalence import TABLES, diazepam_equivalent
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import TaperProfile
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
-from cds_service.clinical.wording import mg, number, percent
+from cds_service.clinical.wording import measured, mg, number, percent
 
 FINAL_DOSE_DE = Fraction(2)
 """A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §9.1)."""
@@ -336,8 +336,6 @@ class TaperPlan:
     switch_stages: tuple[TaperPlanStep, ...] = ()
     """Diazepam-switch plan: the substitution stages before the diazepam steps (``dose`` diazepam, ``extra`` the
     native drug still taken)."""
-    pauses_allowed: bool = True
-    """Seed guidance: "pauses are acceptable when withdrawal symptoms emerge"; no fixed timeline."""
 
     @property
     def reductions(self) -> tuple[TaperPlanStep, ...]:
@@ -363,7 +361,7 @@ class TaperPlan:
         reductions = len(self.reductions)
         text = (f"{reductions} reduction{'s' if reductions != 1 else ''} of at most {percent(self.step_percent)} of "
                 f"the current dose every {self.interval_days} days, then a stop from {mg(self.last_dose_mg)}/day "
-                f"— {len(self.steps)} steps over about {number(Fraction(self.last_day, 30), 1)} months if no "
+                f"— {len(self.steps)} steps over about {measured(Fraction(self.last_day, 30))} months if no "
                 "pause is needed")
         if self.switch_stages:
             days = " and ".join(str(stage.day) for stage in self.switch_stages)
