@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
+from cds_service.clinical.equivalence import table_with_factor
 from cds_service.clinical.history import (
     BenzodiazepineHistory,
     benzodiazepine_history,
@@ -154,15 +155,15 @@ class ClinicalFacts:
         benzodiazepine of this step and the other table has (docs/clinical-reference.md §9.11: a change of that
         drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
         other table; the cards say which factor is missing)."""
-        configured = self.configured_table
-        other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
-        if self.missing_factors(configured) and not self.missing_factors(other):
-            return other
-        return configured
+        return table_with_factor(self.terminology, self._involved, self.configured_table)
 
     def missing_factors(self, table: EquivalenceTable) -> tuple[str, ...]:
         """Benzodiazepines taken now or drafted that ``table`` has no equivalence factor for."""
+        return tuple(sorted(i for i in self._involved if self.terminology.equivalent_oral_dose_mg(i, table) is None))
+
+    @cached_property
+    def _involved(self) -> frozenset[str]:
+        """The benzodiazepines taken now or drafted."""
         today = self.evaluation.at.date()
-        involved = {c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
-                    if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today))}
-        return tuple(sorted(i for i in involved if self.terminology.equivalent_oral_dose_mg(i, table) is None))
+        return frozenset(c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
+                         if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today)))

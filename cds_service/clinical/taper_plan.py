@@ -33,7 +33,7 @@ from functools import cached_property, lru_cache
 
 from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_dose_forms
 from cds_service.clinical.equivalence import TABLE_NAMES as TABLE_NAMES
-from cds_service.clinical.equivalence import TABLES, diazepam_equivalent
+from cds_service.clinical.equivalence import TABLES, diazepam_equivalent, drug_mg
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import TaperProfile
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
@@ -185,9 +185,6 @@ class Planner:
     def form_of(self, product: Product | None) -> DoseForm | None:
         return self.forms.by_code(product.code) if product is not None else None
 
-    def equivalent_mg(self, table: EquivalenceTable | None = None) -> Fraction | None:
-        return self.terminology.equivalent_oral_dose_mg(self.ingredient, table or self.table)
-
     def de(self, daily_mg: Fraction, table: EquivalenceTable | None = None) -> Fraction | None:
         """The shared diazepam-equivalent (``equivalence.py``); ``None`` when the table has no factor."""
         return diazepam_equivalent(self.terminology, [(self.ingredient, daily_mg)], table or self.table).mg
@@ -195,7 +192,8 @@ class Planner:
     def final_step_mg(self, product: Product | None) -> Fraction:
         """The dose a stop may be made from (§9.1): ≤ 2 mg diazepam-equivalent under either table, or the
         smallest dose the product in use can give."""
-        by_table = [FINAL_DOSE_DE * e / 10 for t in TABLES if (e := self.equivalent_mg(t)) is not None]
+        by_table = [dose for table in TABLES
+                    if (dose := drug_mg(self.terminology, self.ingredient, FINAL_DOSE_DE, table)) is not None]
         smallest = self.forms.smallest_givable_mg(self.ingredient, product)
         return max([*by_table, smallest or Fraction(0)])
 
