@@ -15,14 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from cds_service.clinical.equivalence import TABLES
+from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.profiles import PROFILE_CODES
 from cds_service.fhir.client import FhirAccess
 
 AuthMode = Literal["required", "optional", "off"]
-EquivalenceTableName = Literal["ashton", "va-dod"]
+EquivalenceTableName = EquivalenceTable
 
 _AUTH_MODES: tuple[AuthMode, ...] = ("required", "optional", "off")
-_TABLES: tuple[EquivalenceTableName, ...] = ("ashton", "va-dod")
+_TABLES: tuple[EquivalenceTableName, ...] = TABLES
 
 
 class SettingsError(ValueError, RuntimeError):

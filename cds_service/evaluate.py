@@ -67,11 +67,9 @@ def evaluate_hook_call(
     if inspect is not None:
         inspect(facts, result)
     findings = select_cards(result.findings, snoozed)
-    # after the rules: some parts of the record are read only when a rule needs them
-    incomplete = facts.evaluation.record.incomplete
     knowledge = KnowledgeVersion(knowledge_version(), settings.taper_profile, settings.equivalence_table)
     # card_uuids: one uuid maker per card (feedback.card_ids); random uuids otherwise (the command line)
-    built = build_cards(findings, incomplete, card_uuids, knowledge=knowledge)
+    built = build_cards(findings, result.data_notes, card_uuids, knowledge=knowledge)
     if service.hook == "medication-prescribe":
         _legacy_resources([card for _, card in built.cards])
     return HookOutcome(

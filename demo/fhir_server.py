@@ -104,9 +104,11 @@ def _reidentify(demo: dict[str, str], request_body: dict[str, Any]) -> tuple[dic
 def demo_patients(fixtures: Path = ROOT / "fhir_fixtures") -> dict[str, DemoPatient]:
     """Every demo patient of demo/patients.json, by id."""
     spec = json.loads((Path(__file__).parent / "patients.json").read_text(encoding="utf-8"))
+    # scenarios sit in group folders (fhir_fixtures/<group>/<name>/) and are named by their folder alone
+    folders = {path.parent.name: path.parent for path in fixtures.rglob("expected.json")}
     patients: dict[str, DemoPatient] = {}
     for demo in spec["patients"]:
-        folder = fixtures / demo["fixture"]
+        folder = folders[demo["fixture"]]
         body = json.loads((folder / "request.json").read_text(encoding="utf-8"))
         record, drafts = _reidentify(demo, body)
         anchor = min(date.fromisoformat(d["authoredOn"][:10]) for d in drafts if d.get("authoredOn"))

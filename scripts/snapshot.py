@@ -8,7 +8,8 @@ A refactoring that must not change what a prescriber reads is checked by compari
 
 Each scenario runs as its ``expected.json`` configures it, then under each profile × table combination (the
 scenario's own settings win where it names one). Card uuids are keyed per installation and replaced by
-``<uuid>``; everything else is written as the service answered it. Files are named by the scenario
+``<uuid>``, and the knowledge version's content hash (``+k`` and 10 hex digits, which changes with any rule
+module) by ``+k<hash>``; everything else is written as the service answered it. Files are named by the scenario
 folder's own name, so that moving scenarios into group folders changes no file name.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +35,7 @@ from cds_service.db import engine_for, migrate  # noqa: E402
 
 PROFILES = ("summary", "joint-2025")
 TABLES = ("ashton", "va-dod")
+_KNOWLEDGE_HASH = re.compile(r"\+k[0-9a-f]{10}\b")
 
 
 def _without_uuids(value: Any) -> Any:
@@ -59,9 +62,9 @@ def main(out: Path) -> None:
             app.config["CARD_LOG"].flush()
             engine_for(url).dispose()
             answer = _without_uuids(response.get_json()) if response.is_json else response.get_data(as_text=True)
+            text = json.dumps({"status": response.status_code, "body": answer}, indent=1, ensure_ascii=False)
             (out / f"{profile}.{table}.{scenario.name}.json").write_text(
-                json.dumps({"status": response.status_code, "body": answer}, indent=1, ensure_ascii=False) + "\n",
-                encoding="utf-8")
+                _KNOWLEDGE_HASH.sub("+k<hash>", text) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ from demo.fhir_server import create_app as demo_app
 from demo.fhir_server import demo_patients, hook_request
 from tests.utils.cards import assert_valid_response
 from tests.utils.fhir_server import base_url, send_json, start_fhir_server
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures"
+from tests.utils.scenarios import folder
+from tests.utils.scenarios import request as scenario_request
 
 
 def test_evaluate_prints_a_readable_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", str(FIXTURES / "baclofen-adjunct-during-diazepam-taper/request.json")]) == 0
+    assert main(["evaluate", str(folder("baclofen-adjunct-during-diazepam-taper") / "request.json")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == ("1. [WARNING] baclofen-adjunct: Baclofen is not a benzodiazepine-taper adjunct: remove it; "
                       "consider gabapentin or CBT instead")
@@ -33,14 +33,14 @@ def test_evaluate_prints_a_readable_table(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_evaluate_json_prints_the_exact_response_body(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", "--json", str(FIXTURES / "s07-same-day-switch-alprazolam-to-diazepam/request.json")]) == 0
+    assert main(["evaluate", "--json", str(folder("s07-same-day-switch-alprazolam-to-diazepam") / "request.json")]) == 0
     body = json.loads(capsys.readouterr().out)
     assert_valid_response(body)
     assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["conversion-ambiguity"]
 
 
 def test_evaluate_order_select_and_no_cards(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", str(FIXTURES / "baclofen-adjunct-order-select-not-selected/request.json")]) == 0
+    assert main(["evaluate", str(folder("baclofen-adjunct-order-select-not-selected") / "request.json")]) == 0
     assert capsys.readouterr().out.strip() == "No cards: nothing to say about these orders."
 
 
@@ -49,7 +49,7 @@ def test_evaluate_rejects_invalid_and_incomplete_requests(tmp_path: Path, capsys
     bad.write_text('{"hook": "order-sign"}')
     assert main(["evaluate", str(bad)]) == 2
     assert "hookInstance" in capsys.readouterr().err
-    request = json.loads((FIXTURES / "s02-step-30-percent-too-fast/request.json").read_text())
+    request = scenario_request("s02-step-30-percent-too-fast")
     del request["prefetch"]["conditions"]
     incomplete = tmp_path / "incomplete.json"
     incomplete.write_text(json.dumps(request))

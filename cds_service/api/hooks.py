@@ -44,9 +44,10 @@ def call_service(service_id: str) -> Response:
     g.hook_instance = hook_request["hookInstance"]
     settings = current_app.config["SETTINGS"]
     engine = engine_for(settings.database_url)
-    patient: list[str] = []  # filled only when there are cards: calls without cards never touch the store
     client = current_client()
     issued = datetime.now(UTC)
+    store = _PatientStore(engine, settings, client, issued, hook_request["context"]["patientId"],
+                          hook_request.get("fhirServer", ""))
 
     def card_uuids() -> Callable[[], str]:
         """Asked once per card, so calls without cards never touch the store for the installation key."""
@@ -55,29 +56,13 @@ def call_service(service_id: str) -> Response:
         except SQLAlchemyError:
             return lambda: str(uuid.uuid4())  # unprovable uuids: feedback on them needs their card-log row
 
-    silenced: list[frozenset[str]] = []
     found: list[frozenset[str]] = []
-
-    def snoozed() -> frozenset[str]:
-        try:
-            patient_id, fhir_server = hook_request["context"]["patientId"], hook_request.get("fhirServer", "")
-            patient.append(patient_hash(engine, patient_id, settings.patient_hash_key, fhir_server))
-            snoozed = snoozed_card_types(engine, patient[0], settings.snooze_days, client)
-            if previous := settings.previous_key(issued):  # during a key rotation: the snoozes made before it
-                snoozed |= snoozed_card_types(engine, patient_hash(engine, patient_id, previous, fhir_server),
-                                              settings.snooze_days, client)
-            silenced.append(snoozed)
-            return silenced[0]
-        except (StoreUnavailable, SQLAlchemyError) as exc:
-            # Cards matter more than analytics: without the store nothing is snoozed, and the call goes on.
-            log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
-            return frozenset()
 
     def findings(_facts: object, result: EngineResult) -> None:
         found.append(frozenset(f.card_type for f in result.findings if f.indicator != "critical"))
 
     with REQUEST_LATENCY.labels(service.id).time():
-        outcome = evaluate_hook_call(service, hook_request, settings, snoozed=snoozed,
+        outcome = evaluate_hook_call(service, hook_request, settings, snoozed=store.snoozed,
                                      card_uuids=card_uuids, inspect=findings,
                                      fhir_access=settings.fhir_access(
                                          current_app.config["TRUSTED_ISSUERS"].fhir_servers(client), client))
@@ -86,26 +71,74 @@ def call_service(service_id: str) -> Response:
         CARDS.labels(card.card_type, card.indicator).inc()
     for rule in outcome.failed_rules:
         RULE_FAILURES.labels(rule).inc()
-    if patient and outcome.cards:
-        current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient[0], outcome.cards,
+    # the card log keys the cards by the patient's pseudonym, asked here only when there are cards to log
+    patient = store.patient_hash() if outcome.cards else None
+    if patient is not None:
+        current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient, outcome.cards,
                                            client, shadow=shadow)
     log.info("hook evaluated", extra={
         "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
         "failed_rules": list(outcome.failed_rules) or None,
-        "snoozed": _snoozed_since(engine, settings, client, patient, (silenced or [frozenset()])[0] & found[0]),
+        "snoozed": _snoozed_since(engine, settings, client, store, store.silenced & found[0]),
         "shadow": shadow or None,
     })
     # Shadow mode: computed and logged above, never shown (a silent pilot; the analytics say what would have fired).
     return Response(encode_json({"cards": []} if shadow else outcome.response), mimetype="application/json")
 
 
-def _snoozed_since(engine: Engine, settings: Settings, client: str, patient: list[str],
+class _PatientStore:
+    """The patient's pseudonym and snoozes in the feedback store, each looked up at most once and only when asked:
+    the engine asks for the snoozes only when the rules found something, the card log for the pseudonym only when
+    there are cards, so a call without cards never touches the store. A store that cannot be reached snoozes
+    nothing and logs no card (cards matter more than analytics)."""
+
+    def __init__(self, engine: Engine, settings: Settings, client: str, issued: datetime, patient_id: str,
+                 fhir_server: str) -> None:
+        self._engine, self._settings, self._client, self._issued = engine, settings, client, issued
+        self._patient_id, self._fhir_server = patient_id, fhir_server
+        self._hash: list[str | None] = []
+        self.silenced: frozenset[str] = frozenset()
+        """The card types the snoozes silenced in this call (empty until :meth:`snoozed` is asked)."""
+
+    def patient_hash(self) -> str | None:
+        """The keyed hash the card log and the snoozes know the patient by; ``None`` without the store."""
+        if not self._hash:
+            try:
+                self._hash.append(patient_hash(self._engine, self._patient_id, self._settings.patient_hash_key,
+                                               self._fhir_server))
+            except (StoreUnavailable, SQLAlchemyError) as exc:
+                log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
+                self._hash.append(None)
+        return self._hash[0]
+
+    def snoozed(self) -> frozenset[str]:
+        """The card types the prescriber snoozed for this patient (the engine never silences a critical card)."""
+        patient = self.patient_hash()
+        if patient is None:
+            return frozenset()
+        settings = self._settings
+        try:
+            snoozed = snoozed_card_types(self._engine, patient, settings.snooze_days, self._client)
+            if previous := settings.previous_key(self._issued):  # during a key rotation: the snoozes made before it
+                snoozed |= snoozed_card_types(self._engine, patient_hash(self._engine, self._patient_id, previous,
+                                                                         self._fhir_server),
+                                              settings.snooze_days, self._client)
+        except (StoreUnavailable, SQLAlchemyError) as exc:
+            log.error("feedback store unavailable; no snooze applied", extra={"error_type": type(exc).__name__})
+            return frozenset()
+        self.silenced = snoozed
+        return snoozed
+
+
+def _snoozed_since(engine: Engine, settings: Settings, client: str, store: _PatientStore,
                    suppressed: frozenset[str]) -> list[str] | None:
     """``<card type> since <time>`` for each card a snooze kept from this call: why an expected card is missing."""
-    if not suppressed or not patient:
+    # a card was snoozed only if the store answered, so the pseudonym is known: no further lookup
+    patient = store.patient_hash() if suppressed else None
+    if patient is None:
         return None
     try:
-        snoozes = active_snoozes(engine, settings.snooze_days, client=client, patient=patient[0],
+        snoozes = active_snoozes(engine, settings.snooze_days, client=client, patient=patient,
                                  card_types=suppressed)
     except StoreUnavailable:
         return [f"{card_type} since unknown" for card_type in sorted(suppressed)]

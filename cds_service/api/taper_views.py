@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from cds_service.clinical.dose_forms import load_dose_forms
-from cds_service.clinical.equivalence import TABLES, DiazepamEquivalent, diazepam_equivalent
+from cds_service.clinical.equivalence import TABLE_NAMES, TABLES, DiazepamEquivalent, diazepam_equivalent
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.taper_plan import PlannedDose, TaperPlan, TaperPlanStep
 from cds_service.clinical.terminology import Terminology
@@ -79,7 +79,7 @@ def _change_text(before: list[DiazepamEquivalent], after: list[DiazepamEquivalen
     known = [c for c in changes if c is not None]
     if known and all(c == known[0] for c in known):
         return ["stop" if known[0] == 100 else change(known[0])]
-    return [f"{'Ashton' if t == 'ashton' else 'VA/DoD'} {change(c) if c is not None else 'not computable'}"
+    return [f"{TABLE_NAMES[t]} {change(c) if c is not None else 'not computable'}"
             for t, c in zip(TABLES, changes, strict=True)]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from cds_service.clinical.findings import Action, Finding
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.profiles import taper_profile
+from cds_service.clinical.rules import RULES
 from cds_service.clinical.taper_plan import TABLE_NAMES
 from cds_service.clinical.wording import plain_text
 
@@ -27,26 +28,9 @@ MAX_SUMMARY = 139
 
 log = logging.getLogger(__name__)
 
-CARD_TYPES: dict[str, str] = {
-    "baclofen-adjunct": "Baclofen is not a taper adjunct",
-    "baclofen-cotherapy": "Baclofen co-therapy during a taper",
-    "abrupt-discontinuation": "Abrupt benzodiazepine discontinuation",
-    "taper-too-fast": "Taper step too fast",
-    "long-term-rate": "Long-term user: slow taper",
-    "conversion-ambiguity": "Benzodiazepine conversion ambiguity",
-    "dose-unreadable": "Benzodiazepine dose could not be read",
-    "older-adult": "Older adult taper",
-    "pregnancy-specialist": "Pregnancy: specialist consultation",
-    "specialist-referral": "Refer to a specialist",
-    "gabapentinoid-renal-dose": "Gabapentinoid renal dose",
-    "gabapentin-sud": "Gabapentin with a sedative use disorder",
-    "carbamazepine-safety": "Carbamazepine safety",
-    "z-drug-during-taper": "Z-drug during a taper",
-    "benzodiazepine-duplication": "A second benzodiazepine added",
-    "opioid-benzodiazepine": "Opioid with a benzodiazepine",
-    "taper-support": "Taper support",
-}
-"""Card-type codes (``source.topic.code``) and their displays — fixed by docs/service-contract.md §5."""
+CARD_TYPES: dict[str, str] = {rule.card_type: rule.declaration.display for rule in RULES}
+"""Card-type codes (``source.topic.code``) and their displays — fixed by docs/service-contract.md §5, declared by
+each rule module (``DECLARATION``), in rank order."""
 
 OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
     ("will-act", "Acknowledged — will change the order"),

@@ -2,7 +2,9 @@
 
 - A rule that raises is logged (rule name and exception type only — never patient data) and counted;
   the other rules' findings still return.
-- Never two findings of the same card type for the same order; most severe first; at most
+- The rules run in rank order (each rule's ``Declaration.rank``); when one rule's card speaks for a taper step,
+  the rules it outranks stay silent about that step (the precedence policy, ``rules.PRECEDENCE``).
+- Never two findings of the same card type for the same order; most severe first, then by rank; at most
   ``MAX_CARDS``, distinct concerns kept ahead of a second rate card about the
   same order; supportive information gives way to a warning about the same order.
 - One card set, no repeats: a shared fact stated once in full, a suggestion carried by one card
@@ -21,12 +23,12 @@ from cds_service.clinical.findings import SEVERITY, Finding, Suggestion
 from cds_service.clinical.rules import RULES, Rule
 
 MAX_CARDS = 5
-RATE_CARDS = frozenset({"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"})
+RATE_CARDS = frozenset(rule.card_type for rule in RULES if rule.declaration.rate_card)
 """Card types judging the pace of one taper step. When more than ``MAX_CARDS`` cards qualify, a second rate card
 about the same order gives way to distinct concerns — another order or another rule family
 (docs/clinical-reference.md §9.13). The ``older-adult`` card is a distinct concern, not a second card about the
 step: it is about the patient (falls, cognitive impairment, fractures in older age) and its slower pace
-(docs/clinical-reference.md §11.10)."""
+(docs/clinical-reference.md §11.10). Each rule declares whether it is one (``Declaration.rate_card``)."""
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 class EngineResult:
     findings: list[Finding]
     failed_rules: list[str] = field(default_factory=list)
+    data_notes: tuple[str, ...] = ()
+    """What could not be read of the record the rules read, taken once every rule has run: some parts of the
+    record (observations, the opioid history) are parsed only when a rule reads them, and only then count
+    (:attr:`PatientRecord.incomplete`)."""
 
 
 def without_repeats(findings: list[Finding]) -> list[Finding]:
@@ -99,7 +105,8 @@ def evaluate_rules(
     rules: tuple[Rule, ...] = RULES,
     on_rule_failure: Callable[[str], None] | None = None,
 ) -> EngineResult:
-    """Every rule's findings, as they are (before snooze and discipline); a rule that raises is skipped."""
+    """Every rule's findings, as they are (before snooze and discipline); a rule that raises is skipped. Then, as
+    its own step, the notes on what the rules read and could not read (:attr:`EngineResult.data_notes`)."""
     findings: list[Finding] = []
     failed: list[str] = []
     for rule in rules:
@@ -110,7 +117,7 @@ def evaluate_rules(
             failed.append(rule.card_type)
             if on_rule_failure is not None:
                 on_rule_failure(rule.card_type)
-    return EngineResult(findings=findings, failed_rules=failed)
+    return EngineResult(findings=findings, failed_rules=failed, data_notes=facts.evaluation.record.incomplete)
 
 
 def select_cards(findings: list[Finding], snoozed: Callable[[], frozenset[str]] = frozenset) -> list[Finding]:

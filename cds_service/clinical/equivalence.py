@@ -6,17 +6,29 @@ without a factor for a drug says so; nothing is guessed and nothing silently cou
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
+from typing import Any, cast
 
 from cds_service.clinical.dosing import diazepam_equivalent_mg
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import number
 
-TABLES: tuple[EquivalenceTable, ...] = ("ashton", "va-dod")
-TABLE_NAMES: dict[EquivalenceTable, str] = {"ashton": "Ashton", "va-dod": "VA/DoD"}
+_TABLES: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "terminology" / "equivalence.json").read_text(encoding="utf-8"))["tables"]
+TABLES: tuple[EquivalenceTable, ...] = tuple(cast(EquivalenceTable, code) for code in _TABLES)
+"""The equivalence tables, in the order cards state them (``terminology/equivalence.json``, with their sources)."""
+TABLE_NAMES: dict[EquivalenceTable, str] = {table: _TABLES[table]["name"] for table in TABLES}
+"""How cards and pages name each table."""
+
+
+def other_table(table: EquivalenceTable) -> EquivalenceTable:
+    """The table that is not ``table`` (there are two: docs/clinical-reference.md §1a)."""
+    return next(other for other in TABLES if other != table)
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ def table_with_factor(terminology: Terminology, ingredients: Iterable[str],
     """The table diazepam-equivalents are stated in: the configured one, unless it lacks a factor for one of
     ``ingredients`` and the other table has them all (docs/clinical-reference.md §9.11)."""
     drugs = tuple(ingredients)
-    other: EquivalenceTable = "va-dod" if configured == "ashton" else "ashton"
+    other = other_table(configured)
 
     def lacks(table: EquivalenceTable) -> bool:
         return any(terminology.equivalent_oral_dose_mg(drug, table) is None for drug in drugs)

@@ -3,56 +3,21 @@
 Kept simple and true: the facts the rules share (dates, totals, dependence, age, problems found), then per
 rule either its finding with the facts its card names, or — when silent — the first *necessary* condition
 the record does not meet, if the rule has an obvious one (a draft of its drug, a benzodiazepine step), else
-what the rule looks for, to be compared with the facts above. It never re-decides a rule.
+what the rule looks for, to be compared with the facts above. It never re-decides a rule. The gates are the
+rules' own (each rule module's ``DECLARATION.gates``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from fractions import Fraction
 
 from cds_service.clinical.engine import EngineResult
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.rules import RULES, Rule
-from cds_service.clinical.taper_step import TABLE_NAMES, assess_step, is_older_adult
+from cds_service.clinical.taper_step import TABLE_NAMES
 from cds_service.clinical.wording import mg
-
-Gate = tuple[str, Callable[[ClinicalFacts], bool]]
-
-
-def _draft_of(*classes: str) -> Callable[[ClinicalFacts], bool]:
-    return lambda facts: any(d.product.drug_class in classes for d in facts.evaluated_drafts)
-
-
-def _lowers_total(facts: ClinicalFacts) -> bool:
-    return assess_step(facts) is not None
-
-
-_STEP = ("a benzodiazepine draft that lowers the total diazepam-equivalent", _lowers_total)
-GATES: dict[str, tuple[Gate, ...]] = {
-    "baclofen-adjunct": (("a baclofen draft", _draft_of("baclofen")),),
-    "baclofen-cotherapy": (("baclofen in the record", lambda f: any(
-        c.product.drug_class == "baclofen" for c in f.courses.existing)),),
-    "z-drug-during-taper": (("a Z-drug draft", _draft_of("z-drug")),),
-    "gabapentin-sud": (("a gabapentin draft", _draft_of("gabapentin")),),
-    "gabapentinoid-renal-dose": (("a gabapentin or pregabalin draft", _draft_of("gabapentin", "pregabalin")),),
-    "carbamazepine-safety": (("a carbamazepine or oxcarbazepine draft", _draft_of("carbamazepine", "oxcarbazepine")),),
-    "abrupt-discontinuation": (_STEP, ("likely physical dependence", lambda f: f.history.likely_dependent)),
-    "taper-too-fast": (_STEP,),
-    "long-term-rate": (_STEP, ("use for more than a year", lambda f: f.history.is_long_term)),
-    "conversion-ambiguity": (_STEP, ("a switch between benzodiazepines", lambda f: f.history.is_switch)),
-    "dose-unreadable": (("a benzodiazepine draft", _draft_of("benzodiazepine")),
-                        ("likely physical dependence", lambda f: f.history.likely_dependent)),
-    "pregnancy-specialist": (_STEP, ("evidence of pregnancy", lambda f: f.pregnancy is not None)),
-    "older-adult": (("age 65 or older on the order date", is_older_adult),),
-    "benzodiazepine-duplication": (("a benzodiazepine draft", _draft_of("benzodiazepine")),
-                                   ("another benzodiazepine taken now", lambda f: bool(f.history.current_ingredients))),
-    "specialist-referral": (("a taper (a reduction in the last 90 days or in this call)",
-                             lambda f: f.history.in_taper_context),),
-}
-"""Necessary conditions of each rule, each read from the rule's own first test of the facts."""
 
 
 def _yes(value: bool) -> str:
@@ -126,7 +91,7 @@ def rule_lines(facts: ClinicalFacts, result: EngineResult, shown: set[tuple[str,
             lines += [f"    because: {why}" for why in _why_lines(finding)]
         if findings:
             continue
-        unmet = next((need for need, holds in GATES.get(code, ()) if not holds(facts)), None)
+        unmet = next((need for need, holds in rule.declaration.gates if not holds(facts)), None)
         if unmet is not None:
             lines.append(f"{code}: silent — needs {unmet}, which this call does not show")
         else:

@@ -41,10 +41,6 @@ FAILED_TAPER_RETURN_DAYS = 90
 FAILED_TAPER_RETURN_LEVEL = Fraction(9, 10)
 """Prior unsuccessful taper: back to ≥ 90 % of the pre-taper level within 90 days (docs/clinical-reference.md §6b
 heuristic)."""
-FINAL_STEP_MAX_DE = Fraction(2)
-FINAL_STEP_PRIOR_REDUCTIONS = 2
-"""Final step: ≤ 2 mg DE (the smallest diazepam tablet) after ≥ 2 earlier reductions (docs/clinical-reference.md
-§6b)."""
 EPISODE_GAP_DAYS = 30
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
 AS_NEEDED_LOOKBACK_DAYS = (90, 180)
@@ -195,13 +191,6 @@ class BenzodiazepineHistory:
                 if total is not None and total >= FAILED_TAPER_RETURN_LEVEL * step.previous_de:
                     return step
         return None
-
-    @property
-    def is_final_step(self) -> bool:
-        """A stop from ≤ 2 mg DE after ≥ 2 earlier reductions is the end of a taper, not an abrupt stop."""
-        reductions = sum(1 for step in self.steps if step.is_reduction)
-        return self.current_de is not None and self.current_de <= FINAL_STEP_MAX_DE \
-            and reductions >= FINAL_STEP_PRIOR_REDUCTIONS
 
     @property
     def proposed_step(self) -> DoseStep | None:

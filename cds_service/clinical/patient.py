@@ -90,8 +90,6 @@ def patient_facts(patient: Patient | None, conditions: Iterable[Condition], term
 PREGNANCY_WINDOW_DAYS = 42 * 7
 PREGNANCY_TEST_WINDOW_DAYS = 30
 RENAL_WINDOW_DAYS = 180
-_PREGNANT = "77386006"
-_NOT_PREGNANT = "60001007"
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,9 @@ class Measurement:
     value: Fraction | None
     unit: str
     code: str | None
-    """For coded results: the answer code (pregnancy status), or ``positive``/``negative`` (HLA-B*15:02, pregnancy
-    test)."""
+    """For coded results, what the answer means (``terminology/loinc.json`` answer sets): ``pregnant`` /
+    ``not-pregnant`` (pregnancy status), ``positive`` / ``negative`` (HLA-B*15:02, pregnancy test); ``None`` when
+    it cannot be read."""
     day: date | None
 
 
@@ -116,27 +115,19 @@ def measurements(observations: Iterable[Observation], terminology: Terminology) 
         for concept in terminology.observation_concepts(observation.code.coding or []):
             value, unit = _quantity(observation)
             value, unit = _canonical(concept, value, unit)
-            answer = None
+            code = None
             if observation.valueCodeableConcept is not None:
-                answer = next((c.code for c in observation.valueCodeableConcept.coding or [] if c.code), None)
-            if concept in _PRESENCE_RESULTS:
-                answer = _presence(answer, observation)
+                code = next((c.code for c in observation.valueCodeableConcept.coding or [] if c.code), None)
+            answer = terminology.observation_answer(concept, code)
+            if answer is None and terminology.reads_presence(concept):
+                answer = _written_presence(observation)
             found.append(Measurement(concept, value, unit, answer, day))
     return tuple(sorted(found, key=lambda m: m.day or date.min))
 
 
-_PRESENCE_RESULTS = frozenset({"hla-b-1502", "pregnancy-test"})
-"""Results read as present or absent, by one reader of answer codes and text (docs/clinical-reference.md §9.8,
-§11.8): a pregnancy test coded LOINC LA6576-8 is positive as an HLA-B*15:02 result is."""
-_POSITIVE = {"LA6576-8", "10828004", "52101004", "POS"}
-_NEGATIVE = {"LA6577-6", "260385009", "2667000", "NEG"}
-"""LOINC answers Positive / Negative, SNOMED Positive / Negative and Present / Absent, HL7 POS / NEG."""
-
-
-def _presence(code: str | None, observation: Observation) -> str | None:
-    """``positive``, ``negative`` or ``None`` (unreadable) for a presence result, coded or written."""
-    if code in _POSITIVE or code in _NEGATIVE:
-        return "positive" if code in _POSITIVE else "negative"
+def _written_presence(observation: Observation) -> str | None:
+    """``positive``, ``negative`` or ``None`` (unreadable) for a present/absent result written as text, read the same
+    for every such result (docs/clinical-reference.md §9.8, §11.8): a written pregnancy test as an HLA-B*15:02 one."""
     concept = observation.valueCodeableConcept
     text = (observation.valueString or (concept.text if concept is not None else None) or "").strip().lower()
     if text.startswith(("neg", "not detected", "absent", "not present")):
@@ -253,13 +244,13 @@ def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], to
 
     statuses = [m for m in found if m.concept == "pregnancy-status" and m.day is not None]
     latest_status = statuses[-1] if statuses else None
-    if latest_status is not None and latest_status.code == _NOT_PREGNANT:
+    if latest_status is not None and latest_status.code == "not-pregnant":
         return None
     for problem in patient.current("pregnancy"):
         if (problem.recorded is None or (today - problem.recorded).days <= PREGNANCY_WINDOW_DAYS) \
                 and after_end(problem.recorded):
             return f"{problem.display} ({', '.join(problem.codes)})"
-    if latest_status is not None and latest_status.code == _PREGNANT and latest_status.day is not None \
+    if latest_status is not None and latest_status.code == "pregnant" and latest_status.day is not None \
             and (today - latest_status.day).days <= PREGNANCY_WINDOW_DAYS and after_end(latest_status.day):
         return f"pregnancy status 'pregnant' (LOINC 82810-3) on {latest_status.day.isoformat()}"
     for test in found:

@@ -9,8 +9,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-OLDER_ADULT_AGE = 65
-"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Elderly")."""
+from cds_service.clinical.wording import number, percent
+
+PROFILES_FILE = Path(__file__).parent / "profiles.json"
+"""The thresholds, each with its source: the two profiles' and those every profile shares."""
 
 
 @dataclass(frozen=True)
@@ -29,26 +31,82 @@ class TaperProfile:
     long_term_max_percent: Fraction
     older_adult_max_step_percent: Fraction
     older_adult_min_interval_days: int
+    advised_step_percent_from: Fraction
+    advised_interval_days_to: int
 
     @property
     def step_limit_percent(self) -> Fraction:
         """The largest single reduction the profile allows at a regular step."""
         return self.max_step_percent if self.max_step_percent is not None else self.max_window_percent or Fraction(25)
 
+    @property
+    def advised_steps(self) -> str:
+        """The reductions the profile's guidance advises, up to its first-step limit: ``10–25 %``."""
+        limit = self.max_initial_step_percent if self.max_initial_step_percent is not None else self.step_limit_percent
+        return f"{number(self.advised_step_percent_from)}–{percent(limit)}"
+
+    @property
+    def advised_interval(self) -> str:
+        """How often the guidance advises a reduction: ``1–2 weeks`` (from the profile's window, else its minimum
+        interval, to ``advised_interval_days_to``)."""
+        shortest = self.window_days if self.window_days is not None else self.min_interval_days
+        return f"{number(Fraction(shortest, 7))}–{number(Fraction(self.advised_interval_days_to, 7))} weeks"
+
+
+@dataclass(frozen=True)
+class SharedThresholds:
+    """Thresholds the same under every profile (``every_profile`` in ``profiles.json``, with their sources)."""
+
+    abrupt_reduction_percent: Fraction
+    """A reduction of this much of the total or more in one step is abrupt for a dependent patient."""
+    final_step_max_de: Fraction
+    final_step_prior_reductions: int
+    """A stop from at most ``final_step_max_de`` mg diazepam-equivalent after this many reductions is a final step."""
+    table_disagreement_points: Fraction
+    """Reductions under the two tables further apart than this make a switch's size uncertain."""
+    older_adult_age: int
+
 
 def _fraction(value: Any) -> Fraction | None:
     return Fraction(value) if value is not None else None
 
 
-_PROFILES: dict[str, Any] = json.loads((Path(__file__).parent / "profiles.json").read_text(encoding="utf-8"))[
-    "profiles"]
-PROFILE_CODES: tuple[str, ...] = tuple(_PROFILES)
+@cache
+def _thresholds() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(PROFILES_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+PROFILE_CODES: tuple[str, ...] = tuple(_thresholds()["profiles"])
 """The profiles a deployment may choose (``CDS_TAPER_PROFILE``) and the taper-plan page offers."""
 
 
 @cache
+def shared_thresholds() -> SharedThresholds:
+    spec = _thresholds()["every_profile"]
+    return SharedThresholds(
+        abrupt_reduction_percent=Fraction(spec["abrupt_reduction_percent"]),
+        final_step_max_de=Fraction(spec["final_step_max_de_mg"]),
+        final_step_prior_reductions=spec["final_step_prior_reductions"],
+        table_disagreement_points=Fraction(spec["table_disagreement_points"]),
+        older_adult_age=spec["older_adult_age"],
+    )
+
+
+OLDER_ADULT_AGE = shared_thresholds().older_adult_age
+"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Elderly")."""
+
+
+def clear_cache() -> None:
+    """Read ``PROFILES_FILE`` again on next use (a test that changes a threshold in a copy of the data)."""
+    _thresholds.cache_clear()
+    shared_thresholds.cache_clear()
+    taper_profile.cache_clear()
+
+
+@cache
 def taper_profile(code: str) -> TaperProfile:
-    spec = _PROFILES[code]
+    spec = _thresholds()["profiles"][code]
     return TaperProfile(
         code=code,
         name=spec["name"],
@@ -63,4 +121,6 @@ def taper_profile(code: str) -> TaperProfile:
         long_term_max_percent=Fraction(spec["long_term_max_percent"]),
         older_adult_max_step_percent=Fraction(spec["older_adult_max_step_percent"]),
         older_adult_min_interval_days=spec["older_adult_min_interval_days"],
+        advised_step_percent_from=Fraction(spec["advised_step_percent_from"]),
+        advised_interval_days_to=spec["advised_interval_days_to"],
     )

@@ -76,7 +76,8 @@ class PatientRecord:
     @property
     def incomplete(self) -> tuple[str, ...]:
         """Plain-language notes on data that could not be read; cards whose answer depends on them repeat them.
-        Read it after the rules: an unreadable observation (or opioid record) counts only once a rule has read it."""
+        An unreadable observation (or opioid record) counts only once a rule has read it, so the engine reads this
+        once every rule has run (``EngineResult.data_notes``), never before."""
         read_late = self._observations_read[1] if "_observations_read" in self.__dict__ else ()
         opioid_notes = self.opioid_history.notes if "opioid_history" in self.__dict__ else ()
         return self.notes + read_late + opioid_notes

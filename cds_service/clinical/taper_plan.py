@@ -35,12 +35,13 @@ from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_
 from cds_service.clinical.equivalence import TABLE_NAMES as TABLE_NAMES
 from cds_service.clinical.equivalence import TABLES, diazepam_equivalent, drug_mg
 from cds_service.clinical.model import EquivalenceTable, Product
-from cds_service.clinical.profiles import TaperProfile
+from cds_service.clinical.profiles import TaperProfile, shared_thresholds
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
 from cds_service.clinical.wording import measured, mg, number, percent
 
-FINAL_DOSE_DE = Fraction(2)
-"""A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §9.1)."""
+FINAL_DOSE_DE = shared_thresholds().final_step_max_de
+"""A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §9.1;
+``profiles.json``)."""
 LOW_DOSE_DE = Fraction(10)
 """Joint Guideline Table 2 "low dose" band: from here doses are consolidated to fewer a day."""
 CONSOLIDATE_DE = Fraction(5, 2)

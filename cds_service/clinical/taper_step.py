@@ -15,11 +15,10 @@ from urllib.parse import urlencode
 
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
-from cds_service.clinical.equivalence import TABLES, diazepam_equivalent, drug_mg
+from cds_service.clinical.equivalence import TABLES, diazepam_equivalent, drug_mg, other_table
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import MAX_LABEL, Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
-    FINAL_STEP_PRIOR_REDUCTIONS,
     BenzodiazepineHistory,
     DoseStep,
     DrugDose,
@@ -30,7 +29,7 @@ from cds_service.clinical.history import (
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.order_update import dispense_request, new_order_supply, updated_order
-from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, taper_profile
+from cds_service.clinical.profiles import OLDER_ADULT_AGE, TaperProfile, shared_thresholds, taper_profile
 from cds_service.clinical.taper_plan import (
     FINAL_DOSE_DE,
     MAX_UNITS_PER_ADMINISTRATION,
@@ -122,7 +121,7 @@ def _assess_step(facts: ClinicalFacts) -> StepAssessment | None:
         return None
     several = history.is_switch or len(history.current_ingredients | history.proposed_ingredients) > 1
     by_table: dict[EquivalenceTable, Fraction | None] = {}
-    for table in ("ashton", "va-dod"):
+    for table in TABLES:
         if facts.missing_factors(table):
             by_table[table] = None
         elif table == facts.table or not several:  # one drug: its own dose ratio, the same under every table
@@ -185,7 +184,8 @@ def is_final_step(facts: ClinicalFacts) -> bool:
     is ≤ 2 mg diazepam-equivalent under either table, or is the smallest dose the patient's product can give
     (half the smallest marketed scored tablet, one smallest capsule). Exempt from the abrupt and rate rules."""
     history = facts.history
-    if history.current_de is None or sum(1 for s in history.steps if s.is_reduction) < FINAL_STEP_PRIOR_REDUCTIONS:
+    if history.current_de is None \
+            or sum(1 for s in history.steps if s.is_reduction) < shared_thresholds().final_step_prior_reductions:
         return False
     if any(de is not None and de <= FINAL_DOSE_DE for de in _current_de_by_table(facts)):
         return True
@@ -540,7 +540,7 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment, with_tables: bo
     if with_tables:
         lines.append(f"- Total benzodiazepine dose: {mg(step.previous_de)} → {mg(step.new_de)} diazepam-equivalent/day "
                      f"({change(step.percent_reduction)}; {TABLE_NAMES[facts.table]} table).")
-        other: EquivalenceTable = "va-dod" if facts.table == "ashton" else "ashton"
+        other = other_table(facts.table)
         if (other_percent := assessment.percent_by_table.get(other)) is not None:
             lines.append(f"- Under the {TABLE_NAMES[other]} table: {change(other_percent)}.")
     interval = history.interval_days

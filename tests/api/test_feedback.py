@@ -21,8 +21,8 @@ from cds_service.feedback.models import feedback
 from cds_service.feedback.repository import count_feedback, patient_hash, snoozed_card_types
 from tests.conftest import HookCalls, card_types
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
+from tests.utils.scenarios import request as scenario_request
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 SYSTEM = "urn:bzd-taper-cds:override-reason"
 FEEDBACK = "/cds-services/bzd-taper-order-sign/feedback"
 
@@ -155,7 +155,7 @@ def test_a_snooze_ends_after_the_snooze_period(client: FlaskClient, store_app: F
 
 @both_stores
 def test_critical_cards_are_never_snoozed(client: FlaskClient) -> None:
-    body = json.loads((FIXTURES / "s04-lorazepam-stopped-abruptly/request.json").read_text())
+    body = scenario_request("s04-lorazepam-stopped-abruptly")
     hooks = HookCalls(client)
     critical = next(c for c in hooks.cards(body) if c["indicator"] == "critical")
     assert post(client, overridden(critical, "patient-specific-plan")).status_code == 200
@@ -184,7 +184,7 @@ def test_analytics_and_report_show_outcomes_per_card_type(client: FlaskClient, s
 
 
 def test_analytics_reports_the_opioid_benzodiazepine_card(client: FlaskClient) -> None:
-    body = json.loads((FIXTURES / "own-opioid-oxycodone-taper-step/request.json").read_text())
+    body = scenario_request("own-opioid-oxycodone-taper-step")
     [card] = [c for c in HookCalls(client).cards(body) if c["source"]["topic"]["code"] == "opioid-benzodiazepine"]
     accept = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": now_iso(),
               "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 from tests.conftest import HookCalls, card_types
@@ -15,8 +13,8 @@ from tests.utils.fhir import (
     diazepam_taper_15_to_12,
     medication_request,
 )
+from tests.utils.scenarios import request as scenario_request
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 
 def test_order_sign_with_nothing_to_say_returns_empty_cards(hooks: HookCalls) -> None:
     response = hooks.post(hooks.request(drafts=[]))
@@ -108,7 +106,7 @@ def _unreadable_egfr(day: str) -> dict[str, Any]:
 def test_an_unreadable_observation_is_said_on_the_card_that_read_the_observations(hooks: HookCalls) -> None:
     """Observations are parsed only when a rule reads them: renal dosing does, so its card says
     what could not be read."""
-    body = json.loads((FIXTURES / "own-gabapentin-renal-crcl-20/request.json").read_text())
+    body = scenario_request("own-gabapentin-renal-crcl-20")
     body["prefetch"]["observations"]["entry"].append(_unreadable_egfr("2026-01-09"))
     [card] = hooks.cards(body)
     assert card["source"]["topic"]["code"] == "gabapentinoid-renal-dose"

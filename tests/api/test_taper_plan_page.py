@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from fractions import Fraction
@@ -18,8 +17,7 @@ from cds_service.clinical.taper_plan import taper_plan
 from cds_service.clinical.terminology import load_terminology
 from tests.conftest import HookCalls
 from tests.utils.ehr import token, trust_file
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+from tests.utils.scenarios import request as scenario_request
 
 
 def step_rows(page: str, table: str = "steps") -> list[list[str]]:
@@ -129,7 +127,7 @@ def test_bad_parameters_get_a_400_page_naming_the_parameter(client: FlaskClient,
 
 
 def test_rate_cards_link_to_the_plan_for_the_patients_situation(tmp_path: Path) -> None:
-    body = json.loads((FIXTURES / "s02-step-30-percent-too-fast/request.json").read_text())
+    body = scenario_request("s02-step-30-percent-too-fast")
     issuer, sign = "https://ehr.example", "https://cds.example.org/cds-services/bzd-taper-order-sign"
     app = create_app({"auth": "required", "public_base_url": "https://cds.example.org",
                       "trusted_issuers_file": trust_file(tmp_path, {issuer: {}}), "patient_hash_key": "k" * 32,

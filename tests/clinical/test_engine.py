@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
 from cds_service.clinical.engine import MAX_CARDS, disciplined, run_rules, select_cards, without_repeats
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Indicator, Suggestion
-from cds_service.clinical.rules import Rule
+from cds_service.clinical.rules import RULE_BY_TYPE, Rule
 
 
 def _finding(card_type: str, indicator: Indicator = "warning", order_id: str | None = "o1") -> Finding:
@@ -30,7 +31,10 @@ def test_a_failing_rule_is_logged_without_data_and_the_others_still_answer(
 
     failures: list[str] = []
     with caplog.at_level(logging.ERROR):
-        result = run_rules(None, (Rule("taper-too-fast", broken), Rule("taper-support", working)),  # type: ignore[arg-type]
+        rules = (Rule(RULE_BY_TYPE["taper-too-fast"].declaration, broken),
+                 Rule(RULE_BY_TYPE["taper-support"].declaration, working))
+        record = SimpleNamespace(evaluation=SimpleNamespace(record=SimpleNamespace(incomplete=())))
+        result = run_rules(record, rules,  # type: ignore[arg-type]
                            on_rule_failure=failures.append)
     assert [f.card_type for f in result.findings] == ["taper-support"]
     assert result.failed_rules == ["taper-too-fast"] and failures == ["taper-too-fast"]

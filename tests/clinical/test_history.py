@@ -10,6 +10,7 @@ from typing import Any
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.history import BenzodiazepineHistory
 from cds_service.clinical.record import Evaluation
+from cds_service.clinical.taper_step import is_final_step
 from cds_service.clinical.terminology import load_terminology
 from cds_service.fhir.parse import build_patient_record
 from tests.utils.fhir import (
@@ -110,12 +111,12 @@ def test_prior_failed_taper_is_found() -> None:
 
 
 def test_final_step_after_two_reductions_from_2_mg() -> None:
-    history = history_of([
+    subject = facts([
         dzp(DIAZEPAM_5_MG_TABLET, 1, 1, "2025-10-01", "z1", status="stopped"),
         dzp(DIAZEPAM_2_MG_TABLET, 1.5, 1, "2026-01-05", "z2", status="stopped", prior="z1"),
         dzp(DIAZEPAM_2_MG_TABLET, 1, 1, "2026-02-15", "z3", prior="z2"),
     ])
-    assert history.current_de == 2 and history.is_final_step
+    assert subject.history.current_de == 2 and is_final_step(subject)
 
 
 def test_lorazepam_under_both_tables() -> None:

@@ -4,10 +4,8 @@ card — as when each resource and each order is read on its own."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,24 +15,14 @@ import cds_service.fhir.parse as parse
 from cds_service.clinical.dosing import DoseReader, DoseResult, daily_dose
 from cds_service.clinical.engine import evaluate_rules
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.config import Settings
-from cds_service.evaluate import clinical_facts
-from cds_service.fhir.prefetch import resolve_prefetch
-from cds_service.schemas.hook_request import load_hook_request
-from cds_service.services import SERVICES, prefetch_templates
+from tests.utils import scenarios
+from tests.utils.scenarios import NAMES as SCENARIOS
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
-SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").exists())
 NOW = datetime(2026, 3, 16, 12, tzinfo=UTC)
 
 
 def scenario_facts(name: str) -> ClinicalFacts:
-    expected = json.loads((FIXTURES / name / "expected.json").read_text())
-    service = SERVICES[expected["service"]]
-    request = load_hook_request(json.loads((FIXTURES / name / "request.json").read_text()), service.hook)
-    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], None)
-    settings = Settings(auth="off").with_overrides(expected.get("settings", {}))
-    return clinical_facts(service, request, raw, settings, lambda: NOW)
+    return scenarios.scenario_facts(name, lambda: NOW)
 
 
 class ForgetfulReader(DoseReader):

@@ -10,7 +10,6 @@ namespace; the machine's own mounts are untouched.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 import requests
 import yaml
 
+from tests.utils.scenarios import request as scenario_request
 from tests.utils.server import ROOT, gunicorn
 
 READ_ONLY_ROOT = r"""
@@ -80,7 +80,7 @@ def served(writable: dict[str, Path]) -> Iterator[str]:
 
 def test_gunicorn_with_the_production_config_serves_under_a_read_only_root(served: str) -> None:
     assert requests.get(f"{served}/readyz", timeout=10).status_code == 200
-    body = json.loads((ROOT / "fhir_fixtures/baclofen-adjunct-during-diazepam-taper/request.json").read_text())
+    body = scenario_request("baclofen-adjunct-during-diazepam-taper")
     for _ in range(4):  # reach more than one worker
         answer = requests.post(f"{served}/cds-services/bzd-taper-order-sign", json=body, timeout=10)
         assert answer.status_code == 200

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 import requests
 
+from tests.utils.scenarios import request as scenario_request
 from tests.utils.server import ROOT, gunicorn
 
 
@@ -28,7 +28,7 @@ def test_discovery_over_http(server: str) -> None:
 
 
 def test_baclofen_card_over_http(server: str) -> None:
-    body = json.loads((ROOT / "fhir_fixtures/baclofen-adjunct-during-diazepam-taper/request.json").read_text())
+    body = scenario_request("baclofen-adjunct-during-diazepam-taper")
     response = requests.post(f"{server}/cds-services/bzd-taper-order-sign", json=body, timeout=10)
     assert response.status_code == 200
     assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["baclofen-adjunct"]
@@ -42,7 +42,7 @@ def test_malformed_body_over_http_is_400(server: str) -> None:
 
 
 def test_metrics_show_latency_per_service_and_cards_by_type(server: str) -> None:
-    body = json.loads((ROOT / "fhir_fixtures/s04-lorazepam-stopped-abruptly/request.json").read_text())
+    body = scenario_request("s04-lorazepam-stopped-abruptly")
     for _ in range(3):
         assert requests.post(f"{server}/cds-services/bzd-taper-order-sign", json=body, timeout=10).status_code == 200
     text = requests.get(f"{server}/metrics", timeout=5).text

@@ -9,7 +9,6 @@ network is needed; ``cds_service`` is imported from the installed wheel, never f
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 import requests
 
 from cds_service.version import knowledge_version, package_version
+from tests.utils.scenarios import request as scenario_request
 from tests.utils.server import ROOT, gunicorn
 
 
@@ -95,7 +95,7 @@ def test_every_endpoint_answers_from_the_wheel(served: str) -> None:
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
     assert preflight.status_code in (200, 204)
 
-    body = json.loads((ROOT / "fhir_fixtures/baclofen-adjunct-during-diazepam-taper/request.json").read_text())
+    body = scenario_request("baclofen-adjunct-during-diazepam-taper")
     answer = requests.post(f"{served}/cds-services/bzd-taper-order-sign", json=body, timeout=10)
     assert answer.status_code == 200
     (card,) = answer.json()["cards"]

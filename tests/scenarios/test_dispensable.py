@@ -1,5 +1,5 @@
 """Every one-click MedicationRequest of every scenario is dispensable exactly as it stands
-(docs/clinical-reference.md §11.1–§11.3): each ``fhir_fixtures`` folder runs through the HTTP API and every
+(docs/clinical-reference.md §11.1–§11.3): each scenario of ``fhir_fixtures`` runs through the HTTP API and every
 order its cards' suggestions create or update goes through the pharmacist's check of
 ``tests/utils/dispensable.py``."""
 
@@ -14,8 +14,8 @@ import pytest
 
 from cds_service.fhir.stu3 import as_r4
 from tests.conftest import HookCalls, app_on
-from tests.scenarios.test_scenarios import SCENARIOS
 from tests.utils.dispensable import assert_dispensable, one_click_problems, order_problems
+from tests.utils.scenarios import SCENARIOS
 
 
 def _load(path: Path) -> Any:

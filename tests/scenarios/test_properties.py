@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +13,8 @@ from hypothesis import strategies as st
 from cds_service import create_app
 from tests.conftest import HookCalls
 from tests.utils.fhir import ICD10, SNOMED, condition, medication_request
+from tests.utils.scenarios import NAMES, expected, request
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 UNRELATED = [("617314", "atorvastatin 10 MG Oral Tablet"), ("197361", "amlodipine 5 MG Oral Tablet"),
              ("861007", "metformin hydrochloride 500 MG Oral Tablet"), ("314076", "lisinopril 10 MG Oral Tablet"),
              ("312940", "sertraline 50 MG Oral Tablet")]
@@ -66,19 +65,15 @@ def _comparable(cards: list[dict[str, Any]]) -> list[Any]:
     return stripped
 
 
-SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "request.json").exists())
-
-
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(SCENARIOS), st.randoms(use_true_random=False))
+@given(st.sampled_from(NAMES), st.randoms(use_true_random=False))
 def test_order_of_history_resources_does_not_change_the_cards(name: str, rnd: random.Random) -> None:
-    body = json.loads((FIXTURES / name / "request.json").read_text())
-    expected = json.loads((FIXTURES / name / "expected.json").read_text())
-    local = HookCalls(create_app({"auth": "off", **expected.get("settings", {})}).test_client())
+    body, want = request(name), expected(name)
+    local = HookCalls(create_app({"auth": "off", **want.get("settings", {})}).test_client())
     shuffled = copy.deepcopy(body)
     for key in ("medicationRequests", "medicationDispenses", "medicationStatements", "conditions", "observations"):
         entries = shuffled["prefetch"][key].get("entry")
         if entries:
             rnd.shuffle(entries)
-    service = expected["service"]
+    service = want["service"]
     assert _comparable(local.cards(shuffled, service)) == _comparable(local.cards(body, service))

@@ -1,4 +1,4 @@
-"""Every folder of fhir_fixtures/ is a clinical scenario run through the HTTP API.
+"""Every scenario folder of fhir_fixtures/ (``<group>/<name>/``) is a clinical case run through the HTTP API.
 
 A folder holds ``request.json`` (a whole hook request, R4 resources in its prefetch) and ``expected.json``.
 Adding a clinical case means adding a folder, not code; ``tests/utils/scenario_builder.py`` writes both files
@@ -32,9 +32,8 @@ import pytest
 
 from tests.conftest import HookCalls, app_on, card_types
 from tests.utils.cards import CARD_TYPES
+from tests.utils.scenarios import ROOT, SCENARIOS
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
-SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists())
 _PERIOD_DAYS = {"h": Fraction(1, 24), "d": Fraction(1), "wk": Fraction(7)}
 
 
@@ -44,7 +43,7 @@ def _load(path: Path) -> Any:
 
 @cache
 def _strength_mg() -> dict[str, Fraction]:
-    rows = _load(FIXTURES.parent / "cds_service" / "clinical" / "terminology" / "products.json")["products"]
+    rows = _load(ROOT / "cds_service" / "clinical" / "terminology" / "products.json")["products"]
     return {row["code"]: Fraction(row["strength_mg"]) for row in rows if row.get("strength_mg")}
 
 

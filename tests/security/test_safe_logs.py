@@ -6,9 +6,7 @@ call given a bearer token; then every log line — as our JSON formatter writes 
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -17,16 +15,16 @@ from cds_service.logs import JsonFormatter
 from tests.conftest import HookCalls
 from tests.utils.fhir import searchset
 from tests.utils.fhir_server import FhirRoutes, base_url, start_fhir_server
+from tests.utils.scenarios import NAMES as SCENARIOS
+from tests.utils.scenarios import expected as scenario_expected
+from tests.utils.scenarios import request as scenario_request
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
-SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "request.json").exists())
 SECRETS = ("Zelda", "Quintessa", "MRN-7734-XQ", "tok-SECRET-991", "patient-ZQ-4471", "resourceType")
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_no_patient_data_or_tokens_in_debug_logs(name: str, caplog: pytest.LogCaptureFixture) -> None:
-    body = json.loads((FIXTURES / name / "request.json").read_text())
-    expected = json.loads((FIXTURES / name / "expected.json").read_text())
+    body, expected = scenario_request(name), scenario_expected(name)
     patient = body["prefetch"]["patient"]
     patient.update({"id": "patient-ZQ-4471", "name": [{"family": "Quintessa", "given": ["Zelda"]}],
                     "identifier": [{"system": "urn:mrn", "value": "MRN-7734-XQ"}]})

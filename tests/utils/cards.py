@@ -12,14 +12,13 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.STU3 import get_fhir_model_class as stu3_model_class
 
+from cds_service.clinical.rules import RULES
 from cds_service.version import knowledge_version
 
-CARD_TYPES = {
-    "baclofen-adjunct", "baclofen-cotherapy", "abrupt-discontinuation", "taper-too-fast", "long-term-rate",
-    "conversion-ambiguity", "dose-unreadable", "older-adult", "pregnancy-specialist", "specialist-referral",
-    "gabapentinoid-renal-dose", "gabapentin-sud", "carbamazepine-safety", "z-drug-during-taper", "taper-support",
-    "opioid-benzodiazepine", "benzodiazepine-duplication",
-}
+INDICATORS = {rule.card_type: rule.declaration.indicators for rule in RULES}
+"""Each card type and the indicators its rule declares (the registry; tests/test_card_catalog.py checks them
+against docs/service-contract.md §5)."""
+CARD_TYPES = set(INDICATORS)
 
 
 def _is_uuid4(value: Any) -> bool:
@@ -120,6 +119,7 @@ def assert_valid_card(card: dict[str, Any], draft_ids: set[str] | None = None, f
     assert isinstance(source.get("url"), str) and source["url"].startswith("https://")
     topic = source.get("topic")
     assert topic["system"] == "urn:bzd-taper-cds:card-type" and topic["code"] in CARD_TYPES
+    assert card["indicator"] in INDICATORS[topic["code"]], f"{topic['code']} does not declare {card['indicator']}"
     if draft_ids is not None:  # a card of a real call names the order it concerns
         assert "**Order:**" in card.get("detail", ""), "every card names the order it concerns"
     if "detail" in card:

@@ -1,11 +1,13 @@
-"""Writes a clinical scenario folder (``fhir_fixtures/<name>/request.json`` + ``expected.json``) from a short
-description in clinical terms, so that adding a case is data plus one call.
+"""Writes a clinical scenario folder (``fhir_fixtures/<group>/<name>/request.json`` + ``expected.json``) from a
+short description in clinical terms, so that adding a case is data plus one call; the index
+``fhir_fixtures/README.md`` is rewritten with it.
 
 Python::
 
     from tests.utils.scenario_builder import write_scenario
     write_scenario({
         "name": "renal-gabapentin-crcl-40",
+        "group": "gabapentinoid",
         "description": "Gabapentin 300 mg TID with CrCl 40 mL/min: label row >30–59, maximum 1400 mg/day.",
         "at": "2026-03-16",
         "patient": {"age": 70, "sex": "male"},
@@ -20,6 +22,10 @@ Python::
 Command line (one JSON object, or a list of them, per file): ``python -m tests.utils.scenario_builder spec.json``.
 
 Specification members (all dates ISO; ``at`` is the drafts' ``authoredOn``, the evaluation time):
+
+- ``name``: the folder's name, unique over all groups; ``group``: the group folder it goes in (one of
+  ``tests.utils.scenarios.GROUPS``, listed in ``fhir_fixtures/README.md``) — needed for a new scenario; a scenario
+  that exists already is rewritten where it is.
 
 - ``patient``: ``age`` (whole years on ``at``) or ``birth_date``; ``sex``; ``race`` (``{"code", "display"}``, US Core).
 - ``history`` (MedicationRequest), ``drafts``: ``drug`` (a product display of the terminology, any case) or
@@ -48,7 +54,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+from tests.utils.scenarios import FIXTURES, GROUPS, scenario_folders, write_index
+
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -292,12 +299,33 @@ def _stu3_request(request: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
+def _where(name: str, fixtures: Path, group: str | None) -> Path:
+    """The folder of scenario ``name``: where it is already, else in ``group``."""
+    for folder in scenario_folders(fixtures):
+        if folder.name == name:
+            if group is not None and folder.parent.name != group:
+                raise ValueError(f"scenario {name!r} is already in group {folder.parent.name!r}, not {group!r}")
+            return folder
+    if group not in GROUPS:
+        raise ValueError(f"scenario {name!r}: name its group, one of {sorted(GROUPS)} (fhir_fixtures/README.md)")
+    return fixtures / group / name
+
+
+def _write(folder: Path, request: dict[str, Any], expected: dict[str, Any], fixtures: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, body in (("request.json", request), ("expected.json", expected)):
+        (folder / filename).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_index(fixtures)
+    return folder
+
+
 def write_stu3_twin(source: str, fixtures: Path = FIXTURES) -> Path:
-    """Writes ``fixtures/stu3-<source>``: the scenario ``source`` (an order-sign call) sent by a legacy client — the
-    ``medication-prescribe`` hook with every resource, drafts and history, in its STU3 shape — expecting the same
-    cards (docs/clinical-reference.md §11.6)."""
-    request = json.loads((fixtures / source / "request.json").read_text(encoding="utf-8"))
-    expected = json.loads((fixtures / source / "expected.json").read_text(encoding="utf-8"))
+    """Writes ``fixtures/stu3/stu3-<source>``: the scenario ``source`` (an order-sign call) sent by a legacy client —
+    the ``medication-prescribe`` hook with every resource, drafts and history, in its STU3 shape — expecting the
+    same cards (docs/clinical-reference.md §11.6)."""
+    origin = _where(source, fixtures, None)
+    request = json.loads((origin / "request.json").read_text(encoding="utf-8"))
+    expected = json.loads((origin / "expected.json").read_text(encoding="utf-8"))
     if request["hook"] != "order-sign":
         raise ValueError(f"{source}: only order-sign scenarios have an STU3 twin")
     name = f"stu3-{source}"
@@ -307,11 +335,7 @@ def write_stu3_twin(source: str, fixtures: Path = FIXTURES) -> Path:
     expected["service"] = SERVICES["medication-prescribe"]
     expected["description"] = (f"STU3 twin of {source} (docs/clinical-reference.md §11.6: the legacy hook's history "
                                f"is read in STU3 shapes too): {expected['description']}")
-    folder = fixtures / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for filename, body in (("request.json", _stu3_request(request)), ("expected.json", expected)):
-        (folder / filename).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return folder
+    return _write(_where(name, fixtures, "stu3"), _stu3_request(request), expected, fixtures)
 
 
 def _instance(name: str) -> str:
@@ -327,12 +351,10 @@ def build_expected(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_scenario(spec: dict[str, Any], fixtures: Path = FIXTURES) -> Path:
-    """Writes ``fixtures/<spec name>/request.json`` and ``expected.json``; returns the folder."""
-    folder = fixtures / spec["name"]
-    folder.mkdir(parents=True, exist_ok=True)
-    for filename, body in (("request.json", build_request(spec)), ("expected.json", build_expected(spec))):
-        (folder / filename).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return folder
+    """Writes ``fixtures/<spec group>/<spec name>/request.json`` and ``expected.json`` (a scenario that exists is
+    rewritten in its group) and rewrites the index ``fixtures/README.md``; returns the folder."""
+    folder = _where(spec["name"], fixtures, spec.get("group"))
+    return _write(folder, build_request(spec), build_expected(spec), fixtures)
 
 
 def main(argv: list[str]) -> int:

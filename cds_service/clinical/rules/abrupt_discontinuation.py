@@ -14,11 +14,12 @@ is judged (docs/clinical-reference.md §1b); the conversion-ambiguity card speak
 from __future__ import annotations
 
 from collections.abc import Iterator
-from fractions import Fraction
 
+from cds_service.clinical.declaration import A_STEP, LIKELY_DEPENDENT, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.rules import conversion_ambiguity
+from cds_service.clinical.profiles import shared_thresholds, taper_profile
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
@@ -31,16 +32,26 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "abrupt-discontinuation"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/5"
-HALVING_PERCENT = Fraction(50)
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Abrupt benzodiazepine discontinuation",
+    indicators=("critical",),
+    rank=10,
+    rate_card=True,
+    gates=(A_STEP, LIKELY_DEPENDENT),
+    outranks=("taper-too-fast",),
+)
 
 
-def is_abrupt(facts: ClinicalFacts) -> bool:
+def speaks_for(facts: ClinicalFacts) -> bool:
+    """Whether the step is abrupt: this critical card is then the one card about it (the too-fast warning stays
+    silent)."""
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.likely_dependent or is_final_step(facts) \
-            or conversion_ambiguity.speaks_for(facts):
+            or outranked(CARD_TYPE, facts):
         return False
-    return assessment.is_stop or assessment.percent >= HALVING_PERCENT
+    return assessment.is_stop or assessment.percent >= shared_thresholds().abrupt_reduction_percent
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -50,9 +61,10 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
-    if assessment is None or not is_abrupt(facts):
+    if assessment is None or not speaks_for(facts):
         return
     history = facts.history
+    summary_profile = taper_profile("summary")
     what = "stops" if assessment.is_stop else f"cuts by {percent(assessment.percent)}"
     detail = "\n".join([
         f"**Order:** {assessment.draft.label} — {what} the benzodiazepine of a patient likely to be "
@@ -63,9 +75,10 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         f"- Likely physically dependent (2025 Joint Guideline Table 2): {history.episode_days} days of use.",
         "",
         "**Guidance:** Never abruptly discontinue benzodiazepines — this can cause seizures and death. Taper "
-        "instead: reduce by 10–25 % of the *current* dose every 1–2 weeks (10 % per month after more than a year "
-        "of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation in "
-        "patients likely to be physically dependent (rec. 2).",
+        f"instead: reduce by {summary_profile.advised_steps} of the *current* dose every "
+        f"{summary_profile.advised_interval} ({percent(summary_profile.long_term_max_percent)} per month after more "
+        "than a year of use); pauses are acceptable. The 2025 Joint Guideline advises avoiding abrupt discontinuation "
+        "in patients likely to be physically dependent (rec. 2).",
     ])
     drug = assessment.draft.product.ingredient
     summary = (f"Stopping {drug} at once in a dependent patient risks withdrawal seizures: taper instead"

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
+from cds_service.clinical.equivalence import TABLE_NAMES
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.history import BenzodiazepineHistory
@@ -34,6 +36,13 @@ from cds_service.clinical.wording import mg, percent, plain_text
 
 CARD_TYPE = "baclofen-adjunct"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Baclofen is not a taper adjunct",
+    indicators=("warning",),
+    rank=110,
+    gates=(("a baclofen draft", draft_of("baclofen")),),
+)
 """2025 Joint Guideline pocket guide, Table 10 (adjuncts for taper-related symptoms)."""
 
 
@@ -60,7 +69,7 @@ def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool
 def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: BenzodiazepineHistory) -> Finding:
     order = draft.label
     dose = f" ({mg(draft.dose.mg)}/day)" if isinstance(draft.dose, DailyDose) else ""
-    table = "Ashton" if facts.table == "ashton" else "VA/DoD"
+    table = TABLE_NAMES[facts.table]
     taper_lines = []
     if (step := history.recent_reduction) is not None:
         taper_lines.append(

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.profiles import OLDER_ADULT_AGE
 from cds_service.clinical.taper_step import assess_step, is_older_adult
 from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "baclofen-cotherapy"
 SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=e05080ef-53d9-4060-aaa4-86a6935467de"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Baclofen co-therapy during a taper",
+    indicators=("info",),
+    rank=160,
+    gates=(("baclofen in the record",
+            lambda facts: any(c.product.drug_class == "baclofen" for c in facts.courses.existing)),),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -41,7 +51,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                                            if intrathecal else "; reduce it slowly if it must be reduced."),
     ]
     if is_older_adult(facts):
-        lines.append("- Age ≥ 65: check eGFR — Beers 2023 advises avoiding baclofen when eGFR < 60.")
+        lines.append(f"- Age ≥ {OLDER_ADULT_AGE}: check eGFR — Beers 2023 advises avoiding baclofen when eGFR < 60.")
     yield Finding(
         card_type=CARD_TYPE, indicator="info",
         summary="On baclofen since before the taper: keep it steady; change one drug at a time",

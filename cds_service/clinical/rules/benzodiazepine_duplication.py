@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
+from cds_service.clinical.declaration import A_BENZODIAZEPINE_DRAFT, Declaration
 from cds_service.clinical.dosing import DailyDose, percent_reduction
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding, Suggestion, draft_removal
@@ -28,6 +29,14 @@ from cds_service.clinical.wording import change, mg, plain_text
 
 CARD_TYPE = "benzodiazepine-duplication"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/18"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="A second benzodiazepine added",
+    indicators=("warning",),
+    rank=70,
+    gates=(A_BENZODIAZEPINE_DRAFT,
+           ("another benzodiazepine taken now", lambda facts: bool(facts.history.current_ingredients))),
+)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.medications import MedicationCourse
@@ -29,6 +30,13 @@ from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "carbamazepine-safety"
 SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=50ba2042-fc67-4266-a773-a30f07649a5a"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Carbamazepine safety",
+    indicators=("warning", "info"),
+    rank=150,
+    gates=(("a carbamazepine or oxcarbazepine draft", draft_of("carbamazepine", "oxcarbazepine")),),
+)
 CPIC_URL = "https://cpicpgx.org/guidelines/guideline-for-carbamazepine-and-hla-b/"
 """CPIC guideline for HLA genotype and carbamazepine and oxcarbazepine (2017 update): the page a person reads."""
 HLA_DRUGS = ("carbamazepine", "oxcarbazepine")

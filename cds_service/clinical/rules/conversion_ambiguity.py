@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 
+from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import shared_thresholds
 from cds_service.clinical.taper_plan import TABLE_NAMES
 from cds_service.clinical.taper_step import (
     StepAssessment,
@@ -27,8 +29,15 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "conversion-ambiguity"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/18"
-DISAGREEMENT_POINTS = Fraction(15)
-HALVING_PERCENT = Fraction(50)
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Benzodiazepine conversion ambiguity",
+    indicators=("warning",),
+    rank=50,
+    rate_card=True,
+    gates=(A_STEP, ("a switch between benzodiazepines", lambda facts: facts.history.is_switch)),
+    outranks=("abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult"),
+)
 
 
 def limits_breached(facts: ClinicalFacts, reduction: Fraction) -> list[str]:
@@ -36,7 +45,7 @@ def limits_breached(facts: ClinicalFacts, reduction: Fraction) -> list[str]:
     profile = profile_of(facts)
     history = facts.history
     found = []
-    if history.likely_dependent and reduction >= HALVING_PERCENT:
+    if history.likely_dependent and reduction >= shared_thresholds().abrupt_reduction_percent:
         found.append("the abrupt-discontinuation threshold (half or more at once)")
     if reduction > profile.step_limit_percent:
         found.append(f"the {percent(profile.step_limit_percent)} step limit")
@@ -52,7 +61,7 @@ def _ambiguous(facts: ClinicalFacts) -> StepAssessment | None:
     if assessment is None or not assessment.is_switch:
         return None
     ashton, va_dod = assessment.percent_by_table["ashton"], assessment.percent_by_table["va-dod"]
-    if ashton is None or va_dod is None or abs(ashton - va_dod) <= DISAGREEMENT_POINTS:
+    if ashton is None or va_dod is None or abs(ashton - va_dod) <= shared_thresholds().table_disagreement_points:
         return None
     if not (limits_breached(facts, ashton) or limits_breached(facts, va_dod)):
         return None

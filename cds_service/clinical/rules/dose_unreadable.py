@@ -12,21 +12,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import A_BENZODIAZEPINE_DRAFT, LIKELY_DEPENDENT, Declaration
 from cds_service.clinical.dosing import UnknownDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.history import counts_toward_taper
+from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_step import TABLE_NAMES
-from cds_service.clinical.wording import mg
+from cds_service.clinical.wording import mg, percent
 
 CARD_TYPE = "dose-unreadable"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/7"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Benzodiazepine dose could not be read",
+    indicators=("warning",),
+    rank=60,
+    gates=(A_BENZODIAZEPINE_DRAFT, LIKELY_DEPENDENT),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     history = facts.history
     if not history.likely_dependent:
         return
+    summary_profile = taper_profile("summary")
     for draft in facts.evaluated_drafts:
         if not counts_toward_taper(draft) or (draft.ends_order and history.current_de is not None):
             continue
@@ -60,9 +70,10 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                 "",
                 "**What to do:** state the dose with its unit and how often it is taken (for example \"5 mg "
                 "twice daily\"), or the quantity with the days supply, and sign again so that the step can be "
-                "checked: reduce by 10–25 % of the current dose every 1–2 weeks (10 % per month after more "
-                "than a year of use); never stop abruptly (the taper summary guidance; 2025 Joint Guideline "
-                "rec. 2 and 6).",
+                f"checked: reduce by {summary_profile.advised_steps} of the current dose every "
+                f"{summary_profile.advised_interval} ({percent(summary_profile.long_term_max_percent)} per month "
+                f"after more than a year of use); never stop abruptly (the {summary_profile.name}; 2025 Joint "
+                "Guideline rec. 2 and 6).",
             ]),
             order_id=draft.resource_id, source_url=SOURCE_URL,
         )

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 
 CARD_TYPE = "gabapentin-sud"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Gabapentin with a sedative use disorder",
+    indicators=("warning",),
+    rank=140,
+    gates=(("a gabapentin draft", draft_of("gabapentin")),),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:

@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
@@ -37,6 +38,13 @@ from cds_service.clinical.wording import mg, number
 
 CARD_TYPE = "gabapentinoid-renal-dose"
 SOURCE_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=ee9ad9ed-6d9f-4ee1-9d7f-cfad438df388"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Gabapentinoid renal dose",
+    indicators=("warning",),
+    rank=130,
+    gates=(("a gabapentin or pregabalin draft", draft_of("gabapentin", "pregabalin")),),
+)
 LABEL_URLS = {"gabapentin": SOURCE_URL,
               "pregabalin": "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=60185c88-ecfd-46f9-adb9-b97c6b00a553"}
 """Each card cites the label whose table it applies."""

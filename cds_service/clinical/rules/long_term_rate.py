@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.rules import conversion_ambiguity
+from cds_service.clinical.profiles import taper_profile
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     assess_step,
     is_final_step,
@@ -25,6 +27,14 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "long-term-rate"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Long-term user: slow taper",
+    indicators=("warning",),
+    rank=40,
+    rate_card=True,
+    gates=(A_STEP, ("use for more than a year", lambda facts: facts.history.is_long_term)),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -36,9 +46,10 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \
-            or (assessment.is_stop and is_final_step(facts)) or conversion_ambiguity.speaks_for(facts):
+            or (assessment.is_stop and is_final_step(facts)) or outranked(CARD_TYPE, facts):
         return
     profile = profile_of(facts)
+    summary_profile, joint = taper_profile("summary"), taper_profile("joint-2025")
     window = history.window_reduction_percent(profile.long_term_window_days)
     judged = assessment.percent if assessment.is_switch else window
     if judged is None or judged <= profile.long_term_max_percent:
@@ -52,8 +63,9 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         *step_facts(facts, assessment),
         f"- Covered on {history.covered_days_last_year} of the last 365 days.",
         "",
-        "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to 10 % per month "
-        "(the taper summary guidance). The 2025 Joint Guideline suggests an initial pace of 5–10 % every 2–4 weeks and "
+        "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to "
+        f"{percent(summary_profile.long_term_max_percent)} per month (the {summary_profile.name}). The "
+        f"{joint.name} suggests an initial pace of {joint.advised_steps} every {joint.advised_interval} and "
         "scales withdrawal risk with duration of use (Table 2).",
     ])
     yield Finding(

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import AN_OLDER_ADULT, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.profiles import OLDER_ADULT_AGE
-from cds_service.clinical.rules import benzodiazepine_duplication, conversion_ambiguity
+from cds_service.clinical.rules import benzodiazepine_duplication, outranked
 from cds_service.clinical.taper_step import (
     TABLE_NAMES,
     assess_step,
@@ -32,6 +33,13 @@ from cds_service.clinical.wording import mg, percent
 
 CARD_TYPE = "older-adult"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Older adult taper",
+    indicators=("info", "warning"),
+    rank=80,
+    gates=(AN_OLDER_ADULT,),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -49,8 +57,9 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     profile = profile_of(facts)
     assessment = assess_step(facts)
     breaches = []
-    # §9.5: no rate limit without dependence; §9.12: the conversion-ambiguity card speaks for a switch
-    if assessment is not None and facts.history.likely_dependent and not conversion_ambiguity.speaks_for(facts):
+    # §9.5: no rate limit without dependence; §9.12: a card that outranks this one (the conversion-ambiguity card of
+    # a switch) speaks for the step's pace
+    if assessment is not None and facts.history.likely_dependent and not outranked(CARD_TYPE, facts):
         if assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")
@@ -100,10 +109,10 @@ def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
                 "tables on the duplication card)." if before is not None and after is not None else
                 "- The total rises (see the duplication card).",
                 "",
-                "**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults 65 and older (cognitive "
-                "impairment, delirium, falls, fractures); any increase adds to that risk. Older adults need more "
-                "gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally tapering "
-                f"benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
+                f"**Guidance:** Beers 2023 advises avoiding benzodiazepines in adults {OLDER_ADULT_AGE} and older "
+                "(cognitive impairment, delirium, falls, fractures); any increase adds to that risk. Older adults "
+                "need more gradual tapers with smaller reductions; the 2025 Joint Guideline recommends generally "
+                f"tapering benzodiazepines in adults {OLDER_ADULT_AGE} and older (rec. 27).",
             ]),
             order_id=draft.resource_id, source_url=SOURCE_URL,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from cds_service.clinical.declaration import Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Link, Suggestion
 from cds_service.clinical.history import counts_toward_taper
@@ -35,6 +36,12 @@ from cds_service.clinical.wording import mg, plain_text
 
 CARD_TYPE = "opioid-benzodiazepine"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/10"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Opioid with a benzodiazepine",
+    indicators=("warning", "info"),
+    rank=100,
+)
 CDC_URL = "https://www.cdc.gov/mmwr/volumes/71/rr/rr7103a1.htm"
 
 

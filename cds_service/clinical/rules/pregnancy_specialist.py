@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.orders import consultation_request
@@ -18,6 +19,13 @@ from cds_service.clinical.wording import mg
 
 CARD_TYPE = "pregnancy-specialist"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/11"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Pregnancy: specialist consultation",
+    indicators=("critical", "warning"),
+    rank=20,
+    gates=(A_STEP, ("evidence of pregnancy", lambda facts: facts.pregnancy is not None)),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:

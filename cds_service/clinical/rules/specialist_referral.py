@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
+from cds_service.clinical.declaration import Declaration
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
@@ -27,6 +28,14 @@ from cds_service.clinical.wording import mg
 
 CARD_TYPE = "specialist-referral"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/7"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Refer to a specialist",
+    indicators=("warning",),
+    rank=90,
+    gates=(("a taper (a reduction in the last 90 days or in this call)",
+            lambda facts: facts.history.in_taper_context),),
+)
 SUICIDAL_IDEATION_DAYS = 90
 ANTIEPILEPTIC_BENZODIAZEPINES = ("clonazepam", "clobazam")
 NEUROLOGY = " — refer to neurology"

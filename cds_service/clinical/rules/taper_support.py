@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.history import counts_toward_taper
@@ -32,6 +33,12 @@ from cds_service.clinical.wording import change, mg, number
 
 CARD_TYPE = "taper-support"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/28"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Taper support",
+    indicators=("info",),
+    rank=170,
+)
 SYMPTOMS = ("anxiety, tremor, insomnia, sweating, tachycardia, headache, weakness, muscle aches, nausea, "
             "confusion and seizures")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.rules import conversion_ambiguity
-from cds_service.clinical.rules.abrupt_discontinuation import is_abrupt
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     StepAssessment,
     assess_step,
@@ -33,6 +33,14 @@ from cds_service.clinical.wording import percent
 
 CARD_TYPE = "taper-too-fast"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/7"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Taper step too fast",
+    indicators=("warning",),
+    rank=30,
+    rate_card=True,
+    gates=(A_STEP,),
+)
 
 
 def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
@@ -68,8 +76,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     # a patient not likely to be physically dependent may stop or cut without a taper (§9.5)
-    if assessment is None or is_abrupt(facts) or not facts.history.likely_dependent \
-            or conversion_ambiguity.speaks_for(facts):
+    if assessment is None or not facts.history.likely_dependent or outranked(CARD_TYPE, facts):
         return
     found = breaches(facts, assessment)
     if not found:

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.orders import consultation_request
+from cds_service.clinical.profiles import OLDER_ADULT_AGE
 from cds_service.clinical.wording import plain_text
 
 CARD_TYPE = "z-drug-during-taper"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/25"
+DECLARATION = Declaration(
+    card_type=CARD_TYPE,
+    display="Z-drug during a taper",
+    indicators=("warning",),
+    rank=120,
+    gates=(("a Z-drug draft", draft_of("z-drug")),),
+)
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -47,7 +56,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                 "**Guidance:** Z-drugs act on the same receptor as benzodiazepines and are not recommended during "
                 "a taper (2025 Joint Guideline Table 11). For insomnia: CBT-I (rec. 10), sleep hygiene; if a drug "
                 "is needed, consider options from Table 11 (e.g. melatonin, trazodone, low-dose doxepin). In "
-                "adults ≥ 65 Beers 2023 advises avoiding Z-drugs.",
+                f"adults ≥ {OLDER_ADULT_AGE} Beers 2023 advises avoiding Z-drugs.",
             ]),
             order_id=draft.resource_id, source_url=SOURCE_URL, suggestions=tuple(suggestions),
         )

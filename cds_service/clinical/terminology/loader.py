@@ -123,6 +123,12 @@ class Terminology:
             for code in codes:
                 self._loinc[code] = self._loinc.get(code, frozenset()) | {concept}
         self._loinc_order = tuple(code for codes in loinc["concepts"].values() for code in codes)
+        answer_sets: dict[str, dict[str, list[str]]] = {
+            name: spec for name, spec in loinc["answer_sets"].items() if not name.startswith("_")}
+        self._answers: dict[str, dict[str, str]] = {
+            concept: {code: meaning for meaning, codes in answer_sets[kind].items() for code in codes}
+            for concept, kind in loinc["answers"].items()}
+        self._presence_concepts = frozenset(c for c, kind in loinc["answers"].items() if kind == "presence")
         words = sorted(set(self._class_of) | set(self._brands), key=len, reverse=True)
         self._name_pattern = _word_pattern(words)
         opioids = json.loads((data_dir / "opioids.json").read_text(encoding="utf-8"))
@@ -212,6 +218,15 @@ class Terminology:
             if coding.system in _LOINC_SYSTEMS and coding.code:
                 found |= self._loinc.get(coding.code.strip(), frozenset())
         return frozenset(found)
+
+    def observation_answer(self, concept: str, code: str | None) -> str | None:
+        """What a coded result of ``concept`` means (``positive``, ``not-pregnant``, …), ``None`` for a code the
+        concept's answer set does not list (``loinc.json`` ``answers``)."""
+        return self._answers.get(concept, {}).get(code or "")
+
+    def reads_presence(self, concept: str) -> bool:
+        """Whether ``concept`` is a present/absent result, whose answer may also be written as text."""
+        return concept in self._presence_concepts
 
     def observation_loinc_codes(self) -> tuple[str, ...]:
         return self._loinc_order

@@ -4,9 +4,7 @@ silent where a scenario says its card must be absent. The HTTP scenarios (tests/
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,29 +12,18 @@ import pytest
 from cds_service.clinical.engine import MAX_CARDS
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.rules import RULES, Rule
-from cds_service.config import Settings
-from cds_service.evaluate import clinical_facts
-from cds_service.fhir.prefetch import resolve_prefetch
-from cds_service.schemas.hook_request import load_hook_request
-from cds_service.services import SERVICES, prefetch_templates
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fhir_fixtures"
-SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").exists())
+from tests.utils import scenarios
+from tests.utils.scenarios import NAMES as SCENARIOS
 
 
 @cache
 def expected(name: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads((FIXTURES / name / "expected.json").read_text())
-    return result
+    return scenarios.expected(name)
 
 
 @cache
 def facts(name: str) -> ClinicalFacts:
-    service = SERVICES[expected(name)["service"]]
-    request = load_hook_request(json.loads((FIXTURES / name / "request.json").read_text()), service.hook)
-    raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], None)
-    settings = Settings(auth="off").with_overrides(expected(name).get("settings", {}))
-    return clinical_facts(service, request, raw, settings)
+    return scenarios.scenario_facts(name)
 
 
 def shown(rule: Rule) -> list[tuple[str, str]]:

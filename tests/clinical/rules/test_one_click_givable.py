@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from cds_service.clinical.dose_forms import load_dose_forms
-from tests.clinical.rules.test_taper_steps import FIXTURES, hooks_for, scenario
+from tests.clinical.rules.test_taper_steps import hooks_for, scenario
+from tests.utils.scenarios import NAMES as SCENARIOS
 
 forms = load_dose_forms()
-SCENARIOS = sorted(path.name for path in FIXTURES.iterdir() if (path / "expected.json").exists())
 
 
 def benzodiazepine_orders(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ card never suggests (docs/clinical-reference.md §10)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,9 @@ from cds_service.clinical.engine import MAX_CARDS, disciplined
 from cds_service.clinical.findings import Finding, Indicator
 from tests.conftest import HookCalls
 from tests.utils.fhir import medication_request
+from tests.utils.scenarios import expected as scenario_expected
+from tests.utils.scenarios import request as scenario_request
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fhir_fixtures"
 CARD_TYPE = "opioid-benzodiazepine"
 WHY_CDC = ("- Taking an opioid with a benzodiazepine raises the risk of fatal overdose: use particular caution with "
            "the combination (CDC 2022 opioid guideline rec. 11).")
@@ -31,9 +31,7 @@ NO_NALOXONE = "- Rescue naloxone: none ordered or dispensed in the last 12 month
 
 
 def scenario_cards(hooks: HookCalls, name: str) -> list[dict[str, Any]]:
-    folder = FIXTURES / name
-    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
-    return hooks.cards(json.loads((folder / "request.json").read_text(encoding="utf-8")), expected["service"])
+    return hooks.cards(scenario_request(name), scenario_expected(name)["service"])
 
 
 def opioid_card(hooks: HookCalls, name: str) -> dict[str, Any]:
@@ -190,7 +188,7 @@ def test_a_z_drug_counts_like_a_benzodiazepine(hooks: HookCalls) -> None:
 def test_names_from_the_record_are_plain_text_on_the_card(hooks: HookCalls) -> None:
     hostile = medication_request(("0", "x"), tablets=1, per_day=4, authored_on="2026-03-01", id="oxy-text")
     hostile["medicationCodeableConcept"] = {"text": "oxycodone <img src=x onerror=alert(1)> **5 mg**\n# now"}
-    body = json.loads((FIXTURES / "own-opioid-supply-ran-out/request.json").read_text(encoding="utf-8"))
+    body = scenario_request("own-opioid-supply-ran-out")
     body["prefetch"]["medicationRequests"]["entry"].append({"resource": hostile})
     [card] = [c for c in hooks.cards(body) if c["source"]["topic"]["code"] == CARD_TYPE]
     assert ("- Opioid: oxycodone &lt;img src=x onerror=alert(1)&gt; \\*\\*5 mg\\*\\* # now "
@@ -220,7 +218,7 @@ def test_the_card_budget_keeps_this_distinct_concern_when_more_than_five_qualify
 
 
 def test_a_fill_of_an_ordered_opioid_is_the_same_therapy_not_a_second_opioid(hooks: HookCalls) -> None:
-    body = json.loads((FIXTURES / "own-opioid-oxycodone-taper-step/request.json").read_text(encoding="utf-8"))
+    body = scenario_request("own-opioid-oxycodone-taper-step")
     fill = {"resourceType": "MedicationDispense", "id": "oxy-fill", "status": "completed",
             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                                       "code": "1049621"}]},

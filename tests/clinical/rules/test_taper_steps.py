@@ -5,8 +5,6 @@ Accepting a suggestion and re-signing must not produce the same card again.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +13,12 @@ from flask import Flask
 from cds_service import create_app
 from tests.conftest import HookCalls, card_types
 from tests.utils.cards import accept
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fhir_fixtures"
+from tests.utils.scenarios import expected as scenario_expected
+from tests.utils.scenarios import request as scenario_request
 
 
 def scenario(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    folder = FIXTURES / name
-    return (json.loads((folder / "request.json").read_text()), json.loads((folder / "expected.json").read_text()))
+    return scenario_request(name), scenario_expected(name)
 
 
 def hooks_for(expected: dict[str, Any]) -> HookCalls:
