@@ -465,8 +465,8 @@ class _Search:
 
     def cost(self, form: DoseForm, current: Fraction, per_day: int, move: _Move, change_open: bool) -> _Cost:
         beyond = not move.within
-        avoidable = beyond and change_open and any(
-            self.within(other, current, per_day) is not None for other in self.next_products(form))
+        avoidable = beyond and change_open and any(self.keeps_pace_to_the_end(other, current, per_day)
+                                                   for other in self.next_products(form))
         # a dose at or below the lowest any form may stop from is a place to stop: going lower is not counted
         landed = max(move.dose.daily_mg, self.lowest_final)
         excess = max(0.0, math.log((1 - float(self.percent) / 100) * float(current / landed))) if beyond else 0.0
@@ -475,6 +475,17 @@ class _Search:
         bulky = form.is_solid and max(a.units for a in move.dose.administrations) > BULKY_UNITS
         return (int(avoidable), int(elsewhere), int(move.crowded), round(excess, 9), int(small), int(bulky),
                 int(form.kind == "liquid"), 1)
+
+    def keeps_pace_to_the_end(self, other: DoseForm, current: Fraction, per_day: int) -> bool:
+        """Whether changing to ``other`` at ``current`` keeps the pace there and still reaches the final step.
+        Keeping the pace is not enough: oxazepam 104.5 mg/day at a 10 % pace steps to 100 mg with 10 mg capsules
+        (the only step within it), and from 80 mg the 15 mg capsules could keep the pace (75 mg) where the 10 mg
+        ones cannot (70 mg, −12.5 %) — but 15 mg capsules can never stop from 10 mg, and the plan cannot go back
+        to the 10 mg ones. Counting that step as avoidable would rule out the one plan that starts within the pace."""
+        if self.within(other, current, per_day) is None:
+            return False
+        tail = self.suffix(other, current, per_day)
+        return tail is not None and bool(tail[1])
 
     @cached_property
     def lowest_final(self) -> Fraction:
