@@ -10,7 +10,7 @@ independently of the planner; before the plan's one change every product — onl
 is for the tail — and after it only the product in use),
 the steps that gave up the pace to keep to the product rules (a givable step existed only with a product the
 plan had left or may not change to; each says so), how many end by stopping from above the final-step dose
-(docs/clinical-reference.md §9.1), the drugs affected, and each remaining exception with its reason.
+(docs/clinical-reference.md §8d), the drugs affected, and each remaining exception with its reason.
 Run: ``make plans``.
 """
 
@@ -75,7 +75,7 @@ def givable_step_exists(ingredient: str, current: Fraction, limit: Fraction, per
 
 
 def final_dose_mg(ingredient: str, plan: TaperPlan) -> Fraction:
-    """§9.1 computed here from the tables and the last product, not from the planner's own figure."""
+    """§8d computed here from the tables and the last product, not from the planner's own figure."""
     terminology = load_terminology()
     by_table = [FINAL_DOSE_DE * e / 10 for t in TABLES
                 if (e := terminology.equivalent_oral_dose_mg(ingredient, t)) is not None]

@@ -1,5 +1,5 @@
 """``bzd-taper-cds`` command line: ``evaluate`` a hook request (offline unless ``--fetch``); ``report`` card
-outcomes; ``--version``."""
+outcomes; ``snoozes`` lists or clears snoozes; ``--version``."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from typing import Any, Literal, cast
 from cds_service.clinical.equivalence import TABLES
 from cds_service.clinical.model import EquivalenceTable
 from cds_service.clinical.profiles import PROFILE_CODES
-from cds_service.fhir.client import FhirAccess
 
 AuthMode = Literal["required", "optional", "off"]
 EquivalenceTableName = EquivalenceTable
@@ -74,7 +73,10 @@ class Settings:
     shadow_issuers: tuple[str, ...] = ()
     """Clients (JWT issuers; ``*`` every client, ``-`` calls without a token) in shadow mode: their cards are
     computed and logged, and they receive none — a silent pilot read in the analytics."""
-    testing: bool = False
+    threads: int = 8
+    """Request threads per gunicorn worker (``CDS_THREADS``; deploy/gunicorn.conf.py reads it through
+    :meth:`request_threads`). They also size each worker's FHIR fetch threads and kept connections: every search
+    of every request thread can be in flight (cds_service.evaluate)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,9 +121,22 @@ class Settings:
             values["shadow_issuers"] = tuple(i.strip() for i in env["CDS_SHADOW_ISSUERS"].split(",") if i.strip())
         if env.get("CDS_CARD_LOG_INTERVAL_S"):
             values["card_log_interval_s"] = _positive_float("CDS_CARD_LOG_INTERVAL_S", env["CDS_CARD_LOG_INTERVAL_S"])
+        if env.get("CDS_THREADS"):
+            values["threads"] = cls.request_threads(env)
         if "CDS_FHIR_TIMEOUT_S" in env:
             values["fhir_timeout_s"] = _positive_float("CDS_FHIR_TIMEOUT_S", env["CDS_FHIR_TIMEOUT_S"])
         return replace(settings, **values).validated()
+
+    @classmethod
+    def request_threads(cls, environ: Mapping[str, str]) -> int:
+        """``CDS_THREADS``, or the default: read alone by deploy/gunicorn.conf.py, before the app (and the rest of
+        the settings) is loaded."""
+        value = environ.get("CDS_THREADS")
+        if not value:
+            return cls.threads
+        if not value.isdigit() or not 1 <= int(value) <= 1024:
+            raise SettingsError(f"CDS_THREADS must be a whole number from 1 to 1024 (got {value!r})")
+        return int(value)
 
     @property
     def development(self) -> bool:
@@ -141,11 +156,6 @@ class Settings:
     def shadow(self, client: str) -> bool:
         """Cards for ``client`` are computed and logged but not sent (``CDS_SHADOW_ISSUERS``)."""
         return "*" in self.shadow_issuers or (client or "-") in self.shadow_issuers
-
-    def fhir_access(self, client_fhir_servers: tuple[str, ...] = (), tenant: str = "") -> FhirAccess:
-        """Where FHIR fallback reads may go for a client (its ``fhir_servers`` from the trust file), and whose
-        kept-alive connections they may use (the client's: ``tenant``, its JWT issuer)."""
-        return FhirAccess(self.fhir_allowed + client_fhir_servers, allow_loopback=self.development, tenant=tenant)
 
     def previous_key(self, now: datetime) -> str | None:
         """The previous patient-hash key while it is still accepted (before ``CDS_PATIENT_HASH_KEY_PREVIOUS_UNTIL``)."""

@@ -1,6 +1,7 @@
 """The path of one hook call, without HTTP: validated request → record → facts → rules → cards.
 
-Used by the HTTP blueprint and (later) the offline ``bzd-taper-cds evaluate`` command.
+Used by the HTTP blueprint (``cds_service/api/hooks.py``) and the ``bzd-taper-cds evaluate`` command
+(``cds_service/cli.py``; offline unless ``--fetch``).
 """
 
 from __future__ import annotations
@@ -51,14 +52,16 @@ def evaluate_hook_call(
     ``allow_fetch=False`` uses only what the request carries (the offline command line); ``inspect`` is shown
     the facts and every rule's findings of the evaluation answered (``--explain``)."""
     client = None
+    templates = prefetch_templates()
     if "fhirServer" in request and allow_fetch:
         token = request.get("fhirAuthorization", {}).get("access_token")
         client = FhirClient(request["fhirServer"], access_token=token, timeout_s=settings.fhir_timeout_s,
-                            max_pages=settings.fhir_max_pages, access=fhir_access or settings.fhir_access(),
+                            max_pages=settings.fhir_max_pages, access=fhir_access or allowed_fhir(settings),
                             # every key may need all its pages; no more than that, whatever the server answers
-                            max_requests=len(prefetch_templates()) * settings.fhir_max_pages)
+                            max_requests=len(templates) * settings.fhir_max_pages,
+                            searches_in_flight=len(templates) * settings.threads)
     try:
-        raw = resolve_prefetch(prefetch_templates(), request.get("prefetch") or {}, request["context"], client)
+        raw = resolve_prefetch(templates, request.get("prefetch") or {}, request["context"], client)
     finally:
         if client is not None:
             client.close()
@@ -82,9 +85,15 @@ def evaluate_hook_call(
     )
 
 
+def allowed_fhir(settings: Settings, client_fhir_servers: tuple[str, ...] = (), tenant: str = "") -> FhirAccess:
+    """Where FHIR fallback reads may go for a client (``CDS_FHIR_ALLOWED`` and its ``fhir_servers`` from the trust
+    file), and whose kept-alive connections they may use (the client's: ``tenant``, its JWT issuer)."""
+    return FhirAccess(settings.fhir_allowed + client_fhir_servers, allow_loopback=settings.development, tenant=tenant)
+
+
 def _legacy_resources(cards: list[dict[str, Any]]) -> None:
     """The resources the suggestions create or update, in the STU3 shape the legacy hook's client reads
-    (docs/clinical-reference.md §11.6)."""
+    (docs/clinical-reference.md §7l)."""
     for card in cards:
         for suggestion in card.get("suggestions", []):
             for action in suggestion["actions"]:
@@ -99,7 +108,7 @@ def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: Raw
     terminology = load_terminology()
     legacy = service.hook == "medication-prescribe"
     drafts_bundle = context["medications"] if legacy else context["draftOrders"]
-    # the legacy hook's client sends its history in STU3 (or DSTU2) shapes too (docs/clinical-reference.md §11.6)
+    # the legacy hook's client sends its history in STU3 (or DSTU2) shapes too (docs/clinical-reference.md §7l)
     resources = resources_as_r4(raw.resources) if legacy else raw.resources
     record = parse_patient_record(relevant_resources(resources, terminology), bundle_resources(drafts_bundle),
                                   raw.notes, terminology)

@@ -1,7 +1,7 @@
 """gunicorn settings for production: threaded workers sized to the CPUs, timeouts below an EHR's hook timeout.
 
 Environment: CDS_BIND (default 127.0.0.1:8080; 0.0.0.0:8080 in containers), CDS_WORKERS (default 2 × CPUs
-+ 1), CDS_THREADS (threads per worker, default 8), PROMETHEUS_MULTIPROC_DIR (default: a fresh temporary
++ 1), CDS_THREADS (threads per worker: the service's setting, cds_service.config), PROMETHEUS_MULTIPROC_DIR (default: a fresh temporary
 folder) for metrics shared by the workers.
 """
 
@@ -9,6 +9,8 @@ import gc
 import multiprocessing
 import os
 import tempfile
+
+from cds_service.config import Settings
 
 bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -19,7 +21,7 @@ workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count() * 2 + 1)
 # Python: processes, not threads, use the cores, so the worker count stays at 2 × CPUs + 1. Eight threads a
 # worker stay within its database pool (5 + 5 overflow connections), so no call queues for a connection.
 worker_class = "gthread"
-threads = int(os.environ.get("CDS_THREADS", "8"))
+threads = Settings.request_threads(os.environ)
 # EHRs give a CDS service a few seconds at most; a worker stuck longer than this is restarted.
 timeout = 10
 graceful_timeout = 10
@@ -52,7 +54,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 def pre_fork(server, worker):  # type: ignore[no-untyped-def]
     # What the preloaded app holds (terminology, fhir.resources' model classes) lives as long as the worker:
-    # frozen, the collector stops rescanning it on every full collection, and its pages stay shared.
+    # frozen, the collector stops rescanning it on every full collection, and its pages stay shared. The
+    # collector's thresholds stay the interpreter's: raising the first one (10,000, 50,000) measured no gain on
+    # this heap, even at 3,000 earlier orders (benchmarks/record_layer.py --gc-ab); the record's elements are not
+    # tracked by the collector at all (cds_service/clinical/resources.py).
     gc.freeze()
 
 

@@ -82,7 +82,7 @@ CURATED: list[dict[str, Any]] = [
     {"code": "200133", "display": "12 HR carbamazepine 200 MG Extended Release Oral Capsule"},
     {"code": "200131", "display": "12 HR carbamazepine 300 MG Extended Release Oral Capsule"},
     # oxcarbazepine (VSAC-CNS 2.16.840.1.113762.1.4.1248.134, eCQM Update 2025-05-08; docs/clinical-reference.md
-    # §11.7): read only for the HLA-B*15:02 card
+    # §11o): read only for the HLA-B*15:02 card
     {"code": "312136", "display": "oxcarbazepine 150 MG Oral Tablet"},
     {"code": "312137", "display": "oxcarbazepine 300 MG Oral Tablet"},
     {"code": "312138", "display": "oxcarbazepine 600 MG Oral Tablet"},

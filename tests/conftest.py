@@ -1,4 +1,9 @@
-"""Shared fixtures: the app (Flask tutorial style), its client, and a helper for hook calls."""
+"""Shared fixtures: the app (Flask tutorial style), an app factory taking settings, its client, and a helper for
+hook calls.
+
+Every app a test makes comes from these fixtures (``app``, ``make_app``) or ``app_on``, on the test's own database:
+nothing one test writes — card log, feedback, snoozes, replayed token ids — reaches another. A test that calls
+``create_app`` itself checks create_app's own behaviour (its refusals, its default settings) and says so."""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +54,7 @@ def database_url(tmp_path: Path, migrated_database: Path) -> str:
 @contextmanager
 def app_on(database_url: str, settings: Mapping[str, Any] | None = None) -> Iterator[Flask]:
     """An app on ``database_url`` whose connections are closed when the test ends."""
-    app = create_app({"auth": "off", "testing": True, **(settings or {}), "database_url": database_url})
+    app = create_app({"auth": "off", **(settings or {}), "database_url": database_url})
     yield app
     try:
         app.config["CARD_LOG"].flush()
@@ -61,6 +66,42 @@ def app_on(database_url: str, settings: Mapping[str, Any] | None = None) -> Iter
 def app(database_url: str) -> Iterator[Flask]:
     with app_on(database_url) as app:
         yield app
+
+
+MakeApp = Callable[..., Flask]
+"""``make_app(settings=None)``: an app with these settings (over ``auth=off``) on the test's own database."""
+
+
+@pytest.fixture
+def make_app(database_url: str) -> Iterator[MakeApp]:
+    """The app factory on this test's own database, for tests that need settings or several apps (as the Flask
+    tutorial's ``app`` fixture passes its test config to the factory). Apps made in one test share its database,
+    as the workers of one installation do; their connections are closed when the test ends."""
+    with ExitStack() as apps:
+        def make(settings: Mapping[str, Any] | None = None) -> Flask:
+            return apps.enter_context(app_on(database_url, settings))
+
+        yield make
+
+
+ScenarioHooks = Callable[[Mapping[str, Any]], "HookCalls"]
+"""``scenario_hooks(expected)``: hook calls to an app with the settings of a scenario's ``expected.json``."""
+
+
+@pytest.fixture
+def scenario_hooks(make_app: MakeApp) -> ScenarioHooks:
+    """Hook calls to an app configured as a scenario's ``expected.json`` says, on this test's own database (one app
+    per distinct settings within the test)."""
+    made: dict[str, HookCalls] = {}
+
+    def hooks(expected: Mapping[str, Any]) -> HookCalls:
+        settings = dict(expected.get("settings", {}))
+        key = repr(sorted(settings.items()))
+        if key not in made:
+            made[key] = HookCalls(make_app(settings).test_client())
+        return made[key]
+
+    return hooks
 
 
 @pytest.fixture

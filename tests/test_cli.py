@@ -89,6 +89,16 @@ def test_the_readme_demo_request_evaluates_offline_and_explains(capsys: pytest.C
     assert sorted(rules) == sorted(CARD_TYPES), "every rule is accounted for"
 
 
+def test_explain_names_the_card_that_outranks_a_silent_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fhir_fixtures"
+    request = next(fixtures.rglob("s04-lorazepam-stopped-abruptly/request.json"))
+    assert main(["evaluate", "--explain", str(request)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  abrupt-discontinuation: FIRED [critical]") for line in lines)
+    assert ("  taper-too-fast: silent — the abrupt-discontinuation card speaks for this step (it outranks this rule)"
+            in lines)
+
+
 def test_evaluate_is_offline_unless_fetch_is_given(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     patient = demo_patients()["demo-older-adult"]

@@ -51,7 +51,7 @@ def test_the_docs_cited_exist_with_the_sections_cited() -> None:
             if doc not in headings:
                 missing.append(f"{name}: {doc} does not exist")
                 continue
-            for section in re.findall(r"(\d+[a-z]?)(?:\.\d+)*", match.group(2)):  # §9.3 is item 3 of §9
+            for section in re.findall(r"(\d+[a-z]?)(?:\.\d+)*", match.group(2)):  # an item N.M is checked as section N
                 if section not in headings[doc]:
                     missing.append(f"{name}: {doc} has no §{section}")
     assert not missing, "\n".join(sorted(set(missing)))

@@ -71,8 +71,25 @@ def test_settings_without_a_default_say_none(name: str) -> None:
 def test_gunicorn_defaults_are_the_documented_ones() -> None:
     defaults = dict(_GET.findall((ROOT / "deploy/gunicorn.conf.py").read_text(encoding="utf-8")))
     assert README["CDS_BIND"][0] == f"`{defaults['CDS_BIND']}`"
-    assert README["CDS_THREADS"][0] == f"`{defaults['CDS_THREADS']}`"
+    assert README["CDS_THREADS"][0] == f"`{Settings().threads}`"
+    assert "Settings.request_threads(os.environ)" in (ROOT / "deploy/gunicorn.conf.py").read_text()
     assert "multiprocessing.cpu_count() * 2 + 1" in (ROOT / "deploy/gunicorn.conf.py").read_text()
     assert README["CDS_WORKERS"][0] == "2 × CPUs + 1"
     assert Settings().database_url.endswith("/bzd-taper-cds.db")
     assert README["DATABASE_URL"][0] == "`sqlite:///<CDS_DATA_DIR>/bzd-taper-cds.db`"
+
+
+def test_settings_depend_on_no_part_of_the_service_they_configure() -> None:
+    """``Settings`` is read by every layer, so it imports none of them (only the clinical core's names of the
+    profiles and tables it validates): a setting is read through it, not from the environment by the module
+    that needs it."""
+    import ast
+
+    tree = ast.parse((ROOT / "cds_service/config.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    service = [m for m in imported if m.startswith("cds_service")]
+    assert service and all(m.startswith("cds_service.clinical.") for m in service)
+    environ_readers = [path.relative_to(ROOT).as_posix() for path in (ROOT / "cds_service").rglob("*.py")
+                       if "os.environ" in path.read_text(encoding="utf-8") and path.name != "config.py"]
+    # prometheus_client's own variable, which the library reads itself
+    assert environ_readers == ["cds_service/metrics.py"]

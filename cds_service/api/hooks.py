@@ -17,7 +17,7 @@ from cds_service.clinical.engine import EngineResult
 from cds_service.config import Settings
 from cds_service.db import engine_for
 from cds_service.errors import BadRequest, ServiceError
-from cds_service.evaluate import evaluate_hook_call
+from cds_service.evaluate import allowed_fhir, evaluate_hook_call
 from cds_service.feedback.repository import StoreUnavailable, card_ids, patient_hash, snoozed_card_types
 from cds_service.feedback.snoozes import active_snoozes
 from cds_service.json_codec import encode_json
@@ -64,8 +64,8 @@ def call_service(service_id: str) -> Response:
     with REQUEST_LATENCY.labels(service.id).time():
         outcome = evaluate_hook_call(service, hook_request, settings, snoozed=store.snoozed,
                                      card_uuids=card_uuids, inspect=findings,
-                                     fhir_access=settings.fhir_access(
-                                         current_app.config["TRUSTED_ISSUERS"].fhir_servers(client), client))
+                                     fhir_access=allowed_fhir(
+                                         settings, current_app.config["TRUSTED_ISSUERS"].fhir_servers(client), client))
     shadow = settings.shadow(client)
     for card in () if shadow else outcome.cards:  # cds_cards_total counts cards returned; shadow ones are not
         CARDS.labels(card.card_type, card.indicator).inc()

@@ -56,7 +56,7 @@ def taper_plan_page() -> tuple[str, int]:
     profile = taper_profile(query["profile"])
     drug = query["drug"]
     configured: EquivalenceTable = current_app.config["SETTINGS"].equivalence_table
-    # the configured table unless it has no factor for the drug (docs/clinical-reference.md §9.11), as on the cards
+    # the configured table unless it has no factor for the drug (docs/clinical-reference.md §8c), as on the cards
     table = table_with_factor(terminology, (drug,), configured)
     dose = Fraction(str(query["dose"]))
     today = datetime.now(UTC).date()

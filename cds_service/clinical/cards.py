@@ -57,7 +57,7 @@ class KnowledgeVersion:
         return {"version": self.version, "profile": self.profile, "equivalenceTable": self.equivalence_table}
 
     def footer(self) -> str:
-        # Sources by name, never the internal profile code (docs/clinical-reference.md §9.14).
+        # Sources by name, never the internal profile code (docs/clinical-reference.md §6f).
         # The profile is the installation's clinical policy: named with its source (docs/clinical-reference.md §0).
         profile = taper_profile(self.profile)
         return (f"_Rules: bzd-taper-cds {self.version}; taper thresholds of the {profile.name} ({profile.published}); "

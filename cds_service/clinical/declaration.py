@@ -30,11 +30,11 @@ class Declaration:
     indicators: tuple[Indicator, ...]
     """Every indicator the rule's cards may carry (docs/service-contract.md §5 "Indicator")."""
     rank: int
-    """Among cards of the same indicator, lower ranks come first (docs/clinical-reference.md §9.13: the most
+    """Among cards of the same indicator, lower ranks come first (docs/clinical-reference.md §6e: the most
     severe card first). Unique; spaced by ten so that a new rule can go between two."""
     rate_card: bool = False
     """The card judges the pace of one taper step: when more than the card budget qualifies, a second rate card
-    about the same order gives way to distinct concerns (docs/clinical-reference.md §9.13)."""
+    about the same order gives way to distinct concerns (docs/clinical-reference.md §6e)."""
     gates: tuple[Gate, ...] = ()
     """The rule's obvious necessary conditions, in the order the rule tests them (``--explain``)."""
     outranks: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ Data: ``terminology/dose_forms.json`` (marketed US immediate-release strengths w
 the labels' scoring; sources there). Only scored tablets are halved; capsules and orally disintegrating
 tablets are given whole; oral liquids are measured with an oral syringe in 0.1 mL steps.
 
-The smallest givable dose is the product half of the final-step definition (docs/clinical-reference.md §9.1:
+The smallest givable dose is the product half of the final-step definition (docs/clinical-reference.md §8d:
 a stop is the final step from "the smallest dose the patient's product can give (half of the smallest
 marketed scored tablet, one smallest capsule)").
 """

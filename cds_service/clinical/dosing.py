@@ -1,13 +1,13 @@
-"""Daily dose of one medication order, and diazepam-equivalents (docs/clinical-reference.md §6b, §9.3).
+"""Daily dose of one medication order, and diazepam-equivalents (docs/clinical-reference.md §6b, §7b).
 
-§6b "Daily dose of one order (mg)": Σ over ``dosageInstruction`` lines: strength (mg per unit, from the
+§6b "Daily dose of an order": Σ over ``dosageInstruction`` lines: strength (mg per unit, from the
 product) × dose quantity (units; or mg if UCUM mg; mL × mg/mL for solutions) × doses/day
 (frequencyMax ?? frequency ÷ period in days). ``doseRange`` → high. PRN: ``maxDosePerPeriod`` if
 present, else the frequency-derived maximum, else dispensed quantity ÷ days supply. Multi-phase
 (``sequence``, ``boundsPeriod``, ``boundsDuration``) → the dose of the phase active at t. Pattern from the
 CDC opioid CDS (``cqframework/opioid-cds OpioidCDSCommon.cql``).
 
-§9.3: units as clinicians write them (``mg``, ``mg/d``, ``mg/day``, tablets, mL), every FHIR unit of time
+§7b: units as clinicians write them (``mg``, ``mg/d``, ``mg/day``, tablets, mL), every FHIR unit of time
 and frequency form (q8h = 3 a day, ``when``, ``timeOfDay``, ranges → high), a dose written only in the sig
 text ("5 mg twice daily"); what still cannot be read falls back to the dispensed quantity ÷ days supply.
 This module is the only place the service reads a frequency or a unit: every rule asks it.
@@ -25,9 +25,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from fhir.resources.R4B.dosage import Dosage
-
 from cds_service.clinical.model import Product
+from cds_service.clinical.resources import Dosage
 from cds_service.clinical.wording import number, plain_text
 
 TIME_UNIT_DAYS: dict[str, Fraction] = {
@@ -122,7 +121,7 @@ def daily_dose(
     supply_days: Fraction | None = None,
 ) -> DoseResult:
     """Daily dose (mg/day) of one order at ``at`` over all of its dosage lines (docs/clinical-reference.md §6b,
-    §9.3)."""
+    §7b)."""
     supply = (dispensed_quantity, supply_days) if dispensed_quantity is not None and supply_days else None
     if not dosages:
         if supply is not None:
@@ -153,22 +152,20 @@ def daily_dose(
 
 class DoseReader:
     """:func:`daily_dose` for the records of one evaluation, each distinct reading done once: years of refills
-    repeat one dosage (the parser gives every order that repeats it the same validated Dosage models), and an order
+    repeat one dosage (the dosages are values: two orders that repeat a dosage hold equal ones), and an order
     reads the same whatever its date unless a phase is counted from that date (``boundsDuration``)."""
 
     def __init__(self) -> None:
-        self._read: dict[tuple[Any, ...], tuple[tuple[Dosage, ...], DoseResult]] = {}
+        self._read: dict[tuple[Any, ...], DoseResult] = {}
 
     def daily_dose(self, dosages: Sequence[Dosage], product: Product, at: datetime, start: date | None = None,
                    dispensed_quantity: Fraction | None = None, supply_days: Fraction | None = None) -> DoseResult:
         lines = tuple(dosages)
-        # keyed by the models' identity; the lines are kept with the answer, so no id is reused meanwhile
-        key = (tuple(map(id, lines)), product, at, start if _counts_from_start(lines) else None, dispensed_quantity,
-               supply_days)
+        key = (lines, product, at, start if _counts_from_start(lines) else None, dispensed_quantity, supply_days)
         known = self._read.get(key)
         if known is None:
-            known = self._read[key] = (lines, daily_dose(lines, product, at, start, dispensed_quantity, supply_days))
-        return known[1]
+            known = self._read[key] = daily_dose(lines, product, at, start, dispensed_quantity, supply_days)
+        return known
 
 
 def diazepam_equivalent_mg(daily_mg: Fraction, equivalent_oral_dose_mg: Fraction) -> Fraction:
@@ -186,7 +183,7 @@ def percent_reduction(previous_mg: Fraction, new_mg: Fraction) -> Fraction:
 
 def average_from_supply(product: Product, quantity: Fraction, supply_days: Fraction, *, as_needed: bool,
                         why: str | None = None) -> DoseResult:
-    """Average daily dose of a supply: quantity × strength ÷ days supply (§6b PRN fallback; §9.3 an order or
+    """Average daily dose of a supply: quantity × strength ÷ days supply (§6b PRN fallback; §7b an order or
     fill whose directions cannot be read). ``why`` says what the directions lacked."""
     if product.strength_mg is None:
         return UnknownDose("strength of the product is unknown" + (f"; {why}" if why else ""))
@@ -196,7 +193,7 @@ def average_from_supply(product: Product, quantity: Fraction, supply_days: Fract
 
 
 def phase_bounds(dosages: Sequence[Dosage], start: date | None) -> list[tuple[datetime | None, datetime | None]]:
-    """When each dosage line applies, ``[begin, end)`` (``None``: unbounded) — docs/clinical-reference.md §9.4 phases.
+    """When each dosage line applies, ``[begin, end)`` (``None``: unbounded) — docs/clinical-reference.md §7c phases.
 
     ``boundsPeriod`` gives the dates (a date-only end includes that day). ``boundsDuration`` runs from the
     end of the previous ``sequence`` (a phase follows the one before it), else from the order start. A line
@@ -427,7 +424,7 @@ def _number(text: str) -> Fraction:
 
 
 def read_sig(text: str) -> Sig:
-    """Read directions such as "5 mg twice daily", "take 1-2 tablets q8h as needed" (docs/clinical-reference.md §9.3).
+    """Read directions such as "5 mg twice daily", "take 1-2 tablets q8h as needed" (docs/clinical-reference.md §7b).
 
     Ranges give their high value; "every 4–6 hours" gives the most doses a day (every 4 hours). Only the
     first :data:`MAX_SIG_TEXT` characters are read and every quantifier is bounded."""

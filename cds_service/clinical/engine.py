@@ -8,7 +8,7 @@
   ``MAX_CARDS``, distinct concerns kept ahead of a second rate card about the
   same order; supportive information gives way to a warning about the same order.
 - One card set, no repeats: a shared fact stated once in full, a suggestion carried by one card
-  (docs/clinical-reference.md §11.10).
+  (docs/clinical-reference.md §6e).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ MAX_CARDS = 5
 RATE_CARDS = frozenset(rule.card_type for rule in RULES if rule.declaration.rate_card)
 """Card types judging the pace of one taper step. When more than ``MAX_CARDS`` cards qualify, a second rate card
 about the same order gives way to distinct concerns — another order or another rule family
-(docs/clinical-reference.md §9.13). The ``older-adult`` card is a distinct concern, not a second card about the
+(docs/clinical-reference.md §6e). The ``older-adult`` card is a distinct concern, not a second card about the
 step: it is about the patient (falls, cognitive impairment, fractures in older age) and its slower pace
-(docs/clinical-reference.md §11.10). Each rule declares whether it is one (``Declaration.rate_card``)."""
+(docs/clinical-reference.md §6e). Each rule declares whether it is one (``Declaration.rate_card``)."""
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class EngineResult:
 
 
 def without_repeats(findings: list[Finding]) -> list[Finding]:
-    """One card set, no repeats (docs/clinical-reference.md §11.10), over the cards answered, in their order:
+    """One card set, no repeats (docs/clinical-reference.md §6e), over the cards answered, in their order:
 
     - no two cards carry the same suggestion: it stays on the highest-ranked card that has it — or on a card that
       carries its shared suggestions (the older-adult warning: for a patient 65 or older every one-click step keeps

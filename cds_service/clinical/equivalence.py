@@ -1,6 +1,6 @@
 """Diazepam-equivalents: the one computation the cards, the taper planner and the plan page share.
 
-docs/clinical-reference.md §6b "DE of an order" (daily mg × 10 / the drug's equivalent dose) and §9.11 (a table
+docs/clinical-reference.md §6b "DE of an order" (daily mg × 10 / the drug's equivalent dose) and §8c (a table
 without a factor for a drug says so; nothing is guessed and nothing silently counts as 0).
 """
 
@@ -51,7 +51,7 @@ class DiazepamEquivalent:
 def diazepam_equivalent(terminology: Terminology, doses: Iterable[tuple[str, Fraction]],
                         table: EquivalenceTable) -> DiazepamEquivalent:
     """Total diazepam-equivalent of ``doses`` (ingredient, daily mg) under ``table``; a drug the table has no
-    factor for makes the total unknown and is named (docs/clinical-reference.md §9.11)."""
+    factor for makes the total unknown and is named (docs/clinical-reference.md §8c)."""
     total = Fraction(0)
     missing: list[str] = []
     for ingredient, daily_mg in doses:
@@ -67,7 +67,7 @@ def diazepam_equivalent(terminology: Terminology, doses: Iterable[tuple[str, Fra
 def drug_mg(terminology: Terminology, ingredient: str, de_mg: Fraction, table: EquivalenceTable) -> Fraction | None:
     """The daily mg of ``ingredient`` whose diazepam-equivalent under ``table`` is ``de_mg`` — §6b "DE of an order"
     solved for the dose (DE × equivalent dose / 10): e.g. 10 mg DE of lorazepam under Ashton (1 mg ≈ 10 mg
-    diazepam) is 1 mg. ``None`` when the table has no factor for the drug (§9.11)."""
+    diazepam) is 1 mg. ``None`` when the table has no factor for the drug (§8c)."""
     equivalent = terminology.equivalent_oral_dose_mg(ingredient, table)
     return de_mg * equivalent / 10 if equivalent is not None else None
 
@@ -75,7 +75,7 @@ def drug_mg(terminology: Terminology, ingredient: str, de_mg: Fraction, table: E
 def table_with_factor(terminology: Terminology, ingredients: Iterable[str],
                       configured: EquivalenceTable) -> EquivalenceTable:
     """The table diazepam-equivalents are stated in: the configured one, unless it lacks a factor for one of
-    ``ingredients`` and the other table has them all (docs/clinical-reference.md §9.11)."""
+    ``ingredients`` and the other table has them all (docs/clinical-reference.md §8c)."""
     drugs = tuple(ingredients)
     other = other_table(configured)
 

@@ -3,8 +3,9 @@
 Kept simple and true: the facts the rules share (dates, totals, dependence, age, problems found), then per
 rule either its finding with the facts its card names, or — when silent — the first *necessary* condition
 the record does not meet, if the rule has an obvious one (a draft of its drug, a benzodiazepine step), else
-what the rule looks for, to be compared with the facts above. It never re-decides a rule. The gates are the
-rules' own (each rule module's ``DECLARATION.gates``).
+what the rule looks for, to be compared with the facts above; a rule silent because another card outranks it on the
+step (the precedence policy) says so. It never re-decides a rule. The gates are the rules' own (each rule module's
+``DECLARATION.gates``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fractions import Fraction
 from cds_service.clinical.engine import EngineResult
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
-from cds_service.clinical.rules import RULES, Rule
+from cds_service.clinical.rules import PRECEDENCE, RULE_BY_TYPE, RULES, Rule
 from cds_service.clinical.taper_step import TABLE_NAMES
 from cds_service.clinical.wording import mg
 
@@ -92,8 +93,12 @@ def rule_lines(facts: ClinicalFacts, result: EngineResult, shown: set[tuple[str,
         if findings:
             continue
         unmet = next((need for need, holds in rule.declaration.gates if not holds(facts)), None)
+        speaker = next((other for other in PRECEDENCE[code] if (speaks := RULE_BY_TYPE[other].speaks_for) is not None
+                        and speaks(facts)), None)
         if unmet is not None:
             lines.append(f"{code}: silent — needs {unmet}, which this call does not show")
+        elif speaker is not None:
+            lines.append(f"{code}: silent — the {speaker} card speaks for this step (it outranks this rule)")
         else:
             lines.append(f"{code}: silent — looks for {_what_it_looks_for(rule)}; the facts above do not meet it")
     return lines

@@ -27,10 +27,11 @@ from cds_service.clinical.patient import (
     pregnancy_evidence,
     renal_function,
 )
+from cds_service.clinical.profiles import shared_thresholds
 from cds_service.clinical.record import Evaluation
 from cds_service.clinical.terminology import Terminology
 
-NEW_DRUG_DAYS = 90
+NEW_DRUG_DAYS = shared_thresholds().new_drug_days
 """A drug with no order, fill or statement in this many days before a draft is new ("added", "started")."""
 T = TypeVar("T")
 
@@ -67,7 +68,7 @@ class ClinicalFacts:
     @cached_property
     def phases(self) -> tuple[ClinicalFacts, ...]:
         """These facts, then the facts as of each later phase of the evaluated benzodiazepine draft
-        (docs/clinical-reference.md §9.4: every phase is a step judged at its own start). In each, the earlier
+        (docs/clinical-reference.md §7c: every phase is a step judged at its own start). In each, the earlier
         phases are orders that have run their course, so the step, its interval and its windows are the phase's."""
         draft = next((d for d in self.evaluated_drafts if d.phases and counts_toward_taper(d) and not d.ends_order),
                      None)
@@ -138,7 +139,7 @@ class ClinicalFacts:
 
     def continuing(self, draft: MedicationCourse, days: int = NEW_DRUG_DAYS) -> tuple[MedicationCourse, ...]:
         """Orders, fills and statements of the draft's ingredient that covered any day of the ``days`` before
-        it (docs/clinical-reference.md §9.6): with any, the draft continues a drug rather than adding one."""
+        it (docs/clinical-reference.md §7g): with any, the draft continues a drug rather than adding one."""
         today = self.evaluation.at.date()
         since = today - timedelta(days=days)
         return tuple(c for c in self.courses.existing
@@ -152,7 +153,7 @@ class ClinicalFacts:
     @cached_property
     def table(self) -> EquivalenceTable:
         """The table every diazepam-equivalent is stated in: the configured one, unless it has no factor for a
-        benzodiazepine of this step and the other table has (docs/clinical-reference.md §9.11: a change of that
+        benzodiazepine of this step and the other table has (docs/clinical-reference.md §8c: a change of that
         drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
         other table; the cards say which factor is missing)."""
         return table_with_factor(self.terminology, self._involved, self.configured_table)

@@ -20,12 +20,12 @@ class Action:
     """Relative reference (``MedicationRequest/<id>``) of the resource a ``delete`` removes."""
     dispensed: str | None = None
     """What the order the action creates or updates dispenses ("135 tablets for 30 days, no refills"), for the
-    suggestion's label (docs/clinical-reference.md §11.1)."""
+    suggestion's label (docs/clinical-reference.md §9b)."""
 
 
 MAX_LABEL = 80
 """A suggestion's label is a button a prescriber reads at a glance: about 80 characters at most; what it leaves out
-goes into :attr:`Suggestion.detail` (docs/clinical-reference.md §11.14)."""
+goes into :attr:`Suggestion.detail` (docs/clinical-reference.md §6f)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Finding:
     (alert discipline: few cards, the most important one first)."""
     carries_shared_suggestions: bool = False
     """A suggestion this card shares with higher-ranked cards of the call stays on this card (the older-adult
-    warning's own slower step: docs/clinical-reference.md §11.10)."""
+    warning's own slower step: docs/clinical-reference.md §6e)."""
     only_card: bool = False
-    """Shown only when it is the only card of the call (docs/clinical-reference.md §11.4: a routine step's
+    """Shown only when it is the only card of the call (docs/clinical-reference.md §11q: a routine step's
     support card says the step was checked; beside any other card it is left out)."""

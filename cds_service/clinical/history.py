@@ -1,17 +1,17 @@
 """Benzodiazepine history: total diazepam-equivalent over time, dose-change steps, and the proposed step.
 
 Implements docs/clinical-reference.md §6b ("Current DE", "Proposed DE", "Step reduction %", "Step interval",
-"Taper context", "Exposure episode") and §8.2–8.3: every check uses the patient's *total*
+"Taper context", "Exposure episode") and §8c, §7a: every check uses the patient's *total*
 diazepam-equivalent (DE) across all benzodiazepines, after all draft orders of the call are applied.
 
 De-duplication: for each ingredient on each day, orders are the authority; fills count only where no
 order covers that day, and patient statements only where neither does. Several orders of one ingredient
-all count unless a later one ends an earlier one (§9.2: it names it, comes from the same requester, or starts
+all count unless a later one ends an earlier one (§7a: it names it, comes from the same requester, or starts
 after the earlier one's supply ran out).
 
 Cost: the timeline is one sweep over the courses' start and end days (O(n log n)); nothing here compares every
 course with every other. Z-drugs and rescue or
-injectable products are not part of the taper total (docs/clinical-reference.md §1b, §6b "BZD order set").
+injectable products are not part of the taper total (docs/clinical-reference.md §1b, §6b "Benzodiazepine order set").
 """
 
 from __future__ import annotations
@@ -26,26 +26,28 @@ from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, perc
 from cds_service.clinical.equivalence import diazepam_equivalent
 from cds_service.clinical.medications import MedicationCourse, MedicationCourses
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.profiles import shared_thresholds
 from cds_service.clinical.terminology import Terminology
 
-TAPER_CONTEXT_DAYS = 90
+_DEFINED = shared_thresholds()  # every threshold below: profiles.json "every_profile", with its source
+TAPER_CONTEXT_DAYS = _DEFINED.taper_context_days
 """A reduction within this many days puts the patient in a taper (docs/clinical-reference.md §6b "Taper context")."""
-LONG_TERM_DAYS = 365
-LONG_TERM_COVERAGE = Fraction(4, 5)
+LONG_TERM_DAYS = _DEFINED.long_term_days
+LONG_TERM_COVERAGE = _DEFINED.long_term_coverage
 """Long-term use: episode ≥ 1 year and covered on ≥ 80 % of the last 365 days (docs/clinical-reference.md §6b)."""
-DEPENDENCE_ANY_DOSE_DAYS = 90
-DEPENDENCE_DE_DAYS = 30
-DEPENDENCE_DE_MG = Fraction(10)
+DEPENDENCE_ANY_DOSE_DAYS = _DEFINED.dependence_any_dose_days
+DEPENDENCE_DE_DAYS = _DEFINED.dependence_de_days
+DEPENDENCE_DE_MG = _DEFINED.dependence_de_mg
 """Likely physically dependent: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE (Joint Guideline Table 2)."""
-FAILED_TAPER_RETURN_DAYS = 90
-FAILED_TAPER_RETURN_LEVEL = Fraction(9, 10)
+FAILED_TAPER_RETURN_DAYS = _DEFINED.failed_taper_return_days
+FAILED_TAPER_RETURN_LEVEL = _DEFINED.failed_taper_return_level
 """Prior unsuccessful taper: back to ≥ 90 % of the pre-taper level within 90 days (docs/clinical-reference.md §6b
 heuristic)."""
-EPISODE_GAP_DAYS = 30
+EPISODE_GAP_DAYS = _DEFINED.episode_gap_days
 """Coverage gaps up to this long do not end an exposure episode (CDC "collapse" pattern, §6b)."""
-AS_NEEDED_LOOKBACK_DAYS = (90, 180)
-AS_NEEDED_MIN_DAYS = 28
-AS_NEEDED_DEPENDENT_DAYS_PER_WEEK = 3
+AS_NEEDED_LOOKBACK_DAYS = _DEFINED.as_needed_lookback_days
+AS_NEEDED_MIN_DAYS = _DEFINED.as_needed_min_days
+AS_NEEDED_DEPENDENT_DAYS_PER_WEEK = _DEFINED.as_needed_dependent_days_per_week
 """As-needed use: days of use a week from the fills of the last 90 and 180 days (each window from a fill at least
 four weeks old; the larger rate), else over the fills' days supply; at most 3 days a week is not "likely
 dependent" (2025 Joint Guideline Table 2: ≥ 4 days a week)."""
@@ -78,7 +80,7 @@ class DoseStep:
 @dataclass(frozen=True)
 class DrugDose:
     """One benzodiazepine's total daily dose on a day, in mg of the drug itself (docs/clinical-reference.md
-    §11.5), and in mL when all of it is an oral liquid."""
+    §6f), and in mL when all of it is an oral liquid."""
 
     ingredient: str
     mg: Fraction
@@ -104,7 +106,7 @@ class BenzodiazepineHistory:
     current_ingredients: frozenset[str] = frozenset()
     proposed_ingredients: frozenset[str] = frozenset()
     as_needed_days_per_week: Fraction | None = None
-    """Days of use a week of a patient whose benzodiazepines are all as needed, from the fills (§9.5)."""
+    """Days of use a week of a patient whose benzodiazepines are all as needed, from the fills (§7f)."""
     current_doses: tuple[DrugDose, ...] = ()
     """Each benzodiazepine's daily dose at t before this call's drafts (the courses the total counts)."""
     proposed_doses: tuple[DrugDose, ...] = ()
@@ -133,7 +135,7 @@ class BenzodiazepineHistory:
 
     def window_reduction_percent(self, days: int) -> Fraction | None:
         """Total reduction within the trailing window ending with the proposed step:
-        (1 − DE_new / DE_at_window_start) × 100 (docs/clinical-reference.md §8.1: limits are windows, not averages)."""
+        (1 − DE_new / DE_at_window_start) × 100 (docs/clinical-reference.md §8b: limits are windows, not averages)."""
         if self.proposed_de is None:
             return None
         start = self.de_on(self.at - timedelta(days=days))
@@ -168,7 +170,7 @@ class BenzodiazepineHistory:
     @property
     def likely_dependent(self) -> bool:
         """Joint Guideline Table 2: ≥ 3 months at any dose, or ≥ 1 month above 10 mg DE — taken at least 4 days a
-        week: as-needed use of at most 3 days a week (from the fills) is not likely dependent (§9.5)."""
+        week: as-needed use of at most 3 days a week (from the fills) is not likely dependent (§7f)."""
         weekly = self.as_needed_days_per_week
         if weekly is not None and weekly <= AS_NEEDED_DEPENDENT_DAYS_PER_WEEK:
             return False
@@ -274,7 +276,7 @@ def _why_unknown(course: MedicationCourse) -> str:
 
 
 def _as_needed_days_per_week(existing: list[MedicationCourse], today: date) -> Fraction | None:
-    """Units dispensed ÷ units per day of use ÷ weeks covered (§9.5), for a patient whose current benzodiazepine
+    """Units dispensed ÷ units per day of use ÷ weeks covered (§7f), for a patient whose current benzodiazepine
     orders are all as needed. A day of use is a day at the order's daily dose as written (for an as-needed order,
     the most it allows a day).
 
@@ -342,7 +344,7 @@ def _ingredients_on(day: date, courses: Iterable[MedicationCourse], de_of: DeOf,
 
 
 def ends_earlier_order(later: MedicationCourse, earlier: MedicationCourse, on: date) -> bool:
-    """Whether ``later`` (starting ``on``) ends ``earlier``, an order of the same ingredient (§9.2): it names it,
+    """Whether ``later`` (starting ``on``) ends ``earlier``, an order of the same ingredient (§7a): it names it,
     comes from the same requester (an order that does not say who wrote it counts as the same prescriber's), or
     starts after the earlier one's supply ran out. Otherwise both count — e.g. a scheduled dose from one
     prescriber and an as-needed dose from another."""
@@ -356,7 +358,8 @@ def ends_earlier_order(later: MedicationCourse, earlier: MedicationCourse, on: d
 
 
 def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[MedicationCourse]:
-    """End each order where its successor begins (docs/service-contract.md §4b, §9.2, applied to history).
+    """End each order where its successor begins (docs/service-contract.md §4b; docs/clinical-reference.md
+    §7a, applied to history).
 
     An order named in a later order's ``priorPrescription`` was in effect until that order replaced it,
     even when its own status is stopped or completed. A later order of the same ingredient that ends it
@@ -394,7 +397,7 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
 
 def _authoritative(mine: list[MedicationCourse], ingredient: str, orders_only_for: frozenset[str]
                    ) -> list[MedicationCourse]:
-    """The courses of one ingredient that count: its orders; else its fills, else statements (§9.2)."""
+    """The courses of one ingredient that count: its orders; else its fills, else statements (§7a)."""
     orders = [c for c in mine if c.kind in ("order", "draft")]
     if orders or ingredient in orders_only_for:
         return orders
@@ -462,7 +465,7 @@ class _Covering:
 def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
     """The total DE on each day it changes: one sweep over start and end days, keeping for each ingredient and
     kind of evidence what covers the day (:class:`_Covering`); each ingredient counts its orders, else its fills,
-    else its statements (§9.2), and one course with an unknown DE makes the total unknown.
+    else its statements (§7a), and one course with an unknown DE makes the total unknown.
 
     Example (Ashton: lorazepam 1 mg ≈ diazepam 10 mg): a diazepam order of 10 mg/day from 2026-01-01 (open), a
     diazepam fill of 5 mg/day from 2026-01-10 for 30 days, and a lorazepam order of 1 mg/day from 2026-02-01 ended
@@ -536,8 +539,9 @@ def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date |
 
 
 def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: date) -> bool:
-    """Whether a draft of this call replaces or ends ``course``, an order of the record (service-contract §4b,
-    §9.2): it names it, or — naming none — it is of the same ingredient and ends it (:func:`ends_earlier_order`)."""
+    """Whether a draft of this call replaces or ends ``course``, an order of the record (docs/service-contract.md
+    §4b; docs/clinical-reference.md §7a): it names it, or — naming none — it is of the same ingredient and ends it
+    (:func:`ends_earlier_order`)."""
     if course.kind != "order":
         return False
     if course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id):

@@ -21,19 +21,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any, Literal
 
-from fhir.resources.R4B.medicationdispense import MedicationDispense
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-
 from cds_service.clinical.dosing import DoseReader, DoseResult, days_in, exact, phase_bounds
 from cds_service.clinical.model import Product
+from cds_service.clinical.resources import MedicationDispense, MedicationRequest, MedicationStatement
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import plain_text
 
 CourseKind = Literal["order", "dispense", "statement", "draft"]
 
 MAX_PHASES = 12
-"""Later phases of one draft that are judged (each is a step, §9.4); a longer schedule is judged up to here."""
+"""Later phases of one draft that are judged (each is a step, §7c); a longer schedule is judged up to here."""
 ASSUMED_SUPPLY_DAYS = 30
 """Supply assumed for a completed or stopped order that states none (one month, the usual fill)."""
 
@@ -76,7 +73,7 @@ class MedicationCourse:
     @property
     def label(self) -> str:
         """How a card names this order: the product as written — never a resource id or a parser's note
-        (docs/clinical-reference.md §11.14); an order recognised from its name alone says so in words."""
+        (docs/clinical-reference.md §6f); an order recognised from its name alone says so in words."""
         by_name = " (the order names the drug only in text)" if self.product.matched_by == "name" else ""
         return f"{plain_text(self.product.display)}{by_name}"
 
@@ -119,7 +116,7 @@ def _medication_concept(resource: Any) -> tuple[list[Any], str | None]:
     if reference is not None:
         target = reference.reference or ""
         for contained in resource.contained or []:
-            if contained.get_resource_type() == "Medication" and f"#{contained.id}" == target and contained.code:
+            if contained.resourceType == "Medication" and f"#{contained.id}" == target and contained.code:
                 codings.extend(contained.code.coding or [])
                 text = text or contained.code.text
         text = text or reference.display

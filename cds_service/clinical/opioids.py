@@ -15,10 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from fhir.resources.R4B.medicationdispense import MedicationDispense
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-
 from cds_service.clinical.history import ends_earlier_order
 from cds_service.clinical.medications import (
     MedicationCourse,
@@ -30,6 +26,7 @@ from cds_service.clinical.medications import (
 )
 from cds_service.clinical.model import OpioidProduct, Product
 from cds_service.clinical.record import Evaluation
+from cds_service.clinical.resources import MedicationDispense, MedicationRequest, MedicationStatement
 from cds_service.clinical.terminology import Terminology
 
 RESCUE_NALOXONE_DAYS = 365

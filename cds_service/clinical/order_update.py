@@ -1,13 +1,13 @@
-"""A draft order changed to a suggested dose, dispensable as it stands (docs/clinical-reference.md §11.1, §11.2).
+"""A draft order changed to a suggested dose, dispensable as it stands (docs/clinical-reference.md §9b, §9c).
 
-§11.1 *Supply follows the dose*: an order carrying ``dispenseRequest`` keeps its ``expectedSupplyDuration`` (without
+§9b *Supply follows the dose*: an order carrying ``dispenseRequest`` keeps its ``expectedSupplyDuration`` (without
 one, the whole days its quantity lasted at its own dose) and gets the quantity the suggested regimen uses in that
 time, in the suggested product's units — whole tablets or capsules (halves are rounded up), whole mL of a liquid. A
 quantity kept from another dose would run out early, and for a benzodiazepine an early run-out is an unplanned
 abrupt stop. A benzodiazepine order changed here carries no refills: the next step is a new order. An order without
 ``dispenseRequest`` gets none.
 
-§11.2 *As-needed stays as-needed*: the suggested dose of an as-needed order becomes its amount per dose and its
+§9c *As-needed stays as-needed*: the suggested dose of an as-needed order becomes its amount per dose and its
 maximum a day (``maxDosePerPeriod``); ``asNeeded*`` is kept, never a fixed schedule. Its quantity is the share of
 its maximum the draft dispensed, applied to the new maximum (never more than the new maximum uses in that time).
 """
@@ -89,7 +89,7 @@ def new_order_supply(original: dict[str, Any], dose: PlannedDose, days: Fraction
 
 def supply_for(original: dict[str, Any], draft: MedicationCourse, dose: PlannedDose,
                as_needed: bool, days: Fraction | None = None) -> Supply | None:
-    """The supply of ``dose`` over the draft's days, or ``days`` (§11.1); ``None`` for a draft without
+    """The supply of ``dose`` over the draft's days, or ``days`` (§9b); ``None`` for a draft without
     ``dispenseRequest`` or whose days cannot be read."""
     if "dispenseRequest" not in original or not dose.product.strength_mg:
         return None
@@ -136,7 +136,7 @@ def _as_needed_lines(original: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def as_needed_dosage(template: dict[str, Any], dose: PlannedDose) -> list[dict[str, Any]]:
-    """``dose`` as an as-needed line (§11.2): the draft's ``asNeeded*`` (and its reason), an amount per dose, up to
+    """``dose`` as an as-needed line (§9c): the draft's ``asNeeded*`` (and its reason), an amount per dose, up to
     as many doses a day as the suggested regimen has, and at most its daily total (``maxDosePerPeriod``)."""
     [line] = dose.dosage()[:1]
     unit = line["doseAndRate"][0]["doseQuantity"]  # type: ignore[index]

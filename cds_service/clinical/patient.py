@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-
 from cds_service.clinical.medications import as_date
+from cds_service.clinical.resources import Condition, Observation, Patient
 from cds_service.clinical.terminology import Terminology
 from cds_service.clinical.wording import measured, number, plain_text
 
@@ -49,7 +46,7 @@ class PatientFacts:
     sex: str | None = None
 
     def age_on(self, day: date) -> int | None:
-        """Age in whole years on ``day``; ``None`` without a birth date (docs/clinical-reference.md §8.4: said, not
+        """Age in whole years on ``day``; ``None`` without a birth date (docs/clinical-reference.md §7k: said, not
         guessed)."""
         if self.birth_date is None:
             return None
@@ -127,7 +124,7 @@ def measurements(observations: Iterable[Observation], terminology: Terminology) 
 
 def _written_presence(observation: Observation) -> str | None:
     """``positive``, ``negative`` or ``None`` (unreadable) for a present/absent result written as text, read the same
-    for every such result (docs/clinical-reference.md §9.8, §11.8): a written pregnancy test as an HLA-B*15:02 one."""
+    for every such result (docs/clinical-reference.md §7j, §7j): a written pregnancy test as an HLA-B*15:02 one."""
     concept = observation.valueCodeableConcept
     text = (observation.valueString or (concept.text if concept is not None else None) or "").strip().lower()
     if text.startswith(("neg", "not detected", "absent", "not present")):
@@ -160,7 +157,7 @@ def _canonical(concept: str, value: Fraction | None, unit: str) -> tuple[Fractio
 @dataclass(frozen=True)
 class RenalFunction:
     """The patient's newest kidney-function result: creatinine clearance (Cockcroft–Gault) or eGFR, whichever
-    is newer (docs/clinical-reference.md §9.7; CrCl on the same day, because the label tables use CrCl)."""
+    is newer (docs/clinical-reference.md §7i; CrCl on the same day, because the label tables use CrCl)."""
 
     ml_per_min: Fraction
     measure: str
@@ -173,7 +170,7 @@ class RenalFunction:
 
     @property
     def stale(self) -> bool:
-        """Older than 180 days: named on the card, never used as if current (docs/clinical-reference.md §8.4)."""
+        """Older than 180 days: named on the card, never used as if current (docs/clinical-reference.md §7k)."""
         return self.age_days > RENAL_WINDOW_DAYS
 
     @property
@@ -230,7 +227,7 @@ def creatinine_gap(patient: PatientFacts, found: tuple[Measurement, ...], today:
 
 
 def pregnancy_evidence(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> str | None:
-    """Why the patient counts as pregnant (docs/clinical-reference.md §6b "Pregnant", §9.9), or ``None``.
+    """Why the patient counts as pregnant (docs/clinical-reference.md §6b "Pregnant", §7h), or ``None``.
 
     A pregnancy Condition recorded within 42 weeks; or the latest pregnancy-status observation within
     42 weeks says pregnant; or a positive pregnancy test within 30 days — unless a later observation

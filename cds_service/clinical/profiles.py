@@ -65,6 +65,22 @@ class SharedThresholds:
     table_disagreement_points: Fraction
     """Reductions under the two tables further apart than this make a switch's size uncertain."""
     older_adult_age: int
+    taper_context_days: int
+    """A reduction within this many days puts the patient in a taper."""
+    long_term_days: int
+    long_term_coverage: Fraction
+    """Long-term use: the episode began ``long_term_days`` or more before, covered on this share of them."""
+    dependence_any_dose_days: int
+    dependence_de_days: int
+    dependence_de_mg: Fraction
+    """Likely dependent: ``dependence_any_dose_days`` at any dose, or ``dependence_de_days`` above this many mg DE."""
+    as_needed_lookback_days: tuple[int, ...]
+    as_needed_min_days: int
+    as_needed_dependent_days_per_week: int
+    failed_taper_return_days: int
+    failed_taper_return_level: Fraction
+    episode_gap_days: int
+    new_drug_days: int
 
 
 def _fraction(value: Any) -> Fraction | None:
@@ -90,11 +106,24 @@ def shared_thresholds() -> SharedThresholds:
         final_step_prior_reductions=spec["final_step_prior_reductions"],
         table_disagreement_points=Fraction(spec["table_disagreement_points"]),
         older_adult_age=spec["older_adult_age"],
+        taper_context_days=spec["taper_context_days"],
+        long_term_days=spec["long_term_days"],
+        long_term_coverage=Fraction(spec["long_term_coverage"]),
+        dependence_any_dose_days=spec["dependence_any_dose_days"],
+        dependence_de_days=spec["dependence_de_days"],
+        dependence_de_mg=Fraction(spec["dependence_de_mg"]),
+        as_needed_lookback_days=tuple(spec["as_needed_lookback_days"]),
+        as_needed_min_days=spec["as_needed_min_days"],
+        as_needed_dependent_days_per_week=spec["as_needed_dependent_days_per_week"],
+        failed_taper_return_days=spec["failed_taper_return_days"],
+        failed_taper_return_level=Fraction(spec["failed_taper_return_level"]),
+        episode_gap_days=spec["episode_gap_days"],
+        new_drug_days=spec["new_drug_days"],
     )
 
 
 OLDER_ADULT_AGE = shared_thresholds().older_adult_age
-"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Elderly")."""
+"""Joint Guideline rec. 27 and Beers 2023 apply from age 65 (docs/clinical-reference.md §6b "Older adult")."""
 
 
 def clear_cache() -> None:

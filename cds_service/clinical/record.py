@@ -8,14 +8,15 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.medicationdispense import MedicationDispense
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-
 from cds_service.clinical.model import EquivalenceTable
+from cds_service.clinical.resources import (
+    Condition,
+    MedicationDispense,
+    MedicationRequest,
+    MedicationStatement,
+    Observation,
+    Patient,
+)
 
 
 def _no_observations() -> tuple[tuple[Observation, ...], tuple[str, ...]]:

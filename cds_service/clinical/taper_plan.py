@@ -16,7 +16,7 @@ lorazepam label: "the largest dose being taken before bedtime"); in the low-dose
 diazepam-equivalent, Joint Guideline Table 2) doses are consolidated to fewer a day, as established schedules do
 (Ashton Manual schedules end on a single daily dose).
 
-A plan ends with the final step of docs/clinical-reference.md §9.1: a stop only from ≤ 2 mg diazepam-equivalent
+A plan ends with the final step of docs/clinical-reference.md §8d: a stop only from ≤ 2 mg diazepam-equivalent
 under either table, or from the smallest dose the product in use can give. The diazepam-switch plan (Joint
 Guideline rec. 7: "Consider switching to a comparable dose of a longer-acting BZD"; Table 7 note: transition
 "over 1–2 weeks") is offered beside it. One-click steps are the first step of the same plan
@@ -40,7 +40,7 @@ from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
 from cds_service.clinical.wording import measured, mg, number, percent
 
 FINAL_DOSE_DE = shared_thresholds().final_step_max_de
-"""A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §9.1;
+"""A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §8d;
 ``profiles.json``)."""
 LOW_DOSE_DE = Fraction(10)
 """Joint Guideline Table 2 "low dose" band: from here doses are consolidated to fewer a day."""
@@ -191,7 +191,7 @@ class Planner:
         return diazepam_equivalent(self.terminology, [(self.ingredient, daily_mg)], table or self.table).mg
 
     def final_step_mg(self, product: Product | None) -> Fraction:
-        """The dose a stop may be made from (§9.1): ≤ 2 mg diazepam-equivalent under either table, or the
+        """The dose a stop may be made from (§8d): ≤ 2 mg diazepam-equivalent under either table, or the
         smallest dose the product in use can give."""
         by_table = [dose for table in TABLES
                     if (dose := drug_mg(self.terminology, self.ingredient, FINAL_DOSE_DE, table)) is not None]
@@ -328,7 +328,7 @@ class TaperPlan:
     interval_days: int
     steps: tuple[TaperPlanStep, ...]
     final_mg: Fraction
-    """A stop is made only from this daily dose or less (§9.1)."""
+    """A stop is made only from this daily dose or less (§8d)."""
     stop_de: Fraction | None = None
     """Diazepam-equivalent of the dose the stop is made from: the lower of the two tables."""
     switched_from: str | None = None

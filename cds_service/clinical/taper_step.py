@@ -1,7 +1,7 @@
 """The proposed taper step of a call, judged once for every rate rule, and its compliant replacement.
 
-docs/clinical-reference.md §6b "Step reduction %", "Step interval", "Normalized rate", §8.1 (windows), §8.2 (the total
-diazepam-equivalent across all benzodiazepines), §8.3 (a stop is a step to 0).
+docs/clinical-reference.md §6b "Step reduction %", "Step interval", "Trailing-window reduction", §8b (windows),
+§8c (the total diazepam-equivalent across all benzodiazepines), §7a (a stop is a step to 0).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class StepAssessment:
     def percent(self) -> Fraction:
         """The reduction rate rules judge. With several benzodiazepines the tables can disagree, and a limit is
         breached when it is breached under either table: the larger of the two reductions
-        (docs/clinical-reference.md §9.12; the conversion-ambiguity card speaks instead when they differ by more
+        (docs/clinical-reference.md §8c; the conversion-ambiguity card speaks instead when they differ by more
         than 15 points on a switch)."""
         if self.several_drugs:
             known = [p for p in self.percent_by_table.values() if p is not None]
@@ -74,7 +74,7 @@ class StepAssessment:
 
 def judged_by_phase(facts: ClinicalFacts, judge: Callable[[ClinicalFacts], Iterable[Finding]]) -> Iterator[Finding]:
     """``judge`` applied to the step at t and to each later phase of a multi-phase draft at its own start
-    (docs/clinical-reference.md §9.4): the findings of the first phase that breaks a limit (a warning or
+    (docs/clinical-reference.md §7c): the findings of the first phase that breaks a limit (a warning or
     critical finding), else those of the step at t. A later phase's card says which phase it is; its one-click
     fix would rewrite the whole schedule, so that phase is edited by the prescriber instead."""
     first: list[Finding] | None = None
@@ -142,6 +142,12 @@ def is_older_adult(facts: ClinicalFacts) -> bool:
     return age is not None and age >= OLDER_ADULT_AGE
 
 
+SWITCH_NOT_OFFERED = ("A switch to diazepam is not offered at 65 or older: the Beers criteria (2023) advise avoiding "
+                      "benzodiazepines in older adults, long-acting ones such as diazepam especially.")
+"""Why no card offers a one-click switch to diazepam to an older adult (docs/clinical-reference.md §9a): the
+taper-plan page shows that switch only for comparison at this age (§12)."""
+
+
 def allowed_reduction_percent(facts: ClinicalFacts, history: BenzodiazepineHistory) -> Fraction:
     """The largest reduction of the current total DE that every applicable limit allows now."""
     profile = profile_of(facts)
@@ -180,7 +186,7 @@ def _current_de_by_table(facts: ClinicalFacts) -> list[Fraction | None]:
 
 
 def is_final_step(facts: ClinicalFacts) -> bool:
-    """The final step (docs/clinical-reference.md §9.1): after ≥ 2 reductions in the episode, the current total
+    """The final step (docs/clinical-reference.md §8d): after ≥ 2 reductions in the episode, the current total
     is ≤ 2 mg diazepam-equivalent under either table, or is the smallest dose the patient's product can give
     (half the smallest marketed scored tablet, one smallest capsule). Exempt from the abrupt and rate rules."""
     history = facts.history
@@ -232,7 +238,7 @@ def _draft_de(facts: ClinicalFacts, draft: MedicationCourse) -> Fraction:
 
 def _current_orders(facts: ClinicalFacts, draft: MedicationCourse) -> list[MedicationCourse]:
     """The active orders of the draft's drug before this call, without those a later order ended (it names it,
-    comes from the same requester, or starts after its supply ran out: docs/clinical-reference.md §9.2)."""
+    comes from the same requester, or starts after its supply ran out: docs/clinical-reference.md §7a)."""
     today = facts.evaluation.at.date()
     covering = [course for course in facts.courses.existing
                 if course.kind == "order" and course.product.ingredient == draft.product.ingredient
@@ -270,7 +276,7 @@ def doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 
 def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
     """``dose`` in the draft's own tablets when whole tablets, or halves of a scored tablet, give every
-    administration without more than four at one time (fewest units a dose, docs/clinical-reference.md §11.3),
+    administration without more than four at one time (fewest units a dose, docs/clinical-reference.md §9d),
     so that an update changes only the dose. A client that keeps its own unit count and applies
     only a product change (the public sandbox, docs/service-contract.md §8) then never pairs that count with
     another strength."""
@@ -292,7 +298,7 @@ def in_draft_product(draft: MedicationCourse, dose: PlannedDose) -> PlannedDose:
 def fewest_units(facts: ClinicalFacts, dose: PlannedDose) -> PlannedDose:
     """``dose`` in another strength of the same form when it takes more than four tablets or capsules at one time
     and that strength gives every administration in fewer (7½ × 2 mg diazepam → 3 × 5 mg): what is signed in one
-    click is given in the fewest units a dose (docs/clinical-reference.md §11.3)."""
+    click is given in the fewest units a dose (docs/clinical-reference.md §9d)."""
     most = max(a.units for a in dose.administrations)
     form = load_dose_forms().by_code(dose.product.code)
     if form is None or not form.is_solid or most <= MAX_UNITS_PER_ADMINISTRATION or not dose.product.strength_mg:
@@ -324,7 +330,7 @@ def current_doses_per_day(facts: ClinicalFacts, draft: MedicationCourse) -> int:
 def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: PlannedDose,
                         supply_days: Fraction | None = None) -> Action | None:
     """The whole draft resource, changed to ``dose`` (CDS Hooks: an update carries the entire resource), its supply
-    recomputed for the draft's days or ``supply_days`` (docs/clinical-reference.md §11.1, §11.2)."""
+    recomputed for the draft's days or ``supply_days`` (docs/clinical-reference.md §9b, §9c)."""
     original = facts.evaluation.record.draft_json.get(draft.resource_id or "")
     if original is None:
         return None
@@ -338,14 +344,14 @@ def update_draft_action(facts: ClinicalFacts, draft: MedicationCourse, dose: Pla
 
 
 def with_supply(label: str, *actions: Action | None) -> str:
-    """A suggestion label that says what its orders dispense (docs/clinical-reference.md §11.1)."""
+    """A suggestion label that says what its orders dispense (docs/clinical-reference.md §9b)."""
     dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
     return f"{label}: {'; '.join(dispensed)}" if dispensed else label
 
 
 def fitted(label: str, detail: str, *actions: Action | None, compact: str | None = None) -> tuple[str, str]:
-    """Label and detail of a suggestion: the label says what its orders dispense (§11.1) within a label's length
-    (:data:`MAX_LABEL`, §11.14). When the full label with its supply is longer, ``compact`` (a shorter label)
+    """Label and detail of a suggestion: the label says what its orders dispense (§9b) within a label's length
+    (:data:`MAX_LABEL`, §6f). When the full label with its supply is longer, ``compact`` (a shorter label)
     carries the quantities alone, and the whole supply closes the suggestion's detail."""
     full = with_supply(label, *actions)
     dispensed = [action.dispensed for action in actions if action is not None and action.dispensed]
@@ -363,10 +369,11 @@ def _medication(product: Product) -> dict[str, Any]:
 
 def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggestion | None:
     """Switch to diazepam in two stages (Joint Guideline rec. 7, Table 7 note): this draft becomes the first
-    stage's remaining dose of the drug, and a diazepam order is created for the rest."""
+    stage's remaining dose of the drug, and a diazepam order is created for the rest. Never at 65 or older
+    (:data:`SWITCH_NOT_OFFERED`)."""
     current = _current_mg(facts, draft)
     profile = profile_of(facts)
-    if current is None or draft.product.ingredient == "diazepam":
+    if current is None or draft.product.ingredient == "diazepam" or is_older_adult(facts):
         return None
     plan = diazepam_switch_plan(current, facts.evaluation.at.date(), profile, facts.terminology,
                                 ingredient=draft.product.ingredient, doses_per_day=current_doses_per_day(facts, draft),
@@ -415,15 +422,17 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
 
 def switch_first_stage(facts: ClinicalFacts, diazepam: MedicationCourse, other: MedicationCourse) -> Suggestion | None:
     """A diazepam draft added on top of ``other`` made the first stage of a switch instead (Joint Guideline rec. 7,
-    Table 7 note; docs/clinical-reference.md §11.13): the draft becomes the first stage's diazepam dose and a new
+    Table 7 note; docs/clinical-reference.md §11g): the draft becomes the first stage's diazepam dose and a new
     order of the other drug, naming its current order, its first-stage dose — both for that stage's days. ``None``
-    unless the other drug has exactly one current order and the plan keeps some of it in the first stage.
+    unless the other drug has exactly one current order and the plan keeps some of it in the first stage, and never
+    at 65 or older (:data:`SWITCH_NOT_OFFERED`).
 
     The update of the diazepam draft comes first: a client that applies only the first action (the public sandbox)
     is then left with the smaller diazepam dose beside the unchanged other drug, which this card names again —
     never with the full diazepam dose beside a reduced other drug."""
     orders = _current_orders(facts, other)
-    if diazepam.product.ingredient != "diazepam" or len(orders) != 1 or orders[0].resource_id is None:
+    if diazepam.product.ingredient != "diazepam" or len(orders) != 1 or orders[0].resource_id is None \
+            or is_older_adult(facts):
         return None
     [order] = orders
     assert isinstance(order.dose, DailyDose)
@@ -487,6 +496,8 @@ def step_suggestions(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[
             why = f"no {ingredient} form gives a ≤ {percent(allowed)} step"
             detail = f"the smallest amounts of {ingredient} that can be given are " \
                 f"{_planner(facts, ingredient).limits_text()}."
+            if is_older_adult(facts) and ingredient != "diazepam":
+                detail += " " + SWITCH_NOT_OFFERED
         suggestions.append(Suggestion(label=f"Keep the current dose for now ({why})", actions=(keep,), detail=detail))
     if allowed > 0:
         switch = _switch_suggestion(facts, draft)
@@ -515,7 +526,7 @@ def plan_links(facts: ClinicalFacts, draft: MedicationCourse) -> tuple[Link, ...
 
 def drug_dose_lines(history: BenzodiazepineHistory) -> list[str]:
     """Each benzodiazepine's own daily dose before and after the call's orders, in mg of the drug (and mL of a
-    liquid) — what the prescriber writes, beside the diazepam-equivalents (docs/clinical-reference.md §11.5)."""
+    liquid) — what the prescriber writes, beside the diazepam-equivalents (docs/clinical-reference.md §6f)."""
     before = {d.ingredient: d for d in history.current_doses}
     after = {d.ingredient: d for d in history.proposed_doses}
 
@@ -560,7 +571,7 @@ def step_facts(facts: ClinicalFacts, assessment: StepAssessment, with_tables: bo
 
 
 def missing_factor_lines(facts: ClinicalFacts) -> list[str]:
-    """Says which equivalence factor the configured table lacks and which table was used instead (§9.11)."""
+    """Says which equivalence factor the configured table lacks and which table was used instead (§8c)."""
     missing = facts.missing_factors(facts.configured_table)
     if facts.table == facts.configured_table or not missing:
         return []

@@ -1,7 +1,7 @@
 """How numbers and record text are shown to prescribers — the one formatting path of every card and of the
 taper-plan page.
 
-The rules of numbers, decided once here (README "Cards", docs/clinical-reference.md §11.14):
+The rules of numbers, decided once here (README "Cards", docs/clinical-reference.md §6f):
 
 - **Doses and amounts** (mg, mL, tablets, diazepam-equivalents) are exact values rounded only at the last
   moment: a value with at most three decimal places is printed exactly (1400, 20, 0.125, 12.5), anything longer

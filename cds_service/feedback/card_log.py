@@ -44,6 +44,7 @@ class CardLog:
         self._max_pending = max_pending
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._pending: list[dict[str, Any]] = []
         self._wake = threading.Event()
 
@@ -64,19 +65,24 @@ class CardLog:
         self._wake.set()
 
     def flush(self) -> None:
-        """Write what this worker has queued, now; :class:`StoreUnavailable` if it cannot (rows are kept)."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return
-        try:
-            insert_card_log_rows(engine_for(self._database_url), rows)
-            CARD_LOG_ROWS.labels("written").inc(len(rows))
-        except StoreUnavailable:
-            CARD_LOG_ROWS.labels("retried").inc(len(rows))
+        """Write what this worker has queued, now; :class:`StoreUnavailable` if it cannot (rows are kept).
+
+        When it returns, every row queued before the call is in the database: a write already in flight (the
+        background thread took the queue a moment ago) is waited for, not skipped — otherwise feedback or analytics
+        arriving during that write would read the log without the rows it is writing."""
+        with self._writing:
             with self._lock:
-                self._pending = (rows + self._pending)[: self._max_pending]
-            raise
+                rows, self._pending = self._pending, []
+            if not rows:
+                return
+            try:
+                insert_card_log_rows(engine_for(self._database_url), rows)
+                CARD_LOG_ROWS.labels("written").inc(len(rows))
+            except StoreUnavailable:
+                CARD_LOG_ROWS.labels("retried").inc(len(rows))
+                with self._lock:
+                    self._pending = (rows + self._pending)[: self._max_pending]
+                raise
 
     def _start_in_this_process(self) -> None:
         # The app is preloaded, then forked: neither a thread nor a held lock survives a fork, so each worker
@@ -87,6 +93,7 @@ class CardLog:
             if self._pid == os.getpid():
                 return
             self._lock = threading.Lock()
+            self._writing = threading.Lock()
             self._pending = []
             self._wake = threading.Event()
             threading.Thread(target=self._write_in_background, name="card-log", daemon=True).start()

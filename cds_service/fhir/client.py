@@ -64,18 +64,6 @@ MAX_ENTRIES_PER_KEY = 3_000
 MAX_ENTRIES_PER_CALL = 6_000
 """Entries read from the fallback's search results (per page, per prefetch key, per call); beyond, the search
 stops early — no further page is asked for — and the cards say the record may be incomplete."""
-SEARCHES_PER_CALL = 6
-"""The prefetch keys one hook call may have to search for (cds_service/services.py)."""
-
-
-def searches_in_flight() -> int:
-    """The FHIR searches one worker process can have in flight: all six of each of its request threads
-    (``CDS_THREADS``, 8 by default, the setting deploy/gunicorn.conf.py reads). The fetch threads are as many,
-    and so are the idle connections a pool keeps (others are closed when their request ends)."""
-    request_threads = os.environ.get("CDS_THREADS", "8")
-    return SEARCHES_PER_CALL * (int(request_threads) if request_threads.isdigit() else 8)
-
-
 MAX_POOLS = 64
 """Pools (tenant × FHIR server) a process keeps; beyond, the least recently used one is closed."""
 IDLE_TIMEOUT_S = 4.0
@@ -279,14 +267,14 @@ def _closed_by_peer(conn: http.client.HTTPConnection) -> bool:
 class _Pool:
     """Idle keep-alive connections of one tenant to one FHIR server, in this process."""
 
-    def __init__(self, base_url: str, admit: _Admit) -> None:
+    def __init__(self, base_url: str, admit: _Admit, max_idle: int) -> None:
         parts = urlsplit(base_url)
         self._secure = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._secure else 80)
         self._admit = admit
         self._idle: deque[tuple[float, _Connection]] = deque()
-        self._max_idle = searches_in_flight()
+        self._max_idle = max_idle
         self._lock = threading.Lock()
         self._closed = False
 
@@ -336,13 +324,13 @@ class _Pools:
         self._pools: OrderedDict[tuple[FhirAccess, str], _Pool] = OrderedDict()
         self._lock = threading.Lock()
 
-    def pool(self, access: FhirAccess, base_url: str, trusted: bool) -> _Pool:
+    def pool(self, access: FhirAccess, base_url: str, trusted: bool, max_idle: int) -> _Pool:
         key = (access, base_url)
         evicted = None
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                pool = self._pools[key] = _Pool(base_url, _Admit(access, trusted))
+                pool = self._pools[key] = _Pool(base_url, _Admit(access, trusted), max_idle)
                 if len(self._pools) > MAX_POOLS:
                     evicted = self._pools.popitem(last=False)[1]
             else:
@@ -486,9 +474,13 @@ class FhirClient:
         max_pages: int,
         access: FhirAccess | None = None,
         max_requests: int,
+        searches_in_flight: int,
         max_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._max_bytes = max_bytes
+        self.searches_in_flight = searches_in_flight
+        """The searches this worker process can have in flight (all of each request thread's): the fetch threads
+        are as many, and so are the idle connections a pool keeps (others are closed when their request ends)."""
         self.base_url = base_url.rstrip("/")
         self._max_pages = max_pages
         access = access or FhirAccess()
@@ -496,7 +488,7 @@ class FhirClient:
         self._refused: FhirUnavailable | None = None
         self._pool: _Pool | None = None
         try:
-            self._pool = _POOLS.pool(access, self.base_url, access.check_base(self.base_url))
+            self._pool = _POOLS.pool(access, self.base_url, access.check_base(self.base_url), searches_in_flight)
         except FhirUnavailable as exc:
             self._refused = exc
         self._guard = _CallGuard(timeout_s, max_requests)

@@ -1,8 +1,10 @@
-"""Lenient parsing of what real clients send into fhir.resources R4B models.
+"""Reading what real clients send into the record the rules read (cds_service/clinical/resources.py).
 
-Only resources whose codes a rule can use are parsed: the filter runs on the raw JSON first, because
-model validation is the expensive step. A resource that cannot be repaired is skipped and said so;
-it never fails the whole call.
+Only resources whose codes a rule can use are read: the filter runs on the raw JSON first. Each is then validated
+against the elements the rules read (msgspec, a few microseconds); a resource those types refuse takes the
+complete FHIR models of ``fhir.resources`` (the slow path, over a hundred microseconds), which repair the known
+client quirks, and is copied into the same types once valid. A resource that cannot be repaired is skipped and said
+so; it never fails the whole call.
 
 Repairs, each observed in real clients (CDS Hooks 2.0):
 - an object where R4 wants an array (the sandbox's ``category``; STU3's single ``category``) is wrapped;
@@ -15,28 +17,33 @@ Repairs, each observed in real clients (CDS Hooks 2.0):
 from __future__ import annotations
 
 import copy
-import json
-import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.element import Element
-from fhir.resources.R4B.medicationdispense import MedicationDispense
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.resource import Resource
+import msgspec
+from fhir.resources.R4B import condition, medicationdispense, medicationrequest, medicationstatement, observation
+from fhir.resources.R4B import patient as patient_resource
+from fhir.resources.R4B.resource import Resource as FullResource
+from msgspec import inspect
 from pydantic import ValidationError
 
 from cds_service.clinical.record import OpioidHistory, PatientRecord
-from cds_service.clinical.terminology import SimpleCoding, Terminology
+from cds_service.clinical.resources import (
+    Condition,
+    MedicationDispense,
+    MedicationRequest,
+    MedicationStatement,
+    Observation,
+    Patient,
+    Resource,
+)
+from cds_service.clinical.terminology import Terminology
 from cds_service.fhir.client import items
 from cds_service.fhir.stu3 import as_r4_medication_request
 
-ModelT = TypeVar("ModelT", bound=Resource)
+ResourceT = TypeVar("ResourceT", bound=Resource)
 
 _MODELS: dict[str, type[Resource]] = {
     "Patient": Patient,
@@ -46,6 +53,15 @@ _MODELS: dict[str, type[Resource]] = {
     "Condition": Condition,
     "Observation": Observation,
 }
+_FULL_MODELS: dict[type[Resource], type[FullResource]] = {
+    Patient: patient_resource.Patient,
+    MedicationRequest: medicationrequest.MedicationRequest,
+    MedicationDispense: medicationdispense.MedicationDispense,
+    MedicationStatement: medicationstatement.MedicationStatement,
+    Condition: condition.Condition,
+    Observation: observation.Observation,
+}
+"""The complete FHIR model of each resource the rules read: the slow path, for what the fast one refuses."""
 _MAX_REPAIR_ROUNDS = 4
 _MEDICATION_TYPES = ("MedicationRequest", "MedicationDispense", "MedicationStatement")
 
@@ -60,96 +76,37 @@ class ParseNotes:
         self.skipped.append(f"one {resource_type} could not be read ({reason}) and was skipped")
 
 
-class ElementMemo:
-    """The complex elements of one record (a Dosage, a CodeableConcept, a Reference …) validated once per distinct
-    content, so that a long history costs its distinct content rather than every element of every order: years of
-    refills repeat the same medication coding, dosage and patient reference in each order.
+def parse_lenient(kind: type[ResourceT], data: dict[str, Any], notes: ParseNotes) -> ResourceT | None:
+    """``data`` read as ``kind``, repairing the known client quirks; ``None`` (and a note) if impossible.
 
-    A resource then gets the model its own validation would have built — fhir.resources validates a nested element
-    as ``Element.model_validate(value)``, which runs ``Element(**value)``, and takes an already validated model of
-    that class as it is — shared with the other resources of the record that hold the same element (models are never
-    modified after parsing)."""
-
-    def __init__(self) -> None:
-        self._models: dict[tuple[type[Element], str], Element | None] = {}
-
-    def prevalidated(self, model: type[Resource], data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` (not changed) with each element member replaced by its validated model; an element that does not
-        validate stays as it is, for the resource's own validation to report."""
-        members = _element_members(model)
-        replaced: dict[str, Any] | None = None
-        for key, value in data.items():
-            member = members.get(key)
-            if member is None:
-                continue
-            element, repeats = member
-            if repeats and isinstance(value, list) and all(isinstance(item, dict) for item in value):
-                validated: Any = [self._element(element, item) for item in value]
-            elif not repeats and isinstance(value, dict):
-                validated = self._element(element, value)
-            else:
-                continue
-            if replaced is None:
-                replaced = dict(data)
-            replaced[key] = validated
-        return data if replaced is None else replaced
-
-    def _element(self, element: type[Element], value: dict[str, Any]) -> Element | dict[str, Any]:
-        try:
-            # the JSON text tells apart every value that validates differently (1 and 1.0, "1" and 1)
-            key = (element, json.dumps(value))
-        except (TypeError, ValueError):
-            return value
-        if key not in self._models:
-            try:
-                self._models[key] = element(**value)  # as model_validate builds it, without its second pass
-            except ValidationError:
-                self._models[key] = None
-        model = self._models[key]
-        return value if model is None else model
-
-
-@cache
-def _element_members(model: type[Resource]) -> dict[str, tuple[type[Element], bool]]:
-    """JSON member → (element model, whether it is a list) for each member of ``model`` holding a complex element
-    (not a contained resource, whose class depends on its content, nor a primitive's extension)."""
-    members = {}
-    for name, field in model.model_fields.items():
-        kind: Any = field.annotation
-        arguments = typing.get_args(kind)
-        if type(None) in arguments:
-            kind = next(argument for argument in arguments if argument is not type(None))
-        repeats = typing.get_origin(kind) is list
-        if repeats:
-            kind = typing.get_args(kind)[0]
-        element = kind.get_model_klass() if hasattr(kind, "get_model_klass") else None
-        if isinstance(element, type) and issubclass(element, Element):
-            members[field.alias or name] = (element, repeats)
-    return members
-
-
-def parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes,
-                  memo: ElementMemo | None = None) -> ModelT | None:
-    """Validate ``data`` as ``model``, repairing the known client quirks; ``None`` (and a note) if impossible.
-
-    With ``memo``, the elements the record repeats are validated once (:class:`ElementMemo`); a resource that does
-    not validate that way takes the path below from its original data, so its repairs and notes are the same."""
+    The fast path validates only what the rules read (:mod:`cds_service.clinical.resources`); whatever it refuses
+    takes :func:`parse_fully`, so a malformed record is repaired, or skipped with its note, as the complete FHIR
+    model decides."""
     try:
-        return _parse_lenient(model, data, notes, memo)
+        return msgspec.convert(data, kind)
+    except (msgspec.ValidationError, RecursionError):
+        pass
+    full = parse_fully(_FULL_MODELS[kind], data, notes)
+    if full is None:
+        return None
+    try:
+        return copied(kind, full)
+    except (ValueError, TypeError):  # a value the complete model accepts and no rule could read
+        notes.skip(kind.__name__, "value_error")
+        return None
+
+
+def parse_fully(model: type[FullResource], data: dict[str, Any], notes: ParseNotes) -> FullResource | None:
+    """Validate ``data`` as the complete FHIR ``model``, repairing the known client quirks; ``None`` (and a note)
+    if impossible."""
+    try:
+        return _parse_fully(model, data, notes)
     except RecursionError:  # a resource nested hundreds of levels deep (the copy before a repair recurses)
         notes.skip(model.__name__, "nested too deeply")
         return None
 
 
-def _parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes,
-                   memo: ElementMemo | None) -> ModelT | None:
-    if memo is not None:
-        try:
-            # the constructor is what model_validate runs (fhir.resources models define __init__), and then
-            # model_validate repeats the model-level checks: a fifth of the cost of a resource of a long history
-            return model(**memo.prevalidated(model, data))
-        except ValidationError:
-            pass
+def _parse_fully(model: type[FullResource], data: dict[str, Any], notes: ParseNotes) -> FullResource | None:
     candidate = data  # validation does not change its input; a copy is made only before the first repair
     for round_number in range(_MAX_REPAIR_ROUNDS):
         try:
@@ -164,6 +121,36 @@ def _parse_lenient(model: type[ModelT], data: dict[str, Any], notes: ParseNotes,
                 return None
     notes.skip(model.__name__, "too many structural problems")
     return None
+
+
+def copied(kind: type[ResourceT], model: FullResource) -> ResourceT:
+    """A resource the complete FHIR model validated, as ``kind``: copied without checking again (that model has
+    checked the types; it does not hold codes to their value sets, nor ids to 64 characters)."""
+    value = _copy(model.model_dump(by_alias=True, exclude_none=True), _type_info(kind))
+    assert isinstance(value, kind)
+    return value
+
+
+@cache
+def _type_info(kind: type[Resource]) -> inspect.Type:
+    return inspect.type_info(kind)
+
+
+def _copy(value: Any, kind: inspect.Type) -> Any:
+    if isinstance(kind, inspect.UnionType):
+        kind = next(option for option in kind.types if not isinstance(option, inspect.NoneType))
+    if isinstance(kind, inspect.StructType):
+        if not isinstance(value, dict):
+            return None  # e.g. the ``code`` of a contained resource other than a Medication
+        return kind.cls(**{member.name: _copy(value[member.encode_name], member.type) for member in kind.fields
+                           if member.encode_name in value})
+    if isinstance(kind, inspect.VarTupleType):
+        return tuple(_copy(item, kind.item_type) for item in value)
+    if isinstance(value, Decimal):  # a decimal as the JSON number it was sent as (resources.decimal reads it back)
+        return int(value) if value.as_tuple().exponent == 0 else float(value)
+    if isinstance(kind, inspect.StrType) and not isinstance(value, str):
+        return value.isoformat()  # a date, dateTime, instant or time the complete model read
+    return value
 
 
 def _repair(data: dict[str, Any], exc: ValidationError) -> bool:
@@ -196,21 +183,20 @@ def _walk(data: Any, path: list[Any]) -> Any:
     return node
 
 
-def codings_of(concept: Any) -> list[SimpleCoding]:
-    """The codings of a raw CodeableConcept (or list of them), tolerating odd shapes."""
-    concepts = concept if isinstance(concept, list) else [concept]
-    codings = []
-    for item in concepts:
-        if not isinstance(item, dict):
-            continue
-        for coding in items(item.get("coding")):
-            if isinstance(coding, dict):
-                # inline, not a helper per member: every coding of every history resource passes here
-                system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-                codings.append(SimpleCoding(system if isinstance(system, str) else None,
-                                            code if isinstance(code, str) else None,
-                                            display if isinstance(display, str) else None))
-    return codings
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _code_concepts(concept: Any, concepts_of: Callable[[str | None, str | None], frozenset[str]]) -> frozenset[str]:
+    """The concepts of the codings of a raw CodeableConcept (or list of them), tolerating odd shapes; the codings
+    are read where they are, without a coding object for each (every resource of the record passes here)."""
+    found: frozenset[str] = frozenset()
+    for item in concept if isinstance(concept, list) else (concept,):
+        if isinstance(item, dict):
+            for coding in items(item.get("coding")):
+                if isinstance(coding, dict):
+                    found |= concepts_of(_text(coding.get("system")), _text(coding.get("code")))
+    return found
 
 
 def medication_concepts(resource: dict[str, Any]) -> list[Any]:
@@ -230,27 +216,26 @@ def medication_concepts(resource: dict[str, Any]) -> list[Any]:
     return concepts
 
 
-def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
+def _names_medication(resource: dict[str, Any], is_code: Callable[[str | None, str | None], bool],
+                      mentions: Callable[[str], bool]) -> bool:
+    """Whether a coding of the raw medication resource is one of ``is_code``'s, or a display or text ``mentions``
+    one."""
     for concept in medication_concepts(resource):
-        for coding in codings_of(concept):
-            if terminology.is_relevant_medication_code(coding.system, coding.code):
-                return True
-            if coding.display and terminology.mentions_relevant_ingredient(coding.display):
-                return True
-        if isinstance(concept.get("text"), str) and terminology.mentions_relevant_ingredient(concept["text"]):
+        for coding in items(concept.get("coding")):
+            if isinstance(coding, dict):
+                display = coding.get("display")
+                if is_code(_text(coding.get("system")), _text(coding.get("code"))) \
+                        or (display and isinstance(display, str) and mentions(display)):
+                    return True
+        text = concept.get("text")
+        if isinstance(text, str) and mentions(text):
             return True
     return False
 
 
-def _is_relevant(resource: dict[str, Any], terminology: Terminology) -> bool:
-    kind = resource.get("resourceType")
-    if kind in _MEDICATION_TYPES:
-        return is_relevant_medication(resource, terminology)
-    if kind == "Condition":
-        return bool(terminology.condition_concepts(codings_of(resource.get("code"))))
-    if kind == "Observation":
-        return bool(terminology.observation_concepts(codings_of(resource.get("code"))))
-    return kind == "Patient"
+def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
+    return _names_medication(resource, terminology.is_relevant_medication_code,
+                             terminology.mentions_relevant_ingredient)
 
 
 OBSERVATIONS_PER_CONCEPT = 2
@@ -266,15 +251,15 @@ def _effective(resource: dict[str, Any]) -> str:
     return str(period.get("start", "")) if isinstance(period, dict) else ""
 
 
-def _latest_observations_only(resources: list[dict[str, Any]], terminology: Terminology) -> list[dict[str, Any]]:
-    kept: set[int] = set()
+def _latest_observations_only(resources: list[dict[str, Any]], concepts: dict[int, frozenset[str]]
+                              ) -> list[dict[str, Any]]:
+    """``resources`` less the observations beyond the newest :data:`OBSERVATIONS_PER_CONCEPT` of each concept
+    (``concepts``: the concepts of the observation at each index)."""
+    kept = set(range(len(resources))) - concepts.keys()
     by_concept: dict[str, list[tuple[str, int]]] = {}
-    for index, resource in enumerate(resources):
-        if resource["resourceType"] != "Observation":
-            kept.add(index)
-            continue
-        for concept in terminology.observation_concepts(codings_of(resource.get("code"))):
-            by_concept.setdefault(concept, []).append((_effective(resource), index))
+    for index, found in concepts.items():
+        for concept in found:
+            by_concept.setdefault(concept, []).append((_effective(resources[index]), index))
     for entries in by_concept.values():
         kept.update(index for _, index in sorted(entries, reverse=True)[:OBSERVATIONS_PER_CONCEPT])
     return [resource for index, resource in enumerate(resources) if index in kept]
@@ -283,18 +268,32 @@ def _latest_observations_only(resources: list[dict[str, Any]], terminology: Term
 def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> list[dict[str, Any]]:
     """The raw resources a rule can use, each once: the record the rules see, before any parsing."""
     seen: set[tuple[str, str]] = set()
-    relevant = []
+    relevant: list[dict[str, Any]] = []
+    observation_concepts: dict[int, frozenset[str]] = {}
     for resources in raw.values():
         for resource in resources:
             kind = resource.get("resourceType")
-            if not (isinstance(kind, str) and kind in _MODELS and _is_relevant(resource, terminology)):
+            concepts: frozenset[str] = frozenset()
+            if kind in _MEDICATION_TYPES:
+                if not is_relevant_medication(resource, terminology):
+                    continue
+            elif kind == "Condition":
+                if not _code_concepts(resource.get("code"), terminology.condition_code_concepts):
+                    continue
+            elif kind == "Observation":
+                concepts = _code_concepts(resource.get("code"), terminology.observation_code_concepts)
+                if not concepts:
+                    continue
+            elif kind != "Patient":
                 continue
             identity = (kind, str(resource.get("id")))
             if resource.get("id") is not None and identity in seen:
                 continue  # the same resource reached us twice (e.g. prefetch page overlap)
             seen.add(identity)
+            if concepts:
+                observation_concepts[len(relevant)] = concepts
             relevant.append(resource)
-    return _latest_observations_only(relevant, terminology)
+    return _latest_observations_only(relevant, observation_concepts)
 
 
 def build_patient_record(
@@ -309,14 +308,8 @@ def build_patient_record(
 
 def is_opioid_only(resource: dict[str, Any], terminology: Terminology) -> bool:
     """A relevant medication resource that names no benzodiazepine or adjunct: it names an opioid or naloxone."""
-    for concept in medication_concepts(resource):
-        for coding in codings_of(concept):
-            if terminology.is_taper_medication_code(coding.system, coding.code) or (
-                    coding.display and terminology.mentions_taper_medication(coding.display)):
-                return False
-        if isinstance(concept.get("text"), str) and terminology.mentions_taper_medication(concept["text"]):
-            return False
-    return True
+    return not _names_medication(resource, terminology.is_taper_medication_code,
+                                 terminology.mentions_taper_medication)
 
 
 def parse_patient_record(
@@ -329,7 +322,6 @@ def parse_patient_record(
 
     With ``terminology``, opioid and naloxone history is parsed only when a rule reads it."""
     notes = ParseNotes()
-    memo = ElementMemo()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
     observations = []
     opioids: list[dict[str, Any]] = []
@@ -341,7 +333,7 @@ def parse_patient_record(
         if terminology is not None and kind in _MEDICATION_TYPES and is_opioid_only(resource, terminology):
             opioids.append(resource)
             continue
-        model = parse_lenient(_MODELS[kind], resource, notes, memo)
+        model = parse_lenient(_MODELS[kind], resource, notes)
         if model is not None:
             parsed[kind].append(model)
     drafts = []
@@ -352,7 +344,7 @@ def parse_patient_record(
                 or not any(key.startswith("medication") for key in resource):
             continue
         r4 = as_r4_medication_request(resource)
-        model = parse_lenient(MedicationRequest, r4, notes, memo)
+        model = parse_lenient(MedicationRequest, r4, notes)
         if model is not None:
             drafts.append(model)
             if model.id:
@@ -366,24 +358,23 @@ def parse_patient_record(
         draft_orders=tuple(drafts),
         draft_json=draft_json,
         notes=tuple(incomplete) + tuple(notes.skipped),
-        read_observations=lambda: _parse_observations(observations, memo),
-        read_opioid_history=lambda: _parse_opioid_history(opioids, memo),
+        read_observations=lambda: _parse_observations(observations),
+        read_opioid_history=lambda: _parse_opioid_history(opioids),
     )
 
 
-def _parse_opioid_history(resources: list[dict[str, Any]], memo: ElementMemo) -> OpioidHistory:
+def _parse_opioid_history(resources: list[dict[str, Any]]) -> OpioidHistory:
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {kind: [] for kind in _MEDICATION_TYPES}
     for resource in resources:
-        model = parse_lenient(_MODELS[resource["resourceType"]], resource, notes, memo)
+        model = parse_lenient(_MODELS[resource["resourceType"]], resource, notes)
         if model is not None:
             parsed[resource["resourceType"]].append(model)
     return OpioidHistory(tuple(parsed["MedicationRequest"]), tuple(parsed["MedicationDispense"]),
                          tuple(parsed["MedicationStatement"]), tuple(notes.skipped))
 
 
-def _parse_observations(resources: list[dict[str, Any]], memo: ElementMemo
-                        ) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+def _parse_observations(resources: list[dict[str, Any]]) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
     notes = ParseNotes()
-    parsed = (parse_lenient(Observation, resource, notes, memo) for resource in resources)
+    parsed = (parse_lenient(Observation, resource, notes) for resource in resources)
     return tuple(model for model in parsed if model is not None), tuple(notes.skipped)

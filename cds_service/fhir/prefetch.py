@@ -20,14 +20,12 @@ from urllib.parse import quote
 
 from cds_service.errors import PreconditionFailed, ServiceError
 from cds_service.fhir.client import (
-    SEARCHES_PER_CALL,
     FhirClient,
     FhirUnavailable,
     bundle_resources,
     has_error_outcome,
     is_error_outcome,
     next_link,
-    searches_in_flight,
 )
 
 log = logging.getLogger(__name__)
@@ -70,7 +68,8 @@ def resolve_prefetch(
             paginated = paginated or (value.get("resourceType") == "Bundle" and next_link(value) is not None)
         elif client is not None:
             to_fetch.append((key, render_template(template, context)))
-    with _SLOTS.slot(client.tenant if client is not None and (to_fetch or paginated) else None):
+    share = fallback_share(client.searches_in_flight, len(templates)) if client is not None else 0
+    with _SLOTS.slot(client.tenant if client is not None and (to_fetch or paginated) else None, share):
         for key, _template in templates:
             value = prefetch.get(key)
             if _usable(value):
@@ -136,12 +135,12 @@ class _FallbackSlots:
         self._lock = threading.Lock()
 
     @contextmanager
-    def slot(self, tenant: str | None) -> Iterator[None]:
+    def slot(self, tenant: str | None, share: int) -> Iterator[None]:
         if tenant is None:  # nothing to fetch
             yield
             return
         with self._lock:
-            if self._busy.get(tenant, 0) >= fallback_share():
+            if self._busy.get(tenant, 0) >= share:
                 raise FallbackBusy("too many calls of this client are already reading from its FHIR server in "
                                    "this worker; retry shortly (or send the prefetch)")
             self._busy[tenant] = self._busy.get(tenant, 0) + 1
@@ -157,10 +156,10 @@ class _FallbackSlots:
         self._busy, self._lock = {}, threading.Lock()
 
 
-def fallback_share() -> int:
-    """The request threads of a worker (``CDS_THREADS``) one client's FHIR fallback calls may hold: half,
-    so that the other half always answers the other clients."""
-    return max(1, searches_in_flight() // SEARCHES_PER_CALL // 2)
+def fallback_share(searches_in_flight: int, searches_per_call: int) -> int:
+    """The request threads of a worker (``CDS_THREADS``: the searches it can have in flight, over each call's)
+    one client's FHIR fallback calls may hold: half, so that the other half always answers the other clients."""
+    return max(1, searches_in_flight // searches_per_call // 2)
 
 
 _SLOTS = _FallbackSlots()
@@ -170,17 +169,17 @@ os.register_at_fork(after_in_child=_SLOTS.forget)
 class _Fetchers:
     """The threads that run the searches of every call of this process: made on first use (in the worker
     gunicorn forked, never in the parent), kept for the next calls, and bounded — one per search the worker can
-    have in flight (:func:`searches_in_flight`): fewer would queue one call's searches behind another's and cap
-    FHIR-fallback concurrency silently — instead of a new pool of threads per call."""
+    have in flight (:attr:`FhirClient.searches_in_flight`): fewer would queue one call's searches behind
+    another's and cap FHIR-fallback concurrency silently — instead of a new pool of threads per call."""
 
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self, size: int) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=searches_in_flight(), thread_name_prefix="fhir-fetch")
+                self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="fhir-fetch")
             return self._executor
 
     def forget(self) -> None:
@@ -196,7 +195,7 @@ os.register_at_fork(after_in_child=_FETCHERS.forget)
 def _fetch_all(client: FhirClient, to_fetch: list[tuple[str, str]]) -> dict[str, _Outcome]:
     if len(to_fetch) <= 1:
         return {key: _guarded(partial(_fetch, client, url, key)) for key, url in to_fetch}
-    executor = _FETCHERS.executor()
+    executor = _FETCHERS.executor(client.searches_in_flight)
     futures = {key: executor.submit(_guarded, partial(_fetch, client, url, key)) for key, url in to_fetch}
     # The call's deadline bounds the wait too: a search still queued behind other calls' searches then fails
     # like one the server did not answer in time (and, run later, stops at its first request).

@@ -1,6 +1,6 @@
 """Legacy FHIR shapes (STU3, DSTU2) read with R4 names, for the legacy ``medication-prescribe`` hook.
 
-docs/clinical-reference.md §11.6: for ``medication-prescribe`` the history is read with the STU3 shapes, not only
+docs/clinical-reference.md §7l: for ``medication-prescribe`` the history is read with the STU3 shapes, not only
 the drafts — a taper in STU3 history is a taper. FHIR STU3 (https://hl7.org/fhir/STU3/) and DSTU2
 (https://hl7.org/fhir/DSTU2/) differ from R4 where the rules read:
 
@@ -149,7 +149,7 @@ _R4_ONLY_REQUEST = ("courseOfTherapyType", "doNotPerform", "reportedBoolean", "r
 
 def as_stu3(resource: dict[str, Any]) -> dict[str, Any]:
     """A resource a suggestion creates or updates, in the STU3 shape a legacy ``medication-prescribe`` client reads
-    (docs/clinical-reference.md §11.6): a MedicationRequest with its dose directly on the dosage, the requester as
+    (docs/clinical-reference.md §7l): a MedicationRequest with its dose directly on the dosage, the requester as
     ``requester.agent`` and one category; an R4 ServiceRequest as the STU3 ProcedureRequest it replaced. Without
     this an STU3 client would drop the dose of a one-click order it cannot read."""
     kind = resource.get("resourceType")

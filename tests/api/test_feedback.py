@@ -6,7 +6,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from cds_service import create_app
 from cds_service.cli import main as cli
 from cds_service.db import engine_for
 from cds_service.feedback.models import feedback
 from cds_service.feedback.repository import count_feedback, patient_hash, snoozed_card_types
-from tests.conftest import HookCalls, card_types
+from tests.conftest import HookCalls, app_on, card_types
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.scenarios import request as scenario_request
 
@@ -28,15 +26,12 @@ FEEDBACK = "/cds-services/bzd-taper-order-sign/feedback"
 
 
 @pytest.fixture
-def store_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
-    """The embedded SQLite store; parametrized indirectly with "postgresql" for a fresh PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "postgresql":
-        url = request.getfixturevalue("fresh_database")
-    else:
-        url = f"sqlite:///{tmp_path}/store.db"
-    app = create_app({"auth": "off", "database_url": url})
-    yield app
-    app.config["CARD_LOG"].flush()  # before the database is dropped, not at interpreter exit
+def store_app(request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The test's own SQLite store; parametrized indirectly with "postgresql" for a fresh PostgreSQL database."""
+    postgresql = getattr(request, "param", "sqlite") == "postgresql"
+    url = request.getfixturevalue("fresh_database" if postgresql else "database_url")
+    with app_on(url) as app:  # its card log flushed before the database is dropped, not at interpreter exit
+        yield app
 
 
 both_stores = pytest.mark.parametrize("store_app", ["sqlite", "postgresql"], indirect=True)

@@ -11,11 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service import create_app
 from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.taper_plan import taper_plan
 from cds_service.clinical.terminology import load_terminology
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import token, trust_file
 from tests.utils.scenarios import request as scenario_request
 
@@ -99,10 +98,10 @@ def test_the_diazepam_switch_is_never_recommended_at_65_or_older(client: FlaskCl
         age == "unknown")
 
 
-def test_a_drug_without_a_factor_in_the_configured_table_says_so_never_0_mg() -> None:
+def test_a_drug_without_a_factor_in_the_configured_table_says_so_never_0_mg(make_app: MakeApp) -> None:
     """Clobazam has no VA/DoD factor: the VA/DoD column names it, the chart and schedule use the Ashton table and
     say why (before: "0 mg DE" at every step)."""
-    app = create_app({"auth": "off", "equivalence_table": "va-dod"})
+    app = make_app({"auth": "off", "equivalence_table": "va-dod"})
     page = app.test_client().get("/taper-plan?drug=clobazam&dose=20").get_data(as_text=True)
     rows = step_rows(page)
     assert rows[0][4:6] == ["10", "no VA/DoD factor for clobazam"]
@@ -126,12 +125,11 @@ def test_bad_parameters_get_a_400_page_naming_the_parameter(client: FlaskClient,
     assert f"<li><strong>{field}</strong>:" in response.get_data(as_text=True)
 
 
-def test_rate_cards_link_to_the_plan_for_the_patients_situation(tmp_path: Path) -> None:
+def test_rate_cards_link_to_the_plan_for_the_patients_situation(tmp_path: Path, make_app: MakeApp) -> None:
     body = scenario_request("s02-step-30-percent-too-fast")
     issuer, sign = "https://ehr.example", "https://cds.example.org/cds-services/bzd-taper-order-sign"
-    app = create_app({"auth": "required", "public_base_url": "https://cds.example.org",
-                      "trusted_issuers_file": trust_file(tmp_path, {issuer: {}}), "patient_hash_key": "k" * 32,
-                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    app = make_app({"auth": "required", "public_base_url": "https://cds.example.org",
+                      "trusted_issuers_file": trust_file(tmp_path, {issuer: {}}), "patient_hash_key": "k" * 32})
     answer = HookCalls(app.test_client()).post(body, headers={"Authorization": f"Bearer {token(issuer, sign)}"})
     [card] = answer.get_json()["cards"]
     [link] = card["links"]

@@ -1,4 +1,4 @@
-"""Dose arithmetic (docs/clinical-reference.md §6b "Daily dose of one order", "DE of an order"): every number exact."""
+"""Dose arithmetic (docs/clinical-reference.md §6b "Daily dose of an order", "DE of an order"): every number exact."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import msgspec
 import pytest
-from fhir.resources.R4B.dosage import Dosage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +21,15 @@ from cds_service.clinical.dosing import (
     exact,
     percent_reduction,
 )
+from cds_service.clinical.resources import Dosage
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, load_terminology
 
 AT = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+
+
+def as_dosage(data: dict[str, Any]) -> Dosage:
+    """A FHIR Dosage as the rules read it (cds_service/clinical/resources.py)."""
+    return msgspec.convert(data, Dosage)
 
 
 def product(code: str) -> Any:
@@ -52,7 +58,7 @@ def dosage(value: float | None = 1, unit: str | None = "tablet", *, frequency: i
             quantity["unit"] = unit
         data["doseAndRate"] = [{"doseQuantity": quantity}]
     data.update(extra)
-    return Dosage.model_validate(data)
+    return as_dosage(data)
 
 
 def mg_per_day(dosages: list[Dosage], code: str, **kwargs: Any) -> Fraction:
@@ -68,11 +74,11 @@ def test_one_tablet_three_times_a_day() -> None:
 def test_multi_line_morning_noon_bedtime_sums_to_twelve_and_a_half() -> None:
     """docs/clinical-reference.md §6d scenario 1: 5 mg AM / 2.5 mg noon / 5 mg HS."""
     lines = [
-        Dosage.model_validate({"timing": {"repeat": {"when": ["MORN"]}},
+        as_dosage({"timing": {"repeat": {"when": ["MORN"]}},
                                "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}),
-        Dosage.model_validate({"timing": {"repeat": {"when": ["NOON"]}},
+        as_dosage({"timing": {"repeat": {"when": ["NOON"]}},
                                "doseAndRate": [{"doseQuantity": {"value": 2.5, "unit": "mg"}}]}),
-        Dosage.model_validate({"timing": {"repeat": {"when": ["HS"]}},
+        as_dosage({"timing": {"repeat": {"when": ["HS"]}},
                                "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}),
     ]
     assert mg_per_day(lines, DIAZEPAM_5) == Fraction(25, 2)
@@ -90,9 +96,9 @@ def test_alprazolam_three_mg_is_sixty_ashton() -> None:
 
 
 def test_half_tablet_morning_and_one_at_bedtime() -> None:
-    lines = [Dosage.model_validate({"timing": {"repeat": {"when": ["MORN"]}},
+    lines = [as_dosage({"timing": {"repeat": {"when": ["MORN"]}},
                                     "doseAndRate": [{"doseQuantity": {"value": 0.5, "unit": "tablet"}}]}),
-             Dosage.model_validate({"timing": {"repeat": {"when": ["HS"]}},
+             as_dosage({"timing": {"repeat": {"when": ["HS"]}},
                                     "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})]
     assert mg_per_day(lines, CLONAZEPAM_0_5) == Fraction(3, 4)
 
@@ -117,7 +123,7 @@ def test_frequency_max_is_preferred() -> None:
 
 
 def test_dose_range_uses_the_high_value() -> None:
-    line = Dosage.model_validate({"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+    line = as_dosage({"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
                                   "doseAndRate": [{"doseRange": {"low": {"value": 1, "unit": "tablet"},
                                                                  "high": {"value": 2, "unit": "tablet"}}}]})
     assert mg_per_day([line], DIAZEPAM_5) == 20
@@ -125,7 +131,7 @@ def test_dose_range_uses_the_high_value() -> None:
 
 def test_boundsperiod_phases_take_the_phase_active_at_t() -> None:
     first = dosage(2, "tablet", frequency=1, repeat={"boundsPeriod": {"start": "2026-03-01", "end": "2026-03-14"}})
-    then = Dosage.model_validate({"timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d",
+    then = as_dosage({"timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d",
                                                  "boundsPeriod": {"start": "2026-03-15"}}},
                            "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "mg"}}]})
     assert mg_per_day([first, then], DIAZEPAM_5) == 8
@@ -140,7 +146,7 @@ def test_boundsduration_counts_from_the_order_start() -> None:
 
 
 def test_prn_uses_max_dose_per_period() -> None:
-    line = Dosage.model_validate({
+    line = as_dosage({
         "asNeededBoolean": True,
         "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
         "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
@@ -156,7 +162,7 @@ def test_prn_without_max_uses_the_frequency_maximum() -> None:
 
 
 def test_prn_without_timing_falls_back_to_dispensed_quantity_over_supply_days() -> None:
-    line = Dosage.model_validate({"asNeededBoolean": True, "text": "as needed for panic"})
+    line = as_dosage({"asNeededBoolean": True, "text": "as needed for panic"})
     result = daily_dose([line], product(DIAZEPAM_2), AT, dispensed_quantity=Fraction(30), supply_days=Fraction(30))
     assert isinstance(result, DailyDose) and result.mg == 2 and result.as_needed
 
@@ -183,12 +189,12 @@ def test_no_dosage_instruction_is_unknown() -> None:
 
 
 def test_no_frequency_is_unknown() -> None:
-    line = Dosage.model_validate({"doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
+    line = as_dosage({"doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
     assert daily_dose([line], product(DIAZEPAM_5), AT) == UnknownDose("no frequency")
 
 
 def test_timing_code_bid() -> None:
-    line = Dosage.model_validate({"timing": {"code": {"coding": [{"code": "BID"}]}},
+    line = as_dosage({"timing": {"code": {"coding": [{"code": "BID"}]}},
                                   "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
     assert mg_per_day([line], DIAZEPAM_5) == 10
 
@@ -230,13 +236,13 @@ def test_daily_dose_is_linear_in_the_dose_quantity(half_tablets: int, frequency:
 @settings(deadline=None)
 @given(st.permutations([("MORN", 5), ("NOON", 2.5), ("HS", 5), ("EVE", 1)]))
 def test_order_of_dosage_lines_does_not_matter(lines: list[tuple[str, float]]) -> None:
-    dosages = [Dosage.model_validate({"timing": {"repeat": {"when": [when]}},
+    dosages = [as_dosage({"timing": {"repeat": {"when": [when]}},
                                       "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg"}}]})
                for when, mg in lines]
     assert mg_per_day(dosages, DIAZEPAM_5) == Fraction(27, 2)
 
 
-# One parser for every unit and frequency form (docs/clinical-reference.md §9.3).
+# One parser for every unit and frequency form (docs/clinical-reference.md §7b).
 
 @pytest.mark.parametrize(("frequency", "period", "unit", "per_day"), [
     (1, 8, "h", 3), (1, 6, "h", 4), (1, 12, "h", 2), (1, 1, "d", 1), (3, 1, "wk", Fraction(3, 7)),
@@ -260,7 +266,7 @@ def test_units_as_clinicians_write_them(value: float, unit: str, expected_mg: in
 
 def test_when_and_time_of_day_count_the_doses_of_a_day() -> None:
     when = dosage(1, "tablet", frequency=None, period_unit="d", repeat={"when": ["MORN", "NOON", "HS"]})
-    times = Dosage.model_validate({"timing": {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}},
+    times = as_dosage({"timing": {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}},
                                    "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]})
     assert mg_per_day([when], DIAZEPAM_5) == 15
     assert mg_per_day([times], DIAZEPAM_5) == 10
@@ -282,33 +288,33 @@ def test_day_of_week_counts_only_those_days() -> None:
     ("one tablet 2 times per day", 10, 2),
 ])
 def test_dose_written_only_in_the_sig_text(sig: str, expected_mg: Fraction, per_day: Fraction) -> None:
-    result = daily_dose([Dosage.model_validate({"text": sig})], product(DIAZEPAM_5), AT)
+    result = daily_dose([as_dosage({"text": sig})], product(DIAZEPAM_5), AT)
     assert isinstance(result, DailyDose), result
     assert (result.mg, result.administrations_per_day) == (expected_mg, per_day)
 
 
 def test_sig_frequency_completes_a_structured_amount() -> None:
-    line = Dosage.model_validate({"text": "every 12 hours", "doseAndRate": [{"doseQuantity": {"value": 2,
+    line = as_dosage({"text": "every 12 hours", "doseAndRate": [{"doseQuantity": {"value": 2,
                                                                                            "unit": "mg"}}]})
     assert mg_per_day([line], DIAZEPAM_5) == 4
 
 
 def test_as_needed_said_only_in_the_text_is_as_needed() -> None:
-    result = daily_dose([Dosage.model_validate({"text": "1 tablet up to 3 times a day as needed for panic"})],
+    result = daily_dose([as_dosage({"text": "1 tablet up to 3 times a day as needed for panic"})],
                         product(DIAZEPAM_2), AT)
     assert isinstance(result, DailyDose) and result.mg == 6 and result.as_needed
 
 
 def test_unreadable_directions_fall_back_to_the_dispense_request() -> None:
     """60 tablets of diazepam 5 mg for 30 days → 10 mg/day, and the reading says what the directions lacked."""
-    line = Dosage.model_validate({"text": "use as directed"})
+    line = as_dosage({"text": "use as directed"})
     result = daily_dose([line], product(DIAZEPAM_5), AT, dispensed_quantity=Fraction(60), supply_days=Fraction(30))
     assert isinstance(result, DailyDose)
     assert (result.mg, result.explanation) == (10, "60 tablet over 30 days (directions: no dose quantity)")
 
 
 def test_still_unreadable_says_what_is_missing() -> None:
-    line = Dosage.model_validate({"text": "use as directed"})
+    line = as_dosage({"text": "use as directed"})
     assert daily_dose([line], product(DIAZEPAM_5), AT) == UnknownDose("no dose quantity")
 
 
@@ -333,7 +339,7 @@ def test_sequenced_phases_follow_each_other() -> None:
 
 @pytest.mark.parametrize("length", [1_000, 20_000])
 def test_long_sig_text_is_read_only_up_to_its_cap(length: int) -> None:
-    line = Dosage.model_validate({"text": "5 mg twice daily " + "9" * length})
+    line = as_dosage({"text": "5 mg twice daily " + "9" * length})
     assert mg_per_day([line], DIAZEPAM_5) == 10
 
 
@@ -345,7 +351,7 @@ def test_a_remembered_reading_is_each_orders_own_reading() -> None:
     counted = [dosage(1, "tablet", frequency=2, repeat={"boundsDuration": {"value": 7, "code": "d"}})]
     sequenced = [dosage(1, "tablet", frequency=f, sequence=n, repeat={"boundsDuration": {"value": 14, "code": "d"}})
                  for n, f in ((1, 3), (2, 2))]
-    unreadable = [Dosage.model_validate({"text": "use as directed"})]
+    unreadable = [as_dosage({"text": "use as directed"})]
     calls = [
         (lines, code, at, start, quantity, supply)
         for lines in (steady, counted, sequenced, unreadable)

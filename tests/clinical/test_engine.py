@@ -93,7 +93,7 @@ def _step_finding(card_type: str, indicator: Indicator, lines: list[str], sugges
 
 
 def test_one_card_set_states_a_shared_fact_once_and_carries_a_suggestion_once() -> None:
-    """docs/clinical-reference.md §11.10: a fact shared by several cards is stated in full on the highest-ranked
+    """docs/clinical-reference.md §6e: a fact shared by several cards is stated in full on the highest-ranked
     card and referred to on the others; no two cards carry the same suggestion — the older-adult warning keeps
     its own slower step, and the cards it was taken from say where it is."""
     keep = Suggestion("Keep the current dose for now", (Action(type="delete", description="Withdraw",
@@ -121,7 +121,7 @@ def test_one_card_set_states_a_shared_fact_once_and_carries_a_suggestion_once() 
 
 
 def test_a_routine_step_support_card_is_shown_only_when_it_is_the_only_card() -> None:
-    """docs/clinical-reference.md §11.4: a later routine step answers taper-support so the prescriber sees the step
+    """docs/clinical-reference.md §11q: a later routine step answers taper-support so the prescriber sees the step
     was checked; beside any other card (here another order's warning) it is left out."""
     routine = replace(_finding("taper-support", "info"), only_card=True)
     assert select_cards([routine]) == [routine]

@@ -1,5 +1,5 @@
 """The one diazepam-equivalent computation the cards, the planner and the plan page share
-(docs/clinical-reference.md §6b "DE of an order", §9.11)."""
+(docs/clinical-reference.md §6b "DE of an order", §8c)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Supply follows the dose (docs/clinical-reference.md §11.1): the days a draft's supply covers and what a
+"""Supply follows the dose (docs/clinical-reference.md §9b): the days a draft's supply covers and what a
 suggested regimen dispenses in them."""
 
 from __future__ import annotations

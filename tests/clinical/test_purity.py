@@ -1,4 +1,4 @@
-"""The clinical core is pure (README "Layout"): importing it loads no web framework, database or HTTP client,
+"""The clinical core is pure (README "How a call flows"): importing it loads no web framework, database or HTTP client,
 and its code never reads the clock or the environment — the time of a call and the settings are passed in.
 The import graph itself is checked by import-linter (``make lint``, contract in pyproject.toml)."""
 

@@ -97,7 +97,7 @@ def test_record_text_carries_no_link_and_no_hidden_character(record: str, shown:
 
 def test_the_rules_of_numbers_are_decided_once() -> None:
     """Doses exact to three decimals, longer ones to two places; percentages and measured values to one decimal
-    place (README "Cards", docs/clinical-reference.md §11.14)."""
+    place (README "Cards", docs/clinical-reference.md §6f)."""
     assert mg(Fraction(1, 8)) == "0.125 mg" and mg(Fraction(50, 3)) == "16.67 mg" and mg(Fraction(25)) == "25 mg"
     assert percent(Fraction(200, 3)) == "66.7 %" and percent(Fraction(50, 3)) == "16.7 %" and percent(Fraction(25)) \
         == "25 %"

@@ -6,23 +6,24 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import create_engine, select
 
-from cds_service import create_app
 from cds_service.db import migrate
 from cds_service.feedback import card_log as card_log_module
 from cds_service.feedback.card_log import CardLog
 from cds_service.feedback.models import card_log
 from cds_service.feedback.repository import CardRecord, StoreUnavailable
 from cds_service.logs import configure_logging
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.server import gunicorn
 
@@ -85,9 +86,9 @@ def test_the_queue_is_bounded_while_the_database_is_down(tmp_path: Path) -> None
     assert logged(url) == [card(1).card_uuid, card(2).card_uuid]
 
 
-def test_feedback_right_after_the_call_finds_its_card_still_queued() -> None:
+def test_feedback_right_after_the_call_finds_its_card_still_queued(make_app: MakeApp) -> None:
     # An interval far longer than the test: the card is still queued when its feedback arrives.
-    app = create_app({"auth": "off", "testing": True, "card_log_interval_s": 600})
+    app = make_app({"card_log_interval_s": 600})
     client = app.test_client()
     [shown] = HookCalls(client).cards(HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
     url = app.config["SETTINGS"].database_url
@@ -149,3 +150,31 @@ def test_an_exit_flush_that_fails_says_so_on_the_stderr_open_at_exit(tmp_path: P
     shown = at_exit.getvalue()
     assert "Logging error" not in shown
     assert '"message": "card log unavailable; rows kept for the next attempt"' in shown
+
+
+def test_a_flush_during_the_background_write_returns_only_once_those_rows_are_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feedback and analytics flush the card log and then read it. When the background thread has just taken the
+    queue and is still writing it, that flush must wait for the write, not find the queue empty and return: the
+    analytics would count the feedback without its card (seen under load as a flaky analytics count)."""
+    url = f"sqlite:///{tmp_path}/inflight.db"
+    migrate(url)
+    writing, release = threading.Event(), threading.Event()
+    insert = card_log_module.insert_card_log_rows
+
+    def held_insert(engine: Any, rows: list[dict[str, Any]]) -> None:
+        writing.set()
+        release.wait(10)  # the background write stays in flight until the test lets it finish
+        insert(engine, rows)
+
+    monkeypatch.setattr(card_log_module, "insert_card_log_rows", held_insert)
+    writer = CardLog(url, interval_s=0)
+    writer.add("bzd-taper-order-sign", "hook-1", "hash-a", [card(1)])
+    assert writing.wait(10), "the background thread took the queue"
+    seen: list[list[str]] = []
+    flusher = threading.Thread(target=lambda: (writer.flush(), seen.append(logged(url))))
+    flusher.start()
+    flusher.join(0.5)  # long enough for a flush that does not wait to have returned
+    release.set()
+    flusher.join(10)
+    assert seen == [[card(1).card_uuid]], "the flush returned before the rows it had to wait for were written"

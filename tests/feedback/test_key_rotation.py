@@ -14,11 +14,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete
 
-from cds_service import create_app
 from cds_service.config import Settings, SettingsError
 from cds_service.db import engine_for
 from cds_service.feedback.models import card_log
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import BASE, Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
@@ -29,15 +28,14 @@ OPERATOR = "operator-" + "9876543210abcdef" * 2
 
 
 @pytest.fixture
-def app_with_keys(tmp_path: Path) -> Iterator[Any]:
+def app_with_keys(tmp_path: Path, make_app: MakeApp) -> Iterator[Any]:
     apps: list[Flask] = []
     trust = trust_file(tmp_path, {ISSUER: {}})
 
     def make(key: str, previous: str | None = None, until: datetime | None = None) -> Ehr:
-        app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                          "database_url": f"sqlite:///{tmp_path}/cds.db", "patient_hash_key": key,
-                          "previous_patient_hash_key": previous, "previous_key_until": until,
-                          "operator_token": OPERATOR})
+        app = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
+                        "patient_hash_key": key, "previous_patient_hash_key": previous, "previous_key_until": until,
+                        "operator_token": OPERATOR})
         apps.append(app)
         return Ehr(app.test_client(), ISSUER)
 
@@ -62,13 +60,13 @@ def card_of(ehr: Ehr, body: dict[str, Any]) -> list[dict[str, Any]]:
     return cards
 
 
-def test_the_previous_key_is_accepted_until_its_date_then_not(app_with_keys: Any, tmp_path: Path) -> None:
+def test_the_previous_key_is_accepted_until_its_date_then_not(app_with_keys: Any, database_url: str) -> None:
     before = app_with_keys(OLD)
     [snoozed] = card_of(before, baclofen_call("p1"))
     assert before.feedback(snooze(snoozed)).status_code == 200
     [unanswered] = card_of(before, baclofen_call("p2"))
     before.client.application.config["CARD_LOG"].flush()
-    with engine_for(f"sqlite:///{tmp_path}/cds.db").begin() as connection:  # its row lost (a killed worker):
+    with engine_for(database_url).begin() as connection:  # its row lost (a killed worker):
         connection.execute(delete(card_log).where(card_log.c.card_uuid == unanswered["uuid"]))  # only the MAC
 
     rotating = app_with_keys(NEW, OLD, datetime.now(UTC) + timedelta(days=90))

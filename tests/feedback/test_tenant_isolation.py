@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds_service import create_app
 from cds_service.db import engine_for
 from cds_service.feedback.repository import count_feedback, patient_hash, snoozed_card_types
-from tests.conftest import HookCalls, card_types
+from tests.conftest import HookCalls, app_on, card_types
 from tests.utils.ehr import BASE, Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
@@ -26,11 +25,11 @@ OPERATOR_TOKEN = "operator-" + "0123456789abcdef" * 3
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
-    url = request.getfixturevalue("fresh_database") if request.param == "postgresql" else f"sqlite:///{tmp_path}/t.db"
-    app = create_app({"auth": "required", "trusted_issuers_file": trust_file(tmp_path, {EHR_A: {}, EHR_B: {}}),
-                      "public_base_url": BASE, "database_url": url, "operator_token": OPERATOR_TOKEN})
-    yield app
-    app.config["CARD_LOG"].flush()
+    """Two EHRs of one installation, on the test's own SQLite database or a fresh PostgreSQL one."""
+    url = request.getfixturevalue("fresh_database" if request.param == "postgresql" else "database_url")
+    with app_on(url, {"auth": "required", "trusted_issuers_file": trust_file(tmp_path, {EHR_A: {}, EHR_B: {}}),
+                      "public_base_url": BASE, "operator_token": OPERATOR_TOKEN}) as app:
+        yield app
 
 
 class Clinic(Ehr):

@@ -9,11 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cds_service import create_app
 from cds_service.fhir.client import FhirAccess, FhirClient, FhirUnavailable
 from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.services import prefetch_templates
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import BASE, Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, condition, diazepam_taper_15_to_12, patient, searchset
 from tests.utils.fhir_server import FhirRoutes, FhirTestServer, base_url, slow_drip
@@ -43,10 +42,10 @@ def call_missing_conditions(url: str, token: str | None = None) -> dict[str, Any
 
 
 def test_calls_to_the_same_server_reuse_one_connection_and_never_another_calls_token(
-    fhir_test_server: StartServer,
+    fhir_test_server: StartServer, make_app: MakeApp,
 ) -> None:
     routes, server, url = ehr_server(fhir_test_server)
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
     for token in ("token-of-call-a", "token-of-call-b", None):
         assert hooks.post(call_missing_conditions(url, token)).status_code == 200
     assert server.connections == 1
@@ -55,11 +54,11 @@ def test_calls_to_the_same_server_reuse_one_connection_and_never_another_calls_t
         "Bearer token-of-call-a", "Bearer token-of-call-b", None]
 
 
-def test_another_tenant_never_uses_a_kept_connection(fhir_test_server: StartServer, tmp_path: Path) -> None:
+def test_another_tenant_never_uses_a_kept_connection(
+        fhir_test_server: StartServer, tmp_path: Path, make_app: MakeApp) -> None:
     routes, server, url = ehr_server(fhir_test_server)
     trust = trust_file(tmp_path, {ISSUER: {"fhir_servers": [url]}, OTHER: {"fhir_servers": [url]}})
-    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    app = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE})
     for issuer in (ISSUER, OTHER, ISSUER, OTHER):
         assert Ehr(app.test_client(), issuer).call(call_missing_conditions(url)).status_code == 200
     first, other, first_again, other_again = (seen.client_port for seen in routes.seen)
@@ -69,14 +68,13 @@ def test_another_tenant_never_uses_a_kept_connection(fhir_test_server: StartServ
 
 
 def test_a_new_connection_is_still_checked_while_another_tenant_keeps_one(
-    fhir_test_server: StartServer, tmp_path: Path
+    fhir_test_server: StartServer, tmp_path: Path, make_app: MakeApp
 ) -> None:
     """The loopback server is allow-listed for the first EHR only: its kept connection does not let the other
     EHR (for which only public addresses are allowed) reach the same server."""
     routes, server, url = ehr_server(fhir_test_server)
     trust = trust_file(tmp_path, {ISSUER: {"fhir_servers": [url]}, OTHER: {}})
-    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    app = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE})
     assert Ehr(app.test_client(), ISSUER).call(call_missing_conditions(url)).status_code == 200
     assert Ehr(app.test_client(), OTHER).call(call_missing_conditions(url)).status_code == 412
     assert len(routes.seen) == 1 and server.connections == 1
@@ -84,7 +82,7 @@ def test_a_new_connection_is_still_checked_while_another_tenant_keeps_one(
 
 def fetch_everything(url: str) -> dict[str, list[dict[str, Any]]]:
     """The whole record by fallback (six searches at once), as one call of a worker does it."""
-    client = FhirClient(url, access_token=None, timeout_s=5.0, max_pages=10, max_requests=60,
+    client = FhirClient(url, access_token=None, timeout_s=5.0, max_pages=10, max_requests=60, searches_in_flight=48,
                         access=FhirAccess(allow_loopback=True))
     try:
         return resolve_prefetch(prefetch_templates(), {}, {"patientId": "p1"}, client).resources
@@ -95,7 +93,7 @@ def fetch_everything(url: str) -> dict[str, list[dict[str, Any]]]:
 def deadline_ends(url: str) -> bool:
     """Whether a server dripping its answer for 20 s is cut off by a 0.5 s deadline (the child's own deadline
     thread: the parent's does not exist in the child)."""
-    client = FhirClient(url, access_token=None, timeout_s=0.5, max_pages=10, max_requests=60,
+    client = FhirClient(url, access_token=None, timeout_s=0.5, max_pages=10, max_requests=60, searches_in_flight=48,
                         access=FhirAccess(allow_loopback=True))
     try:
         client.get("Condition?patient=p1")

@@ -99,7 +99,7 @@ def answer(handler):
                                                      + "?page=2").encode()))
 server = start_fhir_server(answer, keep_alive=True)
 url = base_url(server)
-client = app = create_app({"auth": "off", "testing": True}).test_client()
+client = app = create_app({"auth": "off", "database_url": sys.argv[2]}).test_client()
 keys = ("patient", "medicationRequests", "medicationDispenses", "medicationStatements", "conditions", "observations")
 assert client.post("/cds-services/bzd-taper-order-sign", json=hook_call(url, "conditions")).status_code == 200
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -113,13 +113,13 @@ print(json.dumps({"status": response.status_code, "cpu_s": time.process_time() -
 
 @pytest.mark.parametrize("per_page", [1_000, 3_000])
 def test_a_call_against_a_server_of_endless_heavy_pages_stays_under_256_mb_and_one_second_of_cpu(
-        per_page: int) -> None:
+        per_page: int, database_url: str) -> None:
     """Every key missing, every search answering pages of orders forever (0.6 MiB pages of 1,000 entries, or
     1.8 MiB ones of 3,000): before the bounds a call read 60 such pages — up to 110 MB of JSON, seconds of CPU
     and hundreds of MB. Now each key reads its first page and the entry bounds and the call's 4 MiB budget end
     the searches early: answered (with the note), within the bounds."""
-    completed = subprocess.run([sys.executable, "-c", CHILD, str(per_page)], capture_output=True, text=True,
-                               cwd=ROOT, timeout=120, check=False)
+    completed = subprocess.run([sys.executable, "-c", CHILD, str(per_page), database_url], capture_output=True,
+                               text=True, cwd=ROOT, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
     measured = json.loads(completed.stdout.strip().splitlines()[-1])
     assert measured["status"] == 200, measured

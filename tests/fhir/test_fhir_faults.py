@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from cds_service import create_app
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.fhir_server import Behaviour, slow_drip
 
@@ -45,10 +44,10 @@ def hangs(handler: BaseHTTPRequestHandler) -> None:
     (hangs, "timed out"),
 ], ids=["slow-drip", "huge-declared", "huge-streamed", "hangs"])
 def test_fault_ends_in_412_for_its_reason(fhir_server: Callable[[Behaviour], str], behaviour: Behaviour, reason: str,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+                                          caplog: pytest.LogCaptureFixture, make_app: MakeApp) -> None:
     """The drip lasts 20 s and the hang 5 s against a 1 s deadline: without the deadline the first would end in
     broken JSON and the second in a dropped connection, so the logged reason shows the deadline ended them."""
-    hooks = HookCalls(create_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
+    hooks = HookCalls(make_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
     body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
     del body["prefetch"]["conditions"]
     body["fhirServer"] = fhir_server(behaviour)
@@ -59,7 +58,7 @@ def test_fault_ends_in_412_for_its_reason(fhir_server: Callable[[Behaviour], str
     assert [r.reason for r in caplog.records if r.getMessage() == "FHIR fallback failed"] == [f"conditions: {reason}"]
 
 
-def test_missing_keys_are_fetched_concurrently(fhir_server: Callable[[Behaviour], str]) -> None:
+def test_missing_keys_are_fetched_concurrently(fhir_server: Callable[[Behaviour], str], make_app: MakeApp) -> None:
     """Six searches of a server answering each in 0.2 s: in flight together, not one after the other."""
     in_flight, most = [0], [0]
     lock = threading.Lock()
@@ -83,7 +82,7 @@ def test_missing_keys_are_fetched_concurrently(fhir_server: Callable[[Behaviour]
         handler.end_headers()
         handler.wfile.write(payload)
 
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
     body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
     del body["prefetch"]
     body["fhirServer"] = fhir_server(answers_slowly)

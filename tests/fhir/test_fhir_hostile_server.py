@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds_service import create_app
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import BASE, Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12, patient, searchset
 from tests.utils.fhir_server import Behaviour, send_json
@@ -53,13 +52,12 @@ def empty_searchset(handler: BaseHTTPRequestHandler) -> None:
 
 
 @pytest.fixture
-def production(tmp_path: Path) -> Callable[..., Flask]:
+def production(tmp_path: Path, make_app: MakeApp) -> Callable[..., Flask]:
     """An app with client JWTs required (production), trusting two EHRs; ``fhir_servers`` for the first."""
 
     def make(fhir_servers: list[str] | None = None, **settings: Any) -> Flask:
         trust = trust_file(tmp_path, {ISSUER: {"fhir_servers": fhir_servers} if fhir_servers else {}, OTHER: {}})
-        return create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                           "database_url": f"sqlite:///{tmp_path}/cds.db", **settings})
+        return make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE, **settings})
 
     return make
 
@@ -138,9 +136,9 @@ def test_cds_fhir_allowed_lists_servers_for_every_client(fhir_server: Start, pro
     assert len(recorder.paths) == 1
 
 
-def test_the_412_is_the_same_whatever_the_server_did(fhir_server: Start) -> None:
+def test_the_412_is_the_same_whatever_the_server_did(fhir_server: Start, make_app: MakeApp) -> None:
     """Refused connection, 500, 401, 404 and HTML all read alike: the answer is no oracle for a scan."""
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
 
     def status(code: int) -> Behaviour:
         return lambda handler: send_json(handler, {"resourceType": "OperationOutcome", "issue": []}, code)
@@ -150,8 +148,8 @@ def test_the_412_is_the_same_whatever_the_server_did(fhir_server: Start) -> None
     assert_412_without_detail(hooks.post(hook_call("http://127.0.0.1:9/fhir")))  # nothing listens: refused
 
 
-def test_a_404_for_the_context_patient_is_412_not_an_empty_record(fhir_server: Start) -> None:
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+def test_a_404_for_the_context_patient_is_412_not_an_empty_record(fhir_server: Start, make_app: MakeApp) -> None:
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
 
     def no_patient(handler: BaseHTTPRequestHandler) -> None:
         if handler.path.startswith("/fhir/Patient/"):
@@ -163,7 +161,7 @@ def test_a_404_for_the_context_patient_is_412_not_an_empty_record(fhir_server: S
     assert_412_without_detail(hooks.post(hook_call(fhir_server(no_patient), "patient")), "patient")
 
 
-def test_redirects_are_not_followed(fhir_server: Start) -> None:
+def test_redirects_are_not_followed(fhir_server: Start, make_app: MakeApp) -> None:
     elsewhere = Recorder()
     target = fhir_server(elsewhere)
 
@@ -174,15 +172,16 @@ def test_redirects_are_not_followed(fhir_server: Start) -> None:
         handler.end_headers()
 
     redirector = Recorder(redirect)
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
     assert_412_without_detail(hooks.post(hook_call(fhir_server(redirector))))
     assert len(redirector.paths) == 1 and elsewhere.paths == []
 
 
-def test_next_links_stay_under_the_base_url_and_the_token_goes_nowhere_else(fhir_server: Start) -> None:
+def test_next_links_stay_under_the_base_url_and_the_token_goes_nowhere_else(
+        fhir_server: Start, make_app: MakeApp) -> None:
     recorder = Recorder()
     url = fhir_server(recorder)
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
     for escape in (f"{url}/../admin?page=2", f"{url}/%2e%2e/admin?page=2", f"{url}-other/Condition?page=2",
                    url.replace("/fhir", "/admin?page=2")):
         body = hook_call(url, "patient")
@@ -192,7 +191,8 @@ def test_next_links_stay_under_the_base_url_and_the_token_goes_nowhere_else(fhir
     assert recorder.paths == []
 
 
-def test_one_deadline_covers_dripping_headers(fhir_server: Start, caplog: pytest.LogCaptureFixture) -> None:
+def test_one_deadline_covers_dripping_headers(
+        fhir_server: Start, caplog: pytest.LogCaptureFixture, make_app: MakeApp) -> None:
     def drip_headers(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         for n in range(50):  # one header line every 0.1 s: each read beats any per-read timeout
@@ -200,14 +200,14 @@ def test_one_deadline_covers_dripping_headers(fhir_server: Start, caplog: pytest
             handler.flush_headers()
             time.sleep(0.1)
 
-    hooks = HookCalls(create_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
+    hooks = HookCalls(make_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
     with caplog.at_level(logging.WARNING, "cds_service.fhir"):
         assert_412_without_detail(hooks.post(hook_call(fhir_server(drip_headers))))
     # Undisturbed, the drip would last 5 s and end without a blank line: a broken answer, not a timeout.
     assert [r.reason for r in caplog.records if r.getMessage() == "FHIR fallback failed"] == ["conditions: timed out"]
 
 
-def test_one_deadline_covers_a_chain_of_pages_across_keys(fhir_server: Start) -> None:
+def test_one_deadline_covers_a_chain_of_pages_across_keys(fhir_server: Start, make_app: MakeApp) -> None:
     def slow_pages(handler: BaseHTTPRequestHandler) -> None:
         time.sleep(0.25)
         page = handler.path.rsplit("page=", 1)[-1] if "page=" in handler.path else "0"
@@ -215,7 +215,7 @@ def test_one_deadline_covers_a_chain_of_pages_across_keys(fhir_server: Start) ->
         send_json(handler, searchset(next_url=f"http://{handler.headers['Host']}{nxt}" if nxt else None))
 
     recorder = Recorder(slow_pages)
-    hooks = HookCalls(create_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
+    hooks = HookCalls(make_app({"auth": "off", "fhir_timeout_s": 1.0}).test_client())
     response = hooks.post(hook_call(fhir_server(recorder), "conditions", "observations"))
     # Without the deadline both keys would read their ten pages (2.5 s each) and the call would answer 200 with
     # a "more pages than the service reads" note.

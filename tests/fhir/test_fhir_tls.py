@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cds_service import create_app
 from cds_service.fhir import client as fhir_client
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.fhir import baclofen_draft, condition, diazepam_taper_15_to_12, searchset
 from tests.utils.fhir_server import FhirRoutes, FhirTestServer
 
@@ -57,11 +56,11 @@ def call(url: str) -> dict[str, object]:
 
 
 def test_a_trusted_certificate_is_used_and_its_connection_kept(
-    tls_server: tuple[FhirRoutes, FhirTestServer, str, Path], monkeypatch: pytest.MonkeyPatch
+    tls_server: tuple[FhirRoutes, FhirTestServer, str, Path], monkeypatch: pytest.MonkeyPatch, make_app: MakeApp
 ) -> None:
     routes, server, url, cert = tls_server
     monkeypatch.setattr(fhir_client, "_TLS", ssl.create_default_context(cafile=str(cert)))
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
     for _ in range(2):
         assert hooks.post(call(url)).status_code == 200
     assert len(routes.paths("Condition")) == 2 and server.connections == 1
@@ -71,10 +70,10 @@ def test_a_trusted_certificate_is_used_and_its_connection_kept(
 
 
 def test_a_certificate_from_no_trusted_authority_is_refused(
-    tls_server: tuple[FhirRoutes, FhirTestServer, str, Path],
+    tls_server: tuple[FhirRoutes, FhirTestServer, str, Path], make_app: MakeApp,
 ) -> None:
     routes, _server, url, _cert = tls_server
-    hooks = HookCalls(create_app({"auth": "off"}).test_client())
+    hooks = HookCalls(make_app({"auth": "off"}).test_client())
     response = hooks.post(call(url))
     assert response.status_code == 412
     assert routes.seen == []

@@ -230,19 +230,39 @@ def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(
     assert routes.paths() == ["/fhir/MedicationRequest?patient=p1"]
 
 
-@pytest.mark.parametrize(("request_threads", "fetch_threads"), [(None, 48), ("16", 96), ("not a number", 48)])
+@pytest.mark.parametrize(("environ", "fetch_threads", "share"), [({}, 48, 4), ({"CDS_THREADS": "16"}, 96, 8)])
 def test_every_request_thread_of_a_worker_can_have_all_its_searches_in_flight(
-        monkeypatch: pytest.MonkeyPatch, request_threads: str | None, fetch_threads: int) -> None:
-    from cds_service.fhir.client import SEARCHES_PER_CALL, FhirAccess, _Admit, _Pool
-    from cds_service.fhir.prefetch import _Fetchers
-    from cds_service.services import prefetch_templates
+        hooks: HookCalls, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], fetch_threads: int,
+        share: int) -> None:
+    import cds_service.evaluate as evaluate
+    from cds_service.config import Settings
+    from cds_service.fhir.prefetch import _Fetchers, fallback_share
+    from cds_service.schemas.hook_request import load_hook_request
+    from cds_service.services import SERVICES, prefetch_templates
 
-    if request_threads is None:
-        monkeypatch.delenv("CDS_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("CDS_THREADS", request_threads)
-    assert SEARCHES_PER_CALL == len(prefetch_templates())
-    executor = _Fetchers().executor()
+    made: list[evaluate.FhirClient] = []
+
+    class Recording(evaluate.FhirClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(evaluate, "FhirClient", Recording)
+    body = {**_request(hooks), "fhirServer": f"http://fhir.example/threads-{fetch_threads}"}
+    settings = Settings.from_env({**environ, "CDS_AUTH": "off"})
+    evaluate.evaluate_hook_call(SERVICES["bzd-taper-order-sign"], load_hook_request(body, "order-sign"), settings)
+    client = made[0]
+    assert client.searches_in_flight == fetch_threads
+    executor = _Fetchers().executor(client.searches_in_flight)
     assert executor._max_workers == fetch_threads
     executor.shutdown()
-    assert _Pool("http://fhir.example/r4", _Admit(FhirAccess(), trusted=False))._max_idle == fetch_threads
+    assert client._pool is not None and client._pool._max_idle == fetch_threads
+    assert fallback_share(client.searches_in_flight, len(prefetch_templates())) == share
+
+
+@pytest.mark.parametrize("value", ["not a number", "0", "-3", "2.5"])
+def test_a_malformed_thread_count_is_refused(value: str) -> None:
+    from cds_service.config import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="CDS_THREADS must be a whole number"):
+        Settings.from_env({"CDS_THREADS": value})

@@ -1,4 +1,4 @@
-"""Legacy shapes read with R4 names (docs/clinical-reference.md §11.6): what each conversion changes, and that it
+"""Legacy shapes read with R4 names (docs/clinical-reference.md §7l): what each conversion changes, and that it
 changes nothing else — an R4 resource is returned as it is, and no input is modified."""
 
 from __future__ import annotations

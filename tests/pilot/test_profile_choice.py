@@ -12,7 +12,7 @@ import pytest
 
 from cds_service import create_app
 from cds_service.config import SettingsError
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
@@ -23,6 +23,8 @@ WHY = "CDS_TAPER_PROFILE is required with CDS_AUTH=required: the taper threshold
 
 def test_a_production_start_without_a_chosen_profile_is_refused(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """create_app's own refusal at start, and its reading of the profile from the environment (on a database
+    file of this test's own)."""
     monkeypatch.delenv("CDS_TAPER_PROFILE")
     settings = {"database_url": f"sqlite:///{tmp_path}/cds.db", "auth": "required",
                 "trusted_issuers_file": trust_file(tmp_path, {ISSUER: {}})}
@@ -45,9 +47,9 @@ def test_gunicorn_says_why_in_one_line(tmp_path: Path) -> None:
 
 
 def test_development_keeps_the_summary_and_the_cards_say_it_has_no_published_source(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_app: MakeApp, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CDS_TAPER_PROFILE")
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/cds.db", "auth": "off"})
+    app = make_app()
     cards = HookCalls(app.test_client()).cards(HookCalls.request(drafts=[baclofen_draft()],
                                                                   history=diazepam_taper_15_to_12()))
     assert cards
@@ -57,8 +59,8 @@ def test_development_keeps_the_summary_and_the_cards_say_it_has_no_published_sou
                 "source, not a guideline)") in card["detail"].splitlines()[-1]
 
 
-def test_cards_and_the_plan_page_name_the_joint_guideline_and_where_it_is_published(tmp_path: Path) -> None:
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/cds.db", "auth": "off", "taper_profile": "joint-2025"})
+def test_cards_and_the_plan_page_name_the_joint_guideline_and_where_it_is_published(make_app: MakeApp) -> None:
+    app = make_app({"taper_profile": "joint-2025"})
     client = app.test_client()
     cards = HookCalls(client).cards(HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12()))
     assert cards

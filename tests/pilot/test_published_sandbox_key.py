@@ -15,8 +15,8 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from cds_service import create_app
 from cds_service.config import SettingsError
+from tests.conftest import MakeApp
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "https://ehr.example.org"
@@ -24,38 +24,38 @@ BASE = "http://127.0.0.1:8080"
 SANDBOX_JWKS = json.loads((ROOT / "dev/trusted-issuers.dev.json").read_text())["https://sandbox.cds-hooks.org"]["jwks"]
 
 
-def production(tmp_path: Path, trust: dict[str, object]) -> object:
+def production(tmp_path: Path, trust: dict[str, object], make_app: MakeApp) -> object:
     path = tmp_path / "trusted.json"
     path.write_text(json.dumps(trust))
-    return create_app({"auth": "required", "trusted_issuers_file": path, "public_base_url": BASE,
-                       "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    return make_app({"auth": "required", "trusted_issuers_file": path, "public_base_url": BASE})
 
 
 @pytest.mark.parametrize("entry", [
     {"jwks_url": "https://sandbox.cds-hooks.org/.well-known/jwks.json"},
     {"jwks": {"keys": []}, "jku": ["https://sandbox.cds-hooks.org/.well-known/jwks.json"]},
 ])
-def test_a_key_url_on_the_sandbox_is_refused_in_any_trust_file(tmp_path: Path, entry: dict[str, object]) -> None:
+def test_a_key_url_on_the_sandbox_is_refused_in_any_trust_file(
+        tmp_path: Path, entry: dict[str, object], make_app: MakeApp) -> None:
     with pytest.raises(SettingsError, match=re.escape("takes keys from https://sandbox.cds-hooks.org/.well-known/"
                                                       "jwks.json, the CDS Hooks sandbox's published key")):
-        production(tmp_path, {ISSUER: entry})
+        production(tmp_path, {ISSUER: entry}, make_app)
 
 
-def test_the_sandbox_key_inline_under_another_issuer_is_refused(tmp_path: Path) -> None:
+def test_the_sandbox_key_inline_under_another_issuer_is_refused(tmp_path: Path, make_app: MakeApp) -> None:
     with pytest.raises(SettingsError, match="trusts the CDS Hooks sandbox's key, whose private half is public"):
-        production(tmp_path, {ISSUER: {"jwks": SANDBOX_JWKS}})
+        production(tmp_path, {ISSUER: {"jwks": SANDBOX_JWKS}}, make_app)
 
 
 @responses.activate
-def test_a_published_key_served_from_another_url_is_refused_at_the_call(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_published_key_served_from_another_url_is_refused_at_the_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_app: MakeApp) -> None:
     """A copy of a published key hosted anywhere: found when a token signed with it arrives. (The sandbox's own
     private key is not in this repository: a test key stands in as "published".)"""
     private = ec.generate_private_key(ec.SECP384R1())
     jwk = {**json.loads(ECAlgorithm.to_jwk(private.public_key())), "kid": "k1", "alg": "ES384"}
     jwks_url = "https://keys.ehr.example.org/jwks.json"
     responses.get(jwks_url, json={"keys": [jwk]})
-    client = production(tmp_path, {ISSUER: {"jwks_url": jwks_url}}).test_client()  # type: ignore[attr-defined]
+    client = production(tmp_path, {ISSUER: {"jwks_url": jwks_url}}, make_app).test_client()  # type: ignore[attr-defined]
 
     def call() -> int:
         now = int(time.time())

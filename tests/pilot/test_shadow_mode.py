@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service import create_app
 from cds_service.config import Settings
 from cds_service.metrics import CARDS
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
@@ -19,8 +18,8 @@ SILENT, LIVE = "https://pilot-ehr.example", "https://live-ehr.example"
 
 
 def test_a_shadow_client_receives_no_cards_and_the_analytics_count_what_would_have_fired(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app({"auth": "required", "database_url": f"sqlite:///{tmp_path}/s.db", "shadow_issuers": (SILENT,),
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, make_app: MakeApp) -> None:
+    app = make_app({"auth": "required", "shadow_issuers": (SILENT,),
                       "trusted_issuers_file": trust_file(tmp_path, {SILENT: {}, LIVE: {}})})
     client = app.test_client()
     silent, live = Ehr(client, SILENT), Ehr(client, LIVE)

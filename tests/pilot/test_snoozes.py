@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service import create_app
 from cds_service.cli import main as cli
 from tests.api.test_feedback import FEEDBACK, baclofen_card, overridden
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import Ehr, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 
@@ -25,11 +23,9 @@ ISSUER = "https://ehr.example"
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/store.db")  # the command line reads the same store
-    app = create_app({"auth": "off", "operator_token": OPERATOR})
-    yield app
-    app.config["CARD_LOG"].flush()
+def store(database_url: str, monkeypatch: pytest.MonkeyPatch, make_app: MakeApp) -> Flask:
+    monkeypatch.setenv("DATABASE_URL", database_url)  # the command line reads the same store
+    return make_app({"auth": "off", "operator_token": OPERATOR})
 
 
 def snooze_baclofen(client: FlaskClient, patient_id: str) -> dict[str, Any]:
@@ -75,9 +71,9 @@ def test_the_operator_lists_and_clears_a_patients_snooze_over_http(store: Flask)
     assert report["overridden"] == 2, "clearing a snooze keeps the feedback"
 
 
-def test_a_client_sees_and_clears_only_its_own_snoozes(tmp_path: Path) -> None:
-    app = create_app({"auth": "optional", "operator_token": OPERATOR, "database_url": f"sqlite:///{tmp_path}/s.db",
-                      "trusted_issuers_file": trust_file(tmp_path, {ISSUER: {}})})
+def test_a_client_sees_and_clears_only_its_own_snoozes(tmp_path: Path, make_app: MakeApp) -> None:
+    app = make_app({"auth": "optional", "operator_token": OPERATOR,
+                    "trusted_issuers_file": trust_file(tmp_path, {ISSUER: {}})})
     client = app.test_client()
     ehr = Ehr(client, ISSUER)
     body = HookCalls.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12(), patient_id="p1")

@@ -1,5 +1,5 @@
 """Every one-click MedicationRequest of every scenario is dispensable exactly as it stands
-(docs/clinical-reference.md §11.1–§11.3): each scenario of ``fhir_fixtures`` runs through the HTTP API and every
+(docs/clinical-reference.md §9b–§9d): each scenario of ``fhir_fixtures`` runs through the HTTP API and every
 order its cards' suggestions create or update goes through the pharmacist's check of
 ``tests/utils/dispensable.py``."""
 
@@ -33,7 +33,7 @@ def test_every_one_click_order_is_dispensable(scenario: Path, database_url: str)
 
 
 def _read_as_r4(request: dict[str, Any], cards: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The legacy hook's drafts and one-click orders are STU3 (docs/clinical-reference.md §11.6; their STU3
+    """The legacy hook's drafts and one-click orders are STU3 (docs/clinical-reference.md §7l; their STU3
     validity is checked on every response): the pharmacist's check reads them with R4 names."""
     request = copy.deepcopy(request)
     context = request["context"]

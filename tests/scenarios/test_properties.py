@@ -10,8 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service import create_app
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, ScenarioHooks
 from tests.utils.fhir import ICD10, SNOMED, condition, medication_request
 from tests.utils.scenarios import NAMES, expected, request
 
@@ -27,7 +26,9 @@ CONDITIONS = [("F13.20", "Sedative dependence", ICD10), ("724668002", "Withdrawa
               ("Z33.1", "Pregnant state", ICD10), ("F31.9", "Bipolar disorder", ICD10),
               ("R45.851", "Suicidal ideation", ICD10), ("66590003", "Alcohol dependence", SNOMED),
               ("F11.20", "Opioid dependence, uncomplicated", ICD10)]
-service = HookCalls(create_app({"auth": "off"}).test_client())
+# The examples of one test share its database (one app, as the calls of one installation do): function-scoped
+# fixtures under hypothesis are meant so here.
+SHARED_APP = [HealthCheck.function_scoped_fixture]
 
 
 def _orders(draw_status: str, medications: list[tuple[str, str]]) -> Any:
@@ -39,20 +40,20 @@ def _orders(draw_status: str, medications: list[tuple[str, str]]) -> Any:
         st.integers(0, 10_000))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, *SHARED_APP])
 @given(st.lists(_orders("active", UNRELATED + OPIOIDS), max_size=6, unique_by=lambda r: r["id"]),
        _orders("draft", OPIOIDS),
        st.lists(_orders("draft", UNRELATED), max_size=2, unique_by=lambda r: r["id"]),
        st.lists(st.sampled_from(CONDITIONS), max_size=4))
-def test_no_card_without_a_benzodiazepine_z_drug_or_adjunct(history: list[dict[str, Any]], opioid: dict[str, Any],
-                                                             others: list[dict[str, Any]],
+def test_no_card_without_a_benzodiazepine_z_drug_or_adjunct(hooks: HookCalls, history: list[dict[str, Any]],
+                                                             opioid: dict[str, Any], others: list[dict[str, Any]],
                                                              problems: list[tuple[str, str, str]]) -> None:
     """Every call signs an opioid, beside any unrelated drugs, opioids on record and problems: the records every
     sedative rule comes closest to firing on."""
     drafts = [opioid, *(draft for draft in others if draft["id"] != opioid["id"])]
-    body = service.request(drafts=drafts, history=history,
-                           conditions=[condition(code, text, system=system) for code, text, system in problems])
-    assert service.cards(body) == []
+    body = hooks.request(drafts=drafts, history=history,
+                         conditions=[condition(code, text, system=system) for code, text, system in problems])
+    assert hooks.cards(body) == []
 
 
 def _comparable(cards: list[dict[str, Any]]) -> list[Any]:
@@ -65,11 +66,12 @@ def _comparable(cards: list[dict[str, Any]]) -> list[Any]:
     return stripped
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=SHARED_APP)
 @given(st.sampled_from(NAMES), st.randoms(use_true_random=False))
-def test_order_of_history_resources_does_not_change_the_cards(name: str, rnd: random.Random) -> None:
+def test_order_of_history_resources_does_not_change_the_cards(scenario_hooks: ScenarioHooks, name: str,
+                                                              rnd: random.Random) -> None:
     body, want = request(name), expected(name)
-    local = HookCalls(create_app({"auth": "off", **want.get("settings", {})}).test_client())
+    local = scenario_hooks(want)
     shuffled = copy.deepcopy(body)
     for key in ("medicationRequests", "medicationDispenses", "medicationStatements", "conditions", "observations"):
         entries = shuffled["prefetch"][key].get("entry")

@@ -171,7 +171,7 @@ def test_every_card_type_has_a_scenario_asserting_what_the_prescriber_reads() ->
 
 
 def test_every_card_type_fires_in_an_stu3_medication_prescribe_scenario() -> None:
-    """docs/clinical-reference.md §11.6: the legacy hook reads drafts and history in STU3 shapes — each card type
+    """docs/clinical-reference.md §7l: the legacy hook reads drafts and history in STU3 shapes — each card type
     has a scenario sent that way."""
     legacy = [s for s in SCENARIOS if _load(s / "expected.json")["service"] == "bzd-taper-medication-prescribe"
               and '"doseAndRate"' not in (s / "request.json").read_text(encoding="utf-8")]

@@ -20,7 +20,7 @@ HOSTILE_TEXT = "diazepam " + "1" * 20_000
 CHILD = """
 import json, sys
 from cds_service import create_app
-app = create_app({"auth": "off", "testing": True})
+app = create_app({"auth": "off", "database_url": sys.argv[1]})  # the test's own database
 response = app.test_client().post("/cds-services/bzd-taper-order-sign", json=json.load(sys.stdin))
 print(response.status_code)
 """
@@ -49,8 +49,8 @@ def _hostile_request(where: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("where", ["draft", "statement"])
-def test_twenty_thousand_digits_in_a_medication_text_are_answered_quickly(where: str) -> None:
+def test_twenty_thousand_digits_in_a_medication_text_are_answered_quickly(where: str, database_url: str) -> None:
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD], input=json.dumps(_hostile_request(where)), capture_output=True,
+        [sys.executable, "-c", CHILD, database_url], input=json.dumps(_hostile_request(where)), capture_output=True,
         text=True, cwd=ROOT, timeout=HARD_LIMIT_S, check=False)
     assert completed.stdout.strip() == "200", completed.stderr[-2000:]

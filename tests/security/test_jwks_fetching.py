@@ -17,8 +17,8 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 
-from cds_service import create_app
 from cds_service.security import jwt_auth
+from tests.conftest import MakeApp
 from tests.utils.ehr import BASE
 from tests.utils.fhir_server import FhirTestServer, base_url, slow_drip, start_fhir_server
 
@@ -27,11 +27,10 @@ JWKS_URL = "https://ehr.example/.well-known/jwks.json"
 KEY = ec.generate_private_key(ec.SECP384R1())
 
 
-def app_trusting(tmp_path: Path, jwks_url: str) -> FlaskClient:
+def app_trusting(tmp_path: Path, jwks_url: str, make_app: MakeApp) -> FlaskClient:
     trust = tmp_path / "trust.json"
     trust.write_text(json.dumps({ISSUER: {"jwks_url": jwks_url}}))
-    return create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                       "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    return make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE}).test_client()
 
 
 def discovery(client: FlaskClient, kid: str, **claims: Any) -> int:
@@ -43,9 +42,9 @@ def discovery(client: FlaskClient, kid: str, **claims: Any) -> int:
 
 
 @responses.activate
-def test_after_a_failed_fetch_no_key_id_refetches_until_the_back_off_is_over(tmp_path: Path) -> None:
+def test_after_a_failed_fetch_no_key_id_refetches_until_the_back_off_is_over(tmp_path: Path, make_app: MakeApp) -> None:
     failing = responses.get(JWKS_URL, status=503)
-    client = app_trusting(tmp_path, JWKS_URL)
+    client = app_trusting(tmp_path, JWKS_URL, make_app)
     for number in range(20):
         assert discovery(client, f"kid-{number}") == 401
     assert failing.call_count == 1, "one fetch, then a back-off of 5 minutes for every key id"
@@ -59,9 +58,10 @@ def test_after_a_failed_fetch_no_key_id_refetches_until_the_back_off_is_over(tmp
     {"exp": 10**400},  # not a time
     {"iat": int(time.time()) - 7200},  # lived longer than the maximum
 ])
-def test_a_token_that_cannot_be_valid_fetches_nothing(tmp_path: Path, claims: dict[str, Any]) -> None:
+def test_a_token_that_cannot_be_valid_fetches_nothing(
+        tmp_path: Path, claims: dict[str, Any], make_app: MakeApp) -> None:
     served = responses.get(JWKS_URL, json={"keys": []})
-    client = app_trusting(tmp_path, JWKS_URL)
+    client = app_trusting(tmp_path, JWKS_URL, make_app)
     for number in range(20):
         assert discovery(client, f"kid-{number}", **claims) == 401
     assert served.call_count == 0
@@ -77,11 +77,11 @@ def dripping_jwks() -> Iterator[str]:
 
 def test_no_call_waits_on_a_dripping_jwks_endpoint_longer_than_one_fetch_deadline(
     tmp_path: Path, dripping_jwks: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+, make_app: MakeApp) -> None:
     """Before: the first call waited for the whole drip (20 s) holding the issuer's lock, and each other call
     of that issuer waited behind it (20, 40, 60 s)."""
     monkeypatch.setattr(jwt_auth, "JWKS_TIMEOUT_S", 1.0)
-    client = app_trusting(tmp_path, dripping_jwks)
+    client = app_trusting(tmp_path, dripping_jwks, make_app)
     waits: list[float] = []
 
     def one_call() -> None:

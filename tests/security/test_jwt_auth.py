@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm
 
-from cds_service import create_app
+from tests.conftest import MakeApp
 
 ISSUER = "https://ehr.test.example"
 KID = "test-key-1"
@@ -29,13 +29,12 @@ def signing_key() -> ec.EllipticCurvePrivateKey:
 
 
 @pytest.fixture
-def secured(tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey) -> FlaskClient:
+def secured(tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey, make_app: MakeApp) -> FlaskClient:
     public_jwk = json.loads(ECAlgorithm.to_jwk(signing_key.public_key()))
     public_jwk.update({"kid": KID, "alg": "ES384", "use": "sig"})
     trust = tmp_path / "trusted.json"
     trust.write_text(json.dumps({ISSUER: {"jwks": {"keys": [public_jwk]}}}))
-    app = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                      "database_url": f"sqlite:///{tmp_path}/cds.db"})
+    app = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE})
     return app.test_client()
 
 
@@ -81,7 +80,7 @@ def test_health_probes_need_no_token(secured: FlaskClient) -> None:
 
 @responses.activate
 def test_keys_from_an_allow_listed_jwks_url_are_fetched_once_and_cached(
-    tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
+    tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey, make_app: MakeApp
 ) -> None:
     public_jwk = json.loads(ECAlgorithm.to_jwk(signing_key.public_key()))
     public_jwk.update({"kid": KID, "alg": "ES384"})
@@ -89,17 +88,15 @@ def test_keys_from_an_allow_listed_jwks_url_are_fetched_once_and_cached(
     served = responses.get(jwks_url, json={"keys": [public_jwk]})
     trust = tmp_path / "trusted.json"
     trust.write_text(json.dumps({ISSUER: {"jwks_url": jwks_url}}))
-    client = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                         "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    client = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE}).test_client()
     for _ in range(3):
         token = _token(signing_key, f"{BASE}/cds-services")
         assert client.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert served.call_count == 1
 
 
-def test_optional_mode_accepts_no_token_but_rejects_a_bad_one(tmp_path: Path) -> None:
-    client = create_app({"auth": "optional", "public_base_url": BASE,
-                         "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+def test_optional_mode_accepts_no_token_but_rejects_a_bad_one(tmp_path: Path, make_app: MakeApp) -> None:
+    client = make_app({"auth": "optional", "public_base_url": BASE}).test_client()
     assert client.get("/cds-services").status_code == 200
     assert client.get("/cds-services", headers={"Authorization": "Bearer not.a.jwt"}).status_code == 401
 
@@ -118,12 +115,13 @@ def test_tokens_living_longer_than_the_maximum_are_401_never_500(
     assert response.status_code == 401 and response.get_json()["issue"][0]["diagnostics"] == "unauthorized"
 
 
-def test_the_maximum_lifetime_is_configurable(tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey) -> None:
+def test_the_maximum_lifetime_is_configurable(
+        tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey, make_app: MakeApp) -> None:
     public_jwk = json.loads(ECAlgorithm.to_jwk(signing_key.public_key()))
     trust = tmp_path / "trusted.json"
     trust.write_text(json.dumps({ISSUER: {"jwks": {"keys": [{**public_jwk, "kid": KID}]}}}))
-    client = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                         "database_url": f"sqlite:///{tmp_path}/cds.db", "jwt_max_lifetime_s": 120}).test_client()
+    client = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
+                       "jwt_max_lifetime_s": 120}).test_client()
     short, long = (_token(signing_key, f"{BASE}/cds-services", exp=int(time.time()) + s) for s in (100, 300))
     assert client.get("/cds-services", headers={"Authorization": f"Bearer {short}"}).status_code == 200
     assert client.get("/cds-services", headers={"Authorization": f"Bearer {long}"}).status_code == 401

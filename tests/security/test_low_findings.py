@@ -23,7 +23,7 @@ from cds_service import create_app
 from cds_service.config import SettingsError
 from cds_service.db import engine_for
 from cds_service.security import jwt_auth
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.ehr import BASE, trust_file
 from tests.utils.fhir import baclofen_draft, diazepam_taper_15_to_12
 from tests.utils.server import gunicorn
@@ -33,14 +33,14 @@ JWKS_URL = "https://ehr.example/.well-known/jwks.json"
 
 
 @responses.activate
-def test_a_failed_jwks_refetch_keeps_the_last_good_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_jwks_refetch_keeps_the_last_good_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        make_app: MakeApp) -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = {**json.loads(ECAlgorithm.to_jwk(key.public_key())), "kid": "k1", "alg": "ES384"}
     served = responses.get(JWKS_URL, json={"keys": [jwk]})
     trust = tmp_path / "trust.json"
     trust.write_text(json.dumps({ISSUER: {"jwks_url": JWKS_URL}}))
-    client = create_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE,
-                         "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    client = make_app({"auth": "required", "trusted_issuers_file": trust, "public_base_url": BASE}).test_client()
 
     def discovery(kid: str = "k1") -> int:
         now = int(time.time())
@@ -78,6 +78,8 @@ def test_security_headers_and_no_caching_of_cards(client: FlaskClient, hooks: Ho
 
 
 def test_readyz_migrates_once_then_only_reads(tmp_path: Path) -> None:
+    """create_app's own start on a database it has not migrated yet (so not the test's migrated copy): the
+    migration runs at start, never again in a probe."""
     app = create_app({"auth": "off", "database_url": f"sqlite:///{tmp_path}/ready.db"})
     engine = engine_for(app.config["SETTINGS"].database_url)
     statements: list[str] = []
@@ -89,6 +91,7 @@ def test_readyz_migrates_once_then_only_reads(tmp_path: Path) -> None:
 
 
 def test_production_requires_a_patient_hash_key_from_the_environment(tmp_path: Path) -> None:
+    """create_app's own refusal at start: no app is made, so no database is used."""
     trust = trust_file(tmp_path, {ISSUER: {}})
     settings: dict[str, Any] = {"auth": "required", "trusted_issuers_file": trust,
                                 "database_url": f"sqlite:///{tmp_path}/cds.db"}
@@ -148,7 +151,7 @@ def test_the_plan_page_and_every_answer_send_no_referrer(client: FlaskClient) ->
     assert client.get("/cds-services").headers["Referrer-Policy"] == "no-referrer"
 
 
-def test_development_answers_only_requests_addressed_to_this_machine(tmp_path: Path) -> None:
+def test_development_answers_only_requests_addressed_to_this_machine(tmp_path: Path, make_app: MakeApp) -> None:
     """DNS rebinding: a page at attacker.example re-pointed at 127.0.0.1 calls the development service with its
     own name as Host — and through the fallback (loopback allowed in development) would read a FHIR server on
     the developer's machine. Refused with 421 before anything is read."""
@@ -159,7 +162,7 @@ def test_development_answers_only_requests_addressed_to_this_machine(tmp_path: P
     server = start_fhir_server(recorder)
     try:
         for auth in ("off", "optional"):
-            client = create_app({"auth": auth, "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+            client = make_app({"auth": auth}).test_client()
             body = hook_call(base_url(server))
             rebound = client.post("/cds-services/bzd-taper-order-sign", json=body,
                                   headers={"Host": "attacker.example:8080"})
@@ -174,7 +177,6 @@ def test_development_answers_only_requests_addressed_to_this_machine(tmp_path: P
     finally:
         server.shutdown()
         server.server_close()
-    production = create_app({"auth": "required", "trusted_issuers_file": trust_file(tmp_path, {ISSUER: {}}),
-                             "public_base_url": BASE, "patient_hash_key": "k" * 32,
-                             "database_url": f"sqlite:///{tmp_path}/cds.db"}).test_client()
+    production = make_app({"auth": "required", "trusted_issuers_file": trust_file(tmp_path, {ISSUER: {}}),
+                           "public_base_url": BASE, "patient_hash_key": "k" * 32}).test_client()
     assert production.get("/healthz", headers={"Host": "cds.example.org"}).status_code == 200

@@ -10,9 +10,8 @@ import logging
 
 import pytest
 
-from cds_service import create_app
 from cds_service.logs import JsonFormatter
-from tests.conftest import HookCalls
+from tests.conftest import HookCalls, MakeApp
 from tests.utils.fhir import searchset
 from tests.utils.fhir_server import FhirRoutes, base_url, start_fhir_server
 from tests.utils.scenarios import NAMES as SCENARIOS
@@ -23,7 +22,8 @@ SECRETS = ("Zelda", "Quintessa", "MRN-7734-XQ", "tok-SECRET-991", "patient-ZQ-44
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_no_patient_data_or_tokens_in_debug_logs(name: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_patient_data_or_tokens_in_debug_logs(
+        name: str, caplog: pytest.LogCaptureFixture, make_app: MakeApp) -> None:
     body, expected = scenario_request(name), scenario_expected(name)
     patient = body["prefetch"]["patient"]
     patient.update({"id": "patient-ZQ-4471", "name": [{"family": "Quintessa", "given": ["Zelda"]}],
@@ -36,7 +36,7 @@ def test_no_patient_data_or_tokens_in_debug_logs(name: str, caplog: pytest.LogCa
                                  "scope": "patient/*.read", "subject": "bzd-taper-cds"}
     conditions = body["prefetch"].pop("conditions")  # exercise the fallback fetch too
     routes.add("Condition", searchset(*[e["resource"] for e in conditions.get("entry", [])]))
-    app = create_app({"auth": "off", "log_level": "DEBUG", **expected.get("settings", {})})
+    app = make_app({"auth": "off", "log_level": "DEBUG", **expected.get("settings", {})})
     try:
         with caplog.at_level(logging.DEBUG):
             response = HookCalls(app.test_client()).post(body, expected["service"])

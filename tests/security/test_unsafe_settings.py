@@ -1,5 +1,8 @@
 """Settings that would run without the protection they appear to have are refused at start with a message
-that says why; development conveniences stay on the developer's machine."""
+that says why; development conveniences stay on the developer's machine.
+
+These tests check create_app's own refusals at start, so they call it themselves (``app_with``): a refused start
+makes no app and writes no database; the few that start give each test its own file under ``tmp_path``."""
 
 from __future__ import annotations
 

@@ -45,14 +45,14 @@ def assert_no_empty_members(value: Any, path: str = "$") -> None:
 
 def assert_valid_response(body: Any, draft_ids: set[str] | None = None, fhir_version: str = "R4") -> None:
     """``fhir_version``: ``STU3`` for the legacy medication-prescribe hook, whose suggestions carry STU3 resources
-    (docs/clinical-reference.md §11.6)."""
+    (docs/clinical-reference.md §7l)."""
     assert isinstance(body, dict) and isinstance(body.get("cards"), list), "cards must be an array"
     if "systemActions" in body:
         assert isinstance(body["systemActions"], list) and body["systemActions"]
     uuids = [card.get("uuid") for card in body["cards"]]
     assert len(set(uuids)) == len(uuids), "card uuids must be unique in a response"
     seen = set()
-    # one card set, no repeats (docs/clinical-reference.md §11.10): no two cards carry the same suggestion
+    # one card set, no repeats (docs/clinical-reference.md §6e): no two cards carry the same suggestion
     offered = [(s["label"], repr([{k: v for k, v in a.items()} for a in s["actions"]]))
                for card in body["cards"] for s in card.get("suggestions", [])]
     assert len(set(offered)) == len(offered), f"the same suggestion on two cards: {[o[0] for o in offered]}"
@@ -90,7 +90,7 @@ _API_URL = re.compile(r"api\.fda\.gov|\.json(?:$|[?#])|/api/", re.IGNORECASE)
 
 
 def assert_card_text_a_prescriber_reads(card: dict[str, Any]) -> None:
-    """docs/clinical-reference.md §11.14: suggestion labels of about 80 characters at most (the detail carries the
+    """docs/clinical-reference.md §6f: suggestion labels of about 80 characters at most (the detail carries the
     rest); no resource ids or parser notes in what a prescriber reads; ``source.url`` and links are pages a person
     reads, never an API's JSON."""
     texts = [card["summary"], card.get("detail", "")]

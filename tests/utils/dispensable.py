@@ -1,4 +1,4 @@
-"""A pharmacist's check of what a prescriber signs in one click (docs/clinical-reference.md §11.1–§11.3).
+"""A pharmacist's check of what a prescriber signs in one click (docs/clinical-reference.md §9b–§9d).
 
 Every MedicationRequest a card's suggestion creates or updates must be dispensable exactly as it stands:
 

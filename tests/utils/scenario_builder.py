@@ -322,7 +322,7 @@ def _write(folder: Path, request: dict[str, Any], expected: dict[str, Any], fixt
 def write_stu3_twin(source: str, fixtures: Path = FIXTURES) -> Path:
     """Writes ``fixtures/stu3/stu3-<source>``: the scenario ``source`` (an order-sign call) sent by a legacy client —
     the ``medication-prescribe`` hook with every resource, drafts and history, in its STU3 shape — expecting the
-    same cards (docs/clinical-reference.md §11.6)."""
+    same cards (docs/clinical-reference.md §7l)."""
     origin = _where(source, fixtures, None)
     request = json.loads((origin / "request.json").read_text(encoding="utf-8"))
     expected = json.loads((origin / "expected.json").read_text(encoding="utf-8"))
@@ -333,7 +333,7 @@ def write_stu3_twin(source: str, fixtures: Path = FIXTURES) -> Path:
     request["hookInstance"] = _instance(name)
     request["context"]["medications"] = request["context"].pop("draftOrders")
     expected["service"] = SERVICES["medication-prescribe"]
-    expected["description"] = (f"STU3 twin of {source} (docs/clinical-reference.md §11.6: the legacy hook's history "
+    expected["description"] = (f"STU3 twin of {source} (docs/clinical-reference.md §7l: the legacy hook's history "
                                f"is read in STU3 shapes too): {expected['description']}")
     return _write(_where(name, fixtures, "stu3"), _stu3_request(request), expected, fixtures)
 

@@ -111,20 +111,10 @@ def scenario_facts(name: str, clock: Callable[[], datetime] | None = None) -> Cl
     """The ``ClinicalFacts`` the rules read for scenario ``name``: its request through the service's own request
     loading, prefetch resolution and settings (``expected.json``'s ``settings`` over ``auth=off``) — no HTTP,
     no snooze, no card budget. ``clock`` fixes "now" (default: the service's clock)."""
-    from cds_service.config import Settings
-    from cds_service.evaluate import clinical_facts
-    from cds_service.fhir.prefetch import resolve_prefetch
-    from cds_service.schemas.hook_request import load_hook_request
-    from cds_service.services import SERVICES, prefetch_templates
+    from tests.utils.facts import facts_from_request
 
     want = expected(name)
-    service = SERVICES[want["service"]]
-    hook_request = load_hook_request(request(name), service.hook)
-    raw = resolve_prefetch(prefetch_templates(), hook_request.get("prefetch") or {}, hook_request["context"], None)
-    settings = Settings(auth="off").with_overrides(want.get("settings", {}))
-    if clock is None:
-        return clinical_facts(service, hook_request, raw, settings)
-    return clinical_facts(service, hook_request, raw, settings, clock)
+    return facts_from_request(request(name), want["service"], want.get("settings", {}), clock)
 
 
 def _cell(text: str) -> str:

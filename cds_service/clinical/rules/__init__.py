@@ -6,7 +6,7 @@ card type and display, indicators, rank, rate card, explain gates, the rules it 
 Adding a rule is adding a module (CONTRIBUTING.md, "How to add a rule"): nothing here lists the rules.
 
 :data:`RULES` runs in rank order, which is the order of cards of the same indicator. :data:`PRECEDENCE` is the
-policy between rules about one taper step (docs/clinical-reference.md §9.12, §6b): a rule asks
+policy between rules about one taper step (docs/clinical-reference.md §8c, §6b): a rule asks
 :func:`outranked` instead of importing the rules that outrank it.
 """
 

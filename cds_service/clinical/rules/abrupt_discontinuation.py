@@ -6,9 +6,10 @@ likely physically dependent" (Table 2).
 
 Trigger (docs/clinical-reference.md §6b "Abrupt discontinuation"): likely physically dependent **and** (the drafts end
 the last benzodiazepine, or the proposed total DE is ≤ 50 % of the current total in one step) **and not**
-the final step (docs/clinical-reference.md §9.1: ≤ 2 mg DE under either table, or the smallest dose
-the product can give, after ≥ 2 reductions). Between drugs, the smaller of the two tables' reductions
-is judged (docs/clinical-reference.md §1b); the conversion-ambiguity card speaks for the disagreement.
+the final step (docs/clinical-reference.md §8d: ≤ 2 mg DE under either table, or the smallest dose
+the product can give, after ≥ 2 reductions). Between drugs, a limit is breached when either table's
+reduction breaches it (docs/clinical-reference.md §8c); the conversion-ambiguity card speaks when they differ by
+more than 15 points (§11e).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def speaks_for(facts: ClinicalFacts) -> bool:
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 

@@ -11,7 +11,7 @@ Trigger (docs/clinical-reference.md §6b "Baclofen adjunct"): a new *oral* baclo
 a taper context (a reduction in the last 90 days, or one proposed by another draft), with no spasticity
 indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy; muscle cramps or spasms are
 withdrawal symptoms, not an indication) and no baclofen order, fill or statement in the 90 days before
-(docs/clinical-reference.md §9.6: a renewal is continuing therapy — card ``baclofen-cotherapy``).
+(docs/clinical-reference.md §7g: a renewal is continuing therapy — card ``baclofen-cotherapy``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from fractions import Fraction
 from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.equivalence import TABLE_NAMES
-from cds_service.clinical.facts import ClinicalFacts
+from cds_service.clinical.facts import NEW_DRUG_DAYS, ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion, draft_removal
 from cds_service.clinical.history import BenzodiazepineHistory
 from cds_service.clinical.medications import MedicationCourse
@@ -64,7 +64,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 def _is_new_oral_baclofen(draft: MedicationCourse, facts: ClinicalFacts) -> bool:
     """New (no baclofen order, fill or statement in the 90 days before) and oral; a renewal or a dose change of
-    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §9.6)."""
+    baclofen the patient takes is not "adding" it (docs/clinical-reference.md §7g)."""
     return draft.product.drug_class == "baclofen" and draft.product.route == "oral" and not draft.ends_order \
         and not facts.continuing(draft)
 
@@ -98,7 +98,8 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
         "**Why this card:**",
         *taper_lines,
         "- No spasticity indication (spasticity, multiple sclerosis, spinal cord injury, cerebral palsy) "
-        "is recorded, and no baclofen was ordered, dispensed or reported in the 90 days before this order.",
+        f"is recorded, and no baclofen was ordered, dispensed or reported in the {NEW_DRUG_DAYS} days before this "
+        "order.",
         "",
         "**Guidance:** Baclofen is not recommended as an adjunct during benzodiazepine tapering: there is no "
         "evidence for it in benzodiazepine withdrawal, and stopping or reducing baclofen itself can cause "
@@ -124,7 +125,7 @@ def _gabapentin_start_above_label(facts: ClinicalFacts) -> str | None:
     """Why the gabapentin start this card would offer is above the label for the patient's kidney function, or
     ``None``. Below 15 mL/min the Neurontin label reduces the dose in proportion to CrCl (Table 1, footnote a), so
     below 5 mL/min its maximum is less than one 100 mg capsule; with hemodialysis it adds a dose after each session
-    (docs/clinical-reference.md §4a). Without a current result nothing is said: 100 mg is within every row (§11.12).
+    (docs/clinical-reference.md §4a). Without a current result nothing is said: 100 mg is within every row (§11m).
     E.g. CrCl 4 mL/min: at most 300 × 4 ÷ 15 = 80 mg/day."""
     renal = facts.renal_function
     if renal is None or renal.stale:

@@ -1,9 +1,9 @@
 """Card ``benzodiazepine-duplication`` (warning): a benzodiazepine started while another stays active and unchanged.
 
-docs/clinical-reference.md §11.13: a draft that starts a benzodiazepine while another benzodiazepine stays active
+docs/clinical-reference.md §11g: a draft that starts a benzodiazepine while another benzodiazepine stays active
 and unchanged in the same call raises the patient's total. It is not a cross-taper (the other is reduced or stopped
-in the same call: the rate rules judge that step, §8.2) and not an as-needed order of the same ingredient from
-another prescriber (§9.2: both count, and that is intended). A switch left half-done — the new drug ordered, the
+in the same call: the rate rules judge that step, §8c) and not an as-needed order of the same ingredient from
+another prescriber (§7a: both count, and that is intended). A switch left half-done — the new drug ordered, the
 old one never reduced, as a client that applies only one action of a suggestion leaves it — is the common case.
 2025 Joint Guideline rec. 7 (Table 7 note): a switch is a cross-taper over 1–2 weeks, the old drug reduced as the
 new one is started; the seed guidance and Beers 2023 (older adults: avoid benzodiazepines) for 65 and older.
@@ -15,16 +15,15 @@ the added order; or, to switch, reduce the other benzodiazepine in the same call
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 
 from cds_service.clinical.declaration import A_BENZODIAZEPINE_DRAFT, Declaration
 from cds_service.clinical.dosing import DailyDose, percent_reduction
+from cds_service.clinical.duplication import as_needed, duplications
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding, Suggestion, draft_removal
-from cds_service.clinical.history import counts_toward_taper, course_de, ends_earlier_order, replaced_by_draft
 from cds_service.clinical.medications import MedicationCourse
-from cds_service.clinical.taper_step import TABLE_NAMES, is_older_adult, switch_first_stage
+from cds_service.clinical.taper_step import SWITCH_NOT_OFFERED, TABLE_NAMES, is_older_adult, switch_first_stage
 from cds_service.clinical.wording import change, mg, plain_text
 
 CARD_TYPE = "benzodiazepine-duplication"
@@ -37,62 +36,6 @@ DECLARATION = Declaration(
     gates=(A_BENZODIAZEPINE_DRAFT,
            ("another benzodiazepine taken now", lambda facts: bool(facts.history.current_ingredients))),
 )
-
-
-@dataclass(frozen=True)
-class Duplication:
-    added: MedicationCourse
-    """The draft that starts a benzodiazepine."""
-    others: tuple[MedicationCourse, ...]
-    """The benzodiazepines that stay active and unchanged beside it."""
-
-
-def duplications(facts: ClinicalFacts) -> tuple[Duplication, ...]:
-    """The evaluated drafts that add a benzodiazepine on top of another that stays (computed once per call)."""
-    return facts.once("benzodiazepine-duplication", lambda: tuple(_duplications(facts)))
-
-
-def _duplications(facts: ClinicalFacts) -> Iterator[Duplication]:
-    today = facts.evaluation.at.date()
-    drafts = facts.courses.drafts
-    touched = {d.product.ingredient for d in drafts if counts_toward_taper(d)}
-    taken = facts.history.current_ingredients  # what the patient takes today, superseded orders ended
-    covering = [c for c in facts.courses.existing if counts_toward_taper(c) and c.covers(today)
-                and c.product.ingredient in taken and course_de(c, facts.terminology, facts.table) != 0]
-    existing = [c for c in covering if not _superseded(c, covering)]
-    for draft in facts.evaluated_drafts:
-        if not counts_toward_taper(draft) or draft.ends_order or draft.replaces is not None:
-            continue
-        if any(replaced_by_draft(draft, course, today) for course in existing):
-            continue  # it changes an order the patient has: a dose step, judged by the rate rules
-        others: dict[str, MedicationCourse] = {}
-        for course in existing:
-            ingredient = course.product.ingredient
-            if ingredient != draft.product.ingredient:
-                # another drug, unless a draft of the call changes or stops it (a cross-taper); its order is
-                # named rather than a fill of it
-                if ingredient not in touched and (ingredient not in others or course.kind == "order"):
-                    others[ingredient] = course
-            elif course.kind == "order" and not _as_needed(draft):
-                # a second scheduled order of the same drug beside one that stays (§9.2 keeps as-needed apart)
-                others.setdefault(ingredient, course)
-        if others:
-            yield Duplication(draft, tuple(others.values()))
-
-
-def _superseded(order: MedicationCourse, covering: list[MedicationCourse]) -> bool:
-    """An order a later one of the record replaced (it names it, or ends it by §9.2), though still marked active."""
-    if order.kind != "order":
-        return False
-    return any(later is not order and later.kind == "order" and later.product.ingredient == order.product.ingredient
-               and ((order.resource_id is not None and later.replaces == order.resource_id)
-                    or (later.start is not None and order.start is not None and later.start > order.start
-                        and ends_earlier_order(later, order, later.start)))
-               for later in covering)
-
-
-def _as_needed(course: MedicationCourse) -> bool:
-    return isinstance(course.dose, DailyDose) and course.dose.as_needed
 
 
 def _own_dose(course: MedicationCourse) -> str:
@@ -142,7 +85,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             "",
             "**Why this card:**",
             totals_line(facts),
-            f"- Added: {_own_dose(draft)}{' (as needed)' if _as_needed(draft) else ''}.",
+            f"- Added: {_own_dose(draft)}{' (as needed)' if as_needed(draft) else ''}.",
         ]
         age = facts.patient.age_on(facts.evaluation.at.date())
         if is_older_adult(facts):
@@ -153,6 +96,8 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
             ("**What to do:** agree on one prescriber and one order of the drug; to change the dose, change the "
              "existing order (name it as the order replaced) so that the step is checked. If the added order was "
              "not intended, remove it." if same else
+             f"**What to do:** remove the added {drug} order and taper {others} itself. {SWITCH_NOT_OFFERED}"
+             if drug == "diazepam" and is_older_adult(facts) else
              "**What to do:** if the new drug is meant to replace the other, switch as a cross-taper over 1–2 weeks "
              f"(2025 Joint Guideline rec. 7): in the same call, reduce {others} as the first stage while {drug} is "
              "started, then stop it at a later stage; sign the orders together so that the step is checked. If "

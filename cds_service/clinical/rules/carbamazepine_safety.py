@@ -5,11 +5,11 @@ Seed guidance: "Carbamazepine is the best-supported adjunctive agent" (200–800
 §4c): boxed warning — SJS/TEN strongly associated with HLA-B*15:02 (ancestry across broad areas of Asia):
 screen genetically at-risk patients before starting; aplastic anemia/agranulocytosis (CBC); potent CYP3A4
 inducer that lowers alprazolam, clonazepam, midazolam and clobazam levels (withdrawal risk); hyponatremia;
-teratogen. Trigger (docs/clinical-reference.md §6c, §9.6, §9.8): carbamazepine started (none ordered, filled
+teratogen. Trigger (docs/clinical-reference.md §6c, §7g, §7j): carbamazepine started (none ordered, filled
 or reported in the 90 days before) in a taper context; an HLA-B*15:02 result on file is read (LOINC 57979-7):
 positive → warning not to start, with a one-click removal, in or outside a taper; negative → no test suggested.
 
-Oxcarbazepine is treated like carbamazepine for HLA-B*15:02 (docs/clinical-reference.md §11.7; CPIC guideline for
+Oxcarbazepine is treated like carbamazepine for HLA-B*15:02 (docs/clinical-reference.md §11o; CPIC guideline for
 HLA genotype and use of carbamazepine and oxcarbazepine, 2017 update: avoid both in HLA-B*15:02 carriers who have
 not taken them before): a positive result → do not start (warning, one-click removal); a start during a taper in a
 patient of at-risk ancestry without a result → test first (warning with the test order). It is not a taper adjunct

@@ -1,7 +1,7 @@
 """Card ``conversion-ambiguity`` (warning): a switch between benzodiazepines whose size depends on the table.
 
 2025 Joint Guideline Table 7 note: "Conversion … is not straightforward … transition … over 1–2 weeks
-rather than 1–2 days." Trigger (docs/clinical-reference.md §1b, §6c, §9.12): the drafts change which
+rather than 1–2 days." Trigger (docs/clinical-reference.md §1b, §6c, §8c): the drafts change which
 benzodiazepines the patient takes, the reductions under Ashton and VA/DoD differ by more than 15 points,
 and either breaches a limit. It is then the one card for that order: it names the limit each table
 breaches, and no rate or abrupt-stop card repeats it. Whether it fires never depends on the configured table.

@@ -1,6 +1,6 @@
 """Card ``dose-unreadable`` (warning): a dependent patient's benzodiazepine step that cannot be checked.
 
-docs/clinical-reference.md §9.3: unreadable doses are never silent. When a benzodiazepine draft's new
+docs/clinical-reference.md §7b: unreadable doses are never silent. When a benzodiazepine draft's new
 daily dose still cannot be read — no amount or frequency in the structured dosage, none in the sig text,
 and no quantity with a days supply — or the patient's current dose cannot be read, for a patient likely to
 be physically dependent (2025 Joint Guideline Table 2), the step cannot be judged against any limit: the

@@ -1,8 +1,8 @@
 """Card ``gabapentin-sud`` (warning): gabapentin for a patient with a sedative use disorder.
 
 2025 Joint Guideline Table 10 (gabapentin for anxiety-related withdrawal symptoms): "Risk for misuse …
-Avoid in patients with history of sedative use disorder." Trigger (docs/clinical-reference.md §6c, §9.6,
-§9.9): a gabapentin draft starting gabapentin (none in the 90 days before) and a sedative, hypnotic or
+Avoid in patients with history of sedative use disorder." Trigger (docs/clinical-reference.md §6c, §7g,
+§7h): a gabapentin draft starting gabapentin (none in the 90 days before) and a sedative, hypnotic or
 anxiolytic use disorder in the record in any clinical status or coded in remission (the guideline says history).
 """
 

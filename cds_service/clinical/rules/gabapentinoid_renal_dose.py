@@ -1,14 +1,14 @@
 """Card ``gabapentinoid-renal-dose`` (warning): gabapentin/pregabalin above the label row for kidney function.
 
 Seed guidance: "Adjust [gabapentin] dosing in patients with renal insufficiency." Label tables in
-``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (docs/clinical-reference.md §6b "Renal
+``renal_dosing.json`` (Neurontin USPI §2.4 Table 1; Lyrica USPI). Trigger (docs/clinical-reference.md §6b "Kidney
 function", §6c): a gabapentin or pregabalin draft whose daily dose or dosing frequency exceeds the row for
 the patient's CrCl (Cockcroft–Gault) or, failing that, eGFR within 180 days. With no current renal result and a
-benzodiazepine in the record, the card asks for one instead of assuming normal function (§8.4) — only when the dose
-is above what every row allows (gabapentin 300 mg/day, pregabalin 75 mg/day; §11.12), so that a dose every
+benzodiazepine in the record, the card asks for one instead of assuming normal function (§7k) — only when the dose
+is above what every row allows (gabapentin 300 mg/day, pregabalin 75 mg/day; §11m), so that a dose every
 kidney function allows (the service's own gabapentin 100 mg at bedtime) raises nothing.
 
-The one-click dose (§11.3) is the label's column for the ordered total daily dose — the largest column of normal
+The one-click dose (§9d) is the label's column for the ordered total daily dose — the largest column of normal
 kidney function not above it; a new start: the first column — in the patient's row, made of one givable product in
 the fewest units a dose.
 """
@@ -27,7 +27,7 @@ from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
-from cds_service.clinical.patient import RenalFunction, creatinine_gap
+from cds_service.clinical.patient import RENAL_WINDOW_DAYS, RenalFunction, creatinine_gap
 from cds_service.clinical.renal_dosing import label_row, label_tables, max_daily_mg
 from cds_service.clinical.taper_plan import MAX_UNITS_PER_ADMINISTRATION, TIMES_A_DAY, PlannedDose
 from cds_service.clinical.taper_step import fitted, update_draft_action
@@ -62,7 +62,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     if renal is None or renal.stale:
         if not (facts.history.current_de or facts.history.in_taper_context):
             return None
-        # a dose every row allows needs no result first (docs/clinical-reference.md §11.12)
+        # a dose every row allows needs no result first (docs/clinical-reference.md §11m)
         if not isinstance(draft.dose, DailyDose) or draft.dose.mg <= lowest_maximum_mg(ingredient):
             return None
         return _missing_renal_data(facts, draft, renal)
@@ -147,7 +147,7 @@ def lowest_maximum_mg(ingredient: str) -> Fraction:
 def column_index(ingredient: str, ordered_mg: Fraction, *, new_start: bool) -> int:
     """The label's column for an ordered total daily dose: the largest column of normal kidney function not
     above it (the first when it is below them all); a new start is the first column
-    (docs/clinical-reference.md §11.3)."""
+    (docs/clinical-reference.md §9d)."""
     if new_start:
         return 0
     normal = [Fraction(value) for value in label_tables()[ingredient]["normal_columns_mg"]]
@@ -196,13 +196,15 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
         {"system": "http://loinc.org", "code": "2160-0",
          "display": "Creatinine [Mass/volume] in Serum or Plasma"},
         reason=f"Renal function before dosing {draft.product.ingredient}",
-        clinical_summary="No creatinine or eGFR result within 180 days; needed to dose a gabapentinoid.",
+        clinical_summary=f"No creatinine or eGFR result within {RENAL_WINDOW_DAYS} days; needed to dose a "
+                         "gabapentinoid.",
         authored_on=facts.evaluation.at.date().isoformat(),
     )
     request["intent"] = "order"
     request.pop("category", None)
     gap = _creatinine_gap(facts, stale.day if stale is not None else None)
-    found = (f"the newest result, {stale.stated}, is {stale.age_days} days old (stale: older than 180 days)"
+    found = (f"the newest result, {stale.stated}, is {stale.age_days} days old (stale: older than "
+             f"{RENAL_WINDOW_DAYS} days)"
              if stale is not None else "no eGFR or CrCl is on file" if gap else "no kidney function result is on file")
     if gap is not None:
         found += f"; the {gap}"
@@ -210,7 +212,8 @@ def _missing_renal_data(facts: ClinicalFacts, draft: MedicationCourse, stale: Re
         f"**Order:** {draft.label} — {found}.",
         "",
         "The dose of gabapentin and pregabalin depends on creatinine clearance; without a serum creatinine "
-        "(with weight, age and sex) or an eGFR from the last 180 days the service cannot check this order, and "
+        f"(with weight, age and sex) or an eGFR from the last {RENAL_WINDOW_DAYS} days the service cannot check this "
+        "order, and "
         "does not assume normal kidney function.",
     ])
     return Finding(

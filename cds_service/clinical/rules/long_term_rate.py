@@ -1,8 +1,8 @@
 """Card ``long-term-rate`` (warning): more than 10 % per month for a patient on benzodiazepines > 1 year.
 
 Seed guidance: "For patients on benzodiazepines longer than 1 year, extend the taper to 10% per month."
-Trigger (docs/clinical-reference.md §6b "Long-term use", "Too-fast step"; §8.1): long-term use and a total reduction
-within the trailing 30 days of more than 10 %. A long-term user's first 25 % step breaks it (§8.1).
+Trigger (docs/clinical-reference.md §6b "Long-term use", "Too-fast step"; §8b): long-term use and a total reduction
+within the trailing 30 days of more than 10 %. A long-term user's first 25 % step breaks it (§8b).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from cds_service.clinical.declaration import A_STEP, Declaration
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
+from cds_service.clinical.history import LONG_TERM_DAYS
 from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
@@ -38,7 +39,7 @@ DECLARATION = Declaration(
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 
@@ -61,7 +62,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
         "",
         "**Why this card:**",
         *step_facts(facts, assessment),
-        f"- Covered on {history.covered_days_last_year} of the last 365 days.",
+        f"- Covered on {history.covered_days_last_year} of the last {LONG_TERM_DAYS} days.",
         "",
         "**Guidance:** For patients on benzodiazepines longer than 1 year, extend the taper to "
         f"{percent(summary_profile.long_term_max_percent)} per month (the {summary_profile.name}). The "

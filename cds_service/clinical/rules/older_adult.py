@@ -2,10 +2,10 @@
 
 Seed guidance: "Elderly patients require more gradual tapers with smaller dose reductions due to
 increased risks of cognitive impairment, falls, and fractures." 2025 Joint Guideline rec. 27: generally
-taper benzodiazepines in adults ≥ 65. Trigger (docs/clinical-reference.md §6b "Elderly", "Elderly slower profile"):
+taper benzodiazepines in adults ≥ 65. Trigger (docs/clinical-reference.md §6b "Older adult", §8e):
 age ≥ 65 on the order date in a taper context; warning when the step is > 10 % or < 14 days after the
-previous change. Without a birth date no age-based card is shown (docs/clinical-reference.md §8.4).
-A benzodiazepine added on top of another that stays (docs/clinical-reference.md §11.13) is an increase the
+previous change. Without a birth date no age-based card is shown (docs/clinical-reference.md §7k).
+A benzodiazepine added on top of another that stays (docs/clinical-reference.md §11g) is an increase the
 warning applies to as well, in or outside a taper (Beers 2023: avoid benzodiazepines in older adults).
 """
 
@@ -14,14 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds_service.clinical.declaration import AN_OLDER_ADULT, Declaration
+from cds_service.clinical.duplication import duplications
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Finding
 from cds_service.clinical.profiles import OLDER_ADULT_AGE
-from cds_service.clinical.rules import benzodiazepine_duplication, outranked
+from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     TABLE_NAMES,
     assess_step,
     benzodiazepine_draft,
+    is_final_step,
     is_older_adult,
     judged_by_phase,
     plan_links,
@@ -43,12 +45,12 @@ DECLARATION = Declaration(
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
-    if is_older_adult(facts) and benzodiazepine_duplication.duplications(facts):
+    if is_older_adult(facts) and duplications(facts):
         yield from _added_on_top(facts)
         return
     draft = benzodiazepine_draft(facts)
@@ -57,10 +59,13 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     profile = profile_of(facts)
     assessment = assess_step(facts)
     breaches = []
-    # §9.5: no rate limit without dependence; §9.12: a card that outranks this one (the conversion-ambiguity card of
+    # §7f: no rate limit without dependence; §8c: a card that outranks this one (the conversion-ambiguity card of
     # a switch) speaks for the step's pace
     if assessment is not None and facts.history.likely_dependent and not outranked(CARD_TYPE, facts):
-        if assessment.percent > profile.older_adult_max_step_percent:
+        # The last step of a taper (docs/clinical-reference.md §8d) is necessarily 100 %: keeping the dose, the only
+        # smaller step, would never end it. Only its timing counts, as for the rate cards.
+        final = assessment.is_stop and is_final_step(facts)
+        if not final and assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")
         interval = facts.history.interval_days
@@ -90,12 +95,12 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
 
 
 def _added_on_top(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The increase a second benzodiazepine makes, for a patient 65 or older (§11.13): a warning without its own
+    """The increase a second benzodiazepine makes, for a patient 65 or older (§11g): a warning without its own
     suggestion — the duplication card carries the removal."""
     age = facts.patient.age_on(facts.evaluation.at.date())
     before, after = facts.history.current_de, facts.history.proposed_de
     table = TABLE_NAMES[facts.table]
-    for duplication in benzodiazepine_duplication.duplications(facts):
+    for duplication in duplications(facts):
         draft = duplication.added
         drug = draft.product.ingredient
         yield Finding(

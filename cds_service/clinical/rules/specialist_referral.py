@@ -4,7 +4,7 @@ Seed guidance, "When to Refer to a Specialist": "History of withdrawal seizures.
 comorbidities. Co-occurring substance use disorders. Previous unsuccessful office-based tapering
 attempts." — and "Do not make 'cold referrals'". 2025 Joint Guideline rec. 5, 12, 19–20, 24, 26.
 
-Triggers (docs/clinical-reference.md §6b, §9.9, §9.10): withdrawal-seizure history (any clinical status;
+Triggers (docs/clinical-reference.md §6b, §7h, §11i): withdrawal-seizure history (any clinical status;
 sedative-, drug- or alcohol-withdrawal seizures, or such withdrawal co-coded with convulsions); an active
 bipolar, psychotic or major depressive disorder with suicidal ideation in the last 90 days; an active
 substance use disorder (not in remission); a prior unsuccessful taper; clonazepam or clobazam reduced in a
@@ -21,6 +21,7 @@ from cds_service.clinical.declaration import Declaration
 from cds_service.clinical.dosing import DailyDose
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import Action, Finding, Suggestion
+from cds_service.clinical.history import FAILED_TAPER_RETURN_DAYS, TAPER_CONTEXT_DAYS
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import CodedProblem
 from cds_service.clinical.taper_step import benzodiazepine_draft
@@ -33,7 +34,7 @@ DECLARATION = Declaration(
     display="Refer to a specialist",
     indicators=("warning",),
     rank=90,
-    gates=(("a taper (a reduction in the last 90 days or in this call)",
+    gates=((f"a taper (a reduction in the last {TAPER_CONTEXT_DAYS} days or in this call)",
             lambda facts: facts.history.in_taper_context),),
 )
 SUICIDAL_IDEATION_DAYS = 90
@@ -70,13 +71,14 @@ def triggers(facts: ClinicalFacts) -> list[str]:
     failed = facts.history.prior_failed_taper
     if failed is not None:
         found.append(f"previous unsuccessful taper (reduced from {mg(failed.previous_de)} to {mg(failed.new_de)} "
-                     f"diazepam-equivalent/day on {failed.day.isoformat()}, then back within 90 days)")
+                     f"diazepam-equivalent/day on {failed.day.isoformat()}, then back within "
+                     f"{FAILED_TAPER_RETURN_DAYS} days)")
     return found
 
 
 def _reduced_antiepileptic(facts: ClinicalFacts) -> str | None:
     """``clonazepam reduced``, ``clobazam stopped``…: an evaluated draft lowering or stopping an antiepileptic
-    benzodiazepine the patient takes (docs/clinical-reference.md §9.10)."""
+    benzodiazepine the patient takes (docs/clinical-reference.md §11i)."""
     today = facts.evaluation.at.date()
     for draft in facts.evaluated_drafts:
         ingredient = draft.product.ingredient
@@ -132,7 +134,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
     if neurology:
         guidance.append(
             "Clonazepam and clobazam also treat seizures: lowering them can provoke seizures in epilepsy, so plan "
-            "the reduction with the patient's neurologist (docs/clinical-reference.md §9.10).")
+            "the reduction with the patient's neurologist (docs/clinical-reference.md §11i).")
     detail = "\n".join([
         f"**Order:** {draft.label} — part of a benzodiazepine taper." if tapered is not None else
         f"**Order:** {draft.label} — ordered during the {taper_drug} taper.",

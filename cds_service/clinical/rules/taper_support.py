@@ -5,12 +5,12 @@ tremor, insomnia, sweating, tachycardia, headache, weakness, muscle aches, nause
 seizures"; CBT, sleep hygiene, mindfulness, relaxation, exercise, education; "pauses are acceptable";
 "Do not use a fixed timeline". 2025 Joint Guideline rec. 9–11 and the algorithm (/28).
 
-Trigger (docs/clinical-reference.md §6c, §9.1, §11.4): every reduction of the benzodiazepine total — the first
+Trigger (docs/clinical-reference.md §6c, §8d, §11q): every reduction of the benzodiazepine total — the first
 reduction of an exposure episode, the final step (a stop at the end of a taper), and any later reduction — and a
-dose *increase* during a taper (symptoms: pausing or slowing is first-line, §6d scenario 10). A later reduction
+dose *increase* during a taper (symptoms: pausing or slowing is first-line, §6d #10). A later reduction
 that is neither the first nor the final step is shown only when it is the only card of the call, so that a
 routine step still answers that it was checked. For a patient not likely to be physically dependent it is the
-only card about the step, and says that rebound symptoms may occur (§9.5).
+only card about the step, and says that rebound symptoms may occur (§7f).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
                    "first response to withdrawal symptoms; reassess, then resume more slowly.")
         summary = f"{drug.capitalize()} dose increase during a taper: reassess symptoms, then resume more slowly"
     elif not history.likely_dependent:
-        # no taper is needed (§9.5): the card is about rebound symptoms, not a taper's pace
+        # no taper is needed (§7f): the card is about rebound symptoms, not a taper's pace
         what = "stops" if step.new_de == 0 else "reduces"
         opening = f"**Order:** {draft.label} — {what} {drug} ({dose})."
         summary = (f"{drug.capitalize()} {'stopped' if step.new_de == 0 else 'reduced'}: not likely dependent, no "
@@ -118,7 +118,7 @@ def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
 
 
 def _why_final(facts: ClinicalFacts) -> str:
-    """Which §9.1 condition makes this stop the final step: a total of at most 2 mg diazepam-equivalent under a
+    """Which §8d condition makes this stop the final step: a total of at most 2 mg diazepam-equivalent under a
     table, else the smallest dose the patient's product can give."""
     for table in TABLE_NAMES:
         total = facts.history_under(table).current_de

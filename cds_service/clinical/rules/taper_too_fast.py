@@ -4,11 +4,11 @@ Seed guidance: "Reduce diazepam by 10-25% of the current dose (not the original 
 2025 Joint Guideline rec. 6: "Initial pace: dose reductions of 5–10 %; pace should typically not exceed
 25 % every 2 weeks."
 
-Trigger (docs/clinical-reference.md §6b "Too-fast step", §8.1): profile ``summary`` — step > 25 % of the current total
+Trigger (docs/clinical-reference.md §6b "Too-fast step", §8b): profile ``summary`` — step > 25 % of the current total
 DE, or any reduction < 7 days after the previous change; profile ``joint-2025`` — > 25 % within the
 trailing 14 days, or a first reduction of the episode > 10 %. Not shown when the step is abrupt (the
 critical card covers it), nor for a patient not likely to be physically dependent (2025 Joint Guideline
-Table 2; docs/clinical-reference.md §9.5).
+Table 2; docs/clinical-reference.md §7f).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     profile = profile_of(facts)
     history = facts.history
     found: list[str] = []
-    # The last step of a taper (docs/clinical-reference.md §9.1) is necessarily 100 %: only its timing counts.
+    # The last step of a taper (docs/clinical-reference.md §8d) is necessarily 100 %: only its timing counts.
     final = assessment.is_stop and is_final_step(facts)
     if not final and profile.max_step_percent is not None and assessment.percent > profile.max_step_percent:
         found.append(f"step of {percent(assessment.percent)} exceeds {percent(profile.max_step_percent)} "
@@ -69,13 +69,13 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
-    """The step at t and each later phase of a multi-phase draft, judged at its own start (§9.4)."""
+    """The step at t and each later phase of a multi-phase draft, judged at its own start (§7c)."""
     return judged_by_phase(facts, _judge)
 
 
 def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
-    # a patient not likely to be physically dependent may stop or cut without a taper (§9.5)
+    # a patient not likely to be physically dependent may stop or cut without a taper (§7f)
     if assessment is None or not facts.history.likely_dependent or outranked(CARD_TYPE, facts):
         return
     found = breaches(facts, assessment)

@@ -54,7 +54,7 @@ _NASAL = re.compile(r"\b(nasal|intranasal)\b")
 
 
 class CodingLike(Protocol):
-    """Anything with ``system``, ``code`` and ``display``: fhir.resources Codings and :class:`SimpleCoding`."""
+    """Anything with ``system``, ``code`` and ``display``: a record's Codings and :class:`SimpleCoding`."""
 
     @property
     def system(self) -> str | None: ...
@@ -212,12 +212,21 @@ class Terminology:
             found |= self._conditions.concepts(coding.system, coding.code)
         return frozenset(found)
 
+    def condition_code_concepts(self, system: str | None, code: str | None) -> frozenset[str]:
+        """The concepts of one condition code (:meth:`condition_concepts` of a single coding)."""
+        return self._conditions.concepts(system, code)
+
     def observation_concepts(self, codings: Iterable[CodingLike]) -> frozenset[str]:
         found: set[str] = set()
         for coding in codings:
-            if coding.system in _LOINC_SYSTEMS and coding.code:
-                found |= self._loinc.get(coding.code.strip(), frozenset())
+            found |= self.observation_code_concepts(coding.system, coding.code)
         return frozenset(found)
+
+    def observation_code_concepts(self, system: str | None, code: str | None) -> frozenset[str]:
+        """The concepts of one observation code (:meth:`observation_concepts` of a single coding)."""
+        if system in _LOINC_SYSTEMS and code:
+            return self._loinc.get(code.strip(), frozenset())
+        return frozenset()
 
     def observation_answer(self, concept: str, code: str | None) -> str | None:
         """What a coded result of ``concept`` means (``positive``, ``not-pregnant``, …), ``None`` for a code the

@@ -1,4 +1,4 @@
-"""Doses read from messy records (docs/clinical-reference.md §9.2, §9.3, §9.5): through the HTTP API, with the
+"""Doses read from messy records (docs/clinical-reference.md §7a, §7b, §7f): through the HTTP API, with the
 numbers and text a prescriber reads asserted exactly, each with a near miss."""
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def test_every_eight_hours_is_three_doses_a_day_for_the_renal_label(hooks: HookC
                "daily" in renal["detail"], per
 
 
-# §9.2: several orders of one drug
+# §7a: several orders of one drug
 
 
 def with_requester(resource: dict[str, Any], who: str) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def test_near_miss_the_same_prescriber_replaces_the_earlier_order(hooks: HookCal
     assert "taper-too-fast" not in {c["source"]["topic"]["code"] for c in cards}
 
 
-# §9.5: as-needed use and dependence from dispensing
+# §7f: as-needed use and dependence from dispensing
 
 PRN_ALPRAZOLAM = [order(ALPRAZOLAM_0_5, [{**tablets(1, 1), "asNeededBoolean": True}], on="2025-01-10", id="o1")]
 """Alprazolam 0.5 mg once a day as needed for 14 months (10 mg DE Ashton)."""

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from cds_service.clinical.dose_forms import load_dose_forms
-from tests.clinical.rules.test_taper_steps import hooks_for, scenario
+from tests.clinical.rules.test_taper_steps import scenario
+from tests.conftest import ScenarioHooks
 from tests.utils.scenarios import NAMES as SCENARIOS
 
 forms = load_dose_forms()
@@ -30,14 +31,14 @@ def benzodiazepine_orders(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def cards_of(name: str) -> list[dict[str, Any]]:
+def cards_of(name: str, scenario_hooks: ScenarioHooks) -> list[dict[str, Any]]:
     body, expected = scenario(name)
-    return hooks_for(expected).cards(body, expected["service"])
+    return scenario_hooks(expected).cards(body, expected["service"])
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_every_suggested_benzodiazepine_order_is_givable(name: str) -> None:
-    for resource in benzodiazepine_orders(cards_of(name)):
+def test_every_suggested_benzodiazepine_order_is_givable(name: str, scenario_hooks: ScenarioHooks) -> None:
+    for resource in benzodiazepine_orders(cards_of(name, scenario_hooks)):
         [coding] = resource["medicationCodeableConcept"]["coding"]
         form = forms.by_code(coding["code"])
         assert form is not None, f"{name}: {coding['display']} is not a marketed form of the table"
@@ -54,6 +55,6 @@ def test_every_suggested_benzodiazepine_order_is_givable(name: str) -> None:
             assert line["text"]
 
 
-def test_the_suite_has_one_click_orders_to_check() -> None:
-    orders = [resource for name in SCENARIOS for resource in benzodiazepine_orders(cards_of(name))]
+def test_the_suite_has_one_click_orders_to_check(scenario_hooks: ScenarioHooks) -> None:
+    orders = [resource for name in SCENARIOS for resource in benzodiazepine_orders(cards_of(name, scenario_hooks))]
     assert len(orders) >= 10

@@ -4,6 +4,7 @@ service contract (docs/service-contract.md §5)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -40,7 +41,7 @@ def test_each_rule_declares_the_indicators_the_service_contract_gives_its_card()
 
 def test_rate_cards_and_the_precedence_policy_are_the_declared_ones() -> None:
     assert engine.RATE_CARDS == {"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "conversion-ambiguity"}
-    # docs/clinical-reference.md §9.12: the conversion-ambiguity card is the one card about an ambiguous switch;
+    # docs/clinical-reference.md §8c: the conversion-ambiguity card is the one card about an ambiguous switch;
     # §6b: the abrupt-discontinuation card covers a step that is also too fast
     assert {card: winners for card, winners in PRECEDENCE.items() if winners} == {
         "abrupt-discontinuation": ("conversion-ambiguity",),
@@ -53,8 +54,14 @@ def test_rate_cards_and_the_precedence_policy_are_the_declared_ones() -> None:
         assert (rule.speaks_for is not None) == bool(rule.declaration.outranks), rule.card_type
 
 
-def test_no_rule_asks_another_rule_whether_it_speaks_for_the_step() -> None:
-    """Precedence is the policy table (``rules.outranked``), not one rule module calling another's predicate."""
+def test_no_rule_module_imports_another() -> None:
+    """Precedence is the policy table (``rules.outranked``) and shared facts live outside the rules
+    (``clinical/duplication.py``): a rule module imports no other rule module."""
+    modules = {rule.evaluate.__module__.rsplit(".", 1)[1] for rule in RULES}
     for rule in RULES:
-        source = Path(importlib.import_module(rule.evaluate.__module__).__file__ or "").read_text(encoding="utf-8")
-        assert ".speaks_for(" not in source and "is_abrupt" not in source, rule.card_type
+        tree = ast.parse(Path(importlib.import_module(rule.evaluate.__module__).__file__ or "").read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cds_service.clinical.rules"):
+                imported = {node.module.rsplit(".", 1)[1]} if node.module != "cds_service.clinical.rules" \
+                    else {alias.name for alias in node.names}
+                assert not imported & modules, (rule.card_type, imported)

@@ -1,4 +1,4 @@
-"""The renal one-click dose (docs/clinical-reference.md §11.3): the label's column for the ordered daily dose in the
+"""The renal one-click dose (docs/clinical-reference.md §9d): the label's column for the ordered daily dose in the
 patient's kidney-function row, in one givable product with the fewest units a dose — every column of both
 tables, which the scenarios cannot all pin down."""
 

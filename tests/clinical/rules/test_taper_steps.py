@@ -8,10 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flask import Flask
 
-from cds_service import create_app
-from tests.conftest import HookCalls, card_types
+from tests.conftest import ScenarioHooks, card_types
 from tests.utils.cards import accept
 from tests.utils.scenarios import expected as scenario_expected
 from tests.utils.scenarios import request as scenario_request
@@ -19,11 +17,6 @@ from tests.utils.scenarios import request as scenario_request
 
 def scenario(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return scenario_request(name), scenario_expected(name)
-
-
-def hooks_for(expected: dict[str, Any]) -> HookCalls:
-    app: Flask = create_app({"auth": "off", **expected.get("settings", {})})
-    return HookCalls(app.test_client())
 
 
 def card(cards: list[dict[str, Any]], card_type: str) -> dict[str, Any]:
@@ -38,9 +31,10 @@ def dosage_lines(resource: dict[str, Any]) -> list[tuple[float, str, int, list[s
             for line in resource["dosageInstruction"]]
 
 
-def test_too_fast_step_suggests_the_largest_compliant_step_with_the_drafts_product() -> None:
+def test_too_fast_step_suggests_the_largest_compliant_step_with_the_drafts_product(
+        scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("s02-step-30-percent-too-fast")
-    hooks = hooks_for(expected)
+    hooks = scenario_hooks(expected)
     too_fast = card(hooks.cards(body), "taper-too-fast")
     assert "20 mg → 14 mg diazepam-equivalent/day (30 % reduction; Ashton table)" in too_fast["detail"]
     assert "step of 30 % exceeds 25 % of the current dose" in too_fast["detail"]
@@ -62,9 +56,9 @@ def test_too_fast_step_suggests_the_largest_compliant_step_with_the_drafts_produ
     assert card_types(resigned) == [("taper-support", "info")], "the accepted step is compliant: no warning"
 
 
-def test_abrupt_stop_suggests_uneven_divided_doses_that_keep_the_pace() -> None:
+def test_abrupt_stop_suggests_uneven_divided_doses_that_keep_the_pace(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("s04-lorazepam-stopped-abruptly")
-    hooks = hooks_for(expected)
+    hooks = scenario_hooks(expected)
     cards = hooks.cards(body)
     abrupt = card(cards, "abrupt-discontinuation")
     assert abrupt["indicator"] == "critical"
@@ -89,9 +83,9 @@ def test_abrupt_stop_suggests_uneven_divided_doses_that_keep_the_pace() -> None:
     "own-interval-5-days-after-reduction", "own-prn-max-dose", "s06-long-term-25-percent-summary",
     "s06-long-term-25-percent-joint-2025", "own-joint-window-two-steps", "own-name-matched-product",
 ])
-def test_accepting_the_fix_clears_every_rate_card(name: str) -> None:
+def test_accepting_the_fix_clears_every_rate_card(name: str, scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario(name)
-    hooks = hooks_for(expected)
+    hooks = scenario_hooks(expected)
     cards = hooks.cards(body)
     rate_cards = [c for c in cards if c["source"]["topic"]["code"] in
                   ("abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult")
@@ -103,9 +97,9 @@ def test_accepting_the_fix_clears_every_rate_card(name: str) -> None:
     assert not resigned & {"abrupt-discontinuation", "taper-too-fast", "long-term-rate", "older-adult"}, resigned
 
 
-def test_long_term_detail_states_coverage_and_window() -> None:
+def test_long_term_detail_states_coverage_and_window(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("s06-long-term-25-percent-summary")
-    long_term = card(hooks_for(expected).cards(body), "long-term-rate")
+    long_term = card(scenario_hooks(expected).cards(body), "long-term-rate")
     assert "25 % within 30 days for a patient on benzodiazepines for more than a year (limit 10 % per month)" \
         in long_term["detail"]
     assert "Covered on 365 of the last 365 days." in long_term["detail"]
@@ -130,9 +124,9 @@ def test_long_term_detail_states_coverage_and_window() -> None:
     assert dosage_lines(update["resource"]) == [(0.5, "{tablet}", 2, [])]  # ½ × 0.5 mg twice daily
 
 
-def test_conversion_ambiguity_states_both_tables() -> None:
+def test_conversion_ambiguity_states_both_tables(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("s07-same-day-switch-alprazolam-to-diazepam")
-    ambiguity = card(hooks_for(expected).cards(body), "conversion-ambiguity")
+    ambiguity = card(scenario_hooks(expected).cards(body), "conversion-ambiguity")
     assert "- Under the Ashton table this is a 50 % reduction: it breaches the abrupt-discontinuation threshold " \
         "(half or more at once); the 25 % step limit; 10 % per month after more than a year of use.\n" \
         "- Under the VA/DoD table this is no change of the total: it is within every limit." in ambiguity["detail"]
@@ -141,21 +135,21 @@ def test_conversion_ambiguity_states_both_tables() -> None:
     assert "Cross-taper over 1–2 weeks" in ambiguity["detail"]
 
 
-def test_name_matched_order_says_so() -> None:
+def test_name_matched_order_says_so(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("own-name-matched-product")
-    too_fast = card(hooks_for(expected).cards(body), "taper-too-fast")
+    too_fast = card(scenario_hooks(expected).cards(body), "taper-too-fast")
     assert "**Order:** Valium 5 mg tablet (the order names the drug only in text) — " in too_fast["detail"]
 
 
-def test_missing_birth_date_is_said_not_guessed() -> None:
+def test_missing_birth_date_is_said_not_guessed(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("own-older-adult-missing-birthdate")
-    too_fast = card(hooks_for(expected).cards(body), "taper-too-fast")
+    too_fast = card(scenario_hooks(expected).cards(body), "taper-too-fast")
     assert "Age unknown: no birth date in the record." in too_fast["detail"]
 
 
-def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule() -> None:
+def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("own-gabapentin-renal-crcl-40-tid")
-    hooks = hooks_for(expected)
+    hooks = scenario_hooks(expected)
     renal = card(hooks.cards(body), "gabapentinoid-renal-dose")
     # 70 kg × (140 − 70) / (72 × 1.215) = 56.0 mL/min → row 30–59: 400–1400 mg/day twice daily
     assert "CrCl 56 mL/min (Cockcroft–Gault: serum creatinine 1.215 mg/dL" in renal["detail"]
@@ -168,17 +162,17 @@ def test_renal_card_computes_cockcroft_gault_and_suggests_the_label_schedule() -
     assert "gabapentinoid-renal-dose" not in {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, fix))}
 
 
-def test_missing_renal_data_asks_for_a_creatinine() -> None:
+def test_missing_renal_data_asks_for_a_creatinine(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("own-gabapentin-renal-missing")
-    renal = card(hooks_for(expected).cards(body), "gabapentinoid-renal-dose")
+    renal = card(scenario_hooks(expected).cards(body), "gabapentinoid-renal-dose")
     assert "the newest result, eGFR 90 mL/min/1.73 m² on 2025-" in renal["detail"]
     assert "(stale: older than 180 days)" in renal["detail"]
     assert renal["suggestions"][0]["actions"][0]["resource"]["code"]["coding"][0]["code"] == "2160-0"
 
 
-def test_referral_is_a_request_for_consultation_naming_the_trigger() -> None:
+def test_referral_is_a_request_for_consultation_naming_the_trigger(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("s22-withdrawal-seizure-history")
-    referral = card(hooks_for(expected).cards(body), "specialist-referral")
+    referral = card(scenario_hooks(expected).cards(body), "specialist-referral")
     request = referral["suggestions"][0]["actions"][0]["resource"]
     assert request["resourceType"] == "ServiceRequest" and request["status"] == "draft"
     assert request["intent"] == "proposal"
@@ -187,9 +181,9 @@ def test_referral_is_a_request_for_consultation_naming_the_trigger() -> None:
     assert "724668002" in referral["detail"]
 
 
-def test_accepting_the_switch_to_diazepam_clears_the_rate_card() -> None:
+def test_accepting_the_switch_to_diazepam_clears_the_rate_card(scenario_hooks: ScenarioHooks) -> None:
     body, expected = scenario("s06-long-term-25-percent-summary")
-    hooks = hooks_for(expected)
+    hooks = scenario_hooks(expected)
     switch = card(hooks.cards(body), "long-term-rate")["suggestions"][1]
     assert [action["type"] for action in switch["actions"]] == ["create", "update"]
     resigned = {c["source"]["topic"]["code"] for c in hooks.cards(accept(body, switch)) if c["indicator"] != "info"}
