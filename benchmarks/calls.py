@@ -3,7 +3,8 @@
 Each wrk thread reads its own pair of files, so that no token is sent twice and one session's calls stay in
 one thread: ``<prefix>.<n>`` holds one call a line (``METHOD PATH<TAB>BODY``) and, when the service verifies
 client JWTs, ``<tokens>.<n>`` holds one token a line — the i-th request of thread n carries the i-th token and
-the call ``i mod len(calls)``.
+the call ``i mod len(calls)``. A body whose ``context.patientId`` is :data:`ROTATING` gets, in each request, a
+patient id of that request alone, so no benchmark call pays for the card log of the calls before it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ ORDER_SIGN = "/cds-services/bzd-taper-order-sign"
 ORDER_SELECT = "/cds-services/bzd-taper-order-select"
 ISSUER = "https://ehr.bench.example"
 KID = "bench-es384"
+ROTATING = "bench-rotating-patient"
+"""The patient id that ``calls.lua`` replaces by one of its own in every request: the service keys the card
+log and the snoozes on ``context.patientId`` (the record's resources may keep ``p1``), so each call is a new
+patient's. One patient for every call made the snooze read of the last cases pay for thousands of cards
+logged by the earlier ones."""
 UNRELATED = [("617314", "atorvastatin 10 MG Oral Tablet"), ("197361", "amlodipine 5 MG Oral Tablet"),
              ("861007", "metformin hydrochloride 500 MG Oral Tablet"), ("314076", "lisinopril 10 MG Oral Tablet"),
              ("312940", "sertraline 50 MG Oral Tablet"), ("198211", "simvastatin 40 MG Oral Tablet")]
@@ -102,9 +108,9 @@ def hook_request(hook: str, drafts: list[dict[str, Any]], record: dict[str, Any]
     return body
 
 
-def order_sign(size: int) -> dict[str, Any]:
+def order_sign(size: int, patient_id: str = ROTATING) -> dict[str, Any]:
     """An order-sign of a baclofen draft for a patient in a diazepam taper (fires baclofen-adjunct)."""
-    return hook_request("order-sign", [baclofen_draft()], prefetch(size))
+    return hook_request("order-sign", [baclofen_draft()], prefetch(size), patient_id)
 
 
 def session(index: int, size: int = 100) -> list[Call]:
@@ -137,7 +143,7 @@ def interleave(sessions: Sequence[list[Call]], threads: int, per_thread: int) ->
     return lists
 
 
-def history_request(orders: int) -> dict[str, Any]:
+def history_request(orders: int, patient_id: str = ROTATING) -> dict[str, Any]:
     """An order-sign of a diazepam draft after ``orders`` earlier diazepam orders, one every two days, the dose
     moving between 10 and 12 mg/day (each order starts a new step)."""
     draft_day = date(2026, 3, 16)
@@ -151,26 +157,32 @@ def history_request(orders: int) -> dict[str, Any]:
                                id="dzp-draft")
     record = {"patient": patient(), "medicationRequests": searchset(*history), "medicationDispenses": searchset(),
               "medicationStatements": searchset(), "conditions": searchset(), "observations": searchset()}
-    return hook_request("order-sign", [draft], record)
+    return hook_request("order-sign", [draft], record, patient_id)
 
 
 class Issuer:
-    """A trusted EHR: an ES384 key, its JWKS in a CDS_TRUSTED_ISSUERS file, and tokens with unique ``jti``s."""
+    """Trusted EHRs: an ES384 key, their JWKS in a CDS_TRUSTED_ISSUERS file, and tokens with unique ``jti``s.
 
-    def __init__(self) -> None:
+    ``tenants`` EHRs (JWT issuers, :data:`ISSUER` alone by default) take turns, token by token: the service
+    gives each client at most half of a worker's threads for FHIR fallback calls, so the fallback cases measure
+    the service serving several EHRs, as it does in production, not one EHR against its own share."""
+
+    def __init__(self, tenants: int = 1) -> None:
         self.key = ec.generate_private_key(ec.SECP384R1())
+        self.names = [ISSUER] if tenants == 1 else [f"https://ehr{n}.bench.example" for n in range(tenants)]
 
     def trust_file(self, path: Path) -> Path:
         jwk = {**json.loads(ECAlgorithm.to_jwk(self.key.public_key())), "kid": KID, "alg": "ES384", "use": "sig"}
-        path.write_text(json.dumps({ISSUER: {"jwks": {"keys": [jwk]}}}))
+        path.write_text(json.dumps({name: {"jwks": {"keys": [jwk]}} for name in self.names}))
         return path
 
     def tokens(self, audiences: Sequence[str]) -> list[str]:
         """One token per audience (the URL each call goes to), valid for five minutes."""
         now = int(time.time())
         headers = {"kid": KID, "typ": "JWT"}
-        return [jwt.encode({"iss": ISSUER, "aud": audience, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex},
-                           self.key, algorithm="ES384", headers=headers) for audience in audiences]
+        return [jwt.encode({"iss": self.names[n % len(self.names)], "aud": audience, "iat": now, "exp": now + 300,
+                            "jti": uuid.uuid4().hex}, self.key, algorithm="ES384", headers=headers)
+                for n, audience in enumerate(audiences)]
 
 
 def write_thread_files(prefix: Path, per_thread: Sequence[Sequence[Call]], base_url: str, issuer: Issuer | None,

@@ -73,7 +73,7 @@ class Settings:
     shadow_issuers: tuple[str, ...] = ()
     """Clients (JWT issuers; ``*`` every client, ``-`` calls without a token) in shadow mode: their cards are
     computed and logged, and they receive none — a silent pilot read in the analytics."""
-    threads: int = 8
+    threads: int = 16
     """Request threads per gunicorn worker (``CDS_THREADS``; deploy/gunicorn.conf.py reads it through
     :meth:`request_threads`). They also size each worker's FHIR fetch threads and kept connections: every search
     of every request thread can be in flight (cds_service.evaluate)."""

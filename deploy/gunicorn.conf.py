@@ -18,8 +18,12 @@ workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count() * 2 + 1)
 # (200 ms per search is common), and a sync worker waiting is a worker lost — five of them capped the service near
 # 25 such calls a second. A thread waiting costs nothing, and a slow client holds one thread, not a whole worker
 # (gthread also waits for a new connection's first bytes without a thread). The rules themselves are CPU-bound
-# Python: processes, not threads, use the cores, so the worker count stays at 2 × CPUs + 1. Eight threads a
-# worker stay within its database pool (5 + 5 overflow connections), so no call queues for a connection.
+# Python: processes, not threads, use the cores, so the worker count stays at 2 × CPUs + 1. Chosen by measurement
+# (benchmarks/workers.py, deploy/README.md): on a CPU-bound call sync, gthread × 8 and gthread × 16 cost the same
+# CPU per call, and 3 or 2 workers no less than 5; on FHIR fallback calls 16 threads a worker (the service's
+# default, CDS_THREADS) answered more calls a second than 8 in every pair. A thread holds one of the worker's
+# 5 + 5 database connections only for a statement (the replay INSERT, the snooze read), never while it waits
+# on a FHIR server, so 16 threads share them.
 worker_class = "gthread"
 threads = Settings.request_threads(os.environ)
 # EHRs give a CDS service a few seconds at most; a worker stuck longer than this is restarted.

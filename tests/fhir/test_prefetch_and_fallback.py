@@ -230,7 +230,7 @@ def test_opioid_history_is_read_from_the_fhir_server_when_not_prefetched(
     assert routes.paths() == ["/fhir/MedicationRequest?patient=p1"]
 
 
-@pytest.mark.parametrize(("environ", "fetch_threads", "share"), [({}, 48, 4), ({"CDS_THREADS": "16"}, 96, 8)])
+@pytest.mark.parametrize(("environ", "fetch_threads", "share"), [({}, 96, 8), ({"CDS_THREADS": "8"}, 48, 4)])
 def test_every_request_thread_of_a_worker_can_have_all_its_searches_in_flight(
         hooks: HookCalls, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], fetch_threads: int,
         share: int) -> None:
