@@ -81,21 +81,20 @@ class ClinicalFacts:
         record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
                    if d is not draft and not d.ends_order]
         facts = [self]
-        phases: list[MedicationCourse] = []
+        earlier: list[MedicationCourse] = []  # the phases before the one judged, as orders that have run their course
         began, dose = today, draft.dose
-        for index, (start, phase_dose) in enumerate(draft.phases):
-            # the phase before is in effect until this one replaces it (named, as a renewal names its order)
-            if phases:
-                phases[-1] = replace(phases[-1], end=began)
-            phase_id = f"{draft.resource_id}#phase-{index + 1}"
-            phases.append(replace(draft, kind="order", resource_id=phase_id, start=began, end=None, dose=dose,
-                                  replaces=None, settled=True, phases=()))
-            current = replace(draft, start=start, dose=phase_dose, replaces=phase_id, phases=())
-            at = datetime.combine(start, time.min, tzinfo=self.evaluation.at.tzinfo)
+        for phase in draft.phases:
+            if earlier:  # the phase before is in effect until this one replaces it
+                earlier[-1] = replace(earlier[-1], end=began)
+            earlier.append(replace(draft, kind="order", start=began, end=None, dose=dose, replaces=None,
+                                   settled=True, phases=()))
+            current = replace(draft, start=phase.start, dose=phase.dose, replaces=None, phases=(),
+                              continues=earlier[-1])
+            at = datetime.combine(phase.start, time.min, tzinfo=self.evaluation.at.tzinfo)
             evaluation = replace(self.evaluation, at=at)
             facts.append(ClinicalFacts(evaluation, self.terminology,
-                                       MedicationCourses(tuple(record + phases), (current,)), phase_start=start))
-            began, dose = start, phase_dose
+                                       MedicationCourses(tuple(record + earlier), (current,)), phase_start=phase.start))
+            began, dose = phase.start, phase.dose
         return tuple(facts)
 
     @cached_property

@@ -544,6 +544,8 @@ def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: 
     (:func:`ends_earlier_order`)."""
     if course.kind != "order":
         return False
+    if draft.continues is not None:  # a later phase of a draft replaces the phase before it, nothing else
+        return course is draft.continues
     if course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id):
         return True
     return (draft.replaces is None and not draft.ends_order and course.product.ingredient == draft.product.ingredient
