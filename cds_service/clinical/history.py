@@ -364,6 +364,11 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
     An order named in a later order's ``priorPrescription`` was in effect until that order replaced it,
     even when its own status is stopped or completed. A later order of the same ingredient that ends it
     (:func:`ends_earlier_order`) ends it too, but never extends it. One pass over the orders sorted by start.
+
+    Example: diazepam 15 mg/day from 2025-09-01 (``o1``, Dr A), 12 mg/day from 2026-03-02 naming ``o1`` in
+    ``priorPrescription`` (``o2``, Dr A), and diazepam 5 mg as needed from 2026-01-01 (``o3``, Dr B, supply until
+    2026-03-31): ``o1`` now ends on 2026-03-02; ``o2`` and ``o3`` stay open — ``o2`` neither names ``o3`` nor
+    comes from Dr B, and ``o3``'s supply had not run out when ``o2`` began.
     """
     orders = sorted((c for c in courses if c.kind == "order" and c.start is not None and not c.settled),
                     key=lambda c: c.start or date.min)
