@@ -6,8 +6,8 @@ with more than two products (of the taper drug; a switch plan's native drug is n
 the steps below half the pace where a larger step within the pace existed with the same product,
 how many plans contain a step beyond the pace, and whether a givable step within the pace existed for it with a
 product the plan could still use (checked here by brute force over every form, amount and number of doses,
-independently of the planner; before the plan's one change every product — only liquids once on a liquid, which
-is for the tail — and after it only the product in use),
+independently of the planner; before the plan's one change every product that could finish the plan alone — only
+liquids once on a liquid, which is for the tail — and after it only the product in use),
 the steps that gave up the pace to keep to the product rules (a givable step existed only with a product the
 plan had left or may not change to; each says so), how many end by stopping from above the final-step dose
 (docs/clinical-reference.md §8d), the drugs affected, and each remaining exception with its reason.
@@ -84,6 +84,19 @@ def final_dose_mg(ingredient: str, plan: TaperPlan) -> Fraction:
     return max([*by_table, smallest or Fraction(0)])
 
 
+def finishes_alone(ingredient: str, code: str) -> bool:
+    """Whether a plan changed to this product could reach the final step with it alone (the change is the plan's
+    one): its smallest dose is at most the dose a stop may be made from with it (§8d). Oxazepam 15 mg capsules
+    cannot: the smallest capsule of the drug is 10 mg, so a stop is made from 10 mg, never from 15."""
+    terminology = load_terminology()
+    form = load_dose_forms().by_code(code)
+    product = terminology.product([SimpleCoding(RXNORM, code)])
+    assert form is not None and product is not None
+    by_table = [FINAL_DOSE_DE * e / 10 for t in TABLES
+                if (e := terminology.equivalent_oral_dose_mg(ingredient, t)) is not None]
+    return form.step_mg <= max([*by_table, load_dose_forms().smallest_givable_mg(ingredient, product) or Fraction(0)])
+
+
 def products(plan: TaperPlan, ingredient: str) -> list[str]:
     """The taper drug's products in the order the plan uses them, one entry per run of steps."""
     runs: list[str] = []
@@ -120,9 +133,12 @@ def check(plan: TaperPlan, ingredient: str, tally: Tally) -> None:
             tally.small_with_larger_step += 1
         if step.reduction_percent > plan.step_percent:
             beyond = True
-            # before the one change every product, except tablets or capsules once on a liquid (for the tail)
+            # before the one change every product that could finish alone, except tablets or capsules once on a
+            # liquid (for the tail)
             liquid = load_dose_forms().by_code(code)
-            still_usable = {code} if changed else every if liquid is None or liquid.is_solid else liquids
+            still_usable = {code} if changed else {code} | {
+                other for other in (every if liquid is None or liquid.is_solid else liquids)
+                if finishes_alone(ingredient, other)}
             if givable_step_exists(ingredient, current, plan.step_percent, per_day, still_usable):
                 tally.beyond_pace_with_givable_step += 1
             elif givable_step_exists(ingredient, current, plan.step_percent, per_day):

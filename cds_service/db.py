@@ -7,6 +7,7 @@ engine of a process for a URL brings the schema to head.
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import logging
 import os
@@ -165,9 +166,35 @@ def _watch_checkouts(engine: Engine) -> None:
         event.listen(engine, name, release)
 
 
-SCHEMA_HEAD = "0006"
-"""The newest revision in ``cds_service/migrations/versions`` (tests/test_db.py keeps the two equal). A database
-already there is not handed to Alembic, whose import is about a third of a worker's start."""
+def _alembic_head(versions: Path) -> str:
+    """The revision no other migration revises: what ``alembic upgrade head`` reaches, read from the migration
+    files' ``revision`` and ``down_revision`` assignments without importing Alembic (whose import is about a third
+    of a worker's start). One head only: two are a branch that ``upgrade head`` would refuse."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for script in versions.glob("*.py"):
+        for node in ast.parse(script.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:  # revision: str = "0007"
+                target, value = node.target, node.value
+            else:
+                continue
+            name = target.id if isinstance(target, ast.Name) else None
+            if name == "revision":
+                revisions.add(ast.literal_eval(value))
+            elif name == "down_revision":
+                earlier = ast.literal_eval(value)  # None, one revision, or a merge's several
+                revised.update([earlier] if isinstance(earlier, str) else earlier or ())
+    heads = sorted(revisions - revised)
+    if len(heads) != 1:
+        raise RuntimeError(f"{versions} has {len(heads)} migration heads ({', '.join(heads)}), not one")
+    return heads[0]
+
+
+SCHEMA_HEAD = _alembic_head(MIGRATIONS / "versions")
+"""The newest migration, derived from the migration files (tests/test_db.py checks it against Alembic's own
+head). A database already there is not handed to Alembic."""
 
 
 def _at_head(engine: Engine) -> bool:

@@ -133,6 +133,29 @@ def test_the_schema_head_named_in_the_code_is_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
 
 
+def test_the_schema_head_follows_a_new_migration_and_refuses_a_branch(tmp_path: Path) -> None:
+    """A migration added later (Alembic's newer template annotates the names) becomes the head the service checks
+    without anyone editing db.py; two heads — a branch ``alembic upgrade head`` refuses — stop the start."""
+    import shutil
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts)
+    (scripts / "versions" / "0007_later.py").write_text(
+        f'revision: str = "0007"\ndown_revision: str | None = "{SCHEMA_HEAD}"\nbranch_labels = None\n'
+        "depends_on = None\n\n\ndef upgrade() -> None:\n    pass\n", encoding="utf-8")
+    config = Config()
+    config.set_main_option("script_location", str(scripts))
+    assert db._alembic_head(scripts / "versions") == ScriptDirectory.from_config(config).get_current_head() == "0007"
+
+    (scripts / "versions" / "0007_other.py").write_text(f'revision = "0007b"\ndown_revision = "{SCHEMA_HEAD}"\n',
+                                                        encoding="utf-8")
+    with pytest.raises(RuntimeError, match="2 migration heads"):
+        db._alembic_head(scripts / "versions")
+
+
 def test_a_database_at_head_starts_without_alembic_and_an_older_one_is_upgraded(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cds.db'}"
     migrate(url)

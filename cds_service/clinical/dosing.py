@@ -356,24 +356,29 @@ def _doses_per_day(dosage: Dosage, sig: Sig) -> tuple[Fraction, str]:
 
 
 def _repeat_per_day(repeat: Any) -> tuple[Fraction, str] | None:
-    """Times a day from Timing.repeat: frequency (frequencyMax preferred) per period (the shorter period of a
-    range), ``when`` and ``timeOfDay`` entries, on the ``dayOfWeek`` days only; ``None`` if it says none."""
-    moments = len(repeat.when or []) + len(repeat.timeOfDay or [])
+    """Times a day from Timing.repeat, and how it was read; ``None`` if it says none.
+
+    The frequency (``frequencyMax`` preferred) per period (the shorter period of a range); on a daily schedule
+    the named moments count too (``when``, ``timeOfDay``: at least one dose each) and only the ``dayOfWeek`` days.
+    Examples: frequency 1 per 8 h → 3 ("1 per 8 h"); frequency 2, frequencyMax 3 per 1 d → 3; frequency 1 per
+    1 d at ``MORN`` and ``HS`` → 2 ("MORN, HS"); frequency 1 per 1 d on mon, wed, fri → 3/7 ("1 per 1 d on mon,
+    wed, fri"); frequency 1 per 2 d at ``HS`` → 1/2 (moments count on a daily schedule only)."""
+    moments = [*(str(w) for w in repeat.when or []), *(str(t) for t in repeat.timeOfDay or [])]
     if repeat.frequency is None and repeat.frequencyMax is None and repeat.period is None and not moments:
         return None
     frequency = Fraction(repeat.frequencyMax if repeat.frequencyMax is not None else repeat.frequency or 1)
-    text = f"{number(frequency)}/day"
-    per_day = frequency
-    if repeat.period is not None:
+    if repeat.period is None:
+        days: Fraction | None = Fraction(1)
+        text = f"{number(frequency)}/day"
+    else:
         days = days_in(repeat.period, repeat.periodUnit or "d")
-        if not days:
-            raise _Unknown(f"period unit {_as_written(repeat.periodUnit)} is not a time unit")
-        per_day = frequency / days
         text = f"{number(frequency)} per {number(exact(repeat.period))} {repeat.periodUnit or 'd'}"
-    if moments and per_day <= 1 and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):
-        per_day = max(per_day, Fraction(moments))
-        text = ", ".join([*(str(w) for w in repeat.when or []), *(str(t) for t in repeat.timeOfDay or [])])
-    if repeat.dayOfWeek and (repeat.period is None or days_in(repeat.period, repeat.periodUnit or "d") == 1):
+    if not days:
+        raise _Unknown(f"period unit {_as_written(repeat.periodUnit)} is not a time unit")
+    per_day = frequency / days
+    if days == 1 and moments and per_day <= 1:
+        per_day, text = max(per_day, Fraction(len(moments))), ", ".join(moments)
+    if days == 1 and repeat.dayOfWeek:
         per_day = per_day * len(set(repeat.dayOfWeek)) / 7
         text += f" on {', '.join(str(d) for d in repeat.dayOfWeek)}"
     return per_day, text

@@ -64,6 +64,14 @@ def diazepam_equivalent(terminology: Terminology, doses: Iterable[tuple[str, Fra
     return DiazepamEquivalent(table, None if missing else total, tuple(missing))
 
 
+def drug_mg(terminology: Terminology, ingredient: str, de_mg: Fraction, table: EquivalenceTable) -> Fraction | None:
+    """The daily mg of ``ingredient`` whose diazepam-equivalent under ``table`` is ``de_mg`` — §6b "DE of an order"
+    solved for the dose (DE × equivalent dose / 10): e.g. 10 mg DE of lorazepam under Ashton (1 mg ≈ 10 mg
+    diazepam) is 1 mg. ``None`` when the table has no factor for the drug (§8c)."""
+    equivalent = terminology.equivalent_oral_dose_mg(ingredient, table)
+    return de_mg * equivalent / 10 if equivalent is not None else None
+
+
 def table_with_factor(terminology: Terminology, ingredients: Iterable[str],
                       configured: EquivalenceTable) -> EquivalenceTable:
     """The table diazepam-equivalents are stated in: the configured one, unless it lacks a factor for one of

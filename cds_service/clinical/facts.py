@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
-from cds_service.clinical.equivalence import other_table
+from cds_service.clinical.equivalence import table_with_factor
 from cds_service.clinical.history import (
     BenzodiazepineHistory,
     benzodiazepine_history,
@@ -81,21 +81,20 @@ class ClinicalFacts:
         record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
                    if d is not draft and not d.ends_order]
         facts = [self]
-        phases: list[MedicationCourse] = []
+        earlier: list[MedicationCourse] = []  # the phases before the one judged, as orders that have run their course
         began, dose = today, draft.dose
-        for index, (start, phase_dose) in enumerate(draft.phases):
-            # the phase before is in effect until this one replaces it (named, as a renewal names its order)
-            if phases:
-                phases[-1] = replace(phases[-1], end=began)
-            phase_id = f"{draft.resource_id}#phase-{index + 1}"
-            phases.append(replace(draft, kind="order", resource_id=phase_id, start=began, end=None, dose=dose,
-                                  replaces=None, settled=True, phases=()))
-            current = replace(draft, start=start, dose=phase_dose, replaces=phase_id, phases=())
-            at = datetime.combine(start, time.min, tzinfo=self.evaluation.at.tzinfo)
+        for phase in draft.phases:
+            if earlier:  # the phase before is in effect until this one replaces it
+                earlier[-1] = replace(earlier[-1], end=began)
+            earlier.append(replace(draft, kind="order", start=began, end=None, dose=dose, replaces=None,
+                                   settled=True, phases=()))
+            current = replace(draft, start=phase.start, dose=phase.dose, replaces=None, phases=(),
+                              continues=earlier[-1])
+            at = datetime.combine(phase.start, time.min, tzinfo=self.evaluation.at.tzinfo)
             evaluation = replace(self.evaluation, at=at)
             facts.append(ClinicalFacts(evaluation, self.terminology,
-                                       MedicationCourses(tuple(record + phases), (current,)), phase_start=start))
-            began, dose = start, phase_dose
+                                       MedicationCourses(tuple(record + earlier), (current,)), phase_start=phase.start))
+            began, dose = phase.start, phase.dose
         return tuple(facts)
 
     @cached_property
@@ -156,15 +155,15 @@ class ClinicalFacts:
         benzodiazepine of this step and the other table has (docs/clinical-reference.md §8c: a change of that
         drug alone is then judged by its own dose ratio — the same under every table — and a switch uses the
         other table; the cards say which factor is missing)."""
-        configured = self.configured_table
-        other = other_table(configured)
-        if self.missing_factors(configured) and not self.missing_factors(other):
-            return other
-        return configured
+        return table_with_factor(self.terminology, self._involved, self.configured_table)
 
     def missing_factors(self, table: EquivalenceTable) -> tuple[str, ...]:
         """Benzodiazepines taken now or drafted that ``table`` has no equivalence factor for."""
+        return tuple(sorted(i for i in self._involved if self.terminology.equivalent_oral_dose_mg(i, table) is None))
+
+    @cached_property
+    def _involved(self) -> frozenset[str]:
+        """The benzodiazepines taken now or drafted."""
         today = self.evaluation.at.date()
-        involved = {c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
-                    if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today))}
-        return tuple(sorted(i for i in involved if self.terminology.equivalent_oral_dose_mg(i, table) is None))
+        return frozenset(c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
+                         if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today)))

@@ -316,12 +316,17 @@ def _as_needed_days_per_week(existing: list[MedicationCourse], today: date) -> F
 
 
 def _once_per_dose(de_of: DeOf) -> DeOf:
-    """``de_of`` computed once per dose reading and ingredient: the timeline asks for every course on each day the
-    total changes, and the orders of a long history share their dose readings (dosing.DoseReader)."""
+    """``de_of`` computed once per dose reading and ingredient (a course's DE depends on nothing else, :data:`DeOf`):
+    the timeline asks for every course on each day the total changes, and the orders of a long history share their
+    dose readings (one :class:`~cds_service.clinical.dosing.DoseResult` object per distinct reading,
+    dosing.DoseReader).
+
+    The memo is keyed by the reading's identity, not its value: hashing a dose (a ``Fraction`` and its
+    explanation) on every lookup made a 100-resource call measurably slower. Each entry keeps the reading it was
+    computed for, so no identity is reused while the memo lives."""
     known: dict[tuple[int, str], tuple[DoseResult, Fraction | None]] = {}
 
     def once(course: MedicationCourse) -> Fraction | None:
-        # keyed by identity; the dose is kept with its value, so its id cannot be reused meanwhile
         key = (id(course.dose), course.product.ingredient)
         if key not in known:
             known[key] = (course.dose, de_of(course))
@@ -359,6 +364,11 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
     An order named in a later order's ``priorPrescription`` was in effect until that order replaced it,
     even when its own status is stopped or completed. A later order of the same ingredient that ends it
     (:func:`ends_earlier_order`) ends it too, but never extends it. One pass over the orders sorted by start.
+
+    Example: diazepam 15 mg/day from 2025-09-01 (``o1``, Dr A), 12 mg/day from 2026-03-02 naming ``o1`` in
+    ``priorPrescription`` (``o2``, Dr A), and diazepam 5 mg as needed from 2026-01-01 (``o3``, Dr B, supply until
+    2026-03-31): ``o1`` now ends on 2026-03-02; ``o2`` and ``o3`` stay open — ``o2`` neither names ``o3`` nor
+    comes from Dr B, and ``o3``'s supply had not run out when ``o2`` began.
     """
     orders = sorted((c for c in courses if c.kind == "order" and c.start is not None and not c.settled),
                     key=lambda c: c.start or date.min)
@@ -437,29 +447,49 @@ def _total_de_on(
     return total
 
 
+@dataclass(slots=True)
+class _Covering:
+    """The courses of one ingredient and one kind of evidence (orders, fills or statements) that cover the day the
+    timeline has reached."""
+
+    courses: int = 0
+    de: Fraction = Fraction(0)
+    """The sum of their known daily DE."""
+    unknown: int = 0
+    """How many of them have no known DE."""
+
+    def add(self, de: Fraction | None, sign: int) -> None:
+        """A course starts (``sign`` 1) or ends (−1)."""
+        self.courses += sign
+        if de is None:
+            self.unknown += sign
+        else:
+            self.de = self.de + de if sign > 0 else self.de - de  # no Fraction(sign) product per event
+
+
 def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
     """The total DE on each day it changes: one sweep over start and end days, keeping for each ingredient and
-    kind of evidence the sum of its covering courses (and how many of them have no known DE)."""
+    kind of evidence what covers the day (:class:`_Covering`); each ingredient counts its orders, else its fills,
+    else its statements (§7a), and one course with an unknown DE makes the total unknown.
+
+    Example (Ashton: lorazepam 1 mg ≈ diazepam 10 mg): a diazepam order of 10 mg/day from 2026-01-01 (open), a
+    diazepam fill of 5 mg/day from 2026-01-10 for 30 days, and a lorazepam order of 1 mg/day from 2026-02-01 ended
+    on 2026-03-01 give ``[(2026-01-01, 10), (2026-02-01, 20), (2026-03-01, 10)]``: the fill changes nothing while
+    the diazepam order covers its days, and a day whose total is unchanged adds no entry."""
     # two sorted lists of the courses themselves, not an event object per start and end: a long history would
     # otherwise keep thousands of short-lived objects for the garbage collector to walk
     starting = sorted((c for c in courses if c.start is not None and c.start <= today), key=_start_day)
     ending = sorted((c for c in courses if c.end is not None and c.end <= today
                      and (c.start is None or c.start < c.end)), key=_end_day)
     active = [course for course in courses if course.start is None]
-    sums: dict[str, list[list[Fraction | int]]] = {}
-    """ingredient → per kind rank [count, sum of DE, count with unknown DE]"""
+    covering: dict[str, tuple[_Covering, _Covering, _Covering]] = {}
+    """ingredient → what covers the day, by kind of evidence: orders, fills, statements (:data:`_KIND_RANK`)"""
 
     def add(course: MedicationCourse, sign: int) -> None:
-        kinds = sums.get(course.product.ingredient)
+        kinds = covering.get(course.product.ingredient)
         if kinds is None:
-            kinds = sums[course.product.ingredient] = [[0, Fraction(0), 0] for _ in range(3)]
-        slot = kinds[_KIND_RANK[course.kind]]
-        de = de_of(course)
-        slot[0] += sign
-        if de is None:
-            slot[2] += sign
-        else:
-            slot[1] = slot[1] + de if sign > 0 else slot[1] - de  # no Fraction(sign) product per event
+            kinds = covering[course.product.ingredient] = (_Covering(), _Covering(), _Covering())
+        kinds[_KIND_RANK[course.kind]].add(de_of(course), sign)
 
     for course in active:
         add(course, 1)
@@ -474,14 +504,14 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
             add(ending[ended], -1)
             ended += 1
         total: Fraction | None = Fraction(0)
-        for kinds in sums.values():
-            counted = next((slot for slot in kinds if slot[0]), None)
+        for kinds in covering.values():
+            counted = next((kind for kind in kinds if kind.courses), None)  # orders, else fills, else statements
             if counted is None:
                 continue
-            if counted[2] or total is None:
+            if counted.unknown or total is None:
                 total = None
             else:
-                total += counted[1]
+                total += counted.de
         if not timeline or timeline[-1][1] != total:
             timeline.append((day, total))
     return timeline
@@ -519,6 +549,8 @@ def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: 
     (:func:`ends_earlier_order`)."""
     if course.kind != "order":
         return False
+    if draft.continues is not None:  # a later phase of a draft replaces the phase before it, nothing else
+        return course is draft.continues
     if course.resource_id is not None and course.resource_id in (draft.replaces, draft.resource_id):
         return True
     return (draft.replaces is None and not draft.ends_order and course.product.ingredient == draft.product.ingredient

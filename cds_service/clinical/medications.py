@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from cds_service.clinical.dosing import DoseReader, DoseResult, days_in, exact, phase_bounds
 from cds_service.clinical.model import Product
@@ -36,6 +36,13 @@ ASSUMED_SUPPLY_DAYS = 30
 
 _ENDED_STATUSES = {"completed", "stopped", "cancelled"}
 _IGNORED_STATUSES = {"entered-in-error", "not-taken", "intended"}
+
+
+class DraftPhase(NamedTuple):
+    """A later phase of a multi-phase draft: the day it starts and the daily dose from then on."""
+
+    start: date
+    dose: DoseResult
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,11 @@ class MedicationCourse:
     """Units dispensed (fills only)."""
     settled: bool = False
     """Coverage already final (an earlier phase of a draft, judged as history): it ends no other order."""
-    phases: tuple[tuple[date, DoseResult], ...] = ()
-    """Drafts: each later phase (``sequence``, ``boundsPeriod``, ``boundsDuration``) — its start and daily dose."""
+    phases: tuple[DraftPhase, ...] = ()
+    """Drafts: each later phase (``sequence``, ``boundsPeriod``, ``boundsDuration``)."""
+    continues: MedicationCourse | None = None
+    """A later phase of a draft, judged at its own start (docs/clinical-reference.md §7c): the course of the phase
+    before it, which it replaces — and no other order."""
 
     @property
     def ends_order(self) -> bool:
@@ -152,12 +162,13 @@ def order_course(order: MedicationRequest, product: Product, at: datetime, *, dr
     supply_end = start + timedelta(days=int(supply_days * (1 + repeats))) if supply_days and start else None
     if not draft and order.status in _ENDED_STATUSES and start is not None:
         end = supply_end or start + timedelta(days=ASSUMED_SUPPLY_DAYS)
-    phases: tuple[tuple[date, DoseResult], ...] = ()
+    phases: tuple[DraftPhase, ...] = ()
     if draft and len(order.dosageInstruction or []) > 1:
         starts = sorted({begin.date() for begin, _ in phase_bounds(order.dosageInstruction or [], start)
                          if begin is not None and begin.date() > at.date()})[:MAX_PHASES]
-        phases = tuple((day, read(order.dosageInstruction or [], product, as_datetime(day) or at, start=start,
-                                  dispensed_quantity=quantity, supply_days=supply_days)) for day in starts)
+        phases = tuple(DraftPhase(day, read(order.dosageInstruction or [], product, as_datetime(day) or at,
+                                            start=start, dispensed_quantity=quantity, supply_days=supply_days))
+                       for day in starts)
     return MedicationCourse(
         kind="draft" if draft else "order",
         resource_id=order.id,

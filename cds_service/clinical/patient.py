@@ -15,7 +15,7 @@ from fractions import Fraction
 from cds_service.clinical.medications import as_date
 from cds_service.clinical.resources import Condition, Observation, Patient
 from cds_service.clinical.terminology import Terminology
-from cds_service.clinical.wording import number, plain_text
+from cds_service.clinical.wording import measured, number, plain_text
 
 _OVER = {"inactive", "resolved", "remission"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
@@ -177,8 +177,8 @@ class RenalFunction:
     def stated(self) -> str:
         """``CrCl 40 mL/min (Cockcroft–Gault: serum creatinine 1.75 mg/dL on …)`` / ``eGFR 20 mL/min/1.73 m² on …``."""
         if self.measure == "eGFR":
-            return f"eGFR {number(self.ml_per_min, 1)} mL/min/1.73 m² on {self.day.isoformat()}"
-        return f"CrCl {number(self.ml_per_min, 1)} mL/min (Cockcroft–Gault: {self.basis})"
+            return f"eGFR {measured(self.ml_per_min)} mL/min/1.73 m² on {self.day.isoformat()}"
+        return f"CrCl {measured(self.ml_per_min)} mL/min (Cockcroft–Gault: {self.basis})"
 
 
 def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today: date) -> RenalFunction | None:
@@ -199,7 +199,7 @@ def renal_function(patient: PatientFacts, found: tuple[Measurement, ...], today:
         if sex == "female":
             value *= Fraction(85, 100)
         basis = (f"serum creatinine {number(creatinine.value)} mg/dL on {creatinine.day.isoformat()}, "
-                 f"weight {number(weight.value, 1)} kg, age {age}, {sex}")
+                 f"weight {measured(weight.value)} kg, age {age}, {sex}")
         crcl = RenalFunction(value, "CrCl", creatinine.day, basis, (today - creatinine.day).days)
     if egfr is not None and egfr.value is not None and egfr.day is not None \
             and (crcl is None or egfr.day > crcl.day):

@@ -104,6 +104,3 @@ class Evaluation:
     evaluated_order_ids: frozenset[str] | None
     """Draft orders the call asks about (order-select ``selections``); ``None`` means all drafts."""
     settings: EvaluationSettings = EvaluationSettings()
-
-    def is_evaluated(self, order: MedicationRequest) -> bool:
-        return self.evaluated_order_ids is None or (order.id is not None and order.id in self.evaluated_order_ids)

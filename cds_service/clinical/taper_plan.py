@@ -33,11 +33,11 @@ from functools import cached_property, lru_cache
 
 from cds_service.clinical.dose_forms import DoseForm, DoseForms, FormKind, load_dose_forms
 from cds_service.clinical.equivalence import TABLE_NAMES as TABLE_NAMES
-from cds_service.clinical.equivalence import TABLES, diazepam_equivalent
+from cds_service.clinical.equivalence import TABLES, diazepam_equivalent, drug_mg
 from cds_service.clinical.model import EquivalenceTable, Product
 from cds_service.clinical.profiles import TaperProfile, shared_thresholds
 from cds_service.clinical.terminology import RXNORM, SimpleCoding, Terminology
-from cds_service.clinical.wording import mg, number, percent
+from cds_service.clinical.wording import measured, mg, number, percent
 
 FINAL_DOSE_DE = shared_thresholds().final_step_max_de
 """A stop from ≤ 2 mg diazepam-equivalent under either table is a final step (docs/clinical-reference.md §8d;
@@ -186,9 +186,6 @@ class Planner:
     def form_of(self, product: Product | None) -> DoseForm | None:
         return self.forms.by_code(product.code) if product is not None else None
 
-    def equivalent_mg(self, table: EquivalenceTable | None = None) -> Fraction | None:
-        return self.terminology.equivalent_oral_dose_mg(self.ingredient, table or self.table)
-
     def de(self, daily_mg: Fraction, table: EquivalenceTable | None = None) -> Fraction | None:
         """The shared diazepam-equivalent (``equivalence.py``); ``None`` when the table has no factor."""
         return diazepam_equivalent(self.terminology, [(self.ingredient, daily_mg)], table or self.table).mg
@@ -196,7 +193,8 @@ class Planner:
     def final_step_mg(self, product: Product | None) -> Fraction:
         """The dose a stop may be made from (§8d): ≤ 2 mg diazepam-equivalent under either table, or the
         smallest dose the product in use can give."""
-        by_table = [FINAL_DOSE_DE * e / 10 for t in TABLES if (e := self.equivalent_mg(t)) is not None]
+        by_table = [dose for table in TABLES
+                    if (dose := drug_mg(self.terminology, self.ingredient, FINAL_DOSE_DE, table)) is not None]
         smallest = self.forms.smallest_givable_mg(self.ingredient, product)
         return max([*by_table, smallest or Fraction(0)])
 
@@ -337,8 +335,6 @@ class TaperPlan:
     switch_stages: tuple[TaperPlanStep, ...] = ()
     """Diazepam-switch plan: the substitution stages before the diazepam steps (``dose`` diazepam, ``extra`` the
     native drug still taken)."""
-    pauses_allowed: bool = True
-    """Seed guidance: "pauses are acceptable when withdrawal symptoms emerge"; no fixed timeline."""
 
     @property
     def reductions(self) -> tuple[TaperPlanStep, ...]:
@@ -364,7 +360,7 @@ class TaperPlan:
         reductions = len(self.reductions)
         text = (f"{reductions} reduction{'s' if reductions != 1 else ''} of at most {percent(self.step_percent)} of "
                 f"the current dose every {self.interval_days} days, then a stop from {mg(self.last_dose_mg)}/day "
-                f"— {len(self.steps)} steps over about {number(Fraction(self.last_day, 30), 1)} months if no "
+                f"— {len(self.steps)} steps over about {measured(Fraction(self.last_day, 30))} months if no "
                 "pause is needed")
         if self.switch_stages:
             days = " and ".join(str(stage.day) for stage in self.switch_stages)
@@ -469,8 +465,8 @@ class _Search:
 
     def cost(self, form: DoseForm, current: Fraction, per_day: int, move: _Move, change_open: bool) -> _Cost:
         beyond = not move.within
-        avoidable = beyond and change_open and any(
-            self.within(other, current, per_day) is not None for other in self.next_products(form))
+        avoidable = beyond and change_open and any(self.keeps_pace_to_the_end(other, current, per_day)
+                                                   for other in self.next_products(form))
         # a dose at or below the lowest any form may stop from is a place to stop: going lower is not counted
         landed = max(move.dose.daily_mg, self.lowest_final)
         excess = max(0.0, math.log((1 - float(self.percent) / 100) * float(current / landed))) if beyond else 0.0
@@ -479,6 +475,17 @@ class _Search:
         bulky = form.is_solid and max(a.units for a in move.dose.administrations) > BULKY_UNITS
         return (int(avoidable), int(elsewhere), int(move.crowded), round(excess, 9), int(small), int(bulky),
                 int(form.kind == "liquid"), 1)
+
+    def keeps_pace_to_the_end(self, other: DoseForm, current: Fraction, per_day: int) -> bool:
+        """Whether changing to ``other`` at ``current`` keeps the pace there and still reaches the final step.
+        Keeping the pace is not enough: oxazepam 104.5 mg/day at a 10 % pace steps to 100 mg with 10 mg capsules
+        (the only step within it), and from 80 mg the 15 mg capsules could keep the pace (75 mg) where the 10 mg
+        ones cannot (70 mg, −12.5 %) — but 15 mg capsules can never stop from 10 mg, and the plan cannot go back
+        to the 10 mg ones. Counting that step as avoidable would rule out the one plan that starts within the pace."""
+        if self.within(other, current, per_day) is None:
+            return False
+        tail = self.suffix(other, current, per_day)
+        return tail is not None and bool(tail[1])
 
     @cached_property
     def lowest_final(self) -> Fraction:

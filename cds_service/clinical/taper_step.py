@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from cds_service.clinical.dose_forms import load_dose_forms
 from cds_service.clinical.dosing import DailyDose, percent_reduction
-from cds_service.clinical.equivalence import TABLES, other_table
+from cds_service.clinical.equivalence import TABLES, diazepam_equivalent, drug_mg, other_table
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.findings import MAX_LABEL, Action, Finding, Link, Suggestion
 from cds_service.clinical.history import (
@@ -177,14 +177,12 @@ def _already_reduced_percent(history: BenzodiazepineHistory, days: int) -> Fract
 
 
 def _current_de_by_table(facts: ClinicalFacts) -> list[Fraction | None]:
-    """The current total under each table; for one drug by scaling its factors, without a second history."""
+    """The current total under each table; for one drug from its daily mg, without a second history."""
     history = facts.history
     if len(history.current_ingredients) == 1 and history.current_de is not None:
-        [ingredient] = history.current_ingredients
-        here = facts.terminology.equivalent_oral_dose_mg(ingredient, facts.table)
-        factors = [facts.terminology.equivalent_oral_dose_mg(ingredient, t) for t in TABLE_NAMES]
-        return [history.current_de * here / f if here and f else None for f in factors]
-    return [facts.history_under(t).current_de for t in TABLE_NAMES]
+        doses = [(dose.ingredient, dose.mg) for dose in history.current_doses]
+        return [diazepam_equivalent(facts.terminology, doses, table).mg for table in TABLES]
+    return [facts.history_under(table).current_de for table in TABLES]
 
 
 def is_final_step(facts: ClinicalFacts) -> bool:
@@ -217,14 +215,14 @@ def compliant_step(facts: ClinicalFacts, assessment: StepAssessment) -> tuple[Pl
     history = facts.history
     allowed = allowed_reduction_percent(facts, history)
     draft = assessment.draft
-    equivalent = facts.terminology.equivalent_oral_dose_mg(draft.product.ingredient, facts.table)
     current_drug_mg = _current_mg(facts, draft)
-    if allowed <= 0 or equivalent is None or history.current_de is None or not current_drug_mg:
+    if allowed <= 0 or history.current_de is None or not current_drug_mg:
         return None, allowed
-    drafted_de = _draft_de(facts, draft)
-    others_de = (history.proposed_de or Fraction(0)) - drafted_de
-    target_mg = (history.current_de * (1 - allowed / 100) - others_de) * equivalent / 10
-    if target_mg <= 0:
+    # the draft's drug takes the whole allowed reduction; the other benzodiazepines stay as drafted
+    others_de = (history.proposed_de or Fraction(0)) - _draft_de(facts, draft)
+    target_mg = drug_mg(facts.terminology, draft.product.ingredient,
+                        history.current_de * (1 - allowed / 100) - others_de, facts.table)
+    if target_mg is None or target_mg <= 0:
         return None, allowed
     drug_limit = (1 - target_mg / current_drug_mg) * 100
     dose = _planner(facts, draft.product.ingredient).next_dose(

@@ -113,25 +113,41 @@ def test_an_unreadable_observation_is_said_on_the_card_that_read_the_observation
     assert "one Observation could not be read" in card["detail"]
 
 
+def _zolpidem_draft() -> dict[str, Any]:
+    """A new zolpidem 10 mg at bedtime: its card (z-drug-during-taper) reads no observations."""
+    return medication_request(("854873", "zolpidem tartrate 10 MG Oral Tablet"), tablets=1, per_day=1,
+                              authored_on="2026-03-16", status="draft", id="zol-1")
+
+
 def test_an_unreadable_observation_no_rule_reads_is_not_said(hooks: HookCalls) -> None:
+    body = hooks.request(drafts=[_zolpidem_draft()], history=diazepam_taper_15_to_12())
+    body["prefetch"]["observations"] = {"resourceType": "Bundle", "entry": [_unreadable_egfr("2026-03-01")]}
+    [card] = hooks.cards(body)
+    assert card["source"]["topic"]["code"] == "z-drug-during-taper"
+    assert "could not be read" not in card["detail"]
+
+
+def test_the_baclofen_card_says_an_unreadable_kidney_result(hooks: HookCalls) -> None:
+    """The baclofen card offers gabapentin only where the kidney result allows 100 mg (docs/clinical-reference.md
+    §11k): an eGFR it could not read may be one that forbids it, so the card says so."""
     body = hooks.request(drafts=[baclofen_draft()], history=diazepam_taper_15_to_12())
     body["prefetch"]["observations"] = {"resourceType": "Bundle", "entry": [_unreadable_egfr("2026-03-01")]}
     [card] = hooks.cards(body)
     assert card["source"]["topic"]["code"] == "baclofen-adjunct"
-    assert "could not be read" not in card["detail"]
+    assert "could not be read" in card["detail"]
 
 
 def test_order_select_says_only_what_its_own_evaluation_could_not_read(hooks: HookCalls) -> None:
-    """Selecting the baclofen draft reads no observations; the gabapentin draft beside it would (renal dosing),
+    """Selecting the zolpidem draft reads no observations; the gabapentin draft beside it would (renal dosing),
     but it is not selected: nothing about the unreadable eGFR belongs on the select's cards (a run-ahead of the
     order-sign once added it)."""
     gabapentin = medication_request(("310430", "gabapentin 100 MG Oral Capsule"), tablets=3, per_day=3,
                                     authored_on="2026-03-16", status="draft", id="gab-1")
-    body = hooks.request("order-select", drafts=[baclofen_draft(), gabapentin], history=diazepam_taper_15_to_12(),
-                         selections=["MedicationRequest/bac-1"])
+    body = hooks.request("order-select", drafts=[_zolpidem_draft(), gabapentin], history=diazepam_taper_15_to_12(),
+                         selections=["MedicationRequest/zol-1"])
     body["prefetch"]["observations"] = {"resourceType": "Bundle", "entry": [_unreadable_egfr("2026-03-01")]}
     selected = hooks.cards(body, "bzd-taper-order-select")
-    assert [card["source"]["topic"]["code"] for card in selected] == ["baclofen-adjunct"]
+    assert [card["source"]["topic"]["code"] for card in selected] == ["z-drug-during-taper"]
     assert "could not be read" not in selected[0]["detail"]
     sign = {**body, "hook": "order-sign", "context": {k: v for k, v in body["context"].items() if k != "selections"}}
     signed = {card["source"]["topic"]["code"]: card for card in hooks.cards(sign)}

@@ -17,6 +17,7 @@ withdrawal symptoms, not an indication) and no baclofen order, fill or statement
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 
 from cds_service.clinical.declaration import Declaration, draft_of
 from cds_service.clinical.dosing import DailyDose
@@ -32,7 +33,8 @@ from cds_service.clinical.orders import (
     consultation_request,
     draft_medication_request,
 )
-from cds_service.clinical.wording import mg, percent, plain_text
+from cds_service.clinical.renal_dosing import label_row, max_daily_mg
+from cds_service.clinical.wording import measured, mg, percent, plain_text
 
 CARD_TYPE = "baclofen-adjunct"
 SOURCE_URL = "https://eguideline.guidelinecentral.com/i/1532950/23"
@@ -44,7 +46,8 @@ DECLARATION = Declaration(
     gates=(("a baclofen draft", draft_of("baclofen")),),
 )
 """2025 Joint Guideline pocket guide, Table 10 (adjuncts for taper-related symptoms)."""
-
+GABAPENTIN_START_MG = Fraction(100)
+"""The gabapentin start this card offers: one 100 mg capsule (the smallest marketed) at bedtime."""
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -84,6 +87,11 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
     avoid_gabapentin = [*facts.patient.ever("sedative-use-disorder"),
                         *facts.patient.ever("sedative-use-disorder-in-remission"),
                         *facts.patient.current("substance-use-disorder")]
+    not_gabapentin = ([f"the record shows {', '.join(sorted({p.display for p in avoid_gabapentin}))} — the 2025 Joint "
+                       "Guideline advises avoiding gabapentin with a history of sedative use disorder (Table 10) and "
+                       "warns of misuse."] if avoid_gabapentin else [])
+    if (kidneys := _gabapentin_start_above_label(facts)) is not None:
+        not_gabapentin.append(kidneys[0].upper() + kidneys[1:] if not_gabapentin else kidneys)
     detail = "\n".join([
         f"**Order:** {order}{dose} — new oral baclofen during a benzodiazepine taper.",
         "",
@@ -99,23 +107,42 @@ def _finding(draft: MedicationCourse, facts: ClinicalFacts, history: Benzodiazep
         "If taper symptoms are the problem, first pause or slow the taper (2025 Joint Guideline rec. 11). "
         "Evidence-based options: carbamazepine 200–800 mg/day; gabapentin 100–300 mg at bedtime or three "
         "times daily, titrated by 100–300 mg every 1–7 days; CBT during the taper.",
-        *([
-            "",
-            "**Gabapentin not suggested:** the record shows "
-            + ", ".join(sorted({p.display for p in avoid_gabapentin}))
-            + " — the 2025 Joint Guideline advises avoiding gabapentin with a history of sedative use disorder "
-            "(Table 10) and warns of misuse.",
-        ] if avoid_gabapentin else []),
+        *(["", f"**Gabapentin not suggested:** {' '.join(not_gabapentin)}"] if not_gabapentin else []),
     ])
+    instead = "CBT" if not_gabapentin else "gabapentin or CBT"
     return Finding(
         card_type=CARD_TYPE,
         indicator="warning",
-        summary="Baclofen is not a benzodiazepine-taper adjunct: remove it; consider gabapentin or CBT instead",
+        summary=f"Baclofen is not a benzodiazepine-taper adjunct: remove it; consider {instead} instead",
         detail=detail,
         order_id=draft.resource_id,
         source_url=SOURCE_URL,
-        suggestions=tuple(_suggestions(draft, facts, offer_gabapentin=not avoid_gabapentin)),
+        suggestions=tuple(_suggestions(draft, facts, offer_gabapentin=not not_gabapentin)),
     )
+
+
+def _gabapentin_start_above_label(facts: ClinicalFacts) -> str | None:
+    """Why the gabapentin start this card would offer is above the label for the patient's kidney function, or
+    ``None``. Below 15 mL/min the Neurontin label reduces the dose in proportion to CrCl (Table 1, footnote a), so
+    below 5 mL/min its maximum is less than one 100 mg capsule; with hemodialysis it adds a dose after each session
+    (docs/clinical-reference.md §4a). Without a current result nothing is said: 100 mg is within every row (§11m).
+    E.g. CrCl 4 mL/min: at most 300 × 4 ÷ 15 = 80 mg/day."""
+    renal = facts.renal_function
+    if renal is None or renal.stale:
+        return None
+    row = label_row("gabapentin", renal.ml_per_min)
+    if row is None:
+        return None
+    maximum = max_daily_mg(row, renal.ml_per_min)
+    if GABAPENTIN_START_MG <= maximum:
+        return None
+    below = row.get("proportional_below")
+    arithmetic = (f"reduces the dose in proportion to CrCl below {below} mL/min: {row['max_mg']} × "
+                  f"{measured(renal.ml_per_min)} ÷ {below} = {mg(maximum)}/day" if below is not None
+                  else f"allows at most {mg(maximum)}/day")
+    return (f"kidney function {renal.stated}: the Neurontin label (Table 1, row {row['label']}) {arithmetic}, less "
+            f"than one {mg(GABAPENTIN_START_MG)} capsule, the smallest marketed; with hemodialysis it adds a dose "
+            "after each session.")
 
 
 def _suggestions(draft: MedicationCourse, facts: ClinicalFacts, *, offer_gabapentin: bool) -> Iterator[Suggestion]:

@@ -15,13 +15,10 @@ the fewest units a dose.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from datetime import date
 from fractions import Fraction
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from cds_service.clinical.declaration import Declaration, draft_of
@@ -31,6 +28,7 @@ from cds_service.clinical.findings import Action, Finding, Suggestion
 from cds_service.clinical.medications import MedicationCourse
 from cds_service.clinical.orders import consultation_request
 from cds_service.clinical.patient import RENAL_WINDOW_DAYS, RenalFunction, creatinine_gap
+from cds_service.clinical.renal_dosing import label_row, label_tables, max_daily_mg
 from cds_service.clinical.taper_plan import MAX_UNITS_PER_ADMINISTRATION, TIMES_A_DAY, PlannedDose
 from cds_service.clinical.taper_step import fitted, update_draft_action
 from cds_service.clinical.terminology import RXNORM, SimpleCoding
@@ -48,33 +46,6 @@ DECLARATION = Declaration(
 LABEL_URLS = {"gabapentin": SOURCE_URL,
               "pregabalin": "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=60185c88-ecfd-46f9-adb9-b97c6b00a553"}
 """Each card cites the label whose table it applies."""
-
-
-@cache
-def _tables() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((Path(__file__).parents[1] / "renal_dosing.json").read_text(encoding="utf-8"))
-    return data
-
-
-def label_row(ingredient: str, crcl: Fraction) -> dict[str, Any] | None:
-    table = _tables().get(ingredient)
-    if table is None:
-        return None
-    for row in table["rows"]:
-        if ("min_crcl" in row and crcl >= Fraction(row["min_crcl"])) or (
-                "above_crcl" in row and crcl > Fraction(row["above_crcl"])):
-            return dict(row)
-    return None
-
-
-def max_daily_mg(row: dict[str, Any], crcl: Fraction) -> Fraction:
-    """The row's maximum; below 15 mL/min gabapentin is reduced in proportion to CrCl (label footnote a), from
-    CrCl as the card prints it (one decimal), so that the arithmetic on the card is exact."""
-    maximum = Fraction(row["max_mg"])
-    below = row.get("proportional_below")
-    if below is not None and crcl < Fraction(below):
-        maximum = maximum * max(Fraction(round(crcl, 1)), Fraction(0)) / Fraction(below)
-    return maximum
 
 
 def evaluate(facts: ClinicalFacts) -> Iterator[Finding]:
@@ -121,7 +92,7 @@ def _check(facts: ClinicalFacts, draft: MedicationCourse) -> Finding | None:
     action = update_draft_action(facts, draft, dose) if dose is not None else None
     label = "Neurontin (gabapentin) label Table 1" if ingredient == "gabapentin" else "Lyrica (pregabalin) label"
     proportional = maximum != Fraction(row["max_mg"])
-    normal = _tables()[ingredient]["normal_columns_mg"]
+    normal = label_tables()[ingredient]["normal_columns_mg"]
     detail = "\n".join([
         f"**Order:** {draft.label} — {'; '.join(problems)}.",
         "",
@@ -170,7 +141,7 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth")
 
 def lowest_maximum_mg(ingredient: str) -> Fraction:
     """The most every row allows: the smallest row maximum (gabapentin 300 mg/day, pregabalin 75 mg/day)."""
-    return min(Fraction(row["max_mg"]) for row in _tables()[ingredient]["rows"])
+    return min(Fraction(row["max_mg"]) for row in label_tables()[ingredient]["rows"])
 
 
 def column_index(ingredient: str, ordered_mg: Fraction, *, new_start: bool) -> int:
@@ -179,7 +150,7 @@ def column_index(ingredient: str, ordered_mg: Fraction, *, new_start: bool) -> i
     (docs/clinical-reference.md §9d)."""
     if new_start:
         return 0
-    normal = [Fraction(value) for value in _tables()[ingredient]["normal_columns_mg"]]
+    normal = [Fraction(value) for value in label_tables()[ingredient]["normal_columns_mg"]]
     return max((index for index, value in enumerate(normal) if value <= ordered_mg), default=0)
 
 
@@ -200,7 +171,7 @@ def label_dose(facts: ClinicalFacts, ingredient: str, daily_mg: Fraction, doses_
     schedule, fewer doses a day."""
     options = []
     for per_day in doses_per_day:
-        for givable in _tables()[ingredient]["givable"]:
+        for givable in label_tables()[ingredient]["givable"]:
             strength = Fraction(givable["strength_mg"])
             units = 1 if smallest else min(math.floor(daily_mg / per_day / strength),
                                            int(MAX_UNITS_PER_ADMINISTRATION))

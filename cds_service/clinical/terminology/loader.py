@@ -263,21 +263,6 @@ class Terminology:
                 self._mentions[text] = known
         return known
 
-    def tablet_strengths_mg(self, ingredient: str) -> tuple[Fraction, ...]:
-        """Oral tablet strengths available for ``ingredient`` (plain and brand), ascending."""
-        return tuple(sorted({
-            p.strength_mg for p in self._products.values()
-            if p.ingredient == ingredient and p.unit == "tablet" and p.dose_form == "Oral Tablet"
-            and p.strength_mg is not None and not p.combination
-        }))
-
-    def tablet_product(self, ingredient: str, strength_mg: Fraction) -> Product | None:
-        """The plain (generic) oral tablet of ``ingredient`` at ``strength_mg``."""
-        matches = [p for p in self._products.values()
-                   if p.ingredient == ingredient and p.dose_form == "Oral Tablet" and p.strength_mg == strength_mg
-                   and not p.combination]
-        return min(matches, key=lambda p: ("[" in p.display, p.display), default=None)
-
     def _ingredient_product(self, ingredient: str, display: str, code: str | None) -> Product:
         return Product(ingredient=ingredient, drug_class=self._class_of[ingredient], strength_mg=None,
                        unit="tablet", dose_form="unspecified", route="unknown", display=display, code=code,

@@ -11,13 +11,8 @@ from typing import Any, cast
 import pytest
 
 from cds_service.clinical.facts import ClinicalFacts
-from cds_service.clinical.rules.gabapentinoid_renal_dose import (
-    column_index,
-    column_mg,
-    label_dose,
-    label_row,
-    lowest_maximum_mg,
-)
+from cds_service.clinical.renal_dosing import label_row
+from cds_service.clinical.rules.gabapentinoid_renal_dose import column_index, column_mg, label_dose, lowest_maximum_mg
 from cds_service.clinical.terminology import load_terminology
 
 FACTS = cast(ClinicalFacts, SimpleNamespace(terminology=load_terminology()))

@@ -145,10 +145,6 @@ def test_observation_concepts_and_prefetch_codes() -> None:
     assert len(codes) == len(set(codes)) == 21 and codes[0] == "98979-8"
 
 
-def test_diazepam_tablet_strengths() -> None:
-    assert terminology.tablet_strengths_mg("diazepam") == (2, 5, 10)
-
-
 def test_every_product_has_a_positive_strength_and_a_known_class() -> None:
     rows = json.loads((DATA / "products.json").read_text())["products"]
     assert len(rows) == len({row["code"] for row in rows}) == 279
