@@ -62,6 +62,22 @@ _FULL_MODELS: dict[type[Resource], type[FullResource]] = {
     Observation: observation.Observation,
 }
 """The complete FHIR model of each resource the rules read: the slow path, for what the fast one refuses."""
+
+
+def _build_type_info() -> None:
+    """Have msgspec build each model's validation info now, at import, before gunicorn forks its workers.
+
+    msgspec builds it on a type's first use; two request threads of a fresh worker doing that at once crashed the
+    worker (SIGSEGV: one thread still evaluating the annotations while another converted — seen under gunicorn's
+    threads in ``tests/feedback/test_card_log.py``). Built here, in one thread, no request ever builds it."""
+    for kind in _MODELS.values():
+        try:
+            msgspec.convert({}, kind)
+        except msgspec.ValidationError:
+            pass
+
+
+_build_type_info()
 _MAX_REPAIR_ROUNDS = 4
 _MEDICATION_TYPES = ("MedicationRequest", "MedicationDispense", "MedicationStatement")
 
