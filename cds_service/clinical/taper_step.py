@@ -204,6 +204,12 @@ def is_final_step(facts: ClinicalFacts) -> bool:
     return smallest is not None and current <= smallest
 
 
+def is_final_stop(facts: ClinicalFacts, assessment: StepAssessment) -> bool:
+    """The step stops the last dose of a taper (:func:`is_final_step`): necessarily 100 %, so the rate limits and
+    the older adults' step limit judge only its timing (docs/clinical-reference.md §8d)."""
+    return assessment.is_stop and is_final_step(facts)
+
+
 def _planner(facts: ClinicalFacts, ingredient: str) -> Planner:
     return Planner(ingredient, facts.terminology, load_dose_forms(), facts.table)
 

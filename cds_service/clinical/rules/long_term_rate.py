@@ -17,7 +17,7 @@ from cds_service.clinical.profiles import taper_profile
 from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     assess_step,
-    is_final_step,
+    is_final_stop,
     judged_by_phase,
     plan_links,
     profile_of,
@@ -47,7 +47,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     assessment = assess_step(facts)
     history = facts.history
     if assessment is None or not history.is_long_term or not history.likely_dependent \
-            or (assessment.is_stop and is_final_step(facts)) or outranked(CARD_TYPE, facts):
+            or is_final_stop(facts, assessment) or outranked(CARD_TYPE, facts):
         return
     profile = profile_of(facts)
     summary_profile, joint = taper_profile("summary"), taper_profile("joint-2025")

@@ -23,7 +23,7 @@ from cds_service.clinical.taper_step import (
     TABLE_NAMES,
     assess_step,
     benzodiazepine_draft,
-    is_final_step,
+    is_final_stop,
     is_older_adult,
     judged_by_phase,
     plan_links,
@@ -64,7 +64,7 @@ def _judge(facts: ClinicalFacts) -> Iterator[Finding]:
     if assessment is not None and facts.history.likely_dependent and not outranked(CARD_TYPE, facts):
         # The last step of a taper (docs/clinical-reference.md §8d) is necessarily 100 %: keeping the dose, the only
         # smaller step, would never end it. Only its timing counts, as for the rate cards.
-        final = assessment.is_stop and is_final_step(facts)
+        final = is_final_stop(facts, assessment)
         if not final and assessment.percent > profile.older_adult_max_step_percent:
             breaches.append(f"step of {percent(assessment.percent)} (more than "
                             f"{percent(profile.older_adult_max_step_percent)})")

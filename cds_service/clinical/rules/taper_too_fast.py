@@ -22,7 +22,7 @@ from cds_service.clinical.rules import outranked
 from cds_service.clinical.taper_step import (
     StepAssessment,
     assess_step,
-    is_final_step,
+    is_final_stop,
     judged_by_phase,
     plan_links,
     profile_of,
@@ -49,7 +49,7 @@ def breaches(facts: ClinicalFacts, assessment: StepAssessment) -> list[str]:
     history = facts.history
     found: list[str] = []
     # The last step of a taper (docs/clinical-reference.md §8d) is necessarily 100 %: only its timing counts.
-    final = assessment.is_stop and is_final_step(facts)
+    final = is_final_stop(facts, assessment)
     if not final and profile.max_step_percent is not None and assessment.percent > profile.max_step_percent:
         found.append(f"step of {percent(assessment.percent)} exceeds {percent(profile.max_step_percent)} "
                      "of the current dose")
