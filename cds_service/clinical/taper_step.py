@@ -383,7 +383,7 @@ def _switch_suggestion(facts: ClinicalFacts, draft: MedicationCourse) -> Suggest
         return None
     plan = diazepam_switch_plan(current, facts.evaluation.at.date(), profile, facts.terminology,
                                 ingredient=draft.product.ingredient, doses_per_day=current_doses_per_day(facts, draft),
-                                long_term=facts.history.is_long_term, older_adult=is_older_adult(facts),
+                                long_term=facts.history.is_long_term,
                                 table=facts.table, product=_current_product(facts, draft) or draft.product)
     if plan is None or not plan.switch_stages:
         return None
@@ -444,7 +444,7 @@ def switch_first_stage(facts: ClinicalFacts, diazepam: MedicationCourse, other: 
     assert isinstance(order.dose, DailyDose)
     plan = diazepam_switch_plan(order.dose.mg, facts.evaluation.at.date(), profile_of(facts), facts.terminology,
                                 ingredient=order.product.ingredient, doses_per_day=current_doses_per_day(facts, other),
-                                long_term=facts.history.is_long_term, older_adult=is_older_adult(facts),
+                                long_term=facts.history.is_long_term,
                                 table=facts.table, product=order.product)
     if plan is None or not plan.switch_stages:
         return None
