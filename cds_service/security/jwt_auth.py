@@ -1,10 +1,12 @@
 """Verify the JWT a CDS client sends with every call (CDS Hooks 2.0 §Trusting CDS Clients, CDS Hooks 2.0).
 
-Order of checks follows the CDS Hooks best-practice list: issuer allow-listed; a ``jku`` header only if
-it is on that issuer's list (it is never fetched otherwise); audience is the exact URL called (under
-``CDS_PUBLIC_BASE_URL``; string or array); not expired (60 s skew); signature by the issuer's key named by
-``kid`` with an algorithm from a fixed allow-list (never ``none``, never HS*); ``jti`` not seen before.
-Any failure → 401 without detail; the reason goes to the log without the token.
+The checks of the CDS Hooks best-practice list, all of them before the replay store is touched: the token is
+parsed once (PyJWT) and the claims that need no key are checked on that parse — audience is the exact URL
+called (under ``CDS_PUBLIC_BASE_URL``; string or array), not expired (60 s skew), not before, issued-at,
+the required claims; then the issuer allow-listed; a ``jku`` header only if it is on that issuer's list (it
+is never fetched otherwise); the signature over the parsed bytes by the issuer's key named by ``kid``, with
+an algorithm from a fixed allow-list (never ``none``, never HS*) that must be the key's own; ``jti`` not
+seen before. Any failure → 401 without detail; the reason goes to the log without the token.
 """
 
 from __future__ import annotations
