@@ -8,8 +8,8 @@ Every figure is thread CPU (``time.thread_time``) per call, in process, the medi
   out: the service's path, OpenSSL's P-384 verification alone, and prototypes around it — PyJWT with the checks
   the service repeats switched off, one parse with the signature checked by PyJWT's algorithm object, a parse on
   the standard library with ``cryptography`` directly, and other JOSE libraries (joserfc, jwcrypto) when
-  importable: they are not dependencies of the service; to measure them, install them into a scratch venv and
-  name its site-packages in ``FLOOR_EXTRA_SITE``.
+  importable, and pycryptodome's own P-384 verification: they are not dependencies of the service; to measure
+  them, install them into a scratch venv and name its site-packages in ``FLOOR_EXTRA_SITE``.
 - **web**: the (c-100) body POSTed (a WSGI environ, no HTTP) to a view that only orjson-parses it — the payload
   ceiling's work — as a bare WSGI function, on werkzeug's request and response, as the ceiling's Flask app, and
   as the service's app (the client JWT stubbed) with its request hooks switched off one at a time; at WARNING as
@@ -204,6 +204,24 @@ def jwt_part() -> None:
                                                     check_claims={"aud": AUDIENCE, "exp": None}).claims, tokens))
     except ImportError:
         print("  (jwcrypto not importable: FLOOR_EXTRA_SITE)")
+    try:
+        from Crypto.Hash import SHA384
+        from Crypto.PublicKey import ECC
+        from Crypto.Signature import DSS
+        from cryptography.hazmat.primitives import serialization
+
+        cryptodome_key = ECC.import_key(public_key.public_bytes(serialization.Encoding.PEM,
+                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+
+        def cryptodome(token: str) -> object:
+            signing_input, der = signed[token]
+            DSS.new(cryptodome_key, "fips-186-3", encoding="der").verify(SHA384.new(signing_input), der)
+            return None
+
+        rows.append(("(d) pycryptodome " + _version("pycryptodome") + ": the P-384 verify alone, its own C",
+                     cryptodome, tokens))
+    except ImportError:
+        print("  (pycryptodome not importable: FLOOR_EXTRA_SITE)")
     report("client JWT (ES384), the replay INSERT left out", rows, base=rows[0][0])
 
 
