@@ -444,6 +444,57 @@ def replay_part() -> None:
         ("another connection's write alone (a card-log row)", other_write, calls),
         ("that write, then replay.first_use: its page cache is stale", service_after_other_write, calls),
     ], base="service: replay.first_use (pool checkout, writers' flock, RETURNING)")
+    postgres_replay()
+
+
+def postgres_replay() -> None:
+    """The production store: a throwaway local PostgreSQL cluster (Debian's package), when installed. Only the
+    service process's CPU is counted — the server's is another process's."""
+    from cds_service.db import engine_for, migrate
+    from cds_service.security import replay
+    from tests.utils.postgres import _bin_dir, throwaway_cluster
+
+    if _bin_dir() is None:
+        print("\n(PostgreSQL not measured: Debian's postgresql package is not installed)")
+        return
+    with throwaway_cluster() as cluster:
+        migrate(cluster.url)
+        engine = engine_for(cluster.url)
+        expires = datetime.now(UTC) + timedelta(minutes=6)
+        replay.first_use(engine, ISSUER, "warm", expires)
+
+        def service(_: object) -> object:
+            assert replay.first_use(engine, ISSUER, uuid.uuid4().hex, expires)
+            return None
+
+        import psycopg
+
+        sql = ("INSERT INTO seen_token_ids (issuer, jti, expires_at) VALUES (%s, %s, %s) "
+               "ON CONFLICT DO NOTHING RETURNING jti")
+        dsn = f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as autocommit, psycopg.connect(dsn) as transaction:
+
+            def kept_autocommit(_: object) -> object:
+                assert autocommit.execute(sql, (ISSUER, uuid.uuid4().hex, expires)).fetchall()
+                return None
+
+            def kept_commit(_: object) -> object:
+                assert transaction.execute(sql, (ISSUER, uuid.uuid4().hex, expires)).fetchall()
+                transaction.commit()
+                return None
+
+            def round_trip(_: object) -> object:
+                return autocommit.execute("SELECT 1").fetchall()
+
+            calls = list(range(CALLS))
+            report("replay store on PostgreSQL (a local cluster over TCP; the server's CPU is not counted)", [
+                ("service: replay.first_use (pool checkout with its ping and watchdog, INSERT, COMMIT)", service,
+                 calls),
+                ("the statement and COMMIT on one kept connection", kept_commit, calls),
+                ("the statement alone, autocommitted, on one kept connection", kept_autocommit, calls),
+                ("one round trip (SELECT 1)", round_trip, calls),
+            ], base="service: replay.first_use (pool checkout with its ping and watchdog, INSERT, COMMIT)")
+        engine.dispose()
 
 
 # --- main --------------------------------------------------------------------------------------------------------

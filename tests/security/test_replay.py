@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, insert, select
 
 from cds_service.db import migrate
 from cds_service.security import replay
@@ -53,4 +53,17 @@ def test_expired_entries_are_purged_periodically_not_on_every_call(database_url:
     monkeypatch.setattr(replay, "_next_purge", {})  # the purge interval has passed
     assert first_use(engine, "iss", "jti-5", now + timedelta(minutes=5), now=now)
     assert stored(engine) == {f"jti-{n}" for n in range(6)}
+    engine.dispose()
+
+
+def test_the_connection_after_a_replay_insert_keeps_transactions(database_url: str) -> None:
+    """On PostgreSQL the INSERT runs autocommitted (no BEGIN/COMMIT round trips): the pooled connection must
+    go back with transactions on, or the next write of several statements would keep its first half."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)  # the replay's connection is the next one's
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    assert first_use(engine, "iss", "jti-1", expires)
+    with pytest.raises(RuntimeError), engine.begin() as connection:
+        connection.execute(insert(seen_token_ids).values(issuer="iss", jti="jti-2", expires_at=expires))
+        raise RuntimeError("the write fails halfway")
+    assert stored(engine) == {"jti-1"}
     engine.dispose()
