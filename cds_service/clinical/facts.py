@@ -65,22 +65,29 @@ class ClinicalFacts:
         wanted = self.evaluation.evaluated_order_ids
         return tuple(d for d in self.courses.drafts if wanted is None or d.resource_id in wanted)
 
-    @cached_property
+    @property
     def phases(self) -> tuple[ClinicalFacts, ...]:
         """These facts, then the facts as of each later phase of the evaluated benzodiazepine draft
         (docs/clinical-reference.md §7c: every phase is a step judged at its own start). In each, the earlier
         phases are orders that have run their course, so the step, its interval and its windows are the phase's."""
+        return (self, *self._later_phases)
+
+    @cached_property
+    def _later_phases(self) -> tuple[ClinicalFacts, ...]:
+        # kept apart from ``self``: facts holding themselves would be a reference cycle, and the whole record of a
+        # call (thousands of courses in a long history) would wait for the garbage collector instead of being freed
+        # when the call ends
         draft = next((d for d in self.evaluated_drafts if d.phases and counts_toward_taper(d) and not d.ends_order),
                      None)
         if draft is None:
-            return (self,)
+            return ()
         today = self.evaluation.at.date()
         drafts = self.courses.drafts
         record = [replace(c, end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
                   for c in self.courses.existing]
         record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
                    if d is not draft and not d.ends_order]
-        facts = [self]
+        facts = []
         earlier: list[MedicationCourse] = []  # the phases before the one judged, as orders that have run their course
         began, dose = today, draft.dose
         for phase in draft.phases:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from math import lcm
 
 from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, percent_reduction
 from cds_service.clinical.equivalence import diazepam_equivalent
@@ -204,8 +205,12 @@ class BenzodiazepineHistory:
     def recent_reduction(self) -> DoseStep | None:
         """The latest reduction within the last 90 days, if any."""
         since = self.at - timedelta(days=TAPER_CONTEXT_DAYS)
-        reductions = [step for step in self.steps if step.is_reduction and since < step.day <= self.at]
-        return reductions[-1] if reductions else None
+        for step in reversed(self.steps):  # newest first, and no further back than the window
+            if step.day <= since:
+                return None
+            if step.day <= self.at and step.is_reduction:
+                return step
+        return None
 
     @property
     def in_taper_context(self) -> bool:
@@ -388,14 +393,17 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
             start = starts[index]
             replaced_on = named.get(course.resource_id) if course.resource_id is not None else None
             if replaced_on is not None and replaced_on >= start:
-                ended[id(course)] = replace(course, end=replaced_on)
+                ended[id(course)] = course.ending_on(replaced_on)
                 continue
-            first = bisect_left(ingredient_starts, start + timedelta(days=1), lo=position)
-            for later_index in indices[first:]:
+            # by position, not a slice of the rest: the first later order usually ends it, and a slice would copy
+            # the rest of a long history for every order
+            for later_position in range(bisect_left(ingredient_starts, start + timedelta(days=1), lo=position),
+                                        len(indices)):
+                later_index = indices[later_position]
                 later = orders[later_index]
                 if ends_earlier_order(later, course, starts[later_index]):
                     day = starts[later_index]
-                    ended[id(course)] = replace(course, end=min(day, course.end) if course.end else day)
+                    ended[id(course)] = course.ending_on(min(day, course.end) if course.end else day)
                     break
     return [ended.get(id(c), c) for c in courses]
 
@@ -453,18 +461,18 @@ class _Covering:
     timeline has reached."""
 
     courses: int = 0
-    de: Fraction = Fraction(0)
-    """The sum of their known daily DE."""
+    de: int = 0
+    """The sum of their known daily DE, in units of 1/``scale`` mg (:func:`_timeline`)."""
     unknown: int = 0
     """How many of them have no known DE."""
 
-    def add(self, de: Fraction | None, sign: int) -> None:
+    def add(self, de: int | None, sign: int) -> None:
         """A course starts (``sign`` 1) or ends (−1)."""
         self.courses += sign
         if de is None:
             self.unknown += sign
         else:
-            self.de = self.de + de if sign > 0 else self.de - de  # no Fraction(sign) product per event
+            self.de += sign * de
 
 
 def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
@@ -475,13 +483,18 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
     Example (Ashton: lorazepam 1 mg ≈ diazepam 10 mg): a diazepam order of 10 mg/day from 2026-01-01 (open), a
     diazepam fill of 5 mg/day from 2026-01-10 for 30 days, and a lorazepam order of 1 mg/day from 2026-02-01 ended
     on 2026-03-01 give ``[(2026-01-01, 10), (2026-02-01, 20), (2026-03-01, 10)]``: the fill changes nothing while
-    the diazepam order covers its days, and a day whose total is unchanged adds no entry."""
+    the diazepam order covers its days, and a day whose total is unchanged adds no entry.
+
+    The sums are kept as whole numbers of 1/``scale`` mg, ``scale`` being the least common multiple of the DEs'
+    denominators: exact as the fractions are, and a long history's thousands of additions are integer ones
+    (a ``Fraction`` addition normalises by a gcd each time)."""
     # two sorted lists of the courses themselves, not an event object per start and end: a long history would
     # otherwise keep thousands of short-lived objects for the garbage collector to walk
     starting = sorted((c for c in courses if c.start is not None and c.start <= today), key=_start_day)
     ending = sorted((c for c in courses if c.end is not None and c.end <= today
                      and (c.start is None or c.start < c.end)), key=_end_day)
-    active = [course for course in courses if course.start is None]
+    known = {de for c in courses if (de := de_of(c)) is not None}
+    scale = lcm(*(de.denominator for de in known))
     covering: dict[str, tuple[_Covering, _Covering, _Covering]] = {}
     """ingredient → what covers the day, by kind of evidence: orders, fills, statements (:data:`_KIND_RANK`)"""
 
@@ -489,11 +502,14 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
         kinds = covering.get(course.product.ingredient)
         if kinds is None:
             kinds = covering[course.product.ingredient] = (_Covering(), _Covering(), _Covering())
-        kinds[_KIND_RANK[course.kind]].add(de_of(course), sign)
+        de = de_of(course)
+        kinds[_KIND_RANK[course.kind]].add(None if de is None else de.numerator * (scale // de.denominator), sign)
 
-    for course in active:
-        add(course, 1)
+    for course in courses:
+        if course.start is None:
+            add(course, 1)
     timeline: list[tuple[date, Fraction | None]] = []
+    last: int | None = -1  # no entry yet (totals are never negative)
     started = ended = 0
     # the sums are exact, so the order of the changes within a day does not matter
     for day in sorted({_start_day(c) for c in starting} | {_end_day(c) for c in ending}):
@@ -503,17 +519,18 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
         while ended < len(ending) and ending[ended].end == day:
             add(ending[ended], -1)
             ended += 1
-        total: Fraction | None = Fraction(0)
+        total: int | None = 0
         for kinds in covering.values():
-            counted = next((kind for kind in kinds if kind.courses), None)  # orders, else fills, else statements
-            if counted is None:
-                continue
-            if counted.unknown or total is None:
-                total = None
-            else:
-                total += counted.de
-        if not timeline or timeline[-1][1] != total:
-            timeline.append((day, total))
+            for counted in kinds:  # orders, else fills, else statements
+                if counted.courses:
+                    if counted.unknown or total is None:
+                        total = None
+                    else:
+                        total += counted.de
+                    break
+        if total != last:
+            timeline.append((day, None if total is None else Fraction(total, scale)))
+            last = total
     return timeline
 
 
@@ -532,14 +549,18 @@ def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date |
     steps: list[DoseStep] = []
     previous_day: date | None = None
     previous_total: Fraction | None = None
+    previous_zero = False
     for day, total in timeline:
-        restarted = previous_total == 0 and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
+        # each total is tested against zero once: a long history has thousands, and Fraction tests are Python calls
+        zero = total is not None and not total
+        restarted = previous_zero and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
         # an unknown total is still a day of use: it starts an episode as a known one does
-        if total != 0 and (episode_start is None or restarted):
+        if not zero and (episode_start is None or restarted):
             episode_start = day
-        elif episode_start is not None and previous_total and total is not None and total != previous_total:
+        elif episode_start is not None and previous_total is not None and not previous_zero and total is not None \
+                and total != previous_total:
             steps.append(DoseStep(day, previous_total, total))
-        previous_day, previous_total = day, total
+        previous_day, previous_total, previous_zero = day, total, zero
     return episode_start, steps
 
 

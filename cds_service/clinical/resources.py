@@ -405,5 +405,5 @@ def _read_moments(*texts: str | None) -> None:
 
 def _one_of(*choices: object) -> None:
     """A choice element (``value[x]``, ``effective[x]`` …) is given at most once."""
-    if sum(choice is not None for choice in choices) > 1:
+    if len(choices) - choices.count(None) > 1:  # not a generator: every dosage of a long history passes here
         raise ValueError("a choice element is given more than once")
