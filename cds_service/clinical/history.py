@@ -249,8 +249,10 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     episode_start, all_steps = _episode_steps(timeline)
     # the current episode's steps are the same objects: a long history holds each change once
     steps = [step for step in all_steps if episode_start is not None and step.day > episode_start]
-    proposed_courses, touched = _apply_drafts(existing, drafts, today)
-    unknown = tuple(sorted({f"{c.label} ({_KIND_WORDS[c.kind]}): {_why_unknown(c)}" for c in [*existing, *drafts]
+    # what covers t, found once: the totals, drugs and doses of t below each read only these
+    current = [c for c in existing if c.covers(today)]
+    proposed, touched = _apply_drafts(current, drafts, today)
+    unknown = tuple(sorted({f"{c.label} ({_KIND_WORDS[c.kind]}): {_why_unknown(c)}" for c in [*current, *drafts]
                             if c.covers(today) and de_of(c) is None and not c.ends_order}))
     return BenzodiazepineHistory(
         at=today,
@@ -258,14 +260,14 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         steps=tuple(steps),
         all_steps=tuple(all_steps),
         episode_start=episode_start,
-        current_de=_total_de_on(today, existing, de_of),
-        proposed_de=_total_de_on(today, proposed_courses, de_of, orders_only_for=touched),
+        current_de=_total_de_on(today, current, de_of),
+        proposed_de=_total_de_on(today, proposed, de_of, orders_only_for=touched),
         unknown_doses=unknown,
-        current_ingredients=_ingredients_on(today, existing, de_of),
-        proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
+        current_ingredients=_ingredients_on(today, current, de_of),
+        proposed_ingredients=_ingredients_on(today, proposed, de_of, orders_only_for=touched),
         as_needed_days_per_week=_as_needed_days_per_week(existing, today),
-        current_doses=_doses_on(today, existing),
-        proposed_doses=_doses_on(today, proposed_courses, orders_only_for=touched),
+        current_doses=_doses_on(today, current),
+        proposed_doses=_doses_on(today, proposed, orders_only_for=touched),
     )
 
 
@@ -493,22 +495,28 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
     starting = sorted((c for c in courses if c.start is not None and c.start <= today), key=_start_day)
     ending = sorted((c for c in courses if c.end is not None and c.end <= today
                      and (c.start is None or c.start < c.end)), key=_end_day)
-    known = {de for c in courses if (de := de_of(c)) is not None}
-    scale = lcm(*(de.denominator for de in known))
+    des = [de_of(course) for course in courses]
+    scale = lcm(*{de.denominator for de in des if de is not None})
     covering: dict[str, tuple[_Covering, _Covering, _Covering]] = {}
     """ingredient → what covers the day, by kind of evidence: orders, fills, statements (:data:`_KIND_RANK`)"""
-
-    def add(course: MedicationCourse, sign: int) -> None:
+    counted_in: dict[int, tuple[_Covering, int | None]] = {}
+    """id of each course → where it counts, and its DE in 1/``scale`` mg: looked up once, not on each event"""
+    for course, de in zip(courses, des, strict=True):
         kinds = covering.get(course.product.ingredient)
         if kinds is None:
             kinds = covering[course.product.ingredient] = (_Covering(), _Covering(), _Covering())
-        de = de_of(course)
-        kinds[_KIND_RANK[course.kind]].add(None if de is None else de.numerator * (scale // de.denominator), sign)
+        counted_in[id(course)] = (kinds[_KIND_RANK[course.kind]],
+                                  None if de is None else de.numerator * (scale // de.denominator))
+
+    def add(course: MedicationCourse, sign: int) -> None:
+        where, de = counted_in[id(course)]
+        where.add(de, sign)
 
     for course in courses:
         if course.start is None:
             add(course, 1)
     timeline: list[tuple[date, Fraction | None]] = []
+    as_fraction: dict[int, Fraction] = {}
     last: int | None = -1  # no entry yet (totals are never negative)
     started = ended = 0
     # the sums are exact, so the order of the changes within a day does not matter
@@ -529,7 +537,9 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
                         total += counted.de
                     break
         if total != last:
-            timeline.append((day, None if total is None else Fraction(total, scale)))
+            if total is not None and total not in as_fraction:  # a long history returns to the same totals
+                as_fraction[total] = Fraction(total, scale)
+            timeline.append((day, None if total is None else as_fraction[total]))
             last = total
     return timeline
 
@@ -579,11 +589,10 @@ def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: 
 
 
 def _apply_drafts(
-    existing: list[MedicationCourse], drafts: list[MedicationCourse], today: date
+    current: list[MedicationCourse], drafts: list[MedicationCourse], today: date
 ) -> tuple[list[MedicationCourse], frozenset[str]]:
-    """The courses covering t after all drafts (docs/service-contract.md §4b), and the ingredients drafts touched."""
-    removed = {index for index, course in enumerate(existing)
-               if any(replaced_by_draft(draft, course, today) for draft in drafts)}
-    kept = [course for index, course in enumerate(existing) if index not in removed]
+    """The courses covering t after all drafts (docs/service-contract.md §4b), and the ingredients drafts touched;
+    ``current``: the courses covering t before them."""
+    kept = [course for course in current if not any(replaced_by_draft(draft, course, today) for draft in drafts)]
     added = [replace(draft, start=today, end=None) for draft in drafts if not draft.ends_order]
     return kept + added, frozenset(d.product.ingredient for d in drafts)
