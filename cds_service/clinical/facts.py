@@ -83,19 +83,19 @@ class ClinicalFacts:
             return ()
         today = self.evaluation.at.date()
         drafts = self.courses.drafts
-        record = [replace(c, end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
+        record = [c._replace(end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
                   for c in self.courses.existing]
-        record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
+        record += [d._replace(kind="order", start=today, settled=True, phases=()) for d in drafts
                    if d is not draft and not d.ends_order]
         facts = []
         earlier: list[MedicationCourse] = []  # the phases before the one judged, as orders that have run their course
         began, dose = today, draft.dose
         for phase in draft.phases:
             if earlier:  # the phase before is in effect until this one replaces it
-                earlier[-1] = replace(earlier[-1], end=began)
-            earlier.append(replace(draft, kind="order", start=began, end=None, dose=dose, replaces=None,
+                earlier[-1] = earlier[-1]._replace(end=began)
+            earlier.append(draft._replace(kind="order", start=began, end=None, dose=dose, replaces=None,
                                    settled=True, phases=()))
-            current = replace(draft, start=phase.start, dose=phase.dose, replaces=None, phases=(),
+            current = draft._replace(start=phase.start, dose=phase.dose, replaces=None, phases=(),
                               continues=earlier[-1])
             at = datetime.combine(phase.start, time.min, tzinfo=self.evaluation.at.tzinfo)
             evaluation = replace(self.evaluation, at=at)

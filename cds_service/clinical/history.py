@@ -16,12 +16,13 @@ injectable products are not part of the taper total (docs/clinical-reference.md 
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from math import lcm
+from typing import NamedTuple
 
 from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, percent_reduction
 from cds_service.clinical.equivalence import diazepam_equivalent
@@ -59,9 +60,9 @@ DeOf = Callable[[MedicationCourse], Fraction | None]
 """A course's daily diazepam-equivalent (:func:`course_de`): it depends on the course's dose and ingredient only."""
 
 
-@dataclass(frozen=True)
-class DoseStep:
-    """A change of the total daily diazepam-equivalent, effective from ``day``."""
+class DoseStep(NamedTuple):
+    """A change of the total daily diazepam-equivalent, effective from ``day``. (A named tuple, as
+    :class:`~cds_service.clinical.medications.MedicationCourse` is: a long history has thousands.)"""
 
     day: date
     previous_de: Fraction
@@ -378,34 +379,28 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
     comes from Dr B, and ``o3``'s supply had not run out when ``o2`` began.
     """
     orders = sorted((c for c in courses if c.kind == "order" and c.start is not None and not c.settled),
-                    key=lambda c: c.start or date.min)
-    starts = [c.start or date.min for c in orders]
+                    key=_start_day)
     named: dict[str, date] = {}
+    by_ingredient: dict[str, list[MedicationCourse]] = {}
     for order in orders:
-        if order.replaces is not None and order.start is not None:
-            named.setdefault(order.replaces, order.start)  # sorted: the first naming order
-    by_ingredient: dict[str, list[int]] = {}
-    for index, order in enumerate(orders):
-        by_ingredient.setdefault(order.product.ingredient, []).append(index)
+        if order.replaces is not None:
+            named.setdefault(order.replaces, _start_day(order))  # sorted: the first naming order
+        by_ingredient.setdefault(order.product.ingredient, []).append(order)
     ended: dict[int, MedicationCourse] = {}
-    for indices in by_ingredient.values():
-        ingredient_starts = [starts[i] for i in indices]
-        for position, index in enumerate(indices):
-            course = orders[index]
-            start = starts[index]
+    for same_drug in by_ingredient.values():
+        starts = [_start_day(order) for order in same_drug]
+        for position, course in enumerate(same_drug):
+            start = starts[position]
             replaced_on = named.get(course.resource_id) if course.resource_id is not None else None
             if replaced_on is not None and replaced_on >= start:
-                ended[id(course)] = course.ending_on(replaced_on)
+                ended[id(course)] = course._replace(end=replaced_on)
                 continue
             # by position, not a slice of the rest: the first later order usually ends it, and a slice would copy
             # the rest of a long history for every order
-            for later_position in range(bisect_left(ingredient_starts, start + timedelta(days=1), lo=position),
-                                        len(indices)):
-                later_index = indices[later_position]
-                later = orders[later_index]
-                if ends_earlier_order(later, course, starts[later_index]):
-                    day = starts[later_index]
-                    ended[id(course)] = course.ending_on(min(day, course.end) if course.end else day)
+            for later_position in range(bisect_right(starts, start, lo=position), len(same_drug)):
+                later, day = same_drug[later_position], starts[later_position]
+                if ends_earlier_order(later, course, day):
+                    ended[id(course)] = course._replace(end=min(day, course.end) if course.end else day)
                     break
     return [ended.get(id(c), c) for c in courses]
 
@@ -594,5 +589,5 @@ def _apply_drafts(
     """The courses covering t after all drafts (docs/service-contract.md §4b), and the ingredients drafts touched;
     ``current``: the courses covering t before them."""
     kept = [course for course in current if not any(replaced_by_draft(draft, course, today) for draft in drafts)]
-    added = [replace(draft, start=today, end=None) for draft in drafts if not draft.ends_order]
+    added = [draft._replace(start=today, end=None) for draft in drafts if not draft.ends_order]
     return kept + added, frozenset(d.product.ingredient for d in drafts)

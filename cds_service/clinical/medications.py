@@ -45,8 +45,13 @@ class DraftPhase(NamedTuple):
     dose: DoseResult
 
 
-@dataclass(frozen=True)
-class MedicationCourse:
+class MedicationCourse(NamedTuple):
+    """One source of exposure (see the module's docstring). Immutable: a changed course is a copy
+    (``course._replace(...)``). A named tuple rather than a frozen dataclass: the history of 3,000 earlier orders
+    builds and copies thousands of courses in a call, and a frozen dataclass sets each of the 15 fields through
+    ``object.__setattr__`` and keeps a ``__dict__`` beside each course for the garbage collector to walk — the
+    named tuple took 10 % off such a call (benchmarks/record_layer.py)."""
+
     kind: CourseKind
     resource_id: str | None
     product: Product
@@ -76,15 +81,6 @@ class MedicationCourse:
     def ends_order(self) -> bool:
         """A draft with status stopped/cancelled ends the order it names (docs/service-contract.md §4b)."""
         return self.kind == "draft" and self.status in ("stopped", "cancelled")
-
-    def ending_on(self, day: date) -> MedicationCourse:
-        """This course with its coverage ending on ``day``. The fields are copied as they are rather than through
-        ``dataclasses.replace``, which runs the frozen ``__init__`` field by field again: a long history ends
-        thousands of orders this way (history.py), and the copy costs an eighth of it."""
-        ended = object.__new__(MedicationCourse)
-        ended.__dict__.update(self.__dict__)
-        object.__setattr__(ended, "end", day)
-        return ended
 
     def covers(self, day: date) -> bool:
         return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
