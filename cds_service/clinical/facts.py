@@ -173,4 +173,4 @@ class ClinicalFacts:
         """The benzodiazepines taken now or drafted."""
         today = self.evaluation.at.date()
         return frozenset(c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
-                         if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today)))
+                         if (c.kind == "draft" or c.covers(today)) and counts_toward_taper(c))

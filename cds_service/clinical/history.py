@@ -393,14 +393,14 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
             start = starts[position]
             replaced_on = named.get(course.resource_id) if course.resource_id is not None else None
             if replaced_on is not None and replaced_on >= start:
-                ended[id(course)] = course._replace(end=replaced_on)
+                ended[id(course)] = course.ending_on(replaced_on)
                 continue
             # by position, not a slice of the rest: the first later order usually ends it, and a slice would copy
             # the rest of a long history for every order
             for later_position in range(bisect_right(starts, start, lo=position), len(same_drug)):
                 later, day = same_drug[later_position], starts[later_position]
                 if ends_earlier_order(later, course, day):
-                    ended[id(course)] = course._replace(end=min(day, course.end) if course.end else day)
+                    ended[id(course)] = course.ending_on(min(day, course.end) if course.end else day)
                     break
     return [ended.get(id(c), c) for c in courses]
 
@@ -562,8 +562,8 @@ def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date |
         # an unknown total is still a day of use: it starts an episode as a known one does
         if not zero and (episode_start is None or restarted):
             episode_start = day
-        elif episode_start is not None and previous_total is not None and not previous_zero and total is not None \
-                and total != previous_total:
+        elif episode_start is not None and previous_total is not None and not previous_zero and total is not None:
+            # a change, without comparing the totals: the timeline has an entry only where the total changes
             steps.append(DoseStep(day, previous_total, total))
         previous_day, previous_total, previous_zero = day, total, zero
     return episode_start, steps
