@@ -154,6 +154,8 @@ def product_of(resource: Any, terminology: Terminology) -> Product | None:
 
 
 def _is_inpatient(order: MedicationRequest) -> bool:
+    if not order.category:  # most orders: no generator to start
+        return False
     return any(
         (coding.code or "").lower() == "inpatient"
         for category in order.category or [] for coding in category.coding or []
