@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -22,7 +21,7 @@ from cds_service.feedback.card_log import CardLog
 from cds_service.logs import configure_logging, init_request_logging
 from cds_service.security import replay
 from cds_service.security.cors import init_cors
-from cds_service.security.jwt_auth import PUBLICLY_KNOWN_KEYS, TrustedIssuers, Untrusted, verify_client_jwt
+from cds_service.security.jwt_auth import TrustedIssuers, Untrusted, verify_client_jwt
 
 log = logging.getLogger("cds_service")
 
@@ -141,18 +140,6 @@ def _published_key_urls(trusted: TrustedIssuers) -> list[str]:
                   if urlsplit(url).hostname in _PUBLISHED_KEY_HOSTS)
 
 
-def _signed_with_published_key(trusted: TrustedIssuers, issuer: str, authorization: str | None) -> bool:
-    """The verified token's key is one whose private half is published (:data:`PUBLICLY_KNOWN_KEYS`) — a key an
-    issuer's ``jwks_url`` served, wherever it is hosted: the start-up check sees only inline keys and known hosts."""
-    trust = trusted.issuers.get(issuer)
-    if trust is None:
-        return False
-    kid = jwt.get_unverified_header((authorization or "").partition(" ")[2].strip()).get("kid")
-    key = trust.key(str(kid))
-    data = getattr(key, "_jwk_data", None)  # PyJWK keeps the JWK it was made from
-    return isinstance(data, dict) and data.get("x") in PUBLICLY_KNOWN_KEYS
-
-
 def _register_client_trust(app: Flask, settings: Settings) -> None:
     @app.before_request
     def verify_client() -> Response | None:
@@ -169,10 +156,8 @@ def _register_client_trust(app: Flask, settings: Settings) -> None:
 
         try:
             claims = verify_client_jwt(authorization, settings.audiences(request.path), app.config["TRUSTED_ISSUERS"],
-                                       first_use, settings.jwt_max_lifetime_s)
-            if settings.auth == "required" and _signed_with_published_key(app.config["TRUSTED_ISSUERS"],
-                                                                          claims["iss"], authorization):
-                raise Untrusted("signed with the CDS Hooks sandbox's published key (its private half is public)")
+                                       first_use, settings.jwt_max_lifetime_s,
+                                       refuse_published_keys=settings.auth == "required")
             log.debug("client verified", extra={"iss": claims["iss"], "jti": claims["jti"]})
             g.client = claims["iss"]
         except replay.ReplayStoreUnavailable:

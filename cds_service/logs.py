@@ -83,7 +83,8 @@ def configure_logging(level: str = "INFO") -> None:
 
 def init_request_logging(app: Flask) -> None:
     log = logging.getLogger("cds_service.http")
-    log.addFilter(RequestContext())
+    if not any(isinstance(one, RequestContext) for one in log.filters):  # one, however many apps a process makes
+        log.addFilter(RequestContext())
 
     @app.before_request
     def start() -> None:
@@ -96,8 +97,9 @@ def init_request_logging(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         # Probes answer every few seconds: at INFO they would bury the calls; a failing probe still shows.
         level = logging.DEBUG if request.path in _PROBES and response.status_code < 400 else logging.INFO
-        log.log(level, "request", extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
-        })
+        if log.isEnabledFor(level):  # at CDS_LOG_LEVEL=WARNING the line's fields are not even gathered
+            log.log(level, "request", extra={
+                "method": request.method, "path": request.path, "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+            })
         return response

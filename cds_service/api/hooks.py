@@ -76,12 +76,13 @@ def call_service(service_id: str) -> Response:
     if patient is not None:
         current_app.config["CARD_LOG"].add(service.id, hook_request["hookInstance"], patient, outcome.cards,
                                            client, shadow=shadow)
-    log.info("hook evaluated", extra={
-        "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
-        "failed_rules": list(outcome.failed_rules) or None,
-        "snoozed": _snoozed_since(engine, settings, client, store, store.silenced & found[0]),
-        "shadow": shadow or None,
-    })
+    if log.isEnabledFor(logging.INFO):  # the snoozes' times are read for this line only
+        log.info("hook evaluated", extra={
+            "service": service.id, "cards": [f"{c.card_type}:{c.indicator}" for c in outcome.cards],
+            "failed_rules": list(outcome.failed_rules) or None,
+            "snoozed": _snoozed_since(engine, settings, client, store, store.silenced & found[0]),
+            "shadow": shadow or None,
+        })
     # Shadow mode: computed and logged above, never shown (a silent pilot; the analytics say what would have fired).
     return Response(encode_json({"cards": []} if shadow else outcome.response), mimetype="application/json")
 

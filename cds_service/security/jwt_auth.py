@@ -1,10 +1,12 @@
 """Verify the JWT a CDS client sends with every call (CDS Hooks 2.0 §Trusting CDS Clients, CDS Hooks 2.0).
 
-Order of checks follows the CDS Hooks best-practice list: issuer allow-listed; a ``jku`` header only if
-it is on that issuer's list (it is never fetched otherwise); audience is the exact URL called (under
-``CDS_PUBLIC_BASE_URL``; string or array); not expired (60 s skew); signature by the issuer's key named by
-``kid`` with an algorithm from a fixed allow-list (never ``none``, never HS*); ``jti`` not seen before.
-Any failure → 401 without detail; the reason goes to the log without the token.
+The checks of the CDS Hooks best-practice list, all of them before the replay store is touched: the token is
+parsed once (PyJWT) and the claims that need no key are checked on that parse — audience is the exact URL
+called (under ``CDS_PUBLIC_BASE_URL``; string or array), not expired (60 s skew), not before, issued-at,
+the required claims; then the issuer allow-listed; a ``jku`` header only if it is on that issuer's list (it
+is never fetched otherwise); the signature over the parsed bytes by the issuer's key named by ``kid``, with
+an algorithm from a fixed allow-list (never ``none``, never HS*) that must be the key's own; ``jti`` not
+seen before. Any failure → 401 without detail; the reason goes to the log without the token.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,58 +190,81 @@ class TrustedIssuers:
         return cls({})
 
 
+_CLAIMS_CHECKED = {
+    "verify_signature": False, "verify_exp": True, "verify_nbf": True, "verify_iat": True, "verify_aud": True,
+    "verify_sub": True, "verify_jti": True, "require": ["iss", "aud", "exp", "iat", "jti"],
+}
+"""PyJWT's claim checks on its one parse of the token, whose signature :func:`verify_client_jwt` then checks
+over exactly the bytes parsed: what ``jwt.decode`` checks, once (see README, Performance)."""
+
+
 def verify_client_jwt(
     authorization: str | None, audiences: list[str], issuers: TrustedIssuers, first_use: ReplayCheck,
-    max_lifetime_s: float = 3600.0,
+    max_lifetime_s: float = 3600.0, *, refuse_published_keys: bool = False,
 ) -> dict[str, Any]:
     """Return the verified claims of ``Authorization: Bearer <JWT>`` or raise :class:`Untrusted`. ``aud`` must
-    name one of ``audiences`` (the URL called, first); ``exp`` may lie at most ``max_lifetime_s`` ahead."""
+    name one of ``audiences`` (the URL called, first); ``exp`` may lie at most ``max_lifetime_s`` ahead.
+    ``refuse_published_keys``: a token signed with a key whose private half is published is refused too."""
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:  # RFC 7235: the scheme is case-insensitive
         raise Untrusted("no bearer token")
     try:
-        # One unverified parse for the header and the issuer (they choose the key); the verified decode below
-        # parses again, from the token itself, and is the only one whose claims are trusted.
-        unverified_token = jwt.decode_complete(token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
+        # One parse, PyJWT's (strict base64url, header and claim checks, as ``jwt.decode`` makes them). Nothing
+        # from it is trusted before the signature over these same bytes is verified below; the header and the
+        # issuer choose the key. A token that cannot be valid whatever its signature is refused here, before a
+        # key is looked up (which may fetch the issuer's JWKS).
+        parsed = jwt.decode_complete(token, audience=audiences, leeway=CLOCK_SKEW_S,
+                                     options=_CLAIMS_CHECKED)  # type: ignore[arg-type]
+    except jwt.InvalidAudienceError as exc:
+        raise Untrusted(f"wrong audience: expected {audiences[0]}") from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise Untrusted("token expired") from exc
+    except jwt.DecodeError as exc:
         raise Untrusted(f"malformed token ({type(exc).__name__})") from exc
-    header, unverified = unverified_token["header"], unverified_token["payload"]
+    except jwt.PyJWTError as exc:
+        raise Untrusted(f"claims refused ({type(exc).__name__})") from exc
+    header: dict[str, Any] = parsed["header"]
+    claims: dict[str, Any] = parsed["payload"]
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise Untrusted(f"algorithm {algorithm!r} not allowed")
-    issuer = unverified.get("iss")
+    issuer = claims.get("iss")
     trust = issuers.issuers.get(issuer) if isinstance(issuer, str) else None
     if trust is None:
         raise Untrusted(f"issuer {str(issuer)[:200]!r} is not trusted")
     if "jku" in header and header["jku"] not in trust.allowed_jku:
         raise Untrusted("jku not on the issuer's list")
-    # Before a key is looked up (which may fetch the issuer's JWKS): a token that cannot be valid whatever its
-    # signature costs nothing but this.
-    _check_claims_shape(unverified, audiences, max_lifetime_s)
+    _check_claims_shape(claims, audiences, max_lifetime_s)
     key = trust.key(str(header.get("kid")))
     if key is None:
         raise Untrusted("unknown kid for issuer")
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key=key,
-            algorithms=[algorithm],
-            audience=audiences,
-            issuer=issuer,
-            leeway=CLOCK_SKEW_S,
-            options={"require": ["iss", "aud", "exp", "iat", "jti"]},
-        )
-    except jwt.InvalidAudienceError as exc:
-        raise Untrusted(f"wrong audience: expected {audiences[0]}") from exc
-    except jwt.ExpiredSignatureError as exc:
-        raise Untrusted("token expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Untrusted(f"verification failed ({type(exc).__name__})") from exc
-    _check_claims_shape(claims, audiences, max_lifetime_s)
+    _verify_signature(token, algorithm, key, parsed["signature"])
+    if refuse_published_keys and _publicly_known(key):
+        raise Untrusted("signed with the CDS Hooks sandbox's published key (its private half is public)")
     if not first_use(str(issuer), str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]) + CLOCK_SKEW_S, UTC)):
         raise Untrusted("jti replayed")
     return claims
+
+
+def _verify_signature(token: str, algorithm: str, key: PyJWK, signature: bytes) -> None:
+    """The signature over the token's first two segments, as ``jwt.decode`` checks it for a :class:`PyJWK`: the
+    key's own algorithm (bound when the key was read), which must be the one the header names."""
+    if algorithm != key.algorithm_name:
+        raise Untrusted(f"verification failed (algorithm {algorithm!r} is not the key's)")
+    verifier = key.Algorithm
+    prepared = verifier.prepare_key(key.key)
+    if message := verifier.check_key_length(prepared):
+        warnings.warn(message, jwt.InsecureKeyLengthWarning, stacklevel=3)
+    if not verifier.verify(token.rpartition(".")[0].encode("utf-8"), prepared, signature):
+        raise Untrusted("verification failed (InvalidSignatureError)")
+
+
+def _publicly_known(key: PyJWK) -> bool:
+    """The key is one whose private half is published (:data:`PUBLICLY_KNOWN_KEYS`) — whoever served it: an
+    issuer's ``jwks_url`` too, which the start-up check cannot see."""
+    data = getattr(key, "_jwk_data", None)  # PyJWK keeps the JWK it was made from
+    return isinstance(data, dict) and data.get("x") in PUBLICLY_KNOWN_KEYS
 
 
 def _check_claims_shape(claims: dict[str, Any], audiences: list[str], max_lifetime_s: float) -> None:

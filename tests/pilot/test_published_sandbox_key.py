@@ -64,7 +64,7 @@ def test_a_published_key_served_from_another_url_is_refused_at_the_call(
         return int(client.get("/cds-services", headers={"Authorization": f"Bearer {token}"}).status_code)
 
     assert call() == 200
-    monkeypatch.setattr("cds_service.app.PUBLICLY_KNOWN_KEYS", frozenset({jwk["x"]}))
+    monkeypatch.setattr("cds_service.security.jwt_auth.PUBLICLY_KNOWN_KEYS", frozenset({jwk["x"]}))
     assert call() == 401
 
 
