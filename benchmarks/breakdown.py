@@ -1,6 +1,7 @@
 """Where the CPU of one (c-100) call goes: ``.venv/bin/python benchmarks/breakdown.py`` (≈ 1 minute).
 
-The production app in process — ``create_app`` with ``CDS_AUTH=required`` (ES384 client JWT with a unique
+The production app in process, on the production heap (``gc.freeze()`` after ``create_app``, as gunicorn's
+``pre_fork`` in deploy/gunicorn.conf.py) — ``create_app`` with ``CDS_AUTH=required`` (ES384 client JWT with a unique
 ``jti``, the replay store on SQLite), a new patient every call — called through Flask's test client with the
 (c-100) body of ``make bench``. Each step of the hook path is wrapped where the path looks it up, and its
 thread CPU (``time.thread_time``, exclusive of the wrapped steps it calls) is summed per call; ``BENCH_ROUNDS``
@@ -14,6 +15,7 @@ call's CPU here, in the workers' under gunicorn.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -86,6 +88,8 @@ def main() -> int:
     from cds_service import create_app
 
     app = create_app()
+    gc.collect()
+    gc.freeze()  # the production heap: what deploy/gunicorn.conf.py's pre_fork does before the workers start
     clock, missing = Clock(), []
     for name, module_name, attribute in STEPS:
         module = importlib.import_module(module_name)

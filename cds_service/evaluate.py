@@ -111,7 +111,7 @@ def clinical_facts(service: ServiceDefinition, request: dict[str, Any], raw: Raw
     # the legacy hook's client sends its history in STU3 (or DSTU2) shapes too (docs/clinical-reference.md §7l)
     resources = resources_as_r4(raw.resources) if legacy else raw.resources
     record = parse_patient_record(relevant_resources(resources, terminology), bundle_resources(drafts_bundle),
-                                  raw.notes, terminology)
+                                  raw.notes)
     evaluated = _evaluated_ids(context.get("selections")) if service.hook == "order-select" else None
     clinical_settings = EvaluationSettings(profile=settings.taper_profile, equivalence_table=settings.equivalence_table,
                                            taper_plan_url=f"{settings.public_base_url}/taper-plan")

@@ -59,9 +59,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 def pre_fork(server, worker):  # type: ignore[no-untyped-def]
     # What the preloaded app holds (terminology, fhir.resources' model classes) lives as long as the worker:
     # frozen, the collector stops rescanning it on every full collection, and its pages stay shared. The
-    # collector's thresholds stay the interpreter's: raising the first one (10,000, 50,000) measured no gain on
-    # this heap, even at 3,000 earlier orders (benchmarks/record_layer.py --gc-ab); the record's elements are not
-    # tracked by the collector at all (cds_service/clinical/resources.py).
+    # collector's thresholds stay the interpreter's: raised to (50,000, 20, 100) they measured no gain in the worker
+    # at 3,000 earlier orders (70.0 against 70.0–70.6 ms a call, `make bench` case g). A call leaves no reference
+    # cycle behind (tests/clinical/test_facts.py), so what it builds is freed when it ends, and the record's
+    # elements are not tracked by the collector at all (cds_service/clinical/resources.py).
     gc.freeze()
 
 

@@ -228,8 +228,11 @@ def phase_bounds(dosages: Sequence[Dosage], start: date | None) -> list[tuple[da
 
 def _counts_from_start(dosages: Sequence[Dosage]) -> bool:
     """Whether :func:`phase_bounds` reads the order's start: only a ``boundsDuration`` is counted from it."""
-    return any(d.timing is not None and d.timing.repeat is not None and d.timing.repeat.boundsDuration is not None
-               for d in dosages)
+    for dosage in dosages:  # a loop, not any(): every order of a long history asks, most with a single dosage
+        if dosage.timing is not None and dosage.timing.repeat is not None \
+                and dosage.timing.repeat.boundsDuration is not None:
+            return True
+    return False
 
 
 def _is_prn(dosage: Dosage) -> bool:

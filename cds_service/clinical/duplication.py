@@ -31,7 +31,7 @@ def _duplications(facts: ClinicalFacts) -> Iterator[Duplication]:
     drafts = facts.courses.drafts
     touched = {d.product.ingredient for d in drafts if counts_toward_taper(d)}
     taken = facts.history.current_ingredients  # what the patient takes today, superseded orders ended
-    covering = [c for c in facts.courses.existing if counts_toward_taper(c) and c.covers(today)
+    covering = [c for c in facts.courses.existing if c.covers(today) and counts_toward_taper(c)
                 and c.product.ingredient in taken and course_de(c, facts.terminology, facts.table) != 0]
     existing = [c for c in covering if not _superseded(c, covering)]
     for draft in facts.evaluated_drafts:

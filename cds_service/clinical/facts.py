@@ -65,30 +65,37 @@ class ClinicalFacts:
         wanted = self.evaluation.evaluated_order_ids
         return tuple(d for d in self.courses.drafts if wanted is None or d.resource_id in wanted)
 
-    @cached_property
+    @property
     def phases(self) -> tuple[ClinicalFacts, ...]:
         """These facts, then the facts as of each later phase of the evaluated benzodiazepine draft
         (docs/clinical-reference.md §7c: every phase is a step judged at its own start). In each, the earlier
         phases are orders that have run their course, so the step, its interval and its windows are the phase's."""
+        return (self, *self._later_phases)
+
+    @cached_property
+    def _later_phases(self) -> tuple[ClinicalFacts, ...]:
+        # kept apart from ``self``: facts holding themselves would be a reference cycle, and the whole record of a
+        # call (thousands of courses in a long history) would wait for the garbage collector instead of being freed
+        # when the call ends
         draft = next((d for d in self.evaluated_drafts if d.phases and counts_toward_taper(d) and not d.ends_order),
                      None)
         if draft is None:
-            return (self,)
+            return ()
         today = self.evaluation.at.date()
         drafts = self.courses.drafts
-        record = [replace(c, end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
+        record = [c._replace(end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
                   for c in self.courses.existing]
-        record += [replace(d, kind="order", start=today, settled=True, phases=()) for d in drafts
+        record += [d._replace(kind="order", start=today, settled=True, phases=()) for d in drafts
                    if d is not draft and not d.ends_order]
-        facts = [self]
+        facts = []
         earlier: list[MedicationCourse] = []  # the phases before the one judged, as orders that have run their course
         began, dose = today, draft.dose
         for phase in draft.phases:
             if earlier:  # the phase before is in effect until this one replaces it
-                earlier[-1] = replace(earlier[-1], end=began)
-            earlier.append(replace(draft, kind="order", start=began, end=None, dose=dose, replaces=None,
+                earlier[-1] = earlier[-1]._replace(end=began)
+            earlier.append(draft._replace(kind="order", start=began, end=None, dose=dose, replaces=None,
                                    settled=True, phases=()))
-            current = replace(draft, start=phase.start, dose=phase.dose, replaces=None, phases=(),
+            current = draft._replace(start=phase.start, dose=phase.dose, replaces=None, phases=(),
                               continues=earlier[-1])
             at = datetime.combine(phase.start, time.min, tzinfo=self.evaluation.at.tzinfo)
             evaluation = replace(self.evaluation, at=at)
@@ -166,4 +173,4 @@ class ClinicalFacts:
         """The benzodiazepines taken now or drafted."""
         today = self.evaluation.at.date()
         return frozenset(c.product.ingredient for c in (*self.courses.existing, *self.courses.drafts)
-                         if counts_toward_taper(c) and (c.kind == "draft" or c.covers(today)))
+                         if (c.kind == "draft" or c.covers(today)) and counts_toward_taper(c))

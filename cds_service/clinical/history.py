@@ -16,11 +16,13 @@ injectable products are not part of the taper total (docs/clinical-reference.md 
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from math import lcm
+from typing import NamedTuple
 
 from cds_service.clinical.dosing import DailyDose, DoseResult, UnknownDose, percent_reduction
 from cds_service.clinical.equivalence import diazepam_equivalent
@@ -58,9 +60,9 @@ DeOf = Callable[[MedicationCourse], Fraction | None]
 """A course's daily diazepam-equivalent (:func:`course_de`): it depends on the course's dose and ingredient only."""
 
 
-@dataclass(frozen=True)
-class DoseStep:
-    """A change of the total daily diazepam-equivalent, effective from ``day``."""
+class DoseStep(NamedTuple):
+    """A change of the total daily diazepam-equivalent, effective from ``day``. (A named tuple, as
+    :class:`~cds_service.clinical.medications.MedicationCourse` is: a long history has thousands.)"""
 
     day: date
     previous_de: Fraction
@@ -204,8 +206,12 @@ class BenzodiazepineHistory:
     def recent_reduction(self) -> DoseStep | None:
         """The latest reduction within the last 90 days, if any."""
         since = self.at - timedelta(days=TAPER_CONTEXT_DAYS)
-        reductions = [step for step in self.steps if step.is_reduction and since < step.day <= self.at]
-        return reductions[-1] if reductions else None
+        for step in reversed(self.steps):  # newest first, and no further back than the window
+            if step.day <= since:
+                return None
+            if step.day <= self.at and step.is_reduction:
+                return step
+        return None
 
     @property
     def in_taper_context(self) -> bool:
@@ -244,8 +250,10 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
     episode_start, all_steps = _episode_steps(timeline)
     # the current episode's steps are the same objects: a long history holds each change once
     steps = [step for step in all_steps if episode_start is not None and step.day > episode_start]
-    proposed_courses, touched = _apply_drafts(existing, drafts, today)
-    unknown = tuple(sorted({f"{c.label} ({_KIND_WORDS[c.kind]}): {_why_unknown(c)}" for c in [*existing, *drafts]
+    # what covers t, found once: the totals, drugs and doses of t below each read only these
+    current = [c for c in existing if c.covers(today)]
+    proposed, touched = _apply_drafts(current, drafts, today)
+    unknown = tuple(sorted({f"{c.label} ({_KIND_WORDS[c.kind]}): {_why_unknown(c)}" for c in [*current, *drafts]
                             if c.covers(today) and de_of(c) is None and not c.ends_order}))
     return BenzodiazepineHistory(
         at=today,
@@ -253,14 +261,14 @@ def benzodiazepine_history(courses: MedicationCourses, at: datetime, de_of: DeOf
         steps=tuple(steps),
         all_steps=tuple(all_steps),
         episode_start=episode_start,
-        current_de=_total_de_on(today, existing, de_of),
-        proposed_de=_total_de_on(today, proposed_courses, de_of, orders_only_for=touched),
+        current_de=_total_de_on(today, current, de_of),
+        proposed_de=_total_de_on(today, proposed, de_of, orders_only_for=touched),
         unknown_doses=unknown,
-        current_ingredients=_ingredients_on(today, existing, de_of),
-        proposed_ingredients=_ingredients_on(today, proposed_courses, de_of, orders_only_for=touched),
+        current_ingredients=_ingredients_on(today, current, de_of),
+        proposed_ingredients=_ingredients_on(today, proposed, de_of, orders_only_for=touched),
         as_needed_days_per_week=_as_needed_days_per_week(existing, today),
-        current_doses=_doses_on(today, existing),
-        proposed_doses=_doses_on(today, proposed_courses, orders_only_for=touched),
+        current_doses=_doses_on(today, current),
+        proposed_doses=_doses_on(today, proposed, orders_only_for=touched),
     )
 
 
@@ -371,31 +379,28 @@ def _with_superseded_orders_ended(courses: list[MedicationCourse]) -> list[Medic
     comes from Dr B, and ``o3``'s supply had not run out when ``o2`` began.
     """
     orders = sorted((c for c in courses if c.kind == "order" and c.start is not None and not c.settled),
-                    key=lambda c: c.start or date.min)
-    starts = [c.start or date.min for c in orders]
+                    key=_start_day)
     named: dict[str, date] = {}
+    by_ingredient: dict[str, list[MedicationCourse]] = {}
     for order in orders:
-        if order.replaces is not None and order.start is not None:
-            named.setdefault(order.replaces, order.start)  # sorted: the first naming order
-    by_ingredient: dict[str, list[int]] = {}
-    for index, order in enumerate(orders):
-        by_ingredient.setdefault(order.product.ingredient, []).append(index)
+        if order.replaces is not None:
+            named.setdefault(order.replaces, _start_day(order))  # sorted: the first naming order
+        by_ingredient.setdefault(order.product.ingredient, []).append(order)
     ended: dict[int, MedicationCourse] = {}
-    for indices in by_ingredient.values():
-        ingredient_starts = [starts[i] for i in indices]
-        for position, index in enumerate(indices):
-            course = orders[index]
-            start = starts[index]
+    for same_drug in by_ingredient.values():
+        starts = [_start_day(order) for order in same_drug]
+        for position, course in enumerate(same_drug):
+            start = starts[position]
             replaced_on = named.get(course.resource_id) if course.resource_id is not None else None
             if replaced_on is not None and replaced_on >= start:
-                ended[id(course)] = replace(course, end=replaced_on)
+                ended[id(course)] = course.ending_on(replaced_on)
                 continue
-            first = bisect_left(ingredient_starts, start + timedelta(days=1), lo=position)
-            for later_index in indices[first:]:
-                later = orders[later_index]
-                if ends_earlier_order(later, course, starts[later_index]):
-                    day = starts[later_index]
-                    ended[id(course)] = replace(course, end=min(day, course.end) if course.end else day)
+            # by position, not a slice of the rest: the first later order usually ends it, and a slice would copy
+            # the rest of a long history for every order
+            for later_position in range(bisect_right(starts, start, lo=position), len(same_drug)):
+                later, day = same_drug[later_position], starts[later_position]
+                if ends_earlier_order(later, course, day):
+                    ended[id(course)] = course.ending_on(min(day, course.end) if course.end else day)
                     break
     return [ended.get(id(c), c) for c in courses]
 
@@ -453,18 +458,18 @@ class _Covering:
     timeline has reached."""
 
     courses: int = 0
-    de: Fraction = Fraction(0)
-    """The sum of their known daily DE."""
+    de: int = 0
+    """The sum of their known daily DE, in units of 1/``scale`` mg (:func:`_timeline`)."""
     unknown: int = 0
     """How many of them have no known DE."""
 
-    def add(self, de: Fraction | None, sign: int) -> None:
+    def add(self, de: int | None, sign: int) -> None:
         """A course starts (``sign`` 1) or ends (−1)."""
         self.courses += sign
         if de is None:
             self.unknown += sign
         else:
-            self.de = self.de + de if sign > 0 else self.de - de  # no Fraction(sign) product per event
+            self.de += sign * de
 
 
 def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list[tuple[date, Fraction | None]]:
@@ -475,25 +480,39 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
     Example (Ashton: lorazepam 1 mg ≈ diazepam 10 mg): a diazepam order of 10 mg/day from 2026-01-01 (open), a
     diazepam fill of 5 mg/day from 2026-01-10 for 30 days, and a lorazepam order of 1 mg/day from 2026-02-01 ended
     on 2026-03-01 give ``[(2026-01-01, 10), (2026-02-01, 20), (2026-03-01, 10)]``: the fill changes nothing while
-    the diazepam order covers its days, and a day whose total is unchanged adds no entry."""
+    the diazepam order covers its days, and a day whose total is unchanged adds no entry.
+
+    The sums are kept as whole numbers of 1/``scale`` mg, ``scale`` being the least common multiple of the DEs'
+    denominators: exact as the fractions are, and a long history's thousands of additions are integer ones
+    (a ``Fraction`` addition normalises by a gcd each time)."""
     # two sorted lists of the courses themselves, not an event object per start and end: a long history would
     # otherwise keep thousands of short-lived objects for the garbage collector to walk
     starting = sorted((c for c in courses if c.start is not None and c.start <= today), key=_start_day)
     ending = sorted((c for c in courses if c.end is not None and c.end <= today
                      and (c.start is None or c.start < c.end)), key=_end_day)
-    active = [course for course in courses if course.start is None]
+    des = [de_of(course) for course in courses]
+    scale = lcm(*{de.denominator for de in des if de is not None})
     covering: dict[str, tuple[_Covering, _Covering, _Covering]] = {}
     """ingredient → what covers the day, by kind of evidence: orders, fills, statements (:data:`_KIND_RANK`)"""
-
-    def add(course: MedicationCourse, sign: int) -> None:
+    counted_in: dict[int, tuple[_Covering, int | None]] = {}
+    """id of each course → where it counts, and its DE in 1/``scale`` mg: looked up once, not on each event"""
+    for course, de in zip(courses, des, strict=True):
         kinds = covering.get(course.product.ingredient)
         if kinds is None:
             kinds = covering[course.product.ingredient] = (_Covering(), _Covering(), _Covering())
-        kinds[_KIND_RANK[course.kind]].add(de_of(course), sign)
+        counted_in[id(course)] = (kinds[_KIND_RANK[course.kind]],
+                                  None if de is None else de.numerator * (scale // de.denominator))
 
-    for course in active:
-        add(course, 1)
+    def add(course: MedicationCourse, sign: int) -> None:
+        where, de = counted_in[id(course)]
+        where.add(de, sign)
+
+    for course in courses:
+        if course.start is None:
+            add(course, 1)
     timeline: list[tuple[date, Fraction | None]] = []
+    as_fraction: dict[int, Fraction] = {}
+    last: int | None = -1  # no entry yet (totals are never negative)
     started = ended = 0
     # the sums are exact, so the order of the changes within a day does not matter
     for day in sorted({_start_day(c) for c in starting} | {_end_day(c) for c in ending}):
@@ -503,17 +522,20 @@ def _timeline(courses: list[MedicationCourse], today: date, de_of: DeOf) -> list
         while ended < len(ending) and ending[ended].end == day:
             add(ending[ended], -1)
             ended += 1
-        total: Fraction | None = Fraction(0)
+        total: int | None = 0
         for kinds in covering.values():
-            counted = next((kind for kind in kinds if kind.courses), None)  # orders, else fills, else statements
-            if counted is None:
-                continue
-            if counted.unknown or total is None:
-                total = None
-            else:
-                total += counted.de
-        if not timeline or timeline[-1][1] != total:
-            timeline.append((day, total))
+            for counted in kinds:  # orders, else fills, else statements
+                if counted.courses:
+                    if counted.unknown or total is None:
+                        total = None
+                    else:
+                        total += counted.de
+                    break
+        if total != last:
+            if total is not None and total not in as_fraction:  # a long history returns to the same totals
+                as_fraction[total] = Fraction(total, scale)
+            timeline.append((day, None if total is None else as_fraction[total]))
+            last = total
     return timeline
 
 
@@ -532,14 +554,18 @@ def _episode_steps(timeline: list[tuple[date, Fraction | None]]) -> tuple[date |
     steps: list[DoseStep] = []
     previous_day: date | None = None
     previous_total: Fraction | None = None
+    previous_zero = False
     for day, total in timeline:
-        restarted = previous_total == 0 and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
+        # each total is tested against zero once: a long history has thousands, and Fraction tests are Python calls
+        zero = total is not None and not total
+        restarted = previous_zero and previous_day is not None and (day - previous_day).days > EPISODE_GAP_DAYS
         # an unknown total is still a day of use: it starts an episode as a known one does
-        if total != 0 and (episode_start is None or restarted):
+        if not zero and (episode_start is None or restarted):
             episode_start = day
-        elif episode_start is not None and previous_total and total is not None and total != previous_total:
+        elif episode_start is not None and previous_total is not None and not previous_zero and total is not None:
+            # a change, without comparing the totals: the timeline has an entry only where the total changes
             steps.append(DoseStep(day, previous_total, total))
-        previous_day, previous_total = day, total
+        previous_day, previous_total, previous_zero = day, total, zero
     return episode_start, steps
 
 
@@ -558,11 +584,10 @@ def replaced_by_draft(draft: MedicationCourse, course: MedicationCourse, today: 
 
 
 def _apply_drafts(
-    existing: list[MedicationCourse], drafts: list[MedicationCourse], today: date
+    current: list[MedicationCourse], drafts: list[MedicationCourse], today: date
 ) -> tuple[list[MedicationCourse], frozenset[str]]:
-    """The courses covering t after all drafts (docs/service-contract.md §4b), and the ingredients drafts touched."""
-    removed = {index for index, course in enumerate(existing)
-               if any(replaced_by_draft(draft, course, today) for draft in drafts)}
-    kept = [course for index, course in enumerate(existing) if index not in removed]
-    added = [replace(draft, start=today, end=None) for draft in drafts if not draft.ends_order]
+    """The courses covering t after all drafts (docs/service-contract.md §4b), and the ingredients drafts touched;
+    ``current``: the courses covering t before them."""
+    kept = [course for course in current if not any(replaced_by_draft(draft, course, today) for draft in drafts)]
+    added = [draft._replace(start=today, end=None) for draft in drafts if not draft.ends_order]
     return kept + added, frozenset(d.product.ingredient for d in drafts)

@@ -45,8 +45,13 @@ class DraftPhase(NamedTuple):
     dose: DoseResult
 
 
-@dataclass(frozen=True)
-class MedicationCourse:
+class MedicationCourse(NamedTuple):
+    """One source of exposure (see the module's docstring). Immutable: a changed course is a copy
+    (``course._replace(...)``). A named tuple rather than a frozen dataclass: the history of 3,000 earlier orders
+    builds and copies thousands of courses in a call, and a frozen dataclass sets each of the 15 fields through
+    ``object.__setattr__`` and keeps a ``__dict__`` beside each course for the garbage collector to walk — the
+    named tuple took 10 % off such a call (benchmarks/record_layer.py)."""
+
     kind: CourseKind
     resource_id: str | None
     product: Product
@@ -77,6 +82,13 @@ class MedicationCourse:
         """A draft with status stopped/cancelled ends the order it names (docs/service-contract.md §4b)."""
         return self.kind == "draft" and self.status in ("stopped", "cancelled")
 
+    def ending_on(self, day: date) -> MedicationCourse:
+        """This course, its coverage ending on ``day`` (``_replace(end=day)``, a third of its cost: a long history
+        ends thousands of orders)."""
+        fields = list(self)
+        fields[_END] = day
+        return MedicationCourse._make(fields)
+
     def covers(self, day: date) -> bool:
         return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
 
@@ -86,6 +98,9 @@ class MedicationCourse:
         (docs/clinical-reference.md §6f); an order recognised from its name alone says so in words."""
         by_name = " (the order names the drug only in text)" if self.product.matched_by == "name" else ""
         return f"{plain_text(self.product.display)}{by_name}"
+
+
+_END = MedicationCourse._fields.index("end")
 
 
 def reference_id(reference: Any) -> str | None:
@@ -139,6 +154,8 @@ def product_of(resource: Any, terminology: Terminology) -> Product | None:
 
 
 def _is_inpatient(order: MedicationRequest) -> bool:
+    if not order.category:  # most orders: no generator to start
+        return False
     return any(
         (coding.code or "").lower() == "inpatient"
         for category in order.category or [] for coding in category.coding or []

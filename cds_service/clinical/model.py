@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Literal
 
@@ -43,6 +43,15 @@ class Product:
     """Seizure-rescue or procedural product (rectal gel, nasal spray, auto-injector, injectable)."""
     combination: bool = False
     """Contains another active ingredient (e.g. chlordiazepoxide with clidinium): never suggested in a plan."""
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare)))
+
+    def __hash__(self) -> int:
+        """The hash of the fields, computed once: the dose reader looks every order's dose up by its product
+        (dosing.DoseReader), thousands of times in a long history."""
+        return self._hash
 
     @property
     def in_taper_math(self) -> bool:

@@ -17,10 +17,10 @@ Repairs, each observed in real clients (CDS Hooks 2.0):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 from fhir.resources.R4B import condition, medicationdispense, medicationrequest, medicationstatement, observation
@@ -232,26 +232,40 @@ def medication_concepts(resource: dict[str, Any]) -> list[Any]:
     return concepts
 
 
-def _names_medication(resource: dict[str, Any], is_code: Callable[[str | None, str | None], bool],
-                      mentions: Callable[[str], bool]) -> bool:
-    """Whether a coding of the raw medication resource is one of ``is_code``'s, or a display or text ``mentions``
-    one."""
+MedicationRole = Literal["taper", "opioid"]
+"""Which history a medication resource belongs to: the taper's (a benzodiazepine, Z-drug or adjunct), or the opioid
+and naloxone history, parsed only when a rule reads it."""
+
+
+def medication_role(resource: dict[str, Any], terminology: Terminology) -> MedicationRole | None:
+    """``"taper"`` if a coding or text of the raw medication resource names a benzodiazepine, Z-drug or adjunct;
+    else ``"opioid"`` if one names an opioid or naloxone; else ``None`` (no rule reads it). One walk over the codings
+    answers both questions: every medication of a record passes here."""
+    role: MedicationRole | None = None
     for concept in medication_concepts(resource):
         for coding in items(concept.get("coding")):
             if isinstance(coding, dict):
-                display = coding.get("display")
-                if is_code(_text(coding.get("system")), _text(coding.get("code"))) \
-                        or (display and isinstance(display, str) and mentions(display)):
-                    return True
-        text = concept.get("text")
-        if isinstance(text, str) and mentions(text):
-            return True
-    return False
+                system, code = _text(coding.get("system")), _text(coding.get("code"))
+                if terminology.is_taper_medication_code(system, code):
+                    return "taper"
+                if role is None and terminology.is_opioid_code(system, code):
+                    role = "opioid"
+                named = _named_in_text(coding.get("display"), terminology)
+                if named == "taper":
+                    return named
+                role = role or named
+        named = _named_in_text(concept.get("text"), terminology)
+        if named == "taper":
+            return named
+        role = role or named
+    return role
 
 
-def is_relevant_medication(resource: dict[str, Any], terminology: Terminology) -> bool:
-    return _names_medication(resource, terminology.is_relevant_medication_code,
-                             terminology.mentions_relevant_ingredient)
+def _named_in_text(text: Any, terminology: Terminology) -> MedicationRole | None:
+    if not text or not isinstance(text, str) or not terminology.mentions_relevant_ingredient(text):
+        return None
+    # the words of the taper's drugs are among the relevant ones: only a relevant text can name one
+    return "taper" if terminology.mentions_taper_medication(text) else "opioid"
 
 
 OBSERVATIONS_PER_CONCEPT = 2
@@ -281,17 +295,29 @@ def _latest_observations_only(resources: list[dict[str, Any]], concepts: dict[in
     return [resource for index, resource in enumerate(resources) if index in kept]
 
 
-def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> list[dict[str, Any]]:
+class RelevantRecord(NamedTuple):
+    """The raw resources a rule can use, each once, before any parsing."""
+
+    resources: list[dict[str, Any]]
+    """The patient, conditions, observations, and the medications that name a benzodiazepine, Z-drug or adjunct."""
+    opioid_medications: Sequence[dict[str, Any]] = ()
+    """The medications that name an opioid or naloxone and none of those: parsed only when a rule reads them."""
+
+
+def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> RelevantRecord:
     """The raw resources a rule can use, each once: the record the rules see, before any parsing."""
     seen: set[tuple[str, str]] = set()
     relevant: list[dict[str, Any]] = []
+    opioid_medications: list[dict[str, Any]] = []
     observation_concepts: dict[int, frozenset[str]] = {}
     for resources in raw.values():
         for resource in resources:
             kind = resource.get("resourceType")
             concepts: frozenset[str] = frozenset()
+            role: MedicationRole | None = None
             if kind in _MEDICATION_TYPES:
-                if not is_relevant_medication(resource, terminology):
+                role = medication_role(resource, terminology)
+                if role is None:
                     continue
             elif kind == "Condition":
                 if not _code_concepts(resource.get("code"), terminology.condition_code_concepts):
@@ -306,10 +332,13 @@ def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Termin
             if resource.get("id") is not None and identity in seen:
                 continue  # the same resource reached us twice (e.g. prefetch page overlap)
             seen.add(identity)
+            if role == "opioid":
+                opioid_medications.append(resource)
+                continue
             if concepts:
                 observation_concepts[len(relevant)] = concepts
             relevant.append(resource)
-    return _latest_observations_only(relevant, observation_concepts)
+    return RelevantRecord(_latest_observations_only(relevant, observation_concepts), opioid_medications)
 
 
 def build_patient_record(
@@ -319,35 +348,24 @@ def build_patient_record(
     incomplete: Iterable[str] = (),
 ) -> PatientRecord:
     """Parse the resources the rules can use into a :class:`PatientRecord`."""
-    return parse_patient_record(relevant_resources(raw, terminology), draft_orders, incomplete, terminology)
-
-
-def is_opioid_only(resource: dict[str, Any], terminology: Terminology) -> bool:
-    """A relevant medication resource that names no benzodiazepine or adjunct: it names an opioid or naloxone."""
-    return not _names_medication(resource, terminology.is_taper_medication_code,
-                                 terminology.mentions_taper_medication)
+    return parse_patient_record(relevant_resources(raw, terminology), draft_orders, incomplete)
 
 
 def parse_patient_record(
-    relevant: Iterable[dict[str, Any]],
+    relevant: RelevantRecord,
     draft_orders: Iterable[dict[str, Any]],
     incomplete: Iterable[str] = (),
-    terminology: Terminology | None = None,
 ) -> PatientRecord:
-    """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`.
-
-    With ``terminology``, opioid and naloxone history is parsed only when a rule reads it."""
+    """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`; the opioid and naloxone
+    history is parsed only when a rule reads it."""
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {name: [] for name in _MODELS}
     observations = []
-    opioids: list[dict[str, Any]] = []
-    for resource in relevant:
+    opioids = relevant.opioid_medications
+    for resource in relevant.resources:
         kind = resource["resourceType"]
         if kind == "Observation":
             observations.append(resource)
-            continue
-        if terminology is not None and kind in _MEDICATION_TYPES and is_opioid_only(resource, terminology):
-            opioids.append(resource)
             continue
         model = parse_lenient(_MODELS[kind], resource, notes)
         if model is not None:
@@ -379,7 +397,7 @@ def parse_patient_record(
     )
 
 
-def _parse_opioid_history(resources: list[dict[str, Any]]) -> OpioidHistory:
+def _parse_opioid_history(resources: Sequence[dict[str, Any]]) -> OpioidHistory:
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {kind: [] for kind in _MEDICATION_TYPES}
     for resource in resources:

@@ -11,6 +11,7 @@ from cds_service.clinical.resources import CodeableConcept, Coding
 from cds_service.clinical.terminology import load_terminology
 from cds_service.fhir.parse import (
     ParseNotes,
+    RelevantRecord,
     as_r4_medication_request,
     build_patient_record,
     parse_fully,
@@ -55,8 +56,9 @@ def test_opioid_and_naloxone_history_is_kept_and_unrelated_medication_is_not() -
         "medicationStatements": [_medication("MedicationStatement", "mtd", None, "Methadone 90 mg daily (OTP)"),
                                  _medication("MedicationStatement", "asp", None, "aspirin 81 mg")],
     }
-    kept = [resource["id"] for resource in relevant_resources(raw, load_terminology())]
-    assert kept == ["oxy", "nal", "bup", "mtd"]
+    relevant = relevant_resources(raw, load_terminology())
+    assert relevant.resources == []
+    assert [resource["id"] for resource in relevant.opioid_medications] == ["oxy", "nal", "bup", "mtd"]
 
 
 def test_opioid_history_is_parsed_only_when_a_rule_reads_it() -> None:
@@ -93,7 +95,7 @@ def test_a_history_with_the_quirks_of_real_records_reads_each_order_as_the_compl
     alone_notes = ParseNotes()
     alone = [parse_fully(R4MedicationRequest, order, alone_notes) for order in copy.deepcopy(orders)]
 
-    record = parse_patient_record(orders, [])
+    record = parse_patient_record(RelevantRecord(orders), [])
 
     assert [model.id for model in record.medication_requests] == \
         [model.id for model in alone if model is not None] == [f"dzp-{m}" for m in range(1, 13) if m not in (8, 10)]

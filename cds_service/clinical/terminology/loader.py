@@ -240,9 +240,9 @@ class Terminology:
     def observation_loinc_codes(self) -> tuple[str, ...]:
         return self._loinc_order
 
-    def is_relevant_medication_code(self, system: str | None, code: str | None) -> bool:
-        return self.is_taper_medication_code(system, code) or (
-            system in _RXNORM_SYSTEMS and code is not None and code in self._opioids)
+    def is_opioid_code(self, system: str | None, code: str | None) -> bool:
+        """An opioid or naloxone code (CDC value sets)."""
+        return system in _RXNORM_SYSTEMS and code is not None and code in self._opioids
 
     def is_taper_medication_code(self, system: str | None, code: str | None) -> bool:
         """A benzodiazepine, Z-drug or adjunct code (not an opioid)."""

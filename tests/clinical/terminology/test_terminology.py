@@ -155,10 +155,15 @@ def test_every_product_has_a_positive_strength_and_a_known_class() -> None:
 
 
 def test_relevant_codes_filter() -> None:
-    assert terminology.is_relevant_medication_code(RXNORM, "197591")
-    assert terminology.is_relevant_medication_code(RXNORM, "3322")
-    assert not terminology.is_relevant_medication_code(RXNORM, "617314")
-    assert not terminology.is_relevant_medication_code(None, "197591")
+    assert terminology.is_taper_medication_code(RXNORM, "197591")  # diazepam 5 mg tablet
+    assert terminology.is_taper_medication_code(RXNORM, "3322")  # diazepam, the ingredient
+    assert not terminology.is_opioid_code(RXNORM, "197591")
+    assert terminology.is_opioid_code(RXNORM, "1049621")  # oxycodone 5 mg tablet
+    assert not terminology.is_taper_medication_code(RXNORM, "1049621")
+    assert not terminology.is_taper_medication_code(RXNORM, "617314")  # unrelated: neither
+    assert not terminology.is_opioid_code(RXNORM, "617314")
+    assert not terminology.is_taper_medication_code(None, "197591")
+    assert not terminology.is_opioid_code(None, "1049621")
 
 
 @pytest.mark.parametrize(("code", "ingredient", "role"), [
