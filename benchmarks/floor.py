@@ -1,5 +1,5 @@
 """The fixed costs of a hook call and the cheaper designs tried for each: ``.venv/bin/python benchmarks/floor.py``
-(about 2 minutes; ``FLOOR_PARTS=jwt,web,replay`` chooses parts).
+(about 2 minutes; ``FLOOR_PARTS=jwt,web,replay,body`` chooses parts).
 
 Every figure is thread CPU (``time.thread_time``) per call, in process, the median of ``BENCH_ROUNDS`` rounds
 (default 7) — on a shared machine it moves far less than wall time — printed with the 1-minute load average.
@@ -14,9 +14,12 @@ Every figure is thread CPU (``time.thread_time``) per call, in process, the medi
   ceiling's work — as a bare WSGI function, on werkzeug's request and response, as the ceiling's Flask app, and
   as the service's app (the client JWT stubbed) with its request hooks switched off one at a time; at WARNING as
   ``make bench`` runs, and at INFO, the default; then the Prometheus calls of a hook call.
+- **body**: the (c-100) body parsed by orjson, msgspec and the standard library.
 - **replay**: the replay store's INSERT on SQLite — the service's path, the statement without the pool and the
   writers' queue, on one kept connection, as ``INSERT OR IGNORE``, on an in-memory table (which workers could
-  not share), and after another connection's write, as the card log's between two calls.
+  not share), and after another connection's write, as the card log's between two calls; then, when Debian's
+  ``postgresql`` package is installed, on a throwaway local cluster: the service's path, the statement with its
+  COMMIT and autocommitted on one kept connection, and one round trip.
 """
 
 from __future__ import annotations
@@ -488,18 +491,34 @@ def postgres_replay() -> None:
 
             calls = list(range(CALLS))
             report("replay store on PostgreSQL (a local cluster over TCP; the server's CPU is not counted)", [
-                ("service: replay.first_use (pool checkout with its ping and watchdog, INSERT, COMMIT)", service,
+                ("service: replay.first_use (pool checkout, its ping and watchdog, autocommit)", service,
                  calls),
                 ("the statement and COMMIT on one kept connection", kept_commit, calls),
                 ("the statement alone, autocommitted, on one kept connection", kept_autocommit, calls),
                 ("one round trip (SELECT 1)", round_trip, calls),
-            ], base="service: replay.first_use (pool checkout with its ping and watchdog, INSERT, COMMIT)")
+            ], base="service: replay.first_use (pool checkout, its ping and watchdog, autocommit)")
         engine.dispose()
+
+
+# --- body --------------------------------------------------------------------------------------------------------
+
+
+def body_part() -> None:
+    import msgspec
+
+    body = json.dumps(order_sign(100)).encode()
+    decoder = msgspec.json.Decoder()
+    times = [0] * CALLS
+    report(f"the (c-100) body, {len(body) // 1024} KB of JSON, into Python objects", [
+        ("orjson.loads (the service and the ceiling)", lambda _: orjson.loads(body), times),
+        ("msgspec.json.Decoder().decode, untyped", lambda _: decoder.decode(body), times),
+        ("json.loads (the standard library)", lambda _: json.loads(body), times),
+    ], base="orjson.loads (the service and the ceiling)")
 
 
 # --- main --------------------------------------------------------------------------------------------------------
 
-PARTS = {"jwt": jwt_part, "web": web_part, "replay": replay_part}
+PARTS = {"jwt": jwt_part, "web": web_part, "replay": replay_part, "body": body_part}
 
 
 def main() -> int:
