@@ -43,22 +43,21 @@ class Product:
     """Seizure-rescue or procedural product (rectal gel, nasal spray, auto-injector, injectable)."""
     combination: bool = False
     """Contains another active ingredient (e.g. chlordiazepoxide with clidinium): never suggested in a plan."""
+    in_taper_math: bool = field(init=False, repr=False, compare=False)
+    """Whether doses of this product count toward the ambulatory taper (docs/clinical-reference.md §6b "BZD order
+    set": injectable and rescue products are excluded). Set from ``rescue`` and ``route`` when the product is made,
+    as is the hash: every course of a long history asks, several times."""
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "in_taper_math",
+                           not self.rescue and self.route in ("oral", "sublingual", "buccal", "unknown"))
         object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare)))
 
     def __hash__(self) -> int:
         """The hash of the fields, computed once: the dose reader looks every order's dose up by its product
         (dosing.DoseReader), thousands of times in a long history."""
         return self._hash
-
-    @property
-    def in_taper_math(self) -> bool:
-        """Whether doses of this product count toward the ambulatory taper (docs/clinical-reference.md §6b "BZD order
-        set":
-        injectable and rescue products are excluded)."""
-        return not self.rescue and self.route in ("oral", "sublingual", "buccal", "unknown")
 
 
 OpioidRole = Literal["analgesic", "oud-treatment", "pain-or-oud", "rescue-naloxone"]

@@ -61,19 +61,19 @@ def resolve_prefetch(
     outcomes: dict[str, _Outcome] = {}
     to_fetch: list[tuple[str, str]] = []
     paginated = False
+    # each key judged once: judging a Bundle reads all its entries, thousands for a long history
+    usable = {key: value for key, _template in templates if _usable(value := prefetch.get(key))}
     for key, template in templates:
-        value = prefetch.get(key)
-        if _usable(value):
-            assert value is not None
+        value = usable.get(key)
+        if value is not None:
             paginated = paginated or (value.get("resourceType") == "Bundle" and next_link(value) is not None)
         elif client is not None:
             to_fetch.append((key, render_template(template, context)))
     share = fallback_share(client.searches_in_flight, len(templates)) if client is not None else 0
     with _SLOTS.slot(client.tenant if client is not None and (to_fetch or paginated) else None, share):
         for key, _template in templates:
-            value = prefetch.get(key)
-            if _usable(value):
-                assert value is not None
+            value = usable.get(key)
+            if value is not None:
                 outcomes[key] = _guarded(partial(_resources_of, value, key, client))
             elif client is None:
                 outcomes[key] = FhirUnavailable("")  # nothing was tried: the key alone is named
