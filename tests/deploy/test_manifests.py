@@ -6,6 +6,7 @@ reference, non-root — and against the running app where they name its paths.""
 from __future__ import annotations
 
 import copy
+import gc
 import re
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,21 @@ def test_gunicorn_config_uses_threaded_workers_and_a_short_timeout(name: str, mo
     exec(compile((DEPLOY / name).read_text(), name, "exec"), namespace)
     assert namespace["worker_class"] == "gthread" and namespace["threads"] >= 8 and namespace["preload_app"] is True
     assert namespace["timeout"] <= 10 and namespace["workers"] >= 1
+
+
+def test_gunicorn_freezes_the_preloaded_heap_and_spaces_full_collections(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """Before each worker forks: what the preloaded app holds is frozen, and a full collection (which walks a long
+    history's whole record while its call runs) comes once in 100 collections of the middle generation, the first
+    two thresholds left as the interpreter's."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    namespace: dict[str, Any] = {}
+    exec(compile((DEPLOY / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
+    before = gc.get_threshold()
+    try:
+        namespace["pre_fork"](None, None)
+        assert gc.get_threshold() == (before[0], before[1], 100)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
