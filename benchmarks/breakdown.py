@@ -21,7 +21,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -31,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.calls import ORDER_SIGN, ROTATING, Issuer, history_request, order_sign
+from benchmarks.calls import ORDER_SIGN, ROTATING, history_request, order_sign, production_environment
 
 STEPS: list[tuple[str, str, str]] = [
     # (what, module where the hook path looks it up, name)
@@ -79,12 +78,7 @@ class Clock:
 
 
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
-    issuer = Issuer()
-    os.environ.update({"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": str(issuer.trust_file(work / "trust.json")),
-                       "CDS_PATIENT_HASH_KEY": "bench-" + "0" * 58, "CDS_TAPER_PROFILE": "summary",
-                       "CDS_LOG_LEVEL": "WARNING", "DATABASE_URL": f"sqlite:///{work}/cds.db",
-                       "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-")})
+    issuer = production_environment("bench-breakdown-")
     from cds_service import create_app
 
     app = create_app()

@@ -10,8 +10,10 @@ patient id of that request alone, so no benchmark call pays for the card log of 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -183,6 +185,19 @@ class Issuer:
         return [jwt.encode({"iss": self.names[n % len(self.names)], "aud": audience, "iat": now, "exp": now + 300,
                             "jti": uuid.uuid4().hex}, self.key, algorithm="ES384", headers=headers)
                 for n, audience in enumerate(audiences)]
+
+
+def production_environment(prefix: str) -> Issuer:
+    """Set the environment of the production configuration for an app made in process: client JWTs required
+    (ES384, trusted from a fresh file), a new SQLite database and metrics folder, logs at WARNING. Returns the
+    issuer whose tokens the app accepts."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    issuer = Issuer()
+    os.environ.update({"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": str(issuer.trust_file(work / "trust.json")),
+                       "CDS_PATIENT_HASH_KEY": "bench-" + "0" * 58, "CDS_TAPER_PROFILE": "summary",
+                       "CDS_LOG_LEVEL": "WARNING", "DATABASE_URL": f"sqlite:///{work}/cds.db",
+                       "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-")})
+    return issuer
 
 
 def write_thread_files(prefix: Path, per_thread: Sequence[Sequence[Call]], base_url: str, issuer: Issuer | None,

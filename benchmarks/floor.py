@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if os.environ.get("FLOOR_EXTRA_SITE"):
     sys.path.append(os.environ["FLOOR_EXTRA_SITE"])
 
-from benchmarks.calls import ISSUER, KID, ORDER_SIGN, Issuer, order_sign
+from benchmarks.calls import ISSUER, KID, ORDER_SIGN, Issuer, order_sign, production_environment
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 CALLS = int(os.environ.get("BENCH_CALLS", "300"))
@@ -292,12 +292,7 @@ def web_part() -> None:
     from cds_service.api.json_body import json_body
     from cds_service.json_codec import encode_json
 
-    work = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    issuer = Issuer()
-    os.environ.update({"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": str(issuer.trust_file(work / "trust.json")),
-                       "CDS_PATIENT_HASH_KEY": "bench-" + "0" * 58, "CDS_TAPER_PROFILE": "summary",
-                       "CDS_LOG_LEVEL": "WARNING", "DATABASE_URL": f"sqlite:///{work}/cds.db",
-                       "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-")})
+    production_environment("bench-floor-")  # its issuer is not needed: the JWT is stubbed below
     # The client JWT is measured in the jwt part: here the service's request hook runs around a stub of it.
     cds_service.app.verify_client_jwt = lambda *_, **__: {"iss": ISSUER, "jti": "x"}  # type: ignore[assignment]
 
