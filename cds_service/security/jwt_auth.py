@@ -170,8 +170,7 @@ class TrustedIssuers:
             servers = trust.get("fhir_servers", [])
             if not isinstance(servers, list) or not all(isinstance(u, str) for u in servers):
                 raise ValueError(f"trusted issuer {issuer!r}: 'fhir_servers' must be a list of URLs")
-            known = isinstance(jwks, dict) and any(
-                isinstance(k, dict) and k.get("x") in PUBLICLY_KNOWN_KEYS for k in jwks.get("keys", []))
+            known = isinstance(jwks, dict) and any(_is_published(k) for k in jwks.get("keys", []))
             issuers[issuer] = IssuerTrust(_keys(jwks) if isinstance(jwks, dict) else {}, url, frozenset(allowed),
                                           tuple(u.rstrip("/") for u in servers), known)
         return cls(issuers)
@@ -263,8 +262,12 @@ def _verify_signature(token: str, algorithm: str, key: PyJWK, signature: bytes) 
 def _publicly_known(key: PyJWK) -> bool:
     """The key is one whose private half is published (:data:`PUBLICLY_KNOWN_KEYS`) — whoever served it: an
     issuer's ``jwks_url`` too, which the start-up check cannot see."""
-    data = getattr(key, "_jwk_data", None)  # PyJWK keeps the JWK it was made from
-    return isinstance(data, dict) and data.get("x") in PUBLICLY_KNOWN_KEYS
+    return _is_published(getattr(key, "_jwk_data", None))  # PyJWK keeps the JWK it was made from
+
+
+def _is_published(jwk: Any) -> bool:
+    """A JWK (as JSON) whose private half is published: :data:`PUBLICLY_KNOWN_KEYS`."""
+    return isinstance(jwk, dict) and jwk.get("x") in PUBLICLY_KNOWN_KEYS
 
 
 def _check_claims_shape(claims: dict[str, Any], audiences: list[str], max_lifetime_s: float) -> None:
