@@ -83,7 +83,7 @@ class ClinicalFacts:
             return ()
         today = self.evaluation.at.date()
         drafts = self.courses.drafts
-        record = [c._replace(end=today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
+        record = [c.ending_on(today) if any(replaced_by_draft(d, c, today) for d in drafts) else c
                   for c in self.courses.existing]
         record += [d._replace(kind="order", start=today, settled=True, phases=()) for d in drafts
                    if d is not draft and not d.ends_order]
@@ -92,7 +92,7 @@ class ClinicalFacts:
         began, dose = today, draft.dose
         for phase in draft.phases:
             if earlier:  # the phase before is in effect until this one replaces it
-                earlier[-1] = earlier[-1]._replace(end=began)
+                earlier[-1] = earlier[-1].ending_on(began)
             earlier.append(draft._replace(kind="order", start=began, end=None, dose=dose, replaces=None,
                                    settled=True, phases=()))
             current = draft._replace(start=phase.start, dose=phase.dose, replaces=None, phases=(),
