@@ -20,6 +20,7 @@ from cds_service.errors import BadRequest, ServiceError
 from cds_service.evaluate import allowed_fhir, evaluate_hook_call
 from cds_service.feedback.repository import StoreUnavailable, card_ids, patient_hash, snoozed_card_types
 from cds_service.feedback.snoozes import active_snoozes
+from cds_service.fhir.hook_body import decode_hook_body
 from cds_service.json_codec import encode_json
 from cds_service.metrics import CARDS, REQUEST_LATENCY, RULE_FAILURES
 from cds_service.schemas import flatten_messages
@@ -36,7 +37,8 @@ def call_service(service_id: str) -> Response:
     service = SERVICES.get(service_id)
     if service is None:
         raise ServiceError(unknown_service_message(service_id), status=404, issue_code="not-found")
-    body = json_body(request)
+    # the legacy hook's history may come in STU3 or DSTU2 shapes, renamed before it is read (evaluate.py)
+    body = json_body(request, decode=decode_hook_body if service.hook != "medication-prescribe" else None)
     try:
         hook_request = load_hook_request(body, service.hook)
     except ValidationError as exc:

@@ -60,6 +60,8 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
+from cds_service.clinical.resources import Resource
+from cds_service.fhir.hook_body import RawResource
 from cds_service.metrics import FHIR_CALLS, FHIR_LATENCY
 
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
@@ -522,11 +524,11 @@ class FhirClient:
         """GET ``{fhirServer}/{relative_url}`` and return the JSON resource."""
         return self._get_absolute(f"{self.base_url}/{relative_url.lstrip('/')}", first=True)
 
-    def entries_following_pages(self, bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    def entries_following_pages(self, bundle: dict[str, Any]) -> tuple[list[RawResource], bool]:
         """The entry resources of ``bundle`` and of its ``next`` pages, within the page and entry bounds
         (:data:`MAX_ENTRIES_PER_PAGE`, :data:`MAX_ENTRIES_PER_KEY`, :data:`MAX_ENTRIES_PER_CALL`) and the call's
         byte budget; the flag says a bound cut it short. It stops at the bound: no further page is asked for."""
-        resources: list[dict[str, Any]] = []
+        resources: list[RawResource] = []
         page, pages = bundle, 1
         while True:
             entries = bundle_resources(page)
@@ -661,9 +663,9 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+def bundle_resources(bundle: dict[str, Any]) -> list[RawResource]:
     """Entry resources of a Bundle, skipping ``search.mode = outcome`` entries and non-objects."""
-    resources = []
+    resources: list[RawResource] = []
     for entry in items(bundle.get("entry")):
         if not isinstance(entry, dict):
             continue
@@ -671,7 +673,7 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(search, dict) and search.get("mode") == "outcome":
             continue
         resource = entry.get("resource")
-        if isinstance(resource, dict):
+        if isinstance(resource, dict | Resource):
             resources.append(resource)
     return resources
 

@@ -1,10 +1,11 @@
 """Reading what real clients send into the record the rules read (cds_service/clinical/resources.py).
 
-Only resources whose codes a rule can use are read: the filter runs on the raw JSON first. Each is then validated
-against the elements the rules read (msgspec, a few microseconds); a resource those types refuse takes the
-complete FHIR models of ``fhir.resources`` (the slow path, over a hundred microseconds), which repair the known
-client quirks, and is copied into the same types once valid. A resource that cannot be repaired is skipped and said
-so; it never fails the whole call.
+Only resources whose codes a rule can use are read: the filter runs first. A prefetched Bundle's resources arrive
+already validated against the elements the rules read (cds_service/fhir/hook_body.py); every other one is validated
+here the same way (msgspec, a few microseconds). A resource those types refuse takes the complete FHIR models of
+``fhir.resources`` (the slow path, over a hundred microseconds), which repair the known client quirks, and is copied
+into the same types once valid. A resource that cannot be repaired is skipped and said so; it never fails the whole
+call.
 
 Repairs, each observed in real clients (CDS Hooks 2.0):
 - an object where R4 wants an array (the sandbox's ``category``; STU3's single ``category``) is wrapped;
@@ -17,7 +18,7 @@ Repairs, each observed in real clients (CDS Hooks 2.0):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -31,9 +32,11 @@ from pydantic import ValidationError
 
 from cds_service.clinical.record import OpioidHistory, PatientRecord
 from cds_service.clinical.resources import (
+    CodeableConcept,
     Condition,
     MedicationDispense,
     MedicationRequest,
+    MedicationResource,
     MedicationStatement,
     Observation,
     Patient,
@@ -41,6 +44,7 @@ from cds_service.clinical.resources import (
 )
 from cds_service.clinical.terminology import Terminology
 from cds_service.fhir.client import items
+from cds_service.fhir.hook_body import RawResource
 from cds_service.fhir.stu3 import as_r4_medication_request
 
 ResourceT = TypeVar("ResourceT", bound=Resource)
@@ -203,10 +207,23 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _code_concepts(concept: Any, concepts_of: Callable[[str | None, str | None], frozenset[str]]) -> frozenset[str]:
-    """The concepts of the codings of a raw CodeableConcept (or list of them), tolerating odd shapes; the codings
-    are read where they are, without a coding object for each (every resource of the record passes here)."""
+def resource_type(resource: RawResource) -> Any:
+    """The ``resourceType`` of a resource as it came (anything a JSON object holds there)."""
+    return resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__
+
+
+def _code_concepts(resource: RawResource, concepts_of: Callable[[str | None, str | None], frozenset[str]]
+                   ) -> frozenset[str]:
+    """The concepts of the codings of a resource's ``code`` (a CodeableConcept, or as sent, a list of them),
+    tolerating odd shapes; the codings are read where they are, without a coding object for each (every resource of
+    the record passes here)."""
     found: frozenset[str] = frozenset()
+    if not isinstance(resource, dict):
+        concept = resource.code if isinstance(resource, Condition | Observation) else None
+        for coding in concept.coding or () if concept is not None else ():
+            found |= concepts_of(coding.system, coding.code)
+        return found
+    concept = resource.get("code")
     for item in concept if isinstance(concept, list) else (concept,):
         if isinstance(item, dict):
             for coding in items(item.get("coding")):
@@ -215,7 +232,7 @@ def _code_concepts(concept: Any, concepts_of: Callable[[str | None, str | None],
     return found
 
 
-def medication_concepts(resource: dict[str, Any]) -> list[Any]:
+def _medication_concepts(resource: dict[str, Any]) -> list[Any]:
     """The medication CodeableConcepts of a raw medication resource, including a contained Medication."""
     concepts: list[Any] = []
     if isinstance(resource.get("medicationCodeableConcept"), dict):
@@ -232,29 +249,49 @@ def medication_concepts(resource: dict[str, Any]) -> list[Any]:
     return concepts
 
 
+_Naming = tuple[str | None, str | None, Any]
+"""A coding's system, code and display, or (no system, no code) a concept's text: what can name a medication."""
+
+
+def _raw_namings(resource: dict[str, Any]) -> Iterator[_Naming]:
+    for concept in _medication_concepts(resource):
+        for coding in items(concept.get("coding")):
+            if isinstance(coding, dict):
+                yield _text(coding.get("system")), _text(coding.get("code")), coding.get("display")
+        yield None, None, concept.get("text")
+
+
+def _read_namings(resource: MedicationResource) -> Iterator[_Naming]:
+    concepts = [resource.medicationCodeableConcept] if resource.medicationCodeableConcept is not None else []
+    if (reference := resource.medicationReference) is not None:
+        concepts.extend(contained.code for contained in resource.contained or ()
+                        if contained.resourceType == "Medication" and f"#{contained.id}" == reference.reference
+                        and contained.code is not None)
+        if reference.display is not None:
+            concepts.append(CodeableConcept(text=reference.display))
+    for concept in concepts:
+        for coding in concept.coding or ():
+            yield coding.system, coding.code, coding.display
+        yield None, None, concept.text
+
+
 MedicationRole = Literal["taper", "opioid"]
 """Which history a medication resource belongs to: the taper's (a benzodiazepine, Z-drug or adjunct), or the opioid
 and naloxone history, parsed only when a rule reads it."""
 
 
-def medication_role(resource: dict[str, Any], terminology: Terminology) -> MedicationRole | None:
-    """``"taper"`` if a coding or text of the raw medication resource names a benzodiazepine, Z-drug or adjunct;
+def medication_role(resource: dict[str, Any] | MedicationResource, terminology: Terminology) -> MedicationRole | None:
+    """``"taper"`` if a coding or text of the medication resource names a benzodiazepine, Z-drug or adjunct;
     else ``"opioid"`` if one names an opioid or naloxone; else ``None`` (no rule reads it). One walk over the codings
     answers both questions: every medication of a record passes here."""
     role: MedicationRole | None = None
-    for concept in medication_concepts(resource):
-        for coding in items(concept.get("coding")):
-            if isinstance(coding, dict):
-                system, code = _text(coding.get("system")), _text(coding.get("code"))
-                if terminology.is_taper_medication_code(system, code):
-                    return "taper"
-                if role is None and terminology.is_opioid_code(system, code):
-                    role = "opioid"
-                named = _named_in_text(coding.get("display"), terminology)
-                if named == "taper":
-                    return named
-                role = role or named
-        named = _named_in_text(concept.get("text"), terminology)
+    namings = _raw_namings(resource) if isinstance(resource, dict) else _read_namings(resource)
+    for system, code, text in namings:
+        if terminology.is_taper_medication_code(system, code):
+            return "taper"
+        if role is None and terminology.is_opioid_code(system, code):
+            role = "opioid"
+        named = _named_in_text(text, terminology)
         if named == "taper":
             return named
         role = role or named
@@ -273,7 +310,11 @@ OBSERVATIONS_PER_CONCEPT = 2
 test); two per concept leave room for a result without a value, and save parsing long lab histories."""
 
 
-def _effective(resource: dict[str, Any]) -> str:
+def _effective(resource: RawResource) -> str:
+    if isinstance(resource, Observation):
+        period_start = resource.effectivePeriod.start_text if resource.effectivePeriod is not None else None
+        return resource.effective_date_time_text or resource.issued_text or period_start or ""
+    assert isinstance(resource, dict), "only observations are ordered by their time"
     for key in ("effectiveDateTime", "issued"):
         if isinstance(resource.get(key), str):
             return str(resource[key])
@@ -281,8 +322,8 @@ def _effective(resource: dict[str, Any]) -> str:
     return str(period.get("start", "")) if isinstance(period, dict) else ""
 
 
-def _latest_observations_only(resources: list[dict[str, Any]], concepts: dict[int, frozenset[str]]
-                              ) -> list[dict[str, Any]]:
+def _latest_observations_only(resources: list[RawResource], concepts: dict[int, frozenset[str]]
+                              ) -> list[RawResource]:
     """``resources`` less the observations beyond the newest :data:`OBSERVATIONS_PER_CONCEPT` of each concept
     (``concepts``: the concepts of the observation at each index)."""
     kept = set(range(len(resources))) - concepts.keys()
@@ -298,38 +339,42 @@ def _latest_observations_only(resources: list[dict[str, Any]], concepts: dict[in
 class RelevantRecord(NamedTuple):
     """The raw resources a rule can use, each once, before any parsing."""
 
-    resources: list[dict[str, Any]]
+    resources: list[RawResource]
     """The patient, conditions, observations, and the medications that name a benzodiazepine, Z-drug or adjunct."""
-    opioid_medications: Sequence[dict[str, Any]] = ()
+    opioid_medications: Sequence[RawResource] = ()
     """The medications that name an opioid or naloxone and none of those: parsed only when a rule reads them."""
 
 
-def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Terminology) -> RelevantRecord:
+def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminology) -> RelevantRecord:
     """The raw resources a rule can use, each once: the record the rules see, before any parsing."""
     seen: set[tuple[str, str]] = set()
-    relevant: list[dict[str, Any]] = []
-    opioid_medications: list[dict[str, Any]] = []
+    relevant: list[RawResource] = []
+    opioid_medications: list[RawResource] = []
     observation_concepts: dict[int, frozenset[str]] = {}
     for resources in raw.values():
         for resource in resources:
-            kind = resource.get("resourceType")
+            if isinstance(resource, dict):
+                kind, resource_id = resource.get("resourceType"), resource.get("id")
+            else:
+                kind, resource_id = type(resource).__name__, resource.id
             concepts: frozenset[str] = frozenset()
             role: MedicationRole | None = None
             if kind in _MEDICATION_TYPES:
+                assert isinstance(resource, dict | MedicationResource)
                 role = medication_role(resource, terminology)
                 if role is None:
                     continue
             elif kind == "Condition":
-                if not _code_concepts(resource.get("code"), terminology.condition_code_concepts):
+                if not _code_concepts(resource, terminology.condition_code_concepts):
                     continue
             elif kind == "Observation":
-                concepts = _code_concepts(resource.get("code"), terminology.observation_code_concepts)
+                concepts = _code_concepts(resource, terminology.observation_code_concepts)
                 if not concepts:
                     continue
             elif kind != "Patient":
                 continue
-            identity = (kind, str(resource.get("id")))
-            if resource.get("id") is not None and identity in seen:
+            identity = (kind, str(resource_id))
+            if resource_id is not None and identity in seen:
                 continue  # the same resource reached us twice (e.g. prefetch page overlap)
             seen.add(identity)
             if role == "opioid":
@@ -342,8 +387,8 @@ def relevant_resources(raw: dict[str, list[dict[str, Any]]], terminology: Termin
 
 
 def build_patient_record(
-    raw: dict[str, list[dict[str, Any]]],
-    draft_orders: Iterable[dict[str, Any]],
+    raw: dict[str, list[RawResource]],
+    draft_orders: Iterable[RawResource],
     terminology: Terminology,
     incomplete: Iterable[str] = (),
 ) -> PatientRecord:
@@ -353,7 +398,7 @@ def build_patient_record(
 
 def parse_patient_record(
     relevant: RelevantRecord,
-    draft_orders: Iterable[dict[str, Any]],
+    draft_orders: Iterable[RawResource],
     incomplete: Iterable[str] = (),
 ) -> PatientRecord:
     """Parse :func:`relevant_resources` and the draft orders into a :class:`PatientRecord`; the opioid and naloxone
@@ -363,18 +408,20 @@ def parse_patient_record(
     observations = []
     opioids = relevant.opioid_medications
     for resource in relevant.resources:
-        kind = resource["resourceType"]
+        kind = resource_type(resource)
         if kind == "Observation":
             observations.append(resource)
             continue
-        model = parse_lenient(_MODELS[kind], resource, notes)
+        model = _read(_MODELS[kind], resource, notes)
         if model is not None:
             parsed[kind].append(model)
     drafts = []
     draft_json: dict[str, dict[str, Any]] = {}
     for resource in draft_orders:
-        # A draft with no medication yet (the sandbox before one is chosen) has nothing to evaluate.
-        if resource.get("resourceType") not in ("MedicationRequest", "MedicationOrder") \
+        # A draft with no medication yet (the sandbox before one is chosen) has nothing to evaluate. (Drafts come
+        # as sent: only a prefetched Bundle's resources are read on decoding.)
+        if not isinstance(resource, dict) \
+                or resource.get("resourceType") not in ("MedicationRequest", "MedicationOrder") \
                 or not any(key.startswith("medication") for key in resource):
             continue
         r4 = as_r4_medication_request(resource)
@@ -397,18 +444,28 @@ def parse_patient_record(
     )
 
 
-def _parse_opioid_history(resources: Sequence[dict[str, Any]]) -> OpioidHistory:
+def _read(kind: type[ResourceT], resource: RawResource, notes: ParseNotes) -> ResourceT | None:
+    """A resource already read into ``kind`` (cds_service/fhir/hook_body.py) as it is; one as sent, parsed
+    leniently."""
+    if isinstance(resource, dict):
+        return parse_lenient(kind, resource, notes)
+    assert isinstance(resource, kind)
+    return resource
+
+
+def _parse_opioid_history(resources: Sequence[RawResource]) -> OpioidHistory:
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {kind: [] for kind in _MEDICATION_TYPES}
     for resource in resources:
-        model = parse_lenient(_MODELS[resource["resourceType"]], resource, notes)
+        kind = resource_type(resource)
+        model = _read(_MODELS[kind], resource, notes)
         if model is not None:
-            parsed[resource["resourceType"]].append(model)
+            parsed[kind].append(model)
     return OpioidHistory(tuple(parsed["MedicationRequest"]), tuple(parsed["MedicationDispense"]),
                          tuple(parsed["MedicationStatement"]), tuple(notes.skipped))
 
 
-def _parse_observations(resources: list[dict[str, Any]]) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+def _parse_observations(resources: list[RawResource]) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
     notes = ParseNotes()
-    parsed = (parse_lenient(Observation, resource, notes) for resource in resources)
+    parsed = (_read(Observation, resource, notes) for resource in resources)
     return tuple(model for model in parsed if model is not None), tuple(notes.skipped)

@@ -27,15 +27,17 @@ from cds_service.fhir.client import (
     is_error_outcome,
     next_link,
 )
+from cds_service.fhir.hook_body import RawResource
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class RawRecord:
-    """The patient's record as raw FHIR JSON, per prefetch key, before any parsing."""
+    """The patient's record per prefetch key, before any parsing: raw FHIR JSON, or resources a prefetched Bundle's
+    decoding already read (cds_service/fhir/hook_body.py)."""
 
-    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    resources: dict[str, list[RawResource]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """What could not be read completely (e.g. a search cut short at the page bound); cards repeat these."""
     fetched_keys: list[str] = field(default_factory=list)
@@ -104,7 +106,7 @@ def resolve_prefetch(
     return record
 
 
-_Fetched = tuple[list[dict[str, Any]], list[str]]
+_Fetched = tuple[list[RawResource], list[str]]
 """A key's resources, and notes on what they may lack."""
 _Outcome = _Fetched | FhirUnavailable
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_service.fhir.hook_body import RawResource
+
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 _DOSE_MEMBERS = ("doseQuantity", "doseRange", "doseSimpleQuantity", "rateRatio", "rateRange", "rateQuantity")
@@ -46,9 +48,11 @@ def as_r4(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def resources_as_r4(resources: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """Every resource of a record (per prefetch key) with R4 names."""
-    return {key: [as_r4(resource) for resource in items] for key, items in resources.items()}
+def resources_as_r4(resources: dict[str, list[RawResource]]) -> dict[str, list[RawResource]]:
+    """Every resource of a record (per prefetch key) with R4 names; one already read into the record's types is R4
+    already (cds_service/fhir/hook_body.py reads none for the legacy hook)."""
+    return {key: [as_r4(resource) if isinstance(resource, dict) else resource for resource in items]
+            for key, items in resources.items()}
 
 
 def as_r4_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
