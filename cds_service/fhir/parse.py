@@ -284,6 +284,11 @@ def medication_role(resource: dict[str, Any] | MedicationResource, terminology: 
     """``"taper"`` if a coding or text of the medication resource names a benzodiazepine, Z-drug or adjunct;
     else ``"opioid"`` if one names an opioid or naloxone; else ``None`` (no rule reads it). One walk over the codings
     answers both questions: every medication of a record passes here."""
+    if not isinstance(resource, dict) and (concept := resource.medicationCodeableConcept) is not None:
+        # most orders name their product by its code: answered without walking every name
+        for coding in concept.coding or ():
+            if terminology.is_taper_medication_code(coding.system, coding.code):
+                return "taper"
     role: MedicationRole | None = None
     namings = _raw_namings(resource) if isinstance(resource, dict) else _read_namings(resource)
     for system, code, text in namings:
@@ -347,21 +352,23 @@ class RelevantRecord(NamedTuple):
 
 def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminology) -> RelevantRecord:
     """The raw resources a rule can use, each once: the record the rules see, before any parsing."""
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[Any, str]] = set()
     relevant: list[RawResource] = []
     opioid_medications: list[RawResource] = []
     observation_concepts: dict[int, frozenset[str]] = {}
     for resources in raw.values():
         for resource in resources:
+            medication: dict[str, Any] | MedicationResource | None
             if isinstance(resource, dict):
                 kind, resource_id = resource.get("resourceType"), resource.get("id")
+                medication = resource if kind in _MEDICATION_TYPES else None
             else:
                 kind, resource_id = type(resource).__name__, resource.id
+                medication = resource if isinstance(resource, MedicationResource) else None
             concepts: frozenset[str] = frozenset()
             role: MedicationRole | None = None
-            if kind in _MEDICATION_TYPES:
-                assert isinstance(resource, dict | MedicationResource)
-                role = medication_role(resource, terminology)
+            if medication is not None:
+                role = medication_role(medication, terminology)
                 if role is None:
                     continue
             elif kind == "Condition":
