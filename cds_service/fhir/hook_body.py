@@ -2,8 +2,9 @@
 
 A long history is thousands of resources. Decoded as JSON objects and then validated into the record's types
 (:mod:`cds_service.clinical.resources`), each value was built twice, and the objects the rules never read kept the
-garbage collector busy for the rest of the call. Here msgspec decodes each entry of a prefetched Bundle straight
-into its type, validating it as :func:`cds_service.fhir.parse.parse_lenient` would. An entry those types refuse
+garbage collector busy for the rest of the call. Here msgspec decodes a prefetched Bundle straight into those types,
+validating each resource as :func:`cds_service.fhir.parse.parse_lenient` would: in one pass when every entry is of
+the record's types (a search's answer nearly always is), else entry by entry. An entry those types refuse
 (malformed, of another resource type, or an outcome) is decoded as JSON, as every entry was before, and takes the
 lenient path: its repairs and notes are unchanged.
 
@@ -19,7 +20,7 @@ they are read (:mod:`cds_service.fhir.stu3`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
@@ -40,14 +41,18 @@ RawResource = dict[str, Any] | Resource
 prefetched Bundle (:func:`decode_hook_body`)."""
 
 
-class _Entry(Struct):
-    resource: Raw | UnsetType = UNSET
+RecordResource = MedicationRequest | MedicationDispense | MedicationStatement | Condition | Observation | Patient
+EntryResource = TypeVar("EntryResource")
+
+
+class _Entry(Struct, Generic[EntryResource]):
+    resource: EntryResource | UnsetType = UNSET
     search: Any = UNSET
 
 
-class _Bundle(Struct):
+class _Bundle(Struct, Generic[EntryResource]):
     resourceType: Literal["Bundle"]
-    entry: list[_Entry] | UnsetType | None = UNSET
+    entry: list[_Entry[EntryResource]] | UnsetType | None = UNSET
     link: Any = UNSET
 
 
@@ -63,9 +68,9 @@ class _HookRequest(Struct):
 
 
 _REQUEST = msgspec.json.Decoder(_HookRequest)
-_BUNDLE = msgspec.json.Decoder(_Bundle)
-_RECORD_RESOURCE = msgspec.json.Decoder(
-    MedicationRequest | MedicationDispense | MedicationStatement | Condition | Observation | Patient)
+_READ_BUNDLE = msgspec.json.Decoder(_Bundle[RecordResource])
+_RAW_BUNDLE = msgspec.json.Decoder(_Bundle[Raw])
+_RECORD_RESOURCE = msgspec.json.Decoder(RecordResource)
 _REFUSED = (msgspec.DecodeError, RecursionError)
 """What msgspec refuses: not JSON, or (a ``ValidationError``, a kind of ``DecodeError``) not of the type asked."""
 
@@ -92,28 +97,37 @@ def decode_hook_body(raw: bytes) -> dict[str, Any] | None:
 
 def _prefetched(raw: Raw) -> Any:
     """A prefetch key's value: a Bundle with its entries' resources read, or anything else as JSON."""
-    try:
-        bundle = _BUNDLE.decode(raw)
+    try:  # a search's Bundle of the record's types only, as it nearly always is: read at once
+        read = _READ_BUNDLE.decode(raw)
+        return _bundle(read, [_entry(entry.resource, entry.search) for entry in read.entry or ()])
+    except _REFUSED:
+        pass
+    try:  # other resources among them: each read on its own, if it can be
+        bundle = _RAW_BUNDLE.decode(raw)
     except _REFUSED:
         return decode_json(memoryview(raw))
+    return _bundle(bundle, [_entry(_resource(entry.resource, entry.search), entry.search)
+                            for entry in bundle.entry or ()])
+
+
+def _bundle(bundle: _Bundle[Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
     value: dict[str, Any] = {"resourceType": bundle.resourceType}
     if bundle.link is not UNSET:
         value["link"] = bundle.link
     if bundle.entry is not UNSET:
-        value["entry"] = None if bundle.entry is None else [_entry(entry) for entry in bundle.entry]
+        value["entry"] = None if bundle.entry is None else entries
     return value
 
 
-def _entry(entry: _Entry) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    if entry.search is not UNSET:
-        value["search"] = entry.search
-    if entry.resource is not UNSET:
-        value["resource"] = _resource(entry.resource, entry.search)
-    return value
+def _entry(resource: Any, search: Any) -> dict[str, Any]:
+    if search is UNSET:
+        return {} if resource is UNSET else {"resource": resource}
+    return {"search": search} if resource is UNSET else {"search": search, "resource": resource}
 
 
-def _resource(raw: Raw, search: Any) -> Any:
+def _resource(raw: Raw | UnsetType, search: Any) -> Any:
+    if raw is UNSET:
+        return raw
     if isinstance(search, dict) and search.get("mode") == "outcome":
         return decode_json(memoryview(raw))  # an OperationOutcome the prefetch resolution reads as JSON
     try:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.resources import Resource
 from cds_service.errors import BadRequest
+from cds_service.fhir.client import bundle_resources, has_error_outcome, next_link
 from cds_service.fhir.hook_body import decode_hook_body
 from cds_service.json_codec import decode_json
 from tests.utils.facts import facts_from_request
@@ -129,6 +130,32 @@ def test_a_history_the_general_decoder_refuses_is_refused_as_before(client: Flas
     assert response.get_json()["issue"][0]["diagnostics"] == refused.value.diagnostics
 
 
-@pytest.mark.parametrize("body", [b"[]", b'"order-sign"', b'{"prefetch": []}', b'{"prefetch": {"p": 1}}'])
-def test_bodies_of_other_shapes_are_left_to_the_general_decoder_or_read_alike(body: bytes) -> None:
-    assert decode_hook_body(body) in (None, decode_json(body))
+def _as_read(body: Any) -> Any:
+    """What the service reads of a decoded body: its members, and of each prefetched Bundle what the prefetch
+    resolution reads (``resourceType``, the ``next`` link, error outcomes, the entries' resources)."""
+    if not isinstance(body, dict) or not isinstance(body.get("prefetch"), dict):
+        return body
+    prefetch = {key: (value["resourceType"], next_link(value), has_error_outcome(value), bundle_resources(value))
+                if isinstance(value, dict) and value.get("resourceType") == "Bundle" else value
+                for key, value in body["prefetch"].items()}
+    return {**body, "prefetch": prefetch}
+
+
+@pytest.mark.parametrize("prefetched", [
+    "null", '{"p": 1}', '{"p": {"resourceType": "Patient", "id": "p1"}}',
+    '{"b": {"resourceType": "Bundle", "entry": null}}', '{"b": {"resourceType": "Bundle", "entry": 5}}',
+    '{"b": {"resourceType": "Bundle", "type": "searchset", "total": 0}}',
+    '{"b": {"resourceType": "Bundle", "entry": [{}, {"resource": null}, {"fullUrl": "x", "search": {}}, 7]}}',
+    '{"b": {"resourceType": "Bundle", "link": [{"relation": "next", "url": "https://fhir.example/p2"}], '
+    '"entry": [{"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}, '
+    '"search": {"mode": "outcome"}}]}}',
+])
+def test_prefetched_values_of_every_shape_read_as_through_json(prefetched: Any) -> None:
+    body = f'{{"hook": "order-sign", "prefetch": {prefetched}}}'.encode()
+    assert _as_read(decode_hook_body(body)) == _as_read(decode_json(body))
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"order-sign"', b"{} []", b'{"context": {"n": 1e400}}',
+                                  b'{"prefetch": []}'])
+def test_bodies_msgspec_reads_otherwise_are_left_to_the_general_decoder(body: bytes) -> None:
+    assert decode_hook_body(body) is None
