@@ -1,11 +1,11 @@
 """Reading what real clients send into the record the rules read (cds_service/clinical/resources.py).
 
-Only resources whose codes a rule can use are read: the filter runs first. A prefetched Bundle's resources arrive
-already validated against the elements the rules read (cds_service/fhir/hook_body.py); every other one is validated
-here the same way (msgspec, a few microseconds). A resource those types refuse takes the complete FHIR models of
-``fhir.resources`` (the slow path, over a hundred microseconds), which repair the known client quirks, and is copied
-into the same types once valid. A resource that cannot be repaired is skipped and said so; it never fails the whole
-call.
+Only resources whose codes a rule can use are read: the filter runs on the raw JSON first. Each is then validated
+against the elements the rules read (msgspec, a few microseconds); a resource those types refuse takes the
+complete FHIR models of ``fhir.resources`` (the slow path, over a hundred microseconds), which repair the known
+client quirks, and is copied into the same types once valid. A resource that cannot be repaired is skipped and said
+so; it never fails the whole call. (A long benzodiazepine history may arrive already read into those types, on
+decoding: cds_service/fhir/hook_body.py.)
 
 Repairs, each observed in real clients (CDS Hooks 2.0):
 - an object where R4 wants an array (the sandbox's ``category``; STU3's single ``category``) is wrapped;
@@ -18,7 +18,7 @@ Repairs, each observed in real clients (CDS Hooks 2.0):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -32,7 +32,6 @@ from pydantic import ValidationError
 
 from cds_service.clinical.record import OpioidHistory, PatientRecord
 from cds_service.clinical.resources import (
-    CodeableConcept,
     Condition,
     MedicationDispense,
     MedicationRequest,
@@ -212,18 +211,10 @@ def resource_type(resource: RawResource) -> Any:
     return resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__
 
 
-def _code_concepts(resource: RawResource, concepts_of: Callable[[str | None, str | None], frozenset[str]]
-                   ) -> frozenset[str]:
-    """The concepts of the codings of a resource's ``code`` (a CodeableConcept, or as sent, a list of them),
-    tolerating odd shapes; the codings are read where they are, without a coding object for each (every resource of
-    the record passes here)."""
+def _code_concepts(concept: Any, concepts_of: Callable[[str | None, str | None], frozenset[str]]) -> frozenset[str]:
+    """The concepts of the codings of a raw CodeableConcept (or list of them), tolerating odd shapes; the codings
+    are read where they are, without a coding object for each (every resource of the record passes here)."""
     found: frozenset[str] = frozenset()
-    if not isinstance(resource, dict):
-        concept = resource.code if isinstance(resource, Condition | Observation) else None
-        for coding in concept.coding or () if concept is not None else ():
-            found |= concepts_of(coding.system, coding.code)
-        return found
-    concept = resource.get("code")
     for item in concept if isinstance(concept, list) else (concept,):
         if isinstance(item, dict):
             for coding in items(item.get("coding")):
@@ -232,7 +223,7 @@ def _code_concepts(resource: RawResource, concepts_of: Callable[[str | None, str
     return found
 
 
-def _medication_concepts(resource: dict[str, Any]) -> list[Any]:
+def medication_concepts(resource: dict[str, Any]) -> list[Any]:
     """The medication CodeableConcepts of a raw medication resource, including a contained Medication."""
     concepts: list[Any] = []
     if isinstance(resource.get("medicationCodeableConcept"), dict):
@@ -249,54 +240,29 @@ def _medication_concepts(resource: dict[str, Any]) -> list[Any]:
     return concepts
 
 
-_Naming = tuple[str | None, str | None, Any]
-"""A coding's system, code and display, or (no system, no code) a concept's text: what can name a medication."""
-
-
-def _raw_namings(resource: dict[str, Any]) -> Iterator[_Naming]:
-    for concept in _medication_concepts(resource):
-        for coding in items(concept.get("coding")):
-            if isinstance(coding, dict):
-                yield _text(coding.get("system")), _text(coding.get("code")), coding.get("display")
-        yield None, None, concept.get("text")
-
-
-def _read_namings(resource: MedicationResource) -> Iterator[_Naming]:
-    concepts = [resource.medicationCodeableConcept] if resource.medicationCodeableConcept is not None else []
-    if (reference := resource.medicationReference) is not None:
-        concepts.extend(contained.code for contained in resource.contained or ()
-                        if contained.resourceType == "Medication" and f"#{contained.id}" == reference.reference
-                        and contained.code is not None)
-        if reference.display is not None:
-            concepts.append(CodeableConcept(text=reference.display))
-    for concept in concepts:
-        for coding in concept.coding or ():
-            yield coding.system, coding.code, coding.display
-        yield None, None, concept.text
-
-
 MedicationRole = Literal["taper", "opioid"]
 """Which history a medication resource belongs to: the taper's (a benzodiazepine, Z-drug or adjunct), or the opioid
 and naloxone history, parsed only when a rule reads it."""
 
 
-def medication_role(resource: dict[str, Any] | MedicationResource, terminology: Terminology) -> MedicationRole | None:
-    """``"taper"`` if a coding or text of the medication resource names a benzodiazepine, Z-drug or adjunct;
+def medication_role(resource: dict[str, Any], terminology: Terminology) -> MedicationRole | None:
+    """``"taper"`` if a coding or text of the raw medication resource names a benzodiazepine, Z-drug or adjunct;
     else ``"opioid"`` if one names an opioid or naloxone; else ``None`` (no rule reads it). One walk over the codings
     answers both questions: every medication of a record passes here."""
-    if not isinstance(resource, dict) and (concept := resource.medicationCodeableConcept) is not None:
-        # most orders name their product by its code: answered without walking every name
-        for coding in concept.coding or ():
-            if terminology.is_taper_medication_code(coding.system, coding.code):
-                return "taper"
     role: MedicationRole | None = None
-    namings = _raw_namings(resource) if isinstance(resource, dict) else _read_namings(resource)
-    for system, code, text in namings:
-        if terminology.is_taper_medication_code(system, code):
-            return "taper"
-        if role is None and terminology.is_opioid_code(system, code):
-            role = "opioid"
-        named = _named_in_text(text, terminology)
+    for concept in medication_concepts(resource):
+        for coding in items(concept.get("coding")):
+            if isinstance(coding, dict):
+                system, code = _text(coding.get("system")), _text(coding.get("code"))
+                if terminology.is_taper_medication_code(system, code):
+                    return "taper"
+                if role is None and terminology.is_opioid_code(system, code):
+                    role = "opioid"
+                named = _named_in_text(coding.get("display"), terminology)
+                if named == "taper":
+                    return named
+                role = role or named
+        named = _named_in_text(concept.get("text"), terminology)
         if named == "taper":
             return named
         role = role or named
@@ -315,11 +281,8 @@ OBSERVATIONS_PER_CONCEPT = 2
 test); two per concept leave room for a result without a value, and save parsing long lab histories."""
 
 
-def _effective(resource: RawResource) -> str:
-    if isinstance(resource, Observation):
-        period_start = resource.effectivePeriod.start_text if resource.effectivePeriod is not None else None
-        return resource.effective_date_time_text or resource.issued_text or period_start or ""
-    assert isinstance(resource, dict), "only observations are ordered by their time"
+def _effective(raw: RawResource) -> str:
+    resource = raw if isinstance(raw, dict) else msgspec.to_builtins(raw)
     for key in ("effectiveDateTime", "issued"):
         if isinstance(resource.get(key), str):
             return str(resource[key])
@@ -341,6 +304,16 @@ def _latest_observations_only(resources: list[RawResource], concepts: dict[int, 
     return [resource for index, resource in enumerate(resources) if index in kept]
 
 
+def _names_taper_drug_by_code(resource: Resource, terminology: Terminology) -> bool:
+    """Whether a resource read on decoding is a medication whose coded product is a benzodiazepine, Z-drug or
+    adjunct: every one of a history read on decoding is (cds_service/fhir/hook_body.py), and answers at once."""
+    concept = resource.medicationCodeableConcept if isinstance(resource, MedicationResource) else None
+    for coding in concept.coding or () if concept is not None else ():  # not a generator: 3,000 orders pass here
+        if terminology.is_taper_medication_code(coding.system, coding.code):
+            return True
+    return False
+
+
 class RelevantRecord(NamedTuple):
     """The raw resources a rule can use, each once, before any parsing."""
 
@@ -358,28 +331,28 @@ def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminolo
     observation_concepts: dict[int, frozenset[str]] = {}
     for resources in raw.values():
         for resource in resources:
-            medication: dict[str, Any] | MedicationResource | None
-            if isinstance(resource, dict):
-                kind, resource_id = resource.get("resourceType"), resource.get("id")
-                medication = resource if kind in _MEDICATION_TYPES else None
-            else:
-                kind, resource_id = type(resource).__name__, resource.id
-                medication = resource if isinstance(resource, MedicationResource) else None
             concepts: frozenset[str] = frozenset()
             role: MedicationRole | None = None
-            if medication is not None:
-                role = medication_role(medication, terminology)
-                if role is None:
+            kind: Any
+            if not isinstance(resource, dict) and _names_taper_drug_by_code(resource, terminology):
+                kind, resource_id, role = type(resource).__name__, resource.id, "taper"
+            else:
+                # a resource read on decoding is judged as the JSON it was: the filter has one reading of JSON
+                data = resource if isinstance(resource, dict) else msgspec.to_builtins(resource)
+                kind, resource_id = data.get("resourceType"), data.get("id")
+                if kind in _MEDICATION_TYPES:
+                    role = medication_role(data, terminology)
+                    if role is None:
+                        continue
+                elif kind == "Condition":
+                    if not _code_concepts(data.get("code"), terminology.condition_code_concepts):
+                        continue
+                elif kind == "Observation":
+                    concepts = _code_concepts(data.get("code"), terminology.observation_code_concepts)
+                    if not concepts:
+                        continue
+                elif kind != "Patient":
                     continue
-            elif kind == "Condition":
-                if not _code_concepts(resource, terminology.condition_code_concepts):
-                    continue
-            elif kind == "Observation":
-                concepts = _code_concepts(resource, terminology.observation_code_concepts)
-                if not concepts:
-                    continue
-            elif kind != "Patient":
-                continue
             identity = (kind, str(resource_id))
             if resource_id is not None and identity in seen:
                 continue  # the same resource reached us twice (e.g. prefetch page overlap)

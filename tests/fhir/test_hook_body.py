@@ -1,6 +1,7 @@
-"""A hook body decoded with its prefetched history read straight into the record's types
-(cds_service/fhir/hook_body.py): every fixture reads the same record as through JSON, a resource the types refuse
-stays JSON and is repaired or skipped as before, and a body the general decoder refuses is refused as before."""
+"""A hook body decoded with a long benzodiazepine history read straight into the record's types
+(cds_service/fhir/hook_body.py): a Bundle of taper medications only is read typed, any other as JSON; every fixture
+reads the same record either way; a history the types refuse is read as JSON, repaired or skipped as before; and a
+body the general decoder refuses is refused as before."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+import cds_service.fhir.hook_body as hook_body
 from cds_service.clinical.facts import ClinicalFacts
 from cds_service.clinical.resources import Resource
+from cds_service.clinical.terminology import load_terminology
 from cds_service.errors import BadRequest
 from cds_service.fhir.client import bundle_resources, has_error_outcome, next_link
 from cds_service.fhir.hook_body import decode_hook_body
@@ -21,10 +24,7 @@ from tests.utils.fhir import DIAZEPAM_5_MG_TABLET, medication_request
 from tests.utils.scenarios import NAMES as SCENARIOS
 from tests.utils.scenarios import expected, folder
 
-RECORD_TYPES = {"Patient", "MedicationRequest", "MedicationDispense", "MedicationStatement", "Condition",
-                "Observation"}
-REFUSED_FIXTURE_RESOURCES = {("cardtext-dose-unreadable-hostile-period-unit", "d1")}
-"""Fixture resources outside FHIR in what the rules read (a ``periodUnit`` outside its value set)."""
+MEDICATIONS = ("MedicationRequest", "MedicationDispense", "MedicationStatement")
 R4_SCENARIOS = [name for name in SCENARIOS if expected(name)["service"] != "bzd-taper-medication-prescribe"]
 
 
@@ -43,23 +43,48 @@ def _entries(body: dict[str, Any]) -> list[Any]:
 
 def _both(raw: bytes, service: str, settings: dict[str, Any] | None = None) -> tuple[dict[str, Any], ClinicalFacts,
                                                                                        ClinicalFacts]:
-    decoded = decode_hook_body(raw)
+    decoded = decode_hook_body(raw, min_bytes=0)
     assert decoded is not None
     return (decoded, facts_from_request(decoded, service, settings),
             facts_from_request(decode_json(raw), service, settings))
 
 
+def _read_typed(bundle: dict[str, Any]) -> bool:
+    resources = [entry.get("resource") for entry in bundle.get("entry") or []]
+    return bool(resources) and all(isinstance(resource, Resource) for resource in resources)
+
+
+def _taper_medications_only(bundle: dict[str, Any]) -> bool:
+    """Every entry a medication whose every coding is an RxNorm code of a benzodiazepine, Z-drug or adjunct."""
+    terminology, entries = load_terminology(), bundle.get("entry") or []
+    return bool(entries) and all(
+        isinstance(entry.get("resource"), dict) and entry["resource"].get("resourceType") in MEDICATIONS
+        and entry["resource"].get("medicationCodeableConcept", {}).get("coding")
+        and all(terminology.is_taper_medication_code(coding.get("system"), coding.get("code"))
+                for coding in entry["resource"]["medicationCodeableConcept"]["coding"])
+        for entry in entries)
+
+
+TYPED_FIXTURE_BUNDLES: list[str] = []
+
+
 @pytest.mark.parametrize("name", R4_SCENARIOS)
-def test_every_fixture_reads_the_same_record_with_its_history_read_on_decoding(name: str) -> None:
+def test_every_fixture_reads_the_same_record_and_its_taper_histories_typed(name: str) -> None:
     want = expected(name)
     raw = (folder(name) / "request.json").read_bytes()
     decoded, read_on_decoding, through_json = _both(raw, want["service"], want.get("settings"))
     assert _record(read_on_decoding) == _record(through_json)
-    for resource in _entries(decoded):
-        kind, resource_id = (type(resource).__name__, resource.id) if isinstance(resource, Resource) \
-            else (resource.get("resourceType"), resource.get("id"))
-        if kind in RECORD_TYPES and (name, resource_id) not in REFUSED_FIXTURE_RESOURCES:
-            assert isinstance(resource, Resource), f"{kind}/{resource_id} was left as JSON"
+    sent = json.loads(raw)["prefetch"]
+    for key, bundle in decoded["prefetch"].items():
+        if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle":
+            fits = _taper_medications_only(sent[key])
+            assert _read_typed(bundle) == fits, f"{key}: read typed {_read_typed(bundle)}"
+            TYPED_FIXTURE_BUNDLES.extend([f"{name}/{key}"] if fits else [])
+
+
+def test_the_fixtures_hold_taper_histories_read_typed() -> None:
+    """The test above is not vacuous: scenarios with a taper history take the typed read (run after it)."""
+    assert len(TYPED_FIXTURE_BUNDLES) >= 50, TYPED_FIXTURE_BUNDLES
 
 
 def _history_body(*history: Any, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -83,34 +108,44 @@ def _order(order_id: str, **changes: Any) -> dict[str, Any]:
     return {**order, **changes}
 
 
-def test_resources_the_types_refuse_stay_json_and_are_repaired_or_skipped_as_before() -> None:
-    body = _history_body(
-        _order("valid"),
-        _order("needs-a-repair", category={"text": "outpatient"}),  # an object where R4 wants a list
-        _order("no-real-date", authoredOn="2026-02-30"),  # skipped, and said
-        {"resourceType": "Encounter", "id": "e1", "status": "finished"},  # no rule reads it
-        "not an object",
-        outcome={"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]},
-    )
+def test_a_history_with_other_resources_is_read_as_json() -> None:
+    body = _history_body(_order("o1"), {"resourceType": "Encounter", "id": "e1", "status": "finished"}, _order("o2"),
+                         outcome={"resourceType": "OperationOutcome",
+                                  "issue": [{"severity": "information", "code": "informational"}]})
     decoded, read_on_decoding, through_json = _both(json.dumps(body).encode(), "bzd-taper-order-sign")
-    entries = _entries(decoded)
-    assert [type(resource).__name__ for resource in entries] == \
-        ["MedicationRequest", "dict", "dict", "dict", "str", "dict"]
+    assert [type(resource).__name__ for resource in _entries(decoded)] == ["dict"] * 4
     assert _record(read_on_decoding) == _record(through_json)
-    record = read_on_decoding.evaluation.record
-    assert [order.id for order in record.medication_requests] == ["valid", "needs-a-repair"]
-    assert record.notes == ("one MedicationRequest could not be read (datetime_from_date_parsing at authoredOn) "
-                            "and was skipped",)
+    assert [order.id for order in read_on_decoding.evaluation.record.medication_requests] == ["o1", "o2"]
 
 
-def test_numbers_beyond_a_double_or_64_bits_read_as_the_general_decoder_reads_them() -> None:
-    context, history = json.dumps(_history_body(_order("huge-dose"), _order("long-period"))).split('"prefetch"')
-    text = context + '"prefetch"' + history.replace('"value": 2', '"value": 1e400', 1).replace(
-        '"period": 1', '"period": 36893488147419103232', 1)
-    decoded, read_on_decoding, through_json = _both(text.encode(), "bzd-taper-order-sign")
-    # msgspec refuses a double's overflow, which the general decoder reads as infinity; it reads a big integer alike
-    assert [type(resource).__name__ for resource in _entries(decoded)] == ["dict", "MedicationRequest"]
+@pytest.mark.parametrize("refused", [
+    {"category": {"text": "outpatient"}},  # an object where R4 wants a list: repaired
+    {"authoredOn": "2026-02-30"},  # no real date: skipped, and said
+    {"dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 123456789}}]}]},  # 1e400: infinity
+])
+def test_a_taper_history_the_types_refuse_is_read_as_json_repaired_or_skipped_as_before(
+        refused: dict[str, Any]) -> None:
+    body = _history_body(_order("o1"), _order("o2", **refused), _order("o3"))
+    text = json.dumps(body).encode().replace(b"123456789", b"1e400")  # beyond a double: msgspec refuses it
+    decoded, read_on_decoding, through_json = _both(text, "bzd-taper-order-sign")
+    assert [type(resource).__name__ for resource in _entries(decoded)] == ["dict"] * 3
     assert _record(read_on_decoding) == _record(through_json)
+
+
+def test_a_taper_history_is_read_typed_to_the_same_record() -> None:
+    body = _history_body(*(_order(f"o{n}", authoredOn=f"2026-02-{n:02d}") for n in range(1, 21)))
+    decoded, read_on_decoding, through_json = _both(json.dumps(body).encode(), "bzd-taper-order-sign")
+    assert [type(resource).__name__ for resource in _entries(decoded)] == ["MedicationRequest"] * 20
+    assert _record(read_on_decoding) == _record(through_json)
+
+
+def test_only_a_body_of_a_megabyte_or_more_is_searched_for_a_history_to_read_typed() -> None:
+    small = json.dumps(_history_body(_order("o1"))).encode()
+    assert decode_hook_body(small) is None
+    large = json.dumps(_history_body(*(_order(f"o{n}") for n in range(1800)))).encode()
+    assert len(large) >= hook_body.TYPED_READ_MIN_BYTES
+    decoded = decode_hook_body(large)
+    assert decoded is not None and _read_typed(decoded["prefetch"]["medicationRequests"])
 
 
 @pytest.mark.parametrize(("inserted", "why"), [
@@ -119,8 +154,9 @@ def test_numbers_beyond_a_double_or_64_bits_read_as_the_general_decoder_reads_th
     (b"NaN", "not JSON"),
     (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
 ])
-def test_a_history_the_general_decoder_refuses_is_refused_as_before(client: FlaskClient, inserted: bytes,
-                                                                    why: str) -> None:
+def test_a_history_the_general_decoder_refuses_is_refused_as_before(
+        client: FlaskClient, monkeypatch: pytest.MonkeyPatch, inserted: bytes, why: str) -> None:
+    monkeypatch.setattr(hook_body, "TYPED_READ_MIN_BYTES", 0)
     body = json.dumps(_history_body(_order("o1", note="PLACE"))).encode().replace(b'"PLACE"', inserted)
     assert decode_hook_body(body) is None, why
     with pytest.raises(BadRequest) as refused:
@@ -152,10 +188,10 @@ def _as_read(body: Any) -> Any:
 ])
 def test_prefetched_values_of_every_shape_read_as_through_json(prefetched: Any) -> None:
     body = f'{{"hook": "order-sign", "prefetch": {prefetched}}}'.encode()
-    assert _as_read(decode_hook_body(body)) == _as_read(decode_json(body))
+    assert _as_read(decode_hook_body(body, min_bytes=0)) == _as_read(decode_json(body))
 
 
 @pytest.mark.parametrize("body", [b"[]", b'"order-sign"', b"{} []", b'{"context": {"n": 1e400}}',
                                   b'{"prefetch": []}'])
 def test_bodies_msgspec_reads_otherwise_are_left_to_the_general_decoder(body: bytes) -> None:
-    assert decode_hook_body(body) is None
+    assert decode_hook_body(body, min_bytes=0) is None

@@ -8,6 +8,7 @@ from cds_service.clinical.terminology.loader import (
     ICD10CM,
     LOINC,
     RXNORM,
+    RXNORM_SYSTEMS,
     SNOMED,
     CodingLike,
     SimpleCoding,
@@ -15,4 +16,5 @@ from cds_service.clinical.terminology.loader import (
     load_terminology,
 )
 
-__all__ = ["ICD10CM", "LOINC", "RXNORM", "SNOMED", "CodingLike", "SimpleCoding", "Terminology", "load_terminology"]
+__all__ = ["ICD10CM", "LOINC", "RXNORM", "RXNORM_SYSTEMS", "SNOMED", "CodingLike", "SimpleCoding", "Terminology",
+           "load_terminology"]

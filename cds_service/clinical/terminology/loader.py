@@ -33,7 +33,8 @@ SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
 
-_RXNORM_SYSTEMS = {RXNORM, "urn:oid:2.16.840.1.113883.6.88"}
+RXNORM_SYSTEMS = frozenset({RXNORM, "urn:oid:2.16.840.1.113883.6.88"})
+"""The systems an RxNorm code comes under."""
 _SNOMED_SYSTEMS = {SNOMED, "urn:oid:2.16.840.1.113883.6.96"}
 _ICD10_SYSTEMS = {ICD10CM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1.113883.6.90"}
 _LOINC_SYSTEMS = {LOINC, "urn:oid:2.16.840.1.113883.6.1"}
@@ -147,7 +148,7 @@ class Terminology:
         """The product an order names: by RxNorm code first, else by ingredient name and strength in text."""
         codings = list(codings)
         for coding in codings:
-            if coding.system in _RXNORM_SYSTEMS and coding.code:
+            if coding.system in RXNORM_SYSTEMS and coding.code:
                 code = coding.code.strip()
                 if code in self._products:
                     return self._products[code]
@@ -168,7 +169,7 @@ class Terminology:
         and methadone by name are ``pain-or-oud``."""
         codings = list(codings)
         for coding in codings:
-            if coding.system in _RXNORM_SYSTEMS and coding.code:
+            if coding.system in RXNORM_SYSTEMS and coding.code:
                 code = coding.code.strip()
                 if code in self._opioids:
                     return self._opioids[code]
@@ -242,11 +243,16 @@ class Terminology:
 
     def is_opioid_code(self, system: str | None, code: str | None) -> bool:
         """An opioid or naloxone code (CDC value sets)."""
-        return system in _RXNORM_SYSTEMS and code is not None and code in self._opioids
+        return system in RXNORM_SYSTEMS and code is not None and code in self._opioids
+
+    @property
+    def taper_medication_codes(self) -> frozenset[str]:
+        """The RxNorm codes of the benzodiazepines, Z-drugs and adjuncts (:meth:`is_taper_medication_code`)."""
+        return frozenset(self._products) | frozenset(self._ingredient_codes)
 
     def is_taper_medication_code(self, system: str | None, code: str | None) -> bool:
         """A benzodiazepine, Z-drug or adjunct code (not an opioid)."""
-        return system in _RXNORM_SYSTEMS and code is not None and (
+        return system in RXNORM_SYSTEMS and code is not None and (
             code in self._products or code in self._ingredient_codes)
 
     def mentions_taper_medication(self, text: str) -> bool:
