@@ -663,6 +663,10 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
+_RESOURCE = (dict, Resource)
+"""What an entry's resource may be (a tuple: ``dict | Resource`` would build a union for every entry)."""
+
+
 def bundle_resources(bundle: dict[str, Any]) -> list[RawResource]:
     """Entry resources of a Bundle, skipping ``search.mode = outcome`` entries and non-objects."""
     resources: list[RawResource] = []
@@ -673,7 +677,7 @@ def bundle_resources(bundle: dict[str, Any]) -> list[RawResource]:
         if isinstance(search, dict) and search.get("mode") == "outcome":
             continue
         resource = entry.get("resource")
-        if isinstance(resource, dict | Resource):
+        if isinstance(resource, _RESOURCE):
             resources.append(resource)
     return resources
 
