@@ -36,7 +36,7 @@ STEPS: list[tuple[str, str, str]] = [
     # (what, module where the hook path looks it up, name)
     ("client JWT: ES384 verification and claims", "cds_service.app", "verify_client_jwt"),
     ("client JWT: replay-store INSERT", "cds_service.security.replay", "first_use"),
-    ("body read and decoded (orjson; a long taper history typed)", "cds_service.api.hooks", "json_body"),
+    ("body read + decode (a taper history typed)", "cds_service.api.hooks", "json_body"),
     ("request schema (marshmallow)", "cds_service.api.hooks", "load_hook_request"),
     ("prefetch resolution", "cds_service.evaluate", "resolve_prefetch"),
     ("clinical facts (less filter and record)", "cds_service.evaluate", "clinical_facts"),
