@@ -27,15 +27,7 @@ from typing import Any, Literal, Union
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
-from cds_service.clinical.resources import (
-    Condition,
-    MedicationDispense,
-    MedicationRequest,
-    MedicationStatement,
-    Observation,
-    Patient,
-    Resource,
-)
+from cds_service.clinical.resources import MedicationDispense, MedicationRequest, MedicationStatement, Resource
 from cds_service.clinical.terminology import RXNORM_SYSTEMS, load_terminology
 from cds_service.json_codec import decode_json
 
@@ -44,11 +36,8 @@ RawResource = dict[str, Any] | Resource
 prefetched Bundle (:func:`decode_hook_body`)."""
 
 
-RecordResource = MedicationRequest | MedicationDispense | MedicationStatement | Condition | Observation | Patient
-
-
 class _Entry(Struct):
-    resource: RecordResource | UnsetType = UNSET
+    resource: MedicationRequest | MedicationDispense | MedicationStatement | UnsetType = UNSET  # as the gate admits
     search: Any = UNSET
 
 

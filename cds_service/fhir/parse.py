@@ -206,7 +206,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def resource_type(resource: RawResource) -> Any:
+def _resource_type(resource: RawResource) -> Any:
     """The ``resourceType`` of a resource as it came (anything a JSON object holds there)."""
     return resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__
 
@@ -335,7 +335,7 @@ def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminolo
             role: MedicationRole | None = None
             kind: Any
             if not isinstance(resource, dict) and _names_taper_drug_by_code(resource, terminology):
-                kind, resource_id, role = type(resource).__name__, resource.id, "taper"
+                kind, resource_id, role = _resource_type(resource), resource.id, "taper"
             else:
                 # a resource read on decoding is judged as the JSON it was: the filter has one reading of JSON
                 data = resource if isinstance(resource, dict) else msgspec.to_builtins(resource)
@@ -388,7 +388,7 @@ def parse_patient_record(
     observations = []
     opioids = relevant.opioid_medications
     for resource in relevant.resources:
-        kind = resource_type(resource)
+        kind = _resource_type(resource)
         if kind == "Observation":
             observations.append(resource)
             continue
@@ -437,7 +437,7 @@ def _parse_opioid_history(resources: Sequence[RawResource]) -> OpioidHistory:
     notes = ParseNotes()
     parsed: dict[str, list[Any]] = {kind: [] for kind in _MEDICATION_TYPES}
     for resource in resources:
-        kind = resource_type(resource)
+        kind = _resource_type(resource)
         model = _read(_MODELS[kind], resource, notes)
         if model is not None:
             parsed[kind].append(model)
