@@ -281,8 +281,7 @@ OBSERVATIONS_PER_CONCEPT = 2
 test); two per concept leave room for a result without a value, and save parsing long lab histories."""
 
 
-def _effective(raw: RawResource) -> str:
-    resource = raw if isinstance(raw, dict) else msgspec.to_builtins(raw)
+def _effective(resource: dict[str, Any]) -> str:
     for key in ("effectiveDateTime", "issued"):
         if isinstance(resource.get(key), str):
             return str(resource[key])
@@ -290,15 +289,15 @@ def _effective(raw: RawResource) -> str:
     return str(period.get("start", "")) if isinstance(period, dict) else ""
 
 
-def _latest_observations_only(resources: list[RawResource], concepts: dict[int, frozenset[str]]
+def _latest_observations_only(resources: list[RawResource], concepts: dict[int, tuple[frozenset[str], str]]
                               ) -> list[RawResource]:
     """``resources`` less the observations beyond the newest :data:`OBSERVATIONS_PER_CONCEPT` of each concept
-    (``concepts``: the concepts of the observation at each index)."""
+    (``concepts``: the concepts and the time of the observation at each index)."""
     kept = set(range(len(resources))) - concepts.keys()
     by_concept: dict[str, list[tuple[str, int]]] = {}
-    for index, found in concepts.items():
+    for index, (found, effective) in concepts.items():
         for concept in found:
-            by_concept.setdefault(concept, []).append((_effective(resources[index]), index))
+            by_concept.setdefault(concept, []).append((effective, index))
     for entries in by_concept.values():
         kept.update(index for _, index in sorted(entries, reverse=True)[:OBSERVATIONS_PER_CONCEPT])
     return [resource for index, resource in enumerate(resources) if index in kept]
@@ -328,10 +327,11 @@ def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminolo
     seen: set[tuple[Any, str]] = set()
     relevant: list[RawResource] = []
     opioid_medications: list[RawResource] = []
-    observation_concepts: dict[int, frozenset[str]] = {}
+    observation_concepts: dict[int, tuple[frozenset[str], str]] = {}
     for resources in raw.values():
         for resource in resources:
             concepts: frozenset[str] = frozenset()
+            effective = ""
             role: MedicationRole | None = None
             kind: Any
             if not isinstance(resource, dict) and _names_taper_drug_by_code(resource, terminology):
@@ -351,6 +351,7 @@ def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminolo
                     concepts = _code_concepts(data.get("code"), terminology.observation_code_concepts)
                     if not concepts:
                         continue
+                    effective = _effective(data)
                 elif kind != "Patient":
                     continue
             identity = (kind, str(resource_id))
@@ -361,7 +362,7 @@ def relevant_resources(raw: dict[str, list[RawResource]], terminology: Terminolo
                 opioid_medications.append(resource)
                 continue
             if concepts:
-                observation_concepts[len(relevant)] = concepts
+                observation_concepts[len(relevant)] = concepts, effective
             relevant.append(resource)
     return RelevantRecord(_latest_observations_only(relevant, observation_concepts), opioid_medications)
 
